@@ -1,0 +1,313 @@
+"""The ticket store's tables, as typed SQLAlchemy 2 models.
+
+Time is stored as UTC and returned timezone-aware on every database (SQLite
+has no time zones, so `UTCDateTime` does the conversion). Enumerations are
+stored as short strings with a CHECK constraint, which reads well in SQL and
+migrates the same way on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ticket store; use an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def str_enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+        length=24,
+        create_constraint=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Level(enum.IntEnum):
+    """The five-level network: region -> city -> district -> township/street -> village."""
+
+    REGION = 1
+    CITY = 2
+    DISTRICT = 3
+    TOWNSHIP = 4
+    VILLAGE = 5
+
+
+class RequestType(enum.StrEnum):
+    CONSULTATION = "consultation"  # 咨询
+    HELP = "help"  # 求助
+    COMPLAINT = "complaint"  # 投诉
+    REPORT = "report"  # 举报
+    SUGGESTION = "suggestion"  # 建议
+
+
+class Urgency(enum.StrEnum):
+    EMERGENCY = "emergency"  # 1 working day
+    DAILY_LIFE = "daily_life"  # 3 working days
+    COMPLEX = "complex"  # 7 calendar days
+
+
+class TicketStatus(enum.StrEnum):
+    ACCEPTED = "accepted"  # 受理
+    DISPATCHED = "dispatched"  # 派单
+    SIGNED = "signed"  # 签收
+    IN_PROGRESS = "in_progress"  # 办理
+    RETURNED = "returned"  # 退单
+    CLOSED = "closed"  # 办结
+    ARCHIVED = "archived"  # 归档
+
+
+class EventKind(enum.StrEnum):
+    ACCEPTED = "accepted"
+    DISPATCHED = "dispatched"
+    SIGNED = "signed"
+    RETURNED = "returned"
+    REDISPATCHED = "redispatched"
+    URGED = "urged"
+    SUPERVISED = "supervised"
+    CLOSED = "closed"
+    REWORK = "rework"
+    SURVEYED = "surveyed"
+    ARCHIVED = "archived"
+
+
+class CallDirection(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class AttemptState(enum.StrEnum):
+    QUEUED = "queued"
+    DIALING = "dialing"
+    IN_CALL = "in_call"
+    DONE = "done"
+
+
+class AttemptOutcome(enum.StrEnum):
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    FAILED = "failed"  # congestion or a channel that could not be created
+    OPTED_OUT = "opted_out"
+
+
+class Question(enum.StrEnum):
+    CONTACTED = "contacted"
+    RESOLVED = "resolved"
+    SATISFACTION = "satisfaction"
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    peer_group: Mapped[str] = mapped_column(String(64), default="default")
+
+    parent: Mapped[Department | None] = relationship(
+        remote_side="Department.id", back_populates="children"
+    )
+    children: Mapped[list[Department]] = relationship(back_populates="parent")
+
+
+class Line(Base):
+    """A hotline number (the main 12345 or a dedicated line) with its greeting."""
+
+    __tablename__ = "lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    did: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    greeting: Mapped[str] = mapped_column(String(100))
+    default_category: Mapped[str | None] = mapped_column(String(100))
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    source: Mapped[str] = mapped_column(String(24), default="ivr")
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    caller_number: Mapped[str] = mapped_column(String(40), index=True)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id"))
+    request_type: Mapped[RequestType | None] = mapped_column(str_enum(RequestType, "request_type"))
+    category: Mapped[str | None] = mapped_column(String(100))
+    urgency: Mapped[Urgency] = mapped_column(
+        str_enum(Urgency, "urgency"), default=Urgency.DAILY_LIFE
+    )
+    description: Mapped[str | None] = mapped_column(Text)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    recording_path: Mapped[str | None] = mapped_column(String(500))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    status: Mapped[TicketStatus] = mapped_column(
+        str_enum(TicketStatus, "ticket_status"), default=TicketStatus.ACCEPTED, index=True
+    )
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    urge_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    line: Mapped[Line | None] = relationship()
+    department: Mapped[Department | None] = relationship()
+    events: Mapped[list[TicketEvent]] = relationship(
+        back_populates="ticket", order_by="TicketEvent.id"
+    )
+    calls: Mapped[list[Call]] = relationship(back_populates="ticket")
+
+
+class TicketEvent(Base):
+    """One step of a ticket's life: who did what, when."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket_at", "ticket_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[EventKind] = mapped_column(str_enum(EventKind, "event_kind"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class TicketSequence(Base):
+    """The last ticket number handed out per day (numbers are YYMMDD + sequence)."""
+
+    __tablename__ = "ticket_sequences"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Call(Base):
+    """One Asterisk call leg as the hotline saw it, inbound or robot-placed."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
+    direction: Mapped[CallDirection] = mapped_column(str_enum(CallDirection, "call_direction"))
+    caller_number: Mapped[str | None] = mapped_column(String(40), index=True)
+    did: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recording_path: Mapped[str | None] = mapped_column(String(500))
+    hangup_cause: Mapped[str | None] = mapped_column(String(64))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+
+    ticket: Mapped[Ticket | None] = relationship(back_populates="calls")
+
+
+class CallbackAttempt(Base):
+    """One robot dial attempt, written before the call is placed."""
+
+    __tablename__ = "callback_attempts"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "attempt_no", name="uq_callback_attempts_ticket_attempt"),
+        Index("ix_callback_attempts_state_planned", "state", "planned_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    previous_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("callback_attempts.id"))
+    planned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[AttemptState] = mapped_column(
+        str_enum(AttemptState, "attempt_state"), default=AttemptState.QUEUED
+    )
+    outcome: Mapped[AttemptOutcome | None] = mapped_column(
+        str_enum(AttemptOutcome, "attempt_outcome"), index=True
+    )
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    hangup_cause: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+
+
+class SurveyAnswer(Base):
+    """One answer to one survey question; saved the moment it is given."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "question", name="uq_survey_answers_attempt_question"),
+        Index("ix_survey_answers_ticket_question", "ticket_id", "question"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("callback_attempts.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    question: Mapped[Question] = mapped_column(str_enum(Question, "survey_question"))
+    # 1/2/3 as pressed or spoken; -1 no answer in time, -2 invalid key (vendor convention)
+    answer: Mapped[int] = mapped_column(Integer)
+    via: Mapped[str] = mapped_column(String(16), default="dtmf")
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DoNotCall(Base):
+    """Numbers the robot must never call again (a citizen who opted out)."""
+
+    __tablename__ = "do_not_call"
+
+    number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str | None] = mapped_column(String(200))

@@ -1,0 +1,223 @@
+"""`hotline`: one command line whose sub-commands follow the system's parts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hotline.config import ConfigError, HotlineConfig, load_config
+
+app = typer.Typer(
+    help="The 12345 hotline: IVR, callback robot, ticket store.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+asterisk_app = typer.Typer(help="The local Asterisk: up, down, status, rx, render.")
+db_app = typer.Typer(help="The ticket store.")
+prompts_app = typer.Typer(help="Voice prompts.")
+app.add_typer(asterisk_app, name="asterisk")
+app.add_typer(db_app, name="db")
+app.add_typer(prompts_app, name="prompts")
+
+console = Console()
+err = Console(stderr=True)
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: $HOTLINE_CONFIG or ./config.yaml)."),
+]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one clear error line and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def config_or_exit(path: Path | None) -> HotlineConfig:
+    """Load the config; a bad one ends the command with its one-line reason."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log lines carry the call's Uniqueid (added by the AGI layer) and a timestamp."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command("check-config")
+def check_config(config: ConfigOption = None) -> None:
+    """Validate the config file and print where things will live."""
+    cfg = config_or_exit(config)
+    console.print(f"{cfg.source}: ok")
+    console.print(f"database: {cfg.database_url}")
+    console.print(f"recordings: {cfg.recordings_dir}")
+
+
+# -- asterisk ------------------------------------------------------------------
+@asterisk_app.command("up")
+def asterisk_up(config: ConfigOption = None) -> None:
+    """Start the local Asterisk (provisioning Debian's Asterisk 22 on first use)."""
+    from hotline.asterisk.local import AsteriskError, LocalAsterisk
+
+    cfg = config_or_exit(config)
+    local = LocalAsterisk(cfg)
+    try:
+        with console.status("starting Asterisk") as status:
+            pid = local.up(progress=lambda line: status.update(f"provisioning Asterisk: {line}"))
+    except AsteriskError as exc:
+        raise fail(str(exc)) from None
+    ami = cfg.asterisk.ami
+    console.print(
+        f"Asterisk running (pid {pid}); AMI {ami.host}:{ami.port}, "
+        f"SIP {cfg.asterisk.sip.bind}:{cfg.asterisk.sip.port}/udp"
+    )
+    console.print(f"logs: {local.state / 'log'}")
+    console.print(f"recordings: {cfg.recordings_dir}")
+
+
+@asterisk_app.command("down")
+def asterisk_down(config: ConfigOption = None) -> None:
+    """Stop the local Asterisk that `up` started (and nothing else)."""
+    from hotline.asterisk.local import LocalAsterisk
+
+    stopped = LocalAsterisk(config_or_exit(config)).down()
+    console.print("Asterisk stopped" if stopped else "Asterisk was not running")
+
+
+@asterisk_app.command("status")
+def asterisk_status(config: ConfigOption = None) -> None:
+    """Version, uptime and channels of the local Asterisk."""
+    from hotline.asterisk.local import AsteriskError, LocalAsterisk
+
+    try:
+        status = LocalAsterisk(config_or_exit(config)).status()
+    except AsteriskError as exc:
+        raise fail(str(exc)) from None
+    if not status.running:
+        console.print("Asterisk: not running")
+        raise typer.Exit(code=1)
+    console.print(f"Asterisk: running (pid {status.pid})")
+    console.print(status.version)
+    console.print(status.uptime)
+    console.print(status.channels)
+
+
+@asterisk_app.command("rx")
+def asterisk_rx(
+    command: Annotated[
+        str, typer.Argument(help='An Asterisk CLI command, e.g. "core show channels".')
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Run one Asterisk CLI command on the local Asterisk."""
+    from hotline.asterisk.local import AsteriskError, LocalAsterisk
+
+    try:
+        console.print(LocalAsterisk(config_or_exit(config)).rx(command), end="", highlight=False)
+    except AsteriskError as exc:
+        raise fail(str(exc)) from None
+
+
+@asterisk_app.command("render")
+def asterisk_render(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the configuration into.")],
+    config: ConfigOption = None,
+) -> None:
+    """Write the site's Asterisk configuration (for a production Asterisk's /etc/asterisk)."""
+    from hotline.asterisk.provision import AsteriskInstall, ProvisionError
+    from hotline.asterisk.render import AsteriskLayout, render
+
+    cfg = config_or_exit(config)
+    try:
+        module_dir = AsteriskInstall(root=None).module_dir()
+    except ProvisionError:
+        module_dir = Path("/usr/lib/x86_64-linux-gnu/asterisk/modules")
+    layout = AsteriskLayout(
+        etc_dir=out.resolve(),
+        state_dir=Path("/var/lib/asterisk/hotline"),
+        run_dir=Path("/var/run/asterisk"),
+        module_dir=module_dir,
+    )
+    for path in render(cfg, layout, out):
+        console.print(str(path))
+
+
+# -- database ------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Create or migrate the ticket store to the newest schema."""
+    from db.migrate import upgrade
+
+    cfg = config_or_exit(config)
+    upgrade(cfg.database_url)
+    console.print(f"database at the newest schema: {cfg.database_url}")
+
+
+# -- prompts -------------------------------------------------------------------
+@prompts_app.command("build")
+def prompts_build(
+    config: ConfigOption = None,
+    force: Annotated[bool, typer.Option(help="Render every prompt again.")] = False,
+) -> None:
+    """Render the prompt catalog into Asterisk-ready audio (incremental)."""
+    from prompts.build import PromptBuildError, build_all
+
+    cfg = config_or_exit(config)
+    try:
+        report = build_all(cfg, force=force, show_progress=True)
+    except PromptBuildError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"prompts: {report.rendered} rendered, {report.overridden} from studio overrides, "
+        f"{report.unchanged} unchanged -> {cfg.sounds_dir}"
+    )
+
+
+# -- serving -------------------------------------------------------------------
+@app.command("serve")
+def serve(config: ConfigOption = None, verbose: bool = False) -> None:
+    """Run the FastAGI server with every route (IVR, survey, diagnostics)."""
+    from hotline.app import run_forever
+
+    cfg = config_or_exit(config)
+    setup_logging(verbose)
+    try:
+        asyncio.run(run_forever(cfg))
+    except OSError as exc:
+        raise fail(
+            f"{cfg.source}: agi.port: cannot listen on {cfg.agi.host}:{cfg.agi.port}: "
+            f"{exc.strerror}"
+        ) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("up")
+def up(config: ConfigOption = None, verbose: bool = False) -> None:
+    """Bring the whole hotline up: Asterisk, the database, prompts, then serve."""
+    asterisk_up(config)
+    db_upgrade(config)
+    prompts_build(config)
+    cfg = config_or_exit(config)
+    console.print(
+        f"[bold green]hotline up[/]: call 12345 from SIP phone "
+        f"{cfg.asterisk.sip.citizen_phones[0]}@{cfg.asterisk.sip.bind}:{cfg.asterisk.sip.port}; "
+        f"FastAGI on {cfg.agi.host}:{cfg.agi.port}. Ctrl-C stops serving."
+    )
+    serve(config, verbose)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,297 @@
+"""The hotline's configuration: one YAML file, validated once at start-up.
+
+Every setting has a default a city can override. A wrong value must stop the
+program with a single line naming the file, the field and what is allowed, so
+`load_config` turns pydantic's multi-line report into a `ConfigError` with that
+one line. Secrets never live in the file: it names the environment variable,
+and a clearly marked local-only default keeps the embedded setup working.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG_NAME = "config.yaml"
+CONFIG_ENV = "HOTLINE_CONFIG"
+LOCAL_ONLY_SECRET = "local-only-not-a-secret"
+
+
+class ConfigError(Exception):
+    """A configuration problem a user can fix; its message is one line."""
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(Section):
+    url: str = "sqlite:///var/hotline.db"
+    echo: bool = False
+
+
+class PathsConfig(Section):
+    state_dir: Path = Path("var")
+    recordings_dir: Path = Path("var/recordings")
+    sounds_dir: Path = Path("var/sounds")
+    cache_dir: Path = Path("~/.cache/hotline")
+
+
+class AmiConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = Field("hotline", pattern=r"^[A-Za-z0-9_-]+$")
+    secret_env: str = "HOTLINE_AMI_SECRET"
+    connect_timeout: float = Field(5.0, gt=0)
+    reconnect_max_delay: float = Field(10.0, gt=0)
+
+    def secret(self) -> str:
+        """The AMI secret from the environment, or the local-only default."""
+        return os.environ.get(self.secret_env, LOCAL_ONLY_SECRET)
+
+
+class SipConfig(Section):
+    bind: str = "127.0.0.1"
+    port: int = Field(5060, ge=1, le=65535)
+    rtp_start: int = Field(10000, ge=1024, le=65535)
+    rtp_end: int = Field(20000, ge=1024, le=65535)
+    phone_secret_env: str = "HOTLINE_PHONE_SECRET"
+    citizen_phones: list[str] = ["6001", "6002", "6003"]
+    agent_phones: list[str] = ["7001", "7002"]
+
+    def phone_secret(self) -> str:
+        """The SIP password of the local phones, from the environment or local-only."""
+        return os.environ.get(self.phone_secret_env, LOCAL_ONLY_SECRET)
+
+
+class AsteriskConfig(Section):
+    mode: Literal["auto", "system", "chroot"] = "auto"
+    debian_suite: str = "sid"
+    # None: read the Debian mirror from this machine's apt sources.
+    debian_mirror: str | None = None
+    ami: AmiConfig = AmiConfig()
+    sip: SipConfig = SipConfig()
+    outbound_channel: str = "Local/{number}@hotline-outbound"
+    include_simulators: bool = True
+    start_timeout: float = Field(60.0, gt=0)
+
+    @field_validator("outbound_channel")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if "{number}" not in value:
+            raise ValueError("must contain the placeholder {number}, e.g. PJSIP/{number}@trunk")
+        return value
+
+
+class AgiConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(4573, ge=1, le=65535)
+    handler_timeout: float = Field(3600.0, gt=0)
+
+
+class PromptsConfig(Section):
+    languages: list[Literal["zh", "en"]] = ["zh", "en"]
+    voices: dict[str, str] = {"zh": "cmn", "en": "en"}
+    words_per_minute: int = Field(150, ge=60, le=400)
+    sample_rate: Literal[8000, 16000] = 8000
+
+
+class LineConfig(Section):
+    did: str = Field(pattern=r"^[0-9]{3,20}$")
+    name: str
+    greeting: str
+    default_category: str | None = None
+
+
+class DeadlineConfig(Section):
+    emergency_working_days: int = Field(1, ge=1)
+    daily_life_working_days: int = Field(3, ge=1)
+    complex_calendar_days: int = Field(7, ge=1)
+    warn_hours_before: int = Field(48, ge=0)
+    escalate_hours_before: int = Field(24, ge=0)
+
+
+class CallWindow(Section):
+    start: time
+    end: time
+
+
+class RobotConfig(Section):
+    call_windows: list[CallWindow] = [
+        CallWindow(start=time(9, 0), end=time(12, 0)),
+        CallWindow(start=time(14, 0), end=time(20, 0)),
+    ]
+    working_days_only: bool = False
+    max_channels: int = Field(10, ge=1)
+    calls_per_minute: int = Field(30, ge=1)
+    ring_timeout_seconds: int = Field(30, ge=5)
+    max_attempts: int = Field(3, ge=1)
+    min_hours_after_close: float = Field(2.0, ge=0)
+
+
+class MetricsConfig(Section):
+    basic_satisfied_weight: float = Field(1.0, ge=0, le=1)
+    composite_weights: dict[Literal["response", "resolution", "satisfaction"], float] = {
+        "response": 0.1,
+        "resolution": 0.5,
+        "satisfaction": 0.4,
+    }
+    assessment_month_start_day: int = Field(1, ge=1, le=28)
+
+
+DEFAULT_LINES = [
+    LineConfig(did="12345", name="12345政务服务便民热线", greeting="greeting_main"),
+    LineConfig(
+        did="12345001",
+        name="为企服务专线",
+        greeting="greeting_enterprise",
+        default_category="营商环境",
+    ),
+    LineConfig(
+        did="12345002",
+        name="重点项目代办帮办专线",
+        greeting="greeting_key_project",
+        default_category="重点项目",
+    ),
+    LineConfig(
+        did="12345003",
+        name="政务失信投诉专线",
+        greeting="greeting_credit",
+        default_category="政务诚信",
+    ),
+    LineConfig(
+        did="12345004",
+        name="医保服务专线",
+        greeting="greeting_medical_insurance",
+        default_category="医疗保障",
+    ),
+]
+
+
+class HotlineConfig(Section):
+    timezone: str = "Asia/Shanghai"
+    database: DatabaseConfig = DatabaseConfig()
+    paths: PathsConfig = PathsConfig()
+    asterisk: AsteriskConfig = AsteriskConfig()
+    agi: AgiConfig = AgiConfig()
+    prompts: PromptsConfig = PromptsConfig()
+    lines: list[LineConfig] = DEFAULT_LINES
+    deadlines: DeadlineConfig = DeadlineConfig()
+    robot: RobotConfig = RobotConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    # Where the file was read from: relative paths in it are relative to its folder.
+    source: Path = Path(DEFAULT_CONFIG_NAME)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as Asia/Shanghai") from None
+        return value
+
+    @field_validator("lines")
+    @classmethod
+    def _unique_dids(cls, lines: list[LineConfig]) -> list[LineConfig]:
+        dids = [line.did for line in lines]
+        duplicates = sorted({d for d in dids if dids.count(d) > 1})
+        if duplicates:
+            raise ValueError(f"each DID may appear once; repeated: {', '.join(duplicates)}")
+        return lines
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder that relative paths in the config are resolved against."""
+        return self.source.resolve().parent
+
+    def path(self, value: Path) -> Path:
+        """Resolve a configured path: `~` expanded, relative to the config's folder."""
+        expanded = value.expanduser()
+        return expanded if expanded.is_absolute() else (self.base_dir / expanded)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path(self.paths.state_dir)
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.path(self.paths.recordings_dir)
+
+    @property
+    def sounds_dir(self) -> Path:
+        return self.path(self.paths.sounds_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.path(self.paths.cache_dir)
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path anchored at the config's folder."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            return prefix + str(self.base_dir / url[len(prefix) :])
+        return url
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def find_config_file(explicit: Path | None = None) -> Path:
+    """The config file to use: explicit path, then $HOTLINE_CONFIG, then ./config.yaml."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def _describe(error: dict, data: object) -> str:
+    """One readable phrase for a pydantic error, with the offending value."""
+    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling; see config.yaml for the known ones)"
+    if error["type"] == "literal_error":
+        message = "must be one of " + error["ctx"]["expected"]
+    value = error.get("input")
+    shown = (
+        "" if isinstance(value, dict | list) or error["type"] == "missing" else f" (got {value!r})"
+    )
+    return f"{field}: {message}{shown}"
+
+
+def load_config(path: Path | None = None) -> HotlineConfig:
+    """Read and validate the config file; raise ConfigError with a one-line reason."""
+    config_file = find_config_file(path)
+    if not config_file.exists():
+        if path is None and os.environ.get(CONFIG_ENV) is None:
+            return HotlineConfig(source=config_file)
+        raise ConfigError(f"{config_file}: no such config file (set {CONFIG_ENV} or --config)")
+    try:
+        data = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{config_file}: not valid YAML{where}: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{config_file}: the top level must be a mapping of sections")
+    try:
+        return HotlineConfig(**{**data, "source": config_file})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = len(exc.errors()) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(f"{config_file}: {_describe(first, data)}{suffix}") from None
