@@ -25,8 +25,8 @@ app.add_typer(asterisk_app, name="asterisk")
 app.add_typer(db_app, name="db")
 app.add_typer(prompts_app, name="prompts")
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Config file (default: $HOTLINE_CONFIG or ./config.yaml)."),

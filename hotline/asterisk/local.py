@@ -181,7 +181,7 @@ class LocalAsterisk:
             install = provision(self.config, progress)
         except ProvisionError as exc:
             raise AsteriskError(str(exc)) from None
-        for sub in ("etc", "log", "spool", "db", "run"):
+        for sub in ("etc", "log", "log/cdr-csv", "spool", "db", "run"):
             (self.state / sub).mkdir(parents=True, exist_ok=True)
         self.config.recordings_dir.mkdir(parents=True, exist_ok=True)
         (self.config.sounds_dir / "moh").mkdir(parents=True, exist_ok=True)
@@ -215,6 +215,9 @@ class LocalAsterisk:
                     f"see {self.console_log} and {self.state / 'log' / 'messages.log'}"
                 )
             if read_ami_banner(ami.host, ami.port, timeout=1.0):
+                # AMI listens before the dialplan and PJSIP are loaded: wait for the rest.
+                remaining = max(1.0, deadline - time.monotonic())
+                self.rx("core waitfullybooted", timeout=remaining)
                 return
             time.sleep(0.2)
         raise AsteriskError(

@@ -1,0 +1,176 @@
+"""Shared fixtures: a private hotline config, the real local Asterisk, FastAGI, AMI, databases.
+
+The test session gets its own state folder and its own free ports, so it never
+touches a hotline a developer has running. The Asterisk root is the shared
+cache (provisioned once per machine, reused by every run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hotline.asterisk.ami import AMIClient
+from hotline.asterisk.fastagi import FastAGIServer
+from hotline.asterisk.local import LocalAsterisk
+from hotline.config import HotlineConfig, load_config
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port free for both TCP and UDP on loopback right now."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        other = socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM
+        with socket.socket(socket.AF_INET, other) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+def write_config(folder: Path, **overrides: object) -> Path:
+    """A config file in folder with private ports and state; overrides merge per section."""
+    data: dict[str, object] = {
+        "database": {"url": "sqlite:///var/hotline.db"},
+        "paths": {"state_dir": "var", "recordings_dir": "var/recordings",
+                  "sounds_dir": "var/sounds"},
+        "asterisk": {
+            "ami": {"port": free_port()},
+            "sip": {"port": free_port(socket.SOCK_DGRAM), "rtp_start": 30000, "rtp_end": 30999},
+        },
+        "agi": {"port": free_port()},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}  # type: ignore[dict-item]
+        else:
+            data[key] = value
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+@pytest.fixture(scope="session")
+def hotline_config(tmp_path_factory: pytest.TempPathFactory) -> HotlineConfig:
+    return load_config(write_config(tmp_path_factory.mktemp("hotline")))
+
+
+@pytest.fixture(scope="session")
+def built_prompts(hotline_config: HotlineConfig) -> HotlineConfig:
+    from prompts.build import build_all
+
+    build_all(hotline_config)
+    return hotline_config
+
+
+@pytest.fixture(scope="session")
+def asterisk(built_prompts: HotlineConfig) -> Iterator[LocalAsterisk]:
+    local = LocalAsterisk(built_prompts)
+    local.up()
+    yield local
+    messages = local.state / "log" / "messages.log"
+    if messages.exists():
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copyfile(messages, ARTIFACTS / "asterisk-messages.log")
+    local.down()
+
+
+@pytest.fixture(scope="session")
+async def agi_server(asterisk: LocalAsterisk) -> AsyncIterator[FastAGIServer]:
+    from hotline.app import create_agi_server
+
+    server = create_agi_server(asterisk.config)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def ami(asterisk: LocalAsterisk) -> AsyncIterator[AMIClient]:
+    cfg = asterisk.config.asterisk.ami
+    client = AMIClient(cfg.host, cfg.port, cfg.username, cfg.secret(), ping_interval=2.0,
+                       reconnect_max_delay=1.0)
+    await client.connect()
+    yield client
+    await client.close()
+
+
+async def wait_for_event(queue: asyncio.Queue, predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    """The first event from queue that satisfies predicate, or TimeoutError."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError("no matching AMI event")
+        event = await asyncio.wait_for(queue.get(), remaining)
+        if predicate(event):
+            return event
+
+
+# -- PostgreSQL -------------------------------------------------------------------
+def _pg_bin() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "pg_ctl").exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server in a temporary folder, on a free loopback port."""
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.fail("PostgreSQL is not installed: run the README's test command (it installs it)")
+    data = tmp_path_factory.mktemp("pg") / "data"
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        shutil.chown(data.parent, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",
+                    "hotline", "--no-sync"], check=True, capture_output=True)
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w",
+                    "-l", str(data.parent / "pg.log"), "start"], check=True, capture_output=True)
+    try:
+        import psycopg
+
+        with psycopg.connect(f"postgresql://hotline@127.0.0.1:{port}/postgres",
+                             autocommit=True) as conn:
+            conn.execute("CREATE DATABASE hotline")
+        yield f"postgresql+psycopg://hotline@127.0.0.1:{port}/hotline"
+    finally:
+        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], check=False, capture_output=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind; PostgreSQL gets a fresh schema per test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    base = request.getfixturevalue("postgres_url")
+    import psycopg
+
+    name = f"t_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
+    admin = base.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield base.rsplit("/", 1)[0] + f"/{name}"
