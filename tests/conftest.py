@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -45,8 +46,11 @@ def write_config(folder: Path, **overrides: object) -> Path:
     """A config file in folder with private ports and state; overrides merge per section."""
     data: dict[str, object] = {
         "database": {"url": "sqlite:///var/hotline.db"},
-        "paths": {"state_dir": "var", "recordings_dir": "var/recordings",
-                  "sounds_dir": "var/sounds"},
+        "paths": {
+            "state_dir": "var",
+            "recordings_dir": "var/recordings",
+            "sounds_dir": "var/sounds",
+        },
         "asterisk": {
             "ami": {"port": free_port()},
             "sip": {"port": free_port(socket.SOCK_DGRAM), "rtp_start": 30000, "rtp_end": 30999},
@@ -102,8 +106,9 @@ async def agi_server(asterisk: LocalAsterisk) -> AsyncIterator[FastAGIServer]:
 @pytest.fixture(scope="session")
 async def ami(asterisk: LocalAsterisk) -> AsyncIterator[AMIClient]:
     cfg = asterisk.config.asterisk.ami
-    client = AMIClient(cfg.host, cfg.port, cfg.username, cfg.secret(), ping_interval=2.0,
-                       reconnect_max_delay=1.0)
+    client = AMIClient(
+        cfg.host, cfg.port, cfg.username, cfg.secret(), ping_interval=2.0, reconnect_max_delay=1.0
+    )
     await client.connect()
     yield client
     await client.close()
@@ -131,32 +136,66 @@ def _pg_bin() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server in a temporary folder, on a free loopback port."""
     bindir = _pg_bin()
     if bindir is None:
         pytest.fail("PostgreSQL is not installed: run the README's test command (it installs it)")
-    data = tmp_path_factory.mktemp("pg") / "data"
+    # Not under pytest's 0700 tmp tree: the postgres user must be able to reach it.
+    home = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
+    data = home / "data"
     run_as: list[str] = []
     if os.geteuid() == 0:  # postgres refuses to run as root
-        shutil.chown(data.parent, "postgres", "postgres")
+        shutil.chown(home, "postgres", "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
     port = free_port()
-    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",
-                    "hotline", "--no-sync"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *run_as,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "hotline",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w",
-                    "-l", str(data.parent / "pg.log"), "start"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *run_as,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(home / "pg.log"),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         import psycopg
 
-        with psycopg.connect(f"postgresql://hotline@127.0.0.1:{port}/postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            f"postgresql://hotline@127.0.0.1:{port}/postgres", autocommit=True
+        ) as conn:
             conn.execute("CREATE DATABASE hotline")
         yield f"postgresql+psycopg://hotline@127.0.0.1:{port}/hotline"
     finally:
-        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], check=False, capture_output=True)
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -156,7 +156,8 @@ async def test_successful_handler_marks_the_call_done() -> None:
 
     writer = Transcript()
     await FastAGIServer({"echo": fine}).serve_connection(
-        feed(ENV, b"200 result=0\n200 result=1\n"), writer)  # type: ignore[arg-type]
+        feed(ENV, b"200 result=0\n200 result=1\n"), writer
+    )  # type: ignore[arg-type]
     assert writer.sent == ["ANSWER\n", 'SET VARIABLE HOTLINE_RESULT "done"\n']
 
 
@@ -167,7 +168,8 @@ async def test_caller_hanging_up_is_not_an_error(caplog: pytest.LogCaptureFixtur
     writer = Transcript()
     with caplog.at_level(logging.INFO):
         await FastAGIServer({"echo": talk}).serve_connection(
-            feed(ENV, b"HANGUP\n200 result=-1 endpos=0\n"), writer)  # type: ignore[arg-type]
+            feed(ENV, b"HANGUP\n200 result=-1 endpos=0\n"), writer
+        )  # type: ignore[arg-type]
     assert "caller hung up" in caplog.text
     assert "ERROR" not in caplog.text
     assert writer.sent == ['STREAM FILE "/x/welcome" ""\n']
@@ -179,7 +181,8 @@ async def test_unknown_route_sends_nothing_so_the_dialplan_falls_back(
     writer = Transcript()
     with caplog.at_level(logging.ERROR):
         await FastAGIServer({"ivr": lambda agi: asyncio.sleep(0)}).serve_connection(
-            feed(ENV), writer)  # type: ignore[arg-type]
+            feed(ENV), writer
+        )  # type: ignore[arg-type]
     assert writer.sent == []
     assert "unknown FastAGI route 'echo'" in caplog.text
 
@@ -204,5 +207,6 @@ async def test_malformed_reply_is_logged_clearly(caplog: pytest.LogCaptureFixtur
 
     with caplog.at_level(logging.ERROR):
         await FastAGIServer({"echo": flow}).serve_connection(
-            feed(ENV, b"200 rezult=1\n"), Transcript())  # type: ignore[arg-type]
+            feed(ENV, b"200 rezult=1\n"), Transcript()
+        )  # type: ignore[arg-type]
     assert "malformed AGI reply: '200 rezult=1'" in caplog.text

@@ -44,15 +44,24 @@ class FakeManager:
             while True:
                 block = (await reader.readuntil(b"\r\n\r\n")).decode()
                 self.received.append(block)
-                action_id = next((line.split(": ", 1)[1] for line in block.split("\r\n")
-                                  if line.startswith("ActionID")), "")
+                action_id = next(
+                    (
+                        line.split(": ", 1)[1]
+                        for line in block.split("\r\n")
+                        if line.startswith("ActionID")
+                    ),
+                    "",
+                )
                 if "Action: Login" in block:
-                    writer.write(f"Response: Success\r\nActionID: {action_id}\r\n"
-                                 "Message: Authentication accepted\r\n\r\n".encode())
+                    writer.write(
+                        f"Response: Success\r\nActionID: {action_id}\r\n"
+                        "Message: Authentication accepted\r\n\r\n".encode()
+                    )
                     writer.write(self.after_login)
                 elif "Action: Ping" in block:
-                    writer.write(f"Response: Success\r\nActionID: {action_id}\r\nPing: Pong\r\n\r\n"
-                                 .encode())
+                    writer.write(
+                        f"Response: Success\r\nActionID: {action_id}\r\nPing: Pong\r\n\r\n".encode()
+                    )
                 else:
                     writer.write(f"Response: Goodbye\r\nActionID: {action_id}\r\n\r\n".encode())
                 await writer.drain()
@@ -73,8 +82,15 @@ def test_any_packet_text_never_escapes_the_reader_guard(pack: str) -> None:
 @given(st.binary(max_size=3000))
 async def test_garbage_after_login_keeps_the_client_usable(noise: bytes) -> None:
     async with FakeManager(after_login=noise + b"\r\n\r\n") as fake:
-        client = AMIClient("127.0.0.1", fake.port, "hotline", "x", connect_timeout=2,
-                           action_timeout=3, ping_interval=60)
+        client = AMIClient(
+            "127.0.0.1",
+            fake.port,
+            "hotline",
+            "x",
+            connect_timeout=2,
+            action_timeout=3,
+            ping_interval=60,
+        )
         await client.connect()
         try:
             reply = await client.action("Ping")

@@ -18,12 +18,16 @@ pytestmark = pytest.mark.asterisk
 
 
 def channel_vars(events: list[AMIEvent], uniqueid: str) -> dict[str, str]:
-    return {e.get("Variable"): e.get("Value") for e in events
-            if e.name == "VarSet" and e.get("Uniqueid") == uniqueid}
+    return {
+        e.get("Variable"): e.get("Value")
+        for e in events
+        if e.name == "VarSet" and e.get("Uniqueid") == uniqueid
+    }
 
 
-async def collect_until_hangup(queue: asyncio.Queue[AMIEvent], uniqueid: str,
-                               timeout: float = 30) -> list[AMIEvent]:
+async def collect_until_hangup(
+    queue: asyncio.Queue[AMIEvent], uniqueid: str, timeout: float = 30
+) -> list[AMIEvent]:
     seen: list[AMIEvent] = []
 
     def done(event: AMIEvent) -> bool:
@@ -37,8 +41,9 @@ async def collect_until_hangup(queue: asyncio.Queue[AMIEvent], uniqueid: str,
 async def echo_call(ami: AMIClient, keys: str) -> tuple[dict[str, str], list[AMIEvent]]:
     queue = ami.subscribe("VarSet", "UserEvent", "Hangup")
     try:
-        result = await ami.originate(f"Local/keys{keys}@sim-citizen", context="hotline-diag",
-                                     exten="echo", timeout_ms=10000)
+        result = await ami.originate(
+            f"Local/keys{keys}@sim-citizen", context="hotline-diag", exten="echo", timeout_ms=10000
+        )
         assert result.success, result.fields
         events = await collect_until_hangup(queue, result.uniqueid)
         return channel_vars(events, result.uniqueid), events
@@ -46,8 +51,9 @@ async def echo_call(ami: AMIClient, keys: str) -> tuple[dict[str, str], list[AMI
         ami.unsubscribe(queue)
 
 
-async def test_echo_reads_the_digit_the_citizen_sent(agi_server: FastAGIServer,
-                                                     ami: AMIClient) -> None:
+async def test_echo_reads_the_digit_the_citizen_sent(
+    agi_server: FastAGIServer, ami: AMIClient
+) -> None:
     variables, events = await echo_call(ami, "5")
     assert variables["HOTLINE_ECHO_DIGIT"] == "5"
     assert int(variables["HOTLINE_ECHO_PROMPT_ENDPOS"]) > 0  # the built prompt really played
@@ -55,35 +61,43 @@ async def test_echo_reads_the_digit_the_citizen_sent(agi_server: FastAGIServer,
     assert not [e for e in events if e.name == "UserEvent"]
 
 
-async def test_concurrent_echo_calls_each_get_their_own_digit(agi_server: FastAGIServer,
-                                                              ami: AMIClient) -> None:
+async def test_concurrent_echo_calls_each_get_their_own_digit(
+    agi_server: FastAGIServer, ami: AMIClient
+) -> None:
     results = await asyncio.gather(*(echo_call(ami, str(d)) for d in (1, 2, 3, 4, 6, 7, 8, 9)))
     assert [v["HOTLINE_ECHO_DIGIT"] for v, _ in results] == list("12346789")
 
 
-async def test_unknown_route_falls_back_in_the_dialplan(agi_server: FastAGIServer,
-                                                       ami: AMIClient) -> None:
+async def test_unknown_route_falls_back_in_the_dialplan(
+    agi_server: FastAGIServer, ami: AMIClient
+) -> None:
     queue = ami.subscribe("UserEvent", "Hangup")
-    result = await ami.originate("Local/silent@sim-citizen", context="hotline-diag",
-                                 exten="unknown-route", timeout_ms=10000)
-    fallback = await wait_for_event(queue, lambda e: e.name == "UserEvent"
-                                    and e.get("Uniqueid") == result.uniqueid)
+    result = await ami.originate(
+        "Local/silent@sim-citizen", context="hotline-diag", exten="unknown-route", timeout_ms=10000
+    )
+    fallback = await wait_for_event(
+        queue, lambda e: e.name == "UserEvent" and e.get("Uniqueid") == result.uniqueid
+    )
     ami.unsubscribe(queue)
     assert fallback.get("UserEvent") == "HotlineFallback"
     assert fallback.get("Route") == "no-such-route"
 
 
-async def test_crashing_handler_and_dead_server_fall_back(agi_server: FastAGIServer,
-                                                          ami: AMIClient) -> None:
+async def test_crashing_handler_and_dead_server_fall_back(
+    agi_server: FastAGIServer, ami: AMIClient
+) -> None:
     await agi_server.stop()
     try:
         # 1. nothing listens on the FastAGI port: AGISTATUS=FAILURE, dialplan fallback
         queue = ami.subscribe("UserEvent")
-        result = await ami.originate("Local/silent@sim-citizen", context="hotline-diag",
-                                     exten="echo", timeout_ms=10000)
+        result = await ami.originate(
+            "Local/silent@sim-citizen", context="hotline-diag", exten="echo", timeout_ms=10000
+        )
         fallback = await wait_for_event(queue, lambda e: e.get("Uniqueid") == result.uniqueid)
-        assert (fallback.get("UserEvent"), fallback.get("AgiStatus")) == ("HotlineFallback",
-                                                                          "FAILURE")
+        assert (fallback.get("UserEvent"), fallback.get("AgiStatus")) == (
+            "HotlineFallback",
+            "FAILURE",
+        )
 
         # 2. a handler that raises mid-call: HOTLINE_RESULT=failed, same fallback
         async def crash(agi: AGI) -> None:
@@ -93,10 +107,10 @@ async def test_crashing_handler_and_dead_server_fall_back(agi_server: FastAGISer
         crashing = FastAGIServer({"echo": crash}, agi_server.host, agi_server.port)
         await crashing.start()
         try:
-            result = await ami.originate("Local/silent@sim-citizen", context="hotline-diag",
-                                         exten="echo", timeout_ms=10000)
-            fallback = await wait_for_event(queue,
-                                            lambda e: e.get("Uniqueid") == result.uniqueid)
+            result = await ami.originate(
+                "Local/silent@sim-citizen", context="hotline-diag", exten="echo", timeout_ms=10000
+            )
+            fallback = await wait_for_event(queue, lambda e: e.get("Uniqueid") == result.uniqueid)
             assert fallback.get("UserEvent") == "HotlineFallback"
             assert fallback.get("AgiStatus") == "SUCCESS"
         finally:
@@ -118,15 +132,18 @@ async def test_wrong_ami_secret_is_one_clear_error(asterisk: LocalAsterisk) -> N
     assert "HOTLINE_AMI_SECRET" in message
 
 
-async def test_asterisk_restart_reconnects_without_resending(asterisk: LocalAsterisk,
-                                                             agi_server: FastAGIServer,
-                                                             ami: AMIClient) -> None:
+async def test_asterisk_restart_reconnects_without_resending(
+    asterisk: LocalAsterisk, agi_server: FastAGIServer, ami: AMIClient
+) -> None:
     reconnects_before = ami.reconnects
     messages = asterisk.state / "log" / "messages.log"
     log_start = messages.stat().st_size
     # An Originate in flight when Asterisk dies fails; it is never re-sent.
-    in_flight = asyncio.create_task(ami.originate(
-        "Local/noanswer@sim-citizen", context="hotline-diag", exten="echo", timeout_ms=20000))
+    in_flight = asyncio.create_task(
+        ami.originate(
+            "Local/noanswer@sim-citizen", context="hotline-diag", exten="echo", timeout_ms=20000
+        )
+    )
     await asyncio.sleep(1.0)
     pid = asterisk.running_pid()
     assert pid is not None
@@ -149,10 +166,15 @@ async def test_asterisk_restart_reconnects_without_resending(asterisk: LocalAste
 
 
 async def test_graceful_stop_gives_in_flight_calls_a_truthful_outcome(
-    asterisk: LocalAsterisk, agi_server: FastAGIServer, ami: AMIClient,
+    asterisk: LocalAsterisk,
+    agi_server: FastAGIServer,
+    ami: AMIClient,
 ) -> None:
-    in_flight = asyncio.create_task(ami.originate(
-        "Local/noanswer@sim-citizen", context="hotline-diag", exten="echo", timeout_ms=20000))
+    in_flight = asyncio.create_task(
+        ami.originate(
+            "Local/noanswer@sim-citizen", context="hotline-diag", exten="echo", timeout_ms=20000
+        )
+    )
     await asyncio.sleep(1.0)
     await asyncio.to_thread(asterisk.down)
     try:

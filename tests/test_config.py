@@ -14,33 +14,52 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hotline.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=PROJECT, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "hotline.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT,
+        check=False,
+    )
 
 
 def test_shipped_config_is_valid_and_anchors_paths_at_its_folder() -> None:
     cfg = load_config(PROJECT / "config.yaml")
     assert cfg.database_url == f"sqlite:///{PROJECT}/var/hotline.db"
     assert cfg.recordings_dir == PROJECT / "var" / "recordings"
-    assert [line.did for line in cfg.lines][0] == "12345"
+    assert cfg.lines[0].did == "12345"
     assert cfg.tz.key == "Asia/Shanghai"
 
 
 @pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
-        ("asterisk:\n  ami:\n    port: 70000\n", "asterisk.ami.port: Input should be less than or equal to 65535 (got 70000)"),
+        (
+            "asterisk:\n  ami:\n    port: 70000\n",
+            "asterisk.ami.port: Input should be less than or equal to 65535 (got 70000)",
+        ),
         ("asterisk:\n  ami:\n    prot: 5038\n", "asterisk.ami.prot: unknown field"),
         ("timezone: Mars/Olympus\n", "timezone: Value error, must be an IANA time zone"),
-        ("asterisk:\n  mode: docker\n", "asterisk.mode: must be one of 'auto', 'system' or 'chroot' (got 'docker')"),
-        ("asterisk:\n  outbound_channel: PJSIP/trunk\n", "asterisk.outbound_channel: Value error, must contain the placeholder {number}"),
-        ("lines:\n  - {did: '12345', name: a, greeting: g}\n  - {did: '12345', name: b, greeting: g}\n", "lines: Value error, each DID may appear once; repeated: 12345"),
+        (
+            "asterisk:\n  mode: docker\n",
+            "asterisk.mode: must be one of 'auto', 'system' or 'chroot' (got 'docker')",
+        ),
+        (
+            "asterisk:\n  outbound_channel: PJSIP/trunk\n",
+            "asterisk.outbound_channel: Value error, must contain the placeholder {number}",
+        ),
+        (
+            "lines:\n  - {did: '12345', name: a, greeting: g}\n  - {did: '12345', name: b, greeting: g}\n",
+            "lines: Value error, each DID may appear once; repeated: 12345",
+        ),
         ("deadlines: [1, 2]\n", "deadlines: Input should be a valid dictionary"),
         ("asterisk: {ami: {port: 1\n", "not valid YAML at line"),
     ],
 )
-def test_bad_field_gives_one_line_naming_file_and_field(tmp_path: Path, yaml_text: str,
-                                                       expected: str) -> None:
+def test_bad_field_gives_one_line_naming_file_and_field(
+    tmp_path: Path, yaml_text: str, expected: str
+) -> None:
     path = tmp_path / "site.yaml"
     path.write_text(yaml_text)
     with pytest.raises(ConfigError) as caught:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -52,6 +53,26 @@ def port_in_use(host: str, port: int, kind: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def _unescape(text: str) -> str:
+    """mountinfo writes spaces and the like as octal escapes (\\040)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def mount_table() -> list[tuple[str, str]]:
+    """(source path inside its filesystem, mount point) for every mount we can see."""
+    entries = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            fields = line.split()
+            entries.append((_unescape(fields[3]), _unescape(fields[4])))
+    return entries
+
+
+def is_mounted(target: Path) -> bool:
+    """True if target is a mount point (os.path.ismount misses binds within one filesystem)."""
+    return any(point == str(target) for _source, point in mount_table())
 
 
 def read_ami_banner(host: str, port: int, timeout: float) -> str | None:
@@ -151,7 +172,7 @@ class LocalAsterisk:
             folder.mkdir(parents=True, exist_ok=True)
             target = install.host_path(folder)
             target.mkdir(parents=True, exist_ok=True)
-            if not os.path.ismount(target):
+            if not is_mounted(target):
                 done = subprocess.run(
                     ["mount", "--bind", str(folder), str(target)],
                     capture_output=True,
@@ -168,8 +189,25 @@ class LocalAsterisk:
             return
         for folder in self._shared_dirs():
             target = install.host_path(folder)
-            if os.path.ismount(target):
-                subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
+            while is_mounted(target):
+                done = subprocess.run(
+                    ["umount", "-l", str(target)], capture_output=True, check=False
+                )
+                if done.returncode != 0:
+                    break
+
+    @staticmethod
+    def prune_stale_mounts(install: AsteriskInstall) -> int:
+        """Release binds into the root whose source folder was deleted (a crashed test run)."""
+        if install.root is None:
+            return 0
+        pruned = 0
+        prefix = str(install.root) + "/"
+        for source, point in reversed(mount_table()):
+            if point.startswith(prefix) and source.endswith("//deleted"):
+                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+                pruned += 1
+        return pruned
 
     def up(self, progress: Callable[[str], None] = lambda _line: None) -> int:
         """Start our Asterisk (or find it running) and wait until AMI answers; return its pid."""
@@ -185,6 +223,7 @@ class LocalAsterisk:
             (self.state / sub).mkdir(parents=True, exist_ok=True)
         self.config.recordings_dir.mkdir(parents=True, exist_ok=True)
         (self.config.sounds_dir / "moh").mkdir(parents=True, exist_ok=True)
+        self.prune_stale_mounts(install)
         layout = self.layout(install)
         try:
             render(self.config, layout, layout.etc_dir)
