@@ -87,6 +87,36 @@ def asterisk_up(config: ConfigOption = None) -> None:
     console.print(f"recordings: {cfg.recordings_dir}")
 
 
+@asterisk_app.command("provision")
+def asterisk_provision(config: ConfigOption = None) -> None:
+    """Install Debian's Asterisk 22 into the cache if no Asterisk is available (idempotent)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from hotline.asterisk.provision import ProvisionError, find_install, provision
+
+    cfg = config_or_exit(config)
+    install = find_install(cfg)
+    if install is None:
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed} packages"),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("debootstrap Debian's Asterisk", total=None)
+
+            def step(line: str) -> None:
+                advance = 1 if line.startswith("I: Retrieving") else 0
+                progress.update(task, advance=advance, description=line[:60])
+
+            try:
+                install = provision(cfg, step)
+            except ProvisionError as exc:
+                raise fail(str(exc)) from None
+    where = "the machine's own Asterisk" if install.root is None else f"root {install.root}"
+    console.print(f"{install.version()} ({where})")
+
+
 @asterisk_app.command("down")
 def asterisk_down(config: ConfigOption = None) -> None:
     """Stop the local Asterisk that `up` started (and nothing else)."""
@@ -158,10 +188,16 @@ def asterisk_render(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Create or migrate the ticket store to the newest schema."""
+    from db.lines import sync_lines
     from db.migrate import upgrade
+    from db.session import make_engine, make_session_factory, unit_of_work
 
     cfg = config_or_exit(config)
     upgrade(cfg.database_url)
+    engine = make_engine(cfg.database_url)
+    with unit_of_work(make_session_factory(engine)) as session:
+        sync_lines(session, cfg.lines)
+    engine.dispose()
     console.print(f"database at the newest schema: {cfg.database_url}")
 
 

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine (as root or with sudo):
+#   ./hotline.sh up     install what is missing, then bring the whole hotline up
+#   ./hotline.sh test   install what is missing, then lint and run every test
+# Both are idempotent: a second run installs nothing and reuses the Asterisk root
+# cached in ~/.cache/hotline and the wheels in pip's cache.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing Debian packages: ${missing[*]}"
+        $SUDO apt-get update -q
+        $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+}
+
+system_packages() {
+    # espeak-ng: the prompts' voice (pyttsx3 drives it); sox: converts prompts to 8 kHz;
+    # debootstrap: installs Debian's Asterisk 22 into its own root when none is installed.
+    apt_install espeak-ng libespeak-ng1 sox debootstrap util-linux
+    if [ "${1:-}" = "test" ] && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+        apt_install postgresql  # a real server for the store's PostgreSQL tests
+    fi
+}
+
+python_env() {
+    if [ ! -x .venv/bin/python ]; then
+        say "creating .venv"
+        python3 -m venv .venv 2>/dev/null || { apt_install python3-venv; python3 -m venv .venv; }
+    fi
+    local stamp=.venv/.hotline-installed want
+    want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        say "installing the hotline and its Python dependencies into .venv"
+        .venv/bin/python -m pip install -q --upgrade pip
+        .venv/bin/python -m pip install -q -e '.[test]'
+        echo "$want" > "$stamp"
+    fi
+}
+
+case "${1:-}" in
+    up)
+        system_packages up
+        python_env
+        shift
+        exec .venv/bin/hotline up "$@"
+        ;;
+    test)
+        system_packages test
+        python_env
+        shift
+        say "provisioning the local Asterisk (cached after the first run)"
+        .venv/bin/hotline asterisk provision
+        say "ruff"
+        .venv/bin/ruff check .
+        say "pytest"
+        exec .venv/bin/pytest "$@"
+        ;;
+    *)
+        echo "usage: $0 up|test [extra arguments]" >&2
+        exit 64
+        ;;
+esac
