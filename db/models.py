@@ -121,6 +121,13 @@ class EventKind(enum.StrEnum):
     ARCHIVED = "archived"
 
 
+class TranscriptStatus(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # no speech model configured
+
+
 class CallDirection(enum.StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
@@ -201,6 +208,12 @@ class Ticket(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     urge_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The call that produced the ticket: at most one ticket per call, whoever writes it
+    # (the IVR, the hang-up handler, the spool replay or the reconciler).
+    origin_uniqueid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    transcript_status: Mapped[TranscriptStatus | None] = mapped_column(
+        str_enum(TranscriptStatus, "transcript_status"), index=True
+    )
 
     line: Mapped[Line | None] = relationship()
     department: Mapped[Department | None] = relationship()
@@ -253,6 +266,8 @@ class Call(Base):
     recording_path: Mapped[str | None] = mapped_column(String(500))
     hangup_cause: Mapped[str | None] = mapped_column(String(64))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    last_step: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="calls")
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from db.calls import call_by_uniqueid
 from db.models import (
     EventKind,
     Line,
@@ -22,8 +23,17 @@ from db.models import (
     TicketEvent,
     TicketSequence,
     TicketStatus,
+    TranscriptStatus,
     Urgency,
     utcnow,
+)
+
+OPEN_STATUSES = (
+    TicketStatus.ACCEPTED,
+    TicketStatus.DISPATCHED,
+    TicketStatus.SIGNED,
+    TicketStatus.IN_PROGRESS,
+    TicketStatus.RETURNED,
 )
 
 SEQUENCE_DIGITS = 5
@@ -65,6 +75,8 @@ def create_ticket(
     recording_path: str | None = None,
     source: str = "ivr",
     external_id: str | None = None,
+    origin_uniqueid: str | None = None,
+    transcript_status: TranscriptStatus | None = None,
     actor: str = "ivr",
 ) -> Ticket:
     """Create a ticket with its number and its 'accepted' event."""
@@ -80,6 +92,8 @@ def create_ticket(
         recording_path=recording_path,
         source=source,
         external_id=external_id,
+        origin_uniqueid=origin_uniqueid,
+        transcript_status=transcript_status,
         status=TicketStatus.ACCEPTED,
         accepted_at=accepted_at,
         due_at=due_at,
@@ -125,3 +139,101 @@ def ticket_by_number(session: Session, number: str) -> Ticket | None:
 
 def line_by_did(session: Session, did: str) -> Line | None:
     return session.scalars(select(Line).where(Line.did == did)).one_or_none()
+
+
+def ticket_for_call(session: Session, uniqueid: str) -> Ticket | None:
+    """The ticket a call produced, if any."""
+    return session.scalars(select(Ticket).where(Ticket.origin_uniqueid == uniqueid)).one_or_none()
+
+
+def create_ticket_for_call(
+    session: Session, uniqueid: str, **fields: object
+) -> tuple[Ticket, bool]:
+    """The call's ticket, created once whoever asks (IVR, hang-up, spool, reconciler).
+
+    Returns the ticket and whether this call created it. The call row, if there
+    is one, is linked to the ticket.
+    """
+    existing = ticket_for_call(session, uniqueid)
+    created = False
+    if existing is None:
+        try:
+            with session.begin_nested():
+                existing = create_ticket(session, origin_uniqueid=uniqueid, **fields)  # type: ignore[arg-type]
+            created = True
+        except IntegrityError:  # another writer made it between our look-up and insert
+            existing = ticket_for_call(session, uniqueid)
+            assert existing is not None
+    call = call_by_uniqueid(session, uniqueid)
+    if call is not None and call.ticket_id is None:
+        call.ticket_id = existing.id
+        session.flush()
+    return existing, created
+
+
+def open_tickets_for_caller(session: Session, caller_number: str) -> list[Ticket]:
+    """The caller's tickets that are not closed yet, newest first."""
+    return list(
+        session.scalars(
+            select(Ticket)
+            .where(Ticket.caller_number == caller_number, Ticket.status.in_(OPEN_STATUSES))
+            .order_by(Ticket.accepted_at.desc(), Ticket.id.desc())
+        )
+    )
+
+
+def urge_ticket(session: Session, ticket: Ticket, actor: str) -> Ticket:
+    """催办: count the urge and record it as an event."""
+    ticket.urge_count = (ticket.urge_count or 0) + 1
+    add_event(session, ticket, EventKind.URGED, actor=actor)
+    return ticket
+
+
+def tickets_needing_transcript(session: Session, limit: int = 20) -> list[Ticket]:
+    """Tickets whose request recording has not been transcribed yet (oldest first)."""
+    return list(
+        session.scalars(
+            select(Ticket)
+            .where(Ticket.transcript_status == TranscriptStatus.PENDING)
+            .order_by(Ticket.id)
+            .limit(limit)
+        )
+    )
+
+
+def list_tickets(
+    session: Session,
+    limit: int = 50,
+    status: TicketStatus | None = None,
+    caller_number: str | None = None,
+) -> list[Ticket]:
+    query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(Ticket.status == status)
+    if caller_number:
+        query = query.where(or_(Ticket.caller_number == caller_number))
+    return list(session.scalars(query))
+
+
+def set_transcript(
+    session: Session, ticket_id: int, text: str | None, status: TranscriptStatus
+) -> None:
+    """Store a request recording's transcript (or why there is none)."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is not None:
+        ticket.transcript = text
+        ticket.transcript_status = status
+        session.flush()
+
+
+def count_needing_transcript(session: Session) -> int:
+    from sqlalchemy import func
+
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(Ticket.transcript_status == TranscriptStatus.PENDING)
+        )
+        or 0
+    )

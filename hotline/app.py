@@ -1,41 +1,93 @@
-"""The app factory: the FastAGI route table, built explicitly in one place."""
+"""The app factory: the FastAGI route table and the background workers, built in one place."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
+from dataclasses import dataclass
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.session import make_engine, make_session_factory
 from hotline.asterisk.fastagi import FastAGIServer, Handler
 from hotline.config import HotlineConfig
+from ivr.call_end import CallEndRoute
 from ivr.diagnostics import echo_route
+from ivr.inbound import InboundFlow
+from ivr.reconcile import reconcile
+from ivr.store import IvrStore
+from ivr.transcribe import Transcriber
 from prompts.build import PromptLibrary
+from prompts.phrases import PhraseCache
+
+log = logging.getLogger(__name__)
 
 
-def build_routes(config: HotlineConfig) -> dict[str, Handler]:
+@dataclass
+class Hotline:
+    """Everything one running hotline process shares."""
+
+    config: HotlineConfig
+    sessions: sessionmaker[Session]
+    store: IvrStore
+    server: FastAGIServer
+    transcriber: Transcriber
+
+
+def build_routes(config: HotlineConfig, store: IvrStore) -> dict[str, Handler]:
     """Every FastAGI route the dialplan may call, by script name."""
     prompts = PromptLibrary(config)
     return {
         "echo": echo_route(prompts),
+        "ivr": InboundFlow(config, prompts, PhraseCache(config), store),
+        "call-end": CallEndRoute(store),
     }
 
 
-def create_agi_server(config: HotlineConfig, port: int | None = None) -> FastAGIServer:
-    """A FastAGI server for this config (port override for tests)."""
-    return FastAGIServer(
-        build_routes(config),
+def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
+    """Wire the store, the routes and the FastAGI server for this config."""
+    engine = make_engine(config.database_url, config.database.echo, config.database.busy_timeout_ms)
+    sessions = make_session_factory(engine)
+    store = IvrStore(config, sessions)
+    server = FastAGIServer(
+        build_routes(config, store),
         host=config.agi.host,
         port=config.agi.port if port is None else port,
         handler_timeout=config.agi.handler_timeout,
     )
+    return Hotline(config, sessions, store, server, Transcriber(config, sessions))
+
+
+async def housekeeping(hotline: Hotline) -> None:
+    """Reconcile and transcribe periodically, off the event loop."""
+    interval = hotline.config.ivr.reconcile_interval_seconds
+    while True:
+        try:
+            await asyncio.to_thread(reconcile, hotline.store)
+            await asyncio.to_thread(hotline.transcriber.run_once)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("housekeeping pass failed; next one in %d s", interval)
+        await asyncio.sleep(min(interval, hotline.config.speech.transcribe_interval_seconds))
 
 
 async def run_forever(config: HotlineConfig) -> None:
     """Serve FastAGI until SIGINT/SIGTERM, then let calls in progress finish."""
-    server = create_agi_server(config)
-    await server.start()
+    hotline = create_hotline(config)
+    applied, left = await asyncio.to_thread(hotline.store.spool.replay, hotline.store.apply)
+    if applied or left:
+        log.warning("spool on start: %d intents applied, %d left for later", applied, left)
+    await hotline.server.start()
+    worker = asyncio.create_task(housekeeping(hotline), name="housekeeping")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await server.stop()
+    worker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker
+    await hotline.server.stop()

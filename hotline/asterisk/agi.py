@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
-RESULT = re.compile(r"^200 result=(?P<result>-?\d+)(?: \((?P<data>.*?)\))?(?P<rest>.*)$")
+RESULT = re.compile(r"^200 result=(?P<result>-?\d*)(?: \((?P<data>.*?)\))?(?P<rest>.*)$")
 KEYVALUE = re.compile(r"(\w+)=(\S+)")
 
 
@@ -60,6 +60,7 @@ class AGIResponse:
     result: int
     data: str | None = None
     extras: dict[str, str] = field(default_factory=dict)
+    raw_result: str = ""  # the digits exactly as sent (GET DATA keeps leading zeros)
 
 
 def parse_response(line: str) -> AGIResponse:
@@ -74,7 +75,8 @@ def parse_response(line: str) -> AGIResponse:
     if match is None:
         raise AGIProtocolError(f"malformed AGI reply: {line[:200]!r}")
     extras = dict(KEYVALUE.findall(match.group("rest") or ""))
-    return AGIResponse(int(match.group("result")), match.group("data"), extras)
+    raw = match.group("result")
+    return AGIResponse(int(raw) if raw not in ("", "-") else 0, match.group("data"), extras, raw)
 
 
 def parse_environment(lines: list[str]) -> dict[str, str]:
@@ -225,7 +227,7 @@ class AGI:
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str:
         """Play a prompt and collect up to max_digits keys (# ends); '' on timeout."""
         response = await self._checked("GET DATA", quote(prompt), str(timeout_ms), str(max_digits))
-        return "" if response.data == "timeout" and response.result == 0 else str(response.result)
+        return response.raw_result  # "" when nothing was pressed; digits keep leading zeros
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> str | None:
         response = await self._checked("SAY DIGITS", digits, quote(escape_digits))

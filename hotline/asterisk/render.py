@@ -85,6 +85,9 @@ def globals_conf(config: HotlineConfig) -> str:
         f"HOTLINE_SOUNDS={config.sounds_dir}",
         f"HOTLINE_FALLBACK_LANG={config.prompts.languages[0]}",
         f"HOTLINE_RING_TIMEOUT={config.robot.ring_timeout_seconds}",
+        f"HOTLINE_TZ={config.timezone}",
+        f"HOTLINE_FALLBACK_SILENCE={max(config.ivr.record_silence_seconds, 1)}",
+        f"HOTLINE_FALLBACK_MAX={config.ivr.record_max_seconds}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -104,6 +107,18 @@ def phones_conf(config: HotlineConfig) -> str:
     return "; written by `hotline asterisk render` from config.yaml; do not edit\n\n" + "\n".join(
         sections
     )
+
+
+def lines_conf(config: HotlineConfig) -> str:
+    """The hotline-in context: every configured DID enters the one IVR flow."""
+    out = ["; written by `hotline asterisk render` from config.yaml; do not edit", "[hotline-in]"]
+    for line in config.lines:
+        out += [
+            f"; {line.name}",
+            f"exten => {line.did},1,Set(__HOTLINE_DID=${{EXTEN}})",
+            " same => n,Goto(hotline-ivr,start,1)",
+        ]
+    return "\n".join(out) + "\n"
 
 
 def queue_members_conf(config: HotlineConfig) -> str:
@@ -137,6 +152,7 @@ def render(config: HotlineConfig, layout: AsteriskLayout, out_dir: Path) -> list
         "pjsip_phones.conf": phones_conf(config),
         "hotline_simulators.conf": simulators_conf(config),
         "queue_members.conf": queue_members_conf(config),
+        "hotline_lines.conf": lines_conf(config),
     }
     for name, text in generated.items():
         target = out_dir / name

@@ -1,0 +1,97 @@
+"""Call rows: what the hotline saw of each Asterisk call leg."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from db.models import Call, CallDirection
+
+
+def call_by_uniqueid(session: Session, uniqueid: str) -> Call | None:
+    return session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
+
+
+def upsert_call_start(
+    session: Session,
+    *,
+    uniqueid: str,
+    caller_number: str | None,
+    did: str | None,
+    started_at: datetime,
+    answered_at: datetime | None = None,
+    linkedid: str | None = None,
+    recording_path: str | None = None,
+    direction: CallDirection = CallDirection.INBOUND,
+) -> Call:
+    """Create the call row, or fill in what an earlier writer did not know."""
+    call = call_by_uniqueid(session, uniqueid)
+    if call is None:
+        call = Call(uniqueid=uniqueid, direction=direction, started_at=started_at)
+        session.add(call)
+    call.linkedid = call.linkedid or linkedid
+    call.caller_number = call.caller_number or caller_number
+    call.did = call.did or did
+    call.answered_at = call.answered_at or answered_at
+    call.recording_path = call.recording_path or recording_path
+    call.started_at = min(call.started_at, started_at)
+    session.flush()
+    return call
+
+
+def end_call(
+    session: Session,
+    uniqueid: str,
+    *,
+    ended_at: datetime,
+    hangup_cause: str | None,
+    last_step: str | None = None,
+    note: str | None = None,
+) -> Call | None:
+    """Record how a call ended (idempotent: the first end time wins)."""
+    call = call_by_uniqueid(session, uniqueid)
+    if call is None:
+        return None
+    call.ended_at = call.ended_at or ended_at
+    call.hangup_cause = call.hangup_cause or hangup_cause
+    call.last_step = last_step or call.last_step
+    if note:
+        call.note = note if not call.note else f"{call.note}; {note}"
+    session.flush()
+    return call
+
+
+def calls_without_ticket(session: Session, started_before: datetime) -> list[Call]:
+    """Inbound calls that ended (or are older than any call can be) without a ticket."""
+    return list(
+        session.scalars(
+            select(Call)
+            .where(Call.direction == CallDirection.INBOUND, Call.ticket_id.is_(None))
+            .where(or_(Call.ended_at.is_not(None), Call.started_at < started_before))
+            .where(Call.started_at < started_before)
+            .order_by(Call.id)
+        )
+    )
+
+
+def known_uniqueids(session: Session, uniqueids: Iterable[str]) -> set[str]:
+    wanted = list(uniqueids)
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(session.scalars(select(Call.uniqueid).where(Call.uniqueid.in_(chunk))))
+    return found
+
+
+def calls_with_recording(session: Session, batch: int = 1000) -> Iterable[tuple[str, str]]:
+    """(uniqueid, recording path) of every call that names a recording, streamed."""
+    rows = session.execute(
+        select(Call.uniqueid, Call.recording_path)
+        .where(Call.recording_path.is_not(None))
+        .execution_options(yield_per=batch)
+    )
+    for uniqueid, path in rows:
+        yield str(uniqueid), str(path)

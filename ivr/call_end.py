@@ -1,0 +1,49 @@
+"""The FastAGI route `call-end`, run from the dialplan's `h` extension.
+
+Whatever happened during the call (a hang-up at any step, a crashed handler, a
+fallback recording made by the dialplan alone), this is where the call row gets
+its end and the call gets its ticket if it has none yet: the caller number and
+whatever audio exists always end up in the store.
+"""
+
+from __future__ import annotations
+
+from hotline.asterisk.agi import AGI
+from ivr.store import CallEnd, IvrStore
+
+
+class CallEndRoute:
+    def __init__(self, store: IvrStore) -> None:
+        self.store = store
+
+    async def __call__(self, agi: AGI) -> None:
+        variables = {}
+        for name in (
+            "HOTLINE_DID",
+            "HOTLINE_BASE",
+            "HOTLINE_CALLER",
+            "HOTLINE_STEP",
+            "HOTLINE_REQUEST_REC",
+            "HOTLINE_MESSAGE_REC",
+            "HANGUPCAUSE",
+        ):
+            variables[name] = await agi.get_variable(name) or ""
+        base = variables["HOTLINE_BASE"]
+        requests = [variables["HOTLINE_REQUEST_REC"], variables["HOTLINE_MESSAGE_REC"]]
+        number = await self.store.call_ended(
+            CallEnd(
+                uniqueid=agi.uniqueid,
+                caller=variables["HOTLINE_CALLER"] or "unknown",
+                did=variables["HOTLINE_DID"] or agi.dialed,
+                recording=base + ".wav" if base else None,
+                request_recordings=[r for r in requests if r],
+                hangup_cause=variables["HANGUPCAUSE"] or None,
+                last_step=variables["HOTLINE_STEP"] or None,
+            )
+        )
+        agi.log.info(
+            "call ended at step %s (cause %s); ticket %s",
+            variables["HOTLINE_STEP"] or "-",
+            variables["HANGUPCAUSE"] or "-",
+            number or "spooled",
+        )

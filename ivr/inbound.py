@@ -1,0 +1,249 @@
+"""The citizen's call: greet, menu, and the four services, read as the call goes.
+
+The dialplan has already answered and started MixMonitor (so the whole call is
+recorded from its first second, whatever happens here). Each step sets
+HOTLINE_STEP, so the hang-up handler knows where a caller left; a request
+recording sets HOTLINE_REQUEST_REC, a created ticket HOTLINE_TICKET.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hotline.asterisk.agi import AGI
+from hotline.config import HotlineConfig, LineConfig
+from ivr.store import CallStart, IvrStore, TicketRequest, TicketView
+from prompts.build import PromptLibrary
+from prompts.phrases import PhraseCache
+
+MENU_KEYS = "1230"
+ENGLISH_KEY = "9"
+REQUEST_TYPES = {
+    "1": "consultation",
+    "2": "help",
+    "3": "complaint",
+    "4": "report",
+    "5": "suggestion",
+}
+URGENCIES = {"1": "emergency", "2": "daily_life", "3": "complex"}
+
+
+@dataclass
+class Call:
+    """What a flow knows about the call in progress."""
+
+    agi: AGI
+    line: LineConfig
+    base: str  # recording path without extension: <dir>/<uniqueid>_<did>_<caller>
+    lang: str
+    request_type: str | None = None
+    urgency: str = "daily_life"
+    requests: list[str] = field(default_factory=list)
+
+    @property
+    def caller(self) -> str:
+        digits = "".join(c for c in self.agi.caller_number if c.isdigit() or c == "+")
+        return digits or "unknown"
+
+
+class InboundFlow:
+    """The FastAGI route `ivr`: one citizen call from greeting to goodbye."""
+
+    def __init__(
+        self, config: HotlineConfig, prompts: PromptLibrary, phrases: PhraseCache, store: IvrStore
+    ) -> None:
+        self.config = config
+        self.ivr = config.ivr
+        self.prompts = prompts
+        self.phrases = phrases
+        self.store = store
+        self.lines = {line.did: line for line in config.lines}
+
+    async def __call__(self, agi: AGI) -> None:
+        call = await self.begin(agi)
+        key = await self.greet(call)
+        await self.serve(call, key)
+        await self.play(call, "goodbye")
+
+    # -- building blocks --------------------------------------------------------------
+    async def begin(self, agi: AGI) -> Call:
+        did = await agi.get_variable("HOTLINE_DID") or agi.dialed
+        base = await agi.get_variable("HOTLINE_BASE") or ""
+        line = self.lines.get(did) or self.config.lines[0]
+        call = Call(agi, line, base, self.config.prompts.languages[0])
+        await self.store.call_started(
+            CallStart(
+                agi.uniqueid,
+                call.caller,
+                line.did,
+                base + ".wav" if base else None,
+                agi.env.get("agi_linkedid"),
+            )
+        )
+        return call
+
+    async def step(self, call: Call, name: str) -> None:
+        await call.agi.set_variable("HOTLINE_STEP", name)
+
+    async def play(self, call: Call, prompt: str, keys: str = "") -> str | None:
+        digit, _ = await call.agi.stream_file(self.prompts.path(prompt, call.lang), keys)
+        return digit
+
+    async def ask(
+        self, call: Call, prompt: str, keys: str, retries: int | None = None
+    ) -> str | None:
+        """Play a menu and take one valid key; timeouts and wrong keys repeat it, then None."""
+        for attempt in range(retries or self.ivr.menu_retries):
+            key = await self.play(call, prompt, keys + "*#0123456789")
+            if key is None:
+                key = await call.agi.wait_for_digit(self.ivr.key_timeout_ms)
+            if key is not None and key in keys:
+                return key
+            call.agi.log.info(
+                "menu %s: %s (try %d)",
+                prompt,
+                "invalid key " + key if key else "no key",
+                attempt + 1,
+            )
+            if key is not None:
+                await self.play(call, "invalid_key")
+        return None
+
+    async def say_number(self, call: Call, number: str) -> None:
+        for digit in number:
+            await self.play(call, f"digit_{digit}")
+
+    # -- the call ---------------------------------------------------------------------
+    async def greet(self, call: Call) -> str | None:
+        """The line's greeting; 9 switches to English; a menu key already answers the menu."""
+        await self.step(call, "greeting")
+        key = await self.play(call, call.line.greeting, MENU_KEYS + ENGLISH_KEY)
+        if key == ENGLISH_KEY and "en" in self.config.prompts.languages:
+            call.lang = "en"
+            await call.agi.set_variable("CHANNEL(language)", "en")
+            return None
+        return key if key in MENU_KEYS else None
+
+    async def serve(self, call: Call, key: str | None) -> None:
+        await self.step(call, "menu")
+        if key is None:
+            key = await self.ask(call, "main_menu", MENU_KEYS)
+        services = {"1": self.new_request, "2": self.progress, "3": self.urge, "0": self.agent}
+        if key is None:  # nobody chose: never end a call without hearing the citizen
+            await self.record_and_ticket(call, source="ivr-menu-timeout")
+            return
+        await services[key](call)
+
+    async def new_request(self, call: Call) -> None:
+        await self.step(call, "type")
+        kind = await self.ask(call, "request_type_menu", "".join(REQUEST_TYPES), retries=1)
+        call.request_type = REQUEST_TYPES.get(kind or "")
+        await self.step(call, "urgency")
+        urgency = await self.ask(call, "urgency_menu", "".join(URGENCIES), retries=1)
+        call.urgency = URGENCIES.get(urgency or "", "daily_life")
+        await self.record_and_ticket(call)
+
+    async def record_and_ticket(
+        self, call: Call, source: str = "ivr", intro: str = "record_request"
+    ) -> None:
+        await self.step(call, "recording")
+        path = call.base + "-request"
+        await call.agi.set_variable("HOTLINE_REQUEST_REC", path + ".wav")
+        call.requests.append(path + ".wav")
+        await self.play(call, intro)
+        await call.agi.record_file(
+            path,
+            "wav",
+            "#",
+            self.ivr.record_max_seconds * 1000,
+            beep=True,
+            silence_s=self.ivr.record_silence_seconds,
+        )
+        number = await self.store.ticket_for_call(
+            TicketRequest(
+                call.agi.uniqueid,
+                call.caller,
+                call.line.did,
+                path + ".wav",
+                call.request_type,
+                call.urgency,
+                source,
+            )
+        )
+        await self.read_back(call, number)
+
+    async def read_back(self, call: Call, number: str | None) -> None:
+        await self.step(call, "readback")
+        if number is None:
+            await self.play(call, "request_recorded_no_number")
+            return
+        await call.agi.set_variable("HOTLINE_TICKET", number)
+        for _ in range(1 + self.ivr.readback_repeats):
+            await self.play(call, "ticket_created")
+            await self.say_number(call, number)
+            if await self.ask(call, "repeat_ticket", "1", retries=1) != "1":
+                return
+
+    async def progress(self, call: Call) -> None:
+        await self.step(call, "progress")
+        for _ in range(self.ivr.menu_retries):
+            digits = await call.agi.get_data(
+                self.prompts.path("enter_ticket_number", call.lang),
+                self.ivr.ticket_digits_timeout_ms,
+                14,
+            )
+            ticket = await self.store.lookup(digits) if digits else None
+            if ticket is not None:
+                await self.speak_ticket(call, ticket)
+                return
+            call.agi.log.info("progress: unknown ticket number %r", digits)
+            await self.play(call, "unknown_ticket")
+        await self.record_and_ticket(call, source="ivr-progress-fallback")
+
+    async def speak_ticket(self, call: Call, ticket: TicketView) -> None:
+        await call.agi.set_variable("HOTLINE_SPOKEN_STATUS", ticket.status.value)
+        await self.play(call, "ticket_status_is")
+        await self.play(call, f"status_{ticket.status.value}")
+        await self.play(call, "handling_unit_is")
+        if ticket.unit:
+            await call.agi.stream_file(await self.phrases.path(ticket.unit, call.lang))
+        else:
+            await self.play(call, "unit_not_assigned")
+        if ticket.due_at is not None:
+            local = ticket.due_at.astimezone(self.config.tz)
+            text = (
+                f"{local.month}月{local.day}日{local.hour}点"
+                if call.lang == "zh"
+                else local.strftime("%B %d, %H:00")
+            )
+            await self.play(call, "due_date_is")
+            await call.agi.stream_file(await self.phrases.path(text, call.lang))
+
+    async def urge(self, call: Call) -> None:
+        await self.step(call, "urge")
+        number = await self.store.urge_latest(call.caller)
+        if number is None:
+            await self.play(call, "no_open_ticket")
+            await self.record_and_ticket(call, source="ivr-urge-no-ticket")
+            return
+        await call.agi.set_variable("HOTLINE_URGED", number)
+        await self.play(call, "urge_passed_on")
+        await self.say_number(call, number)
+
+    async def agent(self, call: Call) -> None:
+        await self.step(call, "queue")
+        await self.play(call, "please_hold")
+        await call.agi.exec("Queue", f"hotline-agents,,,,{self.ivr.queue_wait_seconds}")
+        status = await call.agi.get_variable("QUEUESTATUS")
+        call.agi.log.info("queue ended: %s", status)
+        if status in (
+            None,
+            "",
+            "TIMEOUT",
+            "FULL",
+            "JOINEMPTY",
+            "LEAVEEMPTY",
+            "JOINUNAVAIL",
+            "LEAVEUNAVAIL",
+        ):
+            await self.record_and_ticket(call, source="ivr-agent-message", intro="leave_message")

@@ -1,0 +1,166 @@
+"""The reconciler: no request is lost, every recording is findable.
+
+Run by `hotline reconcile` and periodically by `hotline serve`. In order:
+1. replay the spool (intents written while the database was away);
+2. calls that ended (or are too old to be running) without a ticket get one;
+3. hotline-named recordings with no call row (the FastAGI server was down for
+   the whole call) become a call row and a ticket, caller and line taken from
+   the file name;
+4. report calls whose recording is missing on disk, and recordings no call
+   names (after step 3 these should be none).
+Anything younger than `ivr.reconcile_settle_seconds` may still be in progress
+and is left for the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from db.calls import calls_with_recording, calls_without_ticket, known_uniqueids
+from db.session import unit_of_work
+from ivr import recordings
+from ivr.store import IvrStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconcileReport:
+    spool_applied: int = 0
+    spool_left: int = 0
+    tickets_for_calls: list[str] = field(default_factory=list)
+    tickets_for_orphan_recordings: list[str] = field(default_factory=list)
+    calls_missing_recording: list[tuple[str, str]] = field(default_factory=list)
+    recordings_without_call: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.spool_left or self.calls_missing_recording or self.recordings_without_call)
+
+
+def reconcile(store: IvrStore, settle_seconds: int | None = None) -> ReconcileReport:
+    """One reconciliation pass (synchronous: run it in a thread from async code)."""
+    config = store.config
+    settle = config.ivr.reconcile_settle_seconds if settle_seconds is None else settle_seconds
+    report = ReconcileReport()
+    report.spool_applied, report.spool_left = store.spool.replay(store.apply)
+    cutoff = datetime.now(UTC) - timedelta(seconds=settle)
+
+    with unit_of_work(store.sessions) as session:
+        pending = [
+            (c.uniqueid, c.caller_number, c.did, c.recording_path, c.started_at, c.last_step)
+            for c in calls_without_ticket(session, cutoff)
+        ]
+    for uniqueid, caller, did, recording, started, step in pending:
+        request = recordings.request_path(recording) if recording else None
+        number = _ticket(
+            store,
+            uniqueid,
+            caller or "unknown",
+            did or "",
+            recording,
+            [r for r in (request, _message(recording)) if r],
+            started,
+            step or "unknown (found by the reconciler)",
+        )
+        report.tickets_for_calls.append(number)
+
+    found = [
+        r for r in recordings.scan(config.recordings_dir) if time.time() - _mtime(r.path) >= settle
+    ]
+    by_call: dict[str, list[recordings.RecordingName]] = {}
+    for rec in found:
+        by_call.setdefault(rec.uniqueid, []).append(rec)
+    with unit_of_work(store.sessions) as session:
+        known = known_uniqueids(session, by_call)
+    for uniqueid, files in sorted(by_call.items()):
+        if uniqueid in known:
+            continue
+        first = files[0]
+        whole = next((str(f.path) for f in files if not f.is_request), None)
+        requests = [str(f.path) for f in files if f.is_request]
+        started = datetime.fromtimestamp(min(_mtime(f.path) for f in files), UTC)
+        number = _ticket(
+            store,
+            uniqueid,
+            first.caller,
+            first.did,
+            whole,
+            requests,
+            started,
+            "no call row: the FastAGI server never saw this call",
+        )
+        report.tickets_for_orphan_recordings.append(number)
+
+    with unit_of_work(store.sessions) as session:
+        report.calls_missing_recording = _missing(session)
+        named = {path for _uid, path in calls_with_recording(session)}
+    report.recordings_without_call = [
+        str(r.path)
+        for r in recordings.scan(config.recordings_dir)
+        if not r.is_request and str(r.path) not in named and time.time() - _mtime(r.path) >= settle
+    ]
+    _log(report)
+    return report
+
+
+def _message(recording: str | None) -> str | None:
+    return recording[:-4] + "-message.wav" if recording and recording.endswith(".wav") else None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
+
+
+def _ticket(
+    store: IvrStore,
+    uniqueid: str,
+    caller: str,
+    did: str,
+    recording: str | None,
+    requests: list[str],
+    started: datetime,
+    step: str,
+) -> str:
+    return store.transaction(
+        lambda s: store.apply_call_end(
+            s,
+            {
+                "uniqueid": uniqueid,
+                "caller": caller,
+                "did": did,
+                "recording": recording,
+                "request_recordings": requests,
+                "hangup_cause": None,
+                "last_step": step,
+                "ended_at": started,
+            },
+        )
+    )
+
+
+def _missing(session: Session) -> list[tuple[str, str]]:
+    return [(uid, path) for uid, path in calls_with_recording(session) if not Path(path).exists()]
+
+
+def _log(report: ReconcileReport) -> None:
+    made = len(report.tickets_for_calls) + len(report.tickets_for_orphan_recordings)
+    if made or report.spool_applied:
+        log.warning(
+            "reconciler: %d spooled intents applied, %d tickets created for calls that had none",
+            report.spool_applied,
+            made,
+        )
+    for uid, path in report.calls_missing_recording:
+        log.error("call %s names recording %s, which is not on disk", uid, path)
+    for path in report.recordings_without_call:
+        log.error("recording %s belongs to no call", path)

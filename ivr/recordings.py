@@ -1,0 +1,69 @@
+"""Recording file names carry who called which line, so no recording is ever anonymous.
+
+The dialplan names every file `<recordings>/YYYY/MM/DD/<uniqueid>_<did>_<caller>.wav`
+(MixMonitor, the whole call) and `...-request.wav` (the citizen's request, from
+RECORD FILE or the fallback's Record()). Even when the FastAGI server or the
+database was down, the reconciler can turn such a file into a ticket with the
+right caller number and line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+NAME = re.compile(
+    r"^(?P<uniqueid>\d+\.\d+)_(?P<did>[0-9]*)_(?P<caller>[0-9+]*)(?:-(?P<kind>request))?\.wav$"
+)
+WAV_HEADER = 44
+
+
+@dataclass(frozen=True)
+class RecordingName:
+    uniqueid: str
+    did: str
+    caller: str
+    is_request: bool
+    path: Path
+
+    @property
+    def has_audio(self) -> bool:
+        """More than a bare WAV header on disk."""
+        try:
+            return self.path.stat().st_size > WAV_HEADER
+        except OSError:
+            return False
+
+
+def parse(path: Path) -> RecordingName | None:
+    """What a recording's file name says, or None for a file we did not name."""
+    match = NAME.match(path.name)
+    if match is None:
+        return None
+    return RecordingName(
+        match["uniqueid"],
+        match["did"],
+        match["caller"] or "unknown",
+        match["kind"] == "request",
+        path,
+    )
+
+
+def request_path(call_recording: str) -> str:
+    """The request recording that belongs to a call recording (same stem, -request)."""
+    return (
+        call_recording[:-4] + "-request.wav"
+        if call_recording.endswith(".wav")
+        else (call_recording + "-request.wav")
+    )
+
+
+def scan(recordings_dir: Path) -> list[RecordingName]:
+    """Every hotline-named recording under the folder."""
+    found = []
+    for path in sorted(recordings_dir.rglob("*.wav")):
+        parsed = parse(path)
+        if parsed is not None:
+            found.append(parsed)
+    return found
