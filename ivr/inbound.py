@@ -122,7 +122,7 @@ class InboundFlow:
             call.lang = "en"
             await call.agi.set_variable("CHANNEL(language)", "en")
             return None
-        return key if key in MENU_KEYS else None
+        return key if key is not None and key in MENU_KEYS else None
 
     async def serve(self, call: Call, key: str | None) -> None:
         await self.step(call, "menu")

@@ -119,7 +119,7 @@ class IvrStore:
         delay = 0.1
         while True:
             try:
-                return await asyncio.to_thread(self._transaction, work)
+                return await asyncio.to_thread(self.transaction, work)
             except OperationalError as exc:
                 if time.monotonic() + delay > deadline:
                     raise StoreUnavailable(str(exc).splitlines()[0]) from None

@@ -1,0 +1,103 @@
+"""Helpers for placing scripted citizen calls into the real Asterisk and reading the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from db.models import Call, Ticket
+from db.session import unit_of_work
+from hotline.app import Hotline
+from hotline.asterisk.ami import AMIClient, AMIEvent
+from hotline.asterisk.local import LocalAsterisk
+from tests.conftest import wait_for_event
+
+
+_script_ids = itertools.count(1)
+
+
+@dataclass
+class CallResult:
+    uniqueid: str
+    variables: dict[str, str] = field(default_factory=dict)
+    events: list[AMIEvent] = field(default_factory=list)
+
+    def user_events(self, name: str) -> list[AMIEvent]:
+        return [e for e in self.events if e.name == "UserEvent" and e.get("UserEvent") == name]
+
+
+async def citizen_call(ami: AMIClient, did: str, script: str, caller: str = "13800138000",
+                       timeout: float = 120) -> CallResult:
+    """Call a hotline line as a scripted citizen; return once the hotline's leg is gone."""
+    script_id = next(_script_ids)
+    await ami.action("DBPut", Family="sim", Key=str(script_id), Val=script)
+    queue = ami.subscribe("VarSet", "UserEvent", "Hangup")
+    try:
+        origin = await ami.originate(
+            f"Local/script{script_id}@sim-citizen", context="hotline-in", exten=did,
+            caller_id=caller, timeout_ms=10000)
+        assert origin.success, origin.fields
+        result = CallResult(origin.uniqueid)
+
+        def finished(event: AMIEvent) -> bool:
+            result.events.append(event)
+            if event.name == "VarSet" and event.get("Uniqueid") == origin.uniqueid:
+                result.variables[event.get("Variable")] = event.get("Value")
+            return event.name == "Hangup" and event.get("Uniqueid") == origin.uniqueid
+
+        await wait_for_event(queue, finished, timeout)
+        return result
+    finally:
+        ami.unsubscribe(queue)
+
+
+def ticket_of_call(hotline: Hotline, uniqueid: str) -> Ticket | None:
+    with unit_of_work(hotline.sessions) as session:
+        return session.scalars(
+            select(Ticket).where(Ticket.origin_uniqueid == uniqueid)
+            .options(selectinload(Ticket.events), selectinload(Ticket.calls))
+        ).one_or_none()
+
+
+def call_row(hotline: Hotline, uniqueid: str) -> Call | None:
+    with unit_of_work(hotline.sessions) as session:
+        return session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
+
+
+def played_digits(asterisk: LocalAsterisk, uniqueid: str, after: int = 0) -> str:
+    """The digit prompts Asterisk played on a call, in order, from its own log."""
+    log = (asterisk.state / "log" / "messages.log").read_bytes()[after:].decode("utf-8", "replace")
+    channel = None
+    for line in log.splitlines():
+        if uniqueid in line and "@sim-citizen" in line:
+            channel = re.search(r"(Local/script\d+@sim-citizen-[0-9a-f]+;1)", line)
+            if channel:
+                break
+    if channel is None:
+        return ""
+    name = re.escape(channel.group(1))
+    return "".join(re.findall(rf"<{name}> Playing '[^']*/digit_(\d)\.\w+'", log))
+
+
+def speech_file(folder: Path, text: str, voice: str = "ko") -> str:
+    """A citizen's voice: espeak-ng speaking text, 8 kHz WAV, path without extension."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"speech-{abs(hash((text, voice))) % 10**8}"
+    raw = stem.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "120", "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(stem) + ".wav"],
+                   check=True)
+    raw.unlink()
+    return str(stem)
+
+
+async def settle() -> None:
+    """Give the call-end handler's database write a moment after the Hangup event."""
+    await asyncio.sleep(0.5)
