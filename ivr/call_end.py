@@ -8,8 +8,30 @@ whatever audio exists always end up in the store.
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from hotline.asterisk.agi import AGI
+from ivr.recordings import WAV_HEADER
 from ivr.store import CallEnd, IvrStore
+
+FLUSH_WAIT = 2.0
+
+
+async def wait_until_written(path: str, timeout: float = FLUSH_WAIT) -> None:
+    """Give MixMonitor/Record a moment to flush a file closed by the hang-up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last = -1
+    while loop.time() < deadline:
+        try:
+            size = Path(path).stat().st_size
+        except OSError:
+            size = -1
+        if size > WAV_HEADER and size == last:
+            return
+        last = size
+        await asyncio.sleep(0.2)
 
 
 class CallEndRoute:
@@ -30,6 +52,8 @@ class CallEndRoute:
             variables[name] = await agi.get_variable(name) or ""
         base = variables["HOTLINE_BASE"]
         requests = [variables["HOTLINE_REQUEST_REC"], variables["HOTLINE_MESSAGE_REC"]]
+        files = [f for f in [*requests, base + ".wav" if base else ""] if f]
+        await asyncio.gather(*(wait_until_written(f) for f in files))
         number = await self.store.call_ended(
             CallEnd(
                 uniqueid=agi.uniqueid,

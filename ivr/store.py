@@ -239,10 +239,8 @@ class IvrStore:
         uniqueid = str(p["uniqueid"])
         ended = _parse_time(p["ended_at"])
         recording = p.get("recording")
-        note = None
-        if recording and not has_audio(str(recording)):
-            Path(str(recording)).unlink(missing_ok=True)
-            note, recording = "empty call recording removed (no audio before hang-up)", None
+        if recording and not Path(str(recording)).exists():
+            recording = None  # never answered, so MixMonitor never started
         call = upsert_call_start(
             session,
             uniqueid=uniqueid,
@@ -251,21 +249,19 @@ class IvrStore:
             started_at=ended,
             recording_path=recording,
         )  # type: ignore[arg-type]
-        if recording is None and call.recording_path and not has_audio(call.recording_path):
-            call.recording_path = None
         end_call(
             session,
             uniqueid,
             ended_at=ended,
             hangup_cause=p.get("hangup_cause"),  # type: ignore[arg-type]
             last_step=p.get("last_step"),
-            note=note,
         )  # type: ignore[arg-type]
         existing = ticket_for_call(session, uniqueid)
         if existing is not None:
             return existing.number
         requests = [r for r in p.get("request_recordings") or [] if has_audio(r)]  # type: ignore[union-attr]
-        audio = requests[0] if requests else (recording if has_audio(recording) else None)  # type: ignore[arg-type]
+        # MixMonitor may still be flushing the call recording: attach it if it exists at all
+        audio = requests[0] if requests else (call.recording_path or None)
         step = p.get("last_step") or "before the IVR answered"
         return self.apply_ticket(
             session,

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hotline.app import Hotline, create_hotline
 from hotline.asterisk.ami import AMIClient
 from hotline.asterisk.fastagi import FastAGIServer
-from hotline.app import Hotline, create_hotline
 from hotline.asterisk.local import LocalAsterisk
 from hotline.config import HotlineConfig, load_config
 
@@ -81,9 +81,15 @@ def vosk_korean_model() -> str | None:
 TEST_SETTINGS: dict[str, object] = {
     # short prompts and waits keep the call tests fast; the flows are the production ones
     "prompts": {"words_per_minute": 230},
-    "ivr": {"queue_wait_seconds": 3, "key_timeout_ms": 3000, "record_silence_seconds": 2,
-            "record_max_seconds": 20, "db_retry_seconds": 1.5, "reconcile_settle_seconds": 0,
-            "ticket_digits_timeout_ms": 4000},
+    "ivr": {
+        "queue_wait_seconds": 3,
+        "key_timeout_ms": 3000,
+        "record_silence_seconds": 2,
+        "record_max_seconds": 20,
+        "db_retry_seconds": 1.5,
+        "reconcile_settle_seconds": 0,
+        "ticket_digits_timeout_ms": 4000,
+    },
     "database": {"url": "sqlite:///var/hotline.db", "busy_timeout_ms": 300},
 }
 

@@ -19,7 +19,6 @@ from hotline.asterisk.ami import AMIClient, AMIEvent
 from hotline.asterisk.local import LocalAsterisk
 from tests.conftest import wait_for_event
 
-
 _script_ids = itertools.count(1)
 
 
@@ -33,16 +32,21 @@ class CallResult:
         return [e for e in self.events if e.name == "UserEvent" and e.get("UserEvent") == name]
 
 
-async def citizen_call(ami: AMIClient, did: str, script: str, caller: str = "13800138000",
-                       timeout: float = 120) -> CallResult:
+async def citizen_call(
+    ami: AMIClient, did: str, script: str, caller: str = "13800138000", timeout: float = 120
+) -> CallResult:
     """Call a hotline line as a scripted citizen; return once the hotline's leg is gone."""
     script_id = next(_script_ids)
     await ami.action("DBPut", Family="sim", Key=str(script_id), Val=script)
     queue = ami.subscribe("VarSet", "UserEvent", "Hangup")
     try:
         origin = await ami.originate(
-            f"Local/script{script_id}@sim-citizen", context="hotline-in", exten=did,
-            caller_id=caller, timeout_ms=10000)
+            f"Local/script{script_id}@sim-citizen",
+            context="hotline-in",
+            exten=did,
+            caller_id=caller,
+            timeout_ms=10000,
+        )
         assert origin.success, origin.fields
         result = CallResult(origin.uniqueid)
 
@@ -61,7 +65,8 @@ async def citizen_call(ami: AMIClient, did: str, script: str, caller: str = "138
 def ticket_of_call(hotline: Hotline, uniqueid: str) -> Ticket | None:
     with unit_of_work(hotline.sessions) as session:
         return session.scalars(
-            select(Ticket).where(Ticket.origin_uniqueid == uniqueid)
+            select(Ticket)
+            .where(Ticket.origin_uniqueid == uniqueid)
             .options(selectinload(Ticket.events), selectinload(Ticket.calls))
         ).one_or_none()
 
@@ -92,8 +97,9 @@ def speech_file(folder: Path, text: str, voice: str = "ko") -> str:
     stem = folder / f"speech-{abs(hash((text, voice))) % 10**8}"
     raw = stem.with_suffix(".raw.wav")
     subprocess.run(["espeak-ng", "-v", voice, "-s", "120", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(stem) + ".wav"],
-                   check=True)
+    subprocess.run(
+        ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(stem) + ".wav"], check=True
+    )
     raw.unlink()
     return str(stem)
 
