@@ -95,3 +95,17 @@ def calls_with_recording(session: Session, batch: int = 1000) -> Iterable[tuple[
     )
     for uniqueid, path in rows:
         yield str(uniqueid), str(path)
+
+
+def forget_empty_recording(session: Session, path: str, note: str) -> Call | None:
+    """A recording removed for having no audio: the call row says so and names none."""
+    from db.models import Ticket
+
+    call = session.scalars(select(Call).where(Call.recording_path == path)).one_or_none()
+    if call is not None:
+        call.recording_path = None
+        call.note = note if not call.note else f"{call.note}; {note}"
+    for ticket in session.scalars(select(Ticket).where(Ticket.recording_path == path)):
+        ticket.recording_path = None
+    session.flush()
+    return call

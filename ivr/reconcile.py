@@ -22,7 +22,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from db.calls import calls_with_recording, calls_without_ticket, known_uniqueids
+from db.calls import (
+    calls_with_recording,
+    calls_without_ticket,
+    forget_empty_recording,
+    known_uniqueids,
+)
 from db.session import unit_of_work
 from ivr import recordings
 from ivr.store import IvrStore
@@ -36,6 +41,7 @@ class ReconcileReport:
     spool_left: int = 0
     tickets_for_calls: list[str] = field(default_factory=list)
     tickets_for_orphan_recordings: list[str] = field(default_factory=list)
+    empty_recordings_removed: list[str] = field(default_factory=list)
     calls_missing_recording: list[tuple[str, str]] = field(default_factory=list)
     recordings_without_call: list[str] = field(default_factory=list)
 
@@ -51,6 +57,7 @@ def reconcile(store: IvrStore, settle_seconds: int | None = None) -> ReconcileRe
     report = ReconcileReport()
     report.spool_applied, report.spool_left = store.spool.replay(store.apply)
     cutoff = datetime.now(UTC) - timedelta(seconds=settle)
+    report.empty_recordings_removed = _remove_empty(store, settle)
 
     with unit_of_work(store.sessions) as session:
         pending = [
@@ -108,6 +115,20 @@ def reconcile(store: IvrStore, settle_seconds: int | None = None) -> ReconcileRe
     ]
     _log(report)
     return report
+
+
+def _remove_empty(store: IvrStore, settle: int) -> list[str]:
+    """Header-only recordings (a call that ended before any audio) are deleted, with a note."""
+    removed = []
+    for rec in recordings.scan(store.config.recordings_dir):
+        if rec.has_audio or time.time() - _mtime(rec.path) < settle:
+            continue
+        rec.path.unlink(missing_ok=True)
+        with unit_of_work(store.sessions) as session:
+            forget_empty_recording(session, str(rec.path),
+                                   "recording had no audio (ended before anyone spoke); removed")
+        removed.append(str(rec.path))
+    return removed
 
 
 def _message(recording: str | None) -> str | None:

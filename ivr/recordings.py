@@ -1,8 +1,8 @@
 """Recording file names carry who called which line, so no recording is ever anonymous.
 
 The dialplan names every file `<recordings>/YYYY/MM/DD/<uniqueid>_<did>_<caller>.wav`
-(MixMonitor, the whole call) and `...-request.wav` (the citizen's request, from
-RECORD FILE or the fallback's Record()). Even when the FastAGI server or the
+(MixMonitor, the whole call), `...-request.wav` (the citizen's request, RECORD
+FILE in the IVR) and `...-message.wav` (the dialplan fallback's Record()). Even when the FastAGI server or the
 database was down, the reconciler can turn such a file into a ticket with the
 right caller number and line.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NAME = re.compile(
-    r"^(?P<uniqueid>\d+\.\d+)_(?P<did>[0-9]*)_(?P<caller>[0-9+]*)(?:-(?P<kind>request))?\.wav$"
+    r"^(?P<uniqueid>\d+\.\d+)_(?P<did>[0-9]*)_(?P<caller>[0-9+]*)(?:-(?P<kind>request|message))?\.wav$"
 )
 WAV_HEADER = 44
 
@@ -24,7 +24,7 @@ class RecordingName:
     uniqueid: str
     did: str
     caller: str
-    is_request: bool
+    is_request: bool  # the citizen's request or message, not the whole call
     path: Path
 
     @property

@@ -271,7 +271,7 @@ class IvrStore:
                 "did": p["did"],
                 "recording": audio,
                 "accepted_at": call.started_at,
-                "source": "ivr-hangup",
+                "source": "ivr-fallback" if step == "fallback" else "ivr-hangup",
                 "transcribe": bool(requests),
                 "description": f"caller hung up at step: {step}"
                 + ("" if requests else "; no request recording, the call recording is attached"),

@@ -90,7 +90,7 @@ TEST_SETTINGS: dict[str, object] = {
         "reconcile_settle_seconds": 0,
         "ticket_digits_timeout_ms": 4000,
     },
-    "database": {"url": "sqlite:///var/hotline.db", "busy_timeout_ms": 300},
+    "database": {"url": "sqlite:///var/hotline.db", "busy_timeout_ms": 1000},
 }
 
 
