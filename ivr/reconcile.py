@@ -125,8 +125,11 @@ def _remove_empty(store: IvrStore, settle: int) -> list[str]:
             continue
         rec.path.unlink(missing_ok=True)
         with unit_of_work(store.sessions) as session:
-            forget_empty_recording(session, str(rec.path),
-                                   "recording had no audio (ended before anyone spoke); removed")
+            forget_empty_recording(
+                session,
+                str(rec.path),
+                "recording had no audio (ended before anyone spoke); removed",
+            )
         removed.append(str(rec.path))
     return removed
 

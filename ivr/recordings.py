@@ -2,9 +2,9 @@
 
 The dialplan names every file `<recordings>/YYYY/MM/DD/<uniqueid>_<did>_<caller>.wav`
 (MixMonitor, the whole call), `...-request.wav` (the citizen's request, RECORD
-FILE in the IVR) and `...-message.wav` (the dialplan fallback's Record()). Even when the FastAGI server or the
-database was down, the reconciler can turn such a file into a ticket with the
-right caller number and line.
+FILE in the IVR) and `...-message.wav` (the dialplan fallback's Record()).
+Even when the FastAGI server or the database was down, the reconciler can turn
+such a file into a ticket with the right caller number and line.
 """
 
 from __future__ import annotations

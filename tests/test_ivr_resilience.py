@@ -36,12 +36,15 @@ def has_audio(path: str | None) -> bool:
 
 
 async def test_fastagi_down_the_dialplan_records_and_the_reconciler_makes_the_ticket(
-    hotline: Hotline, ami: AMIClient, voice: str,
+    hotline: Hotline,
+    ami: AMIClient,
+    voice: str,
 ) -> None:
     await hotline.server.stop()
     try:
-        result = await citizen_call(ami, "12345003", FALLBACK_MESSAGE.format(voice=voice),
-                                    caller="13200132001")
+        result = await citizen_call(
+            ami, "12345003", FALLBACK_MESSAGE.format(voice=voice), caller="13200132001"
+        )
     finally:
         await hotline.server.start()
     fallback = result.user_events("HotlineFallback")
@@ -58,7 +61,9 @@ async def test_fastagi_down_the_dialplan_records_and_the_reconciler_makes_the_ti
 
 
 async def test_a_flow_that_crashes_mid_call_falls_back_and_keeps_the_request(
-    hotline: Hotline, ami: AMIClient, voice: str,
+    hotline: Hotline,
+    ami: AMIClient,
+    voice: str,
 ) -> None:
     original = hotline.server.routes["ivr"]
 
@@ -68,13 +73,17 @@ async def test_a_flow_that_crashes_mid_call_falls_back_and_keeps_the_request(
 
     hotline.server.routes["ivr"] = crashing
     try:
-        result = await citizen_call(ami, "12345", FALLBACK_MESSAGE.format(voice=voice),
-                                    caller="13200132002")
+        result = await citizen_call(
+            ami, "12345", FALLBACK_MESSAGE.format(voice=voice), caller="13200132002"
+        )
     finally:
         hotline.server.routes["ivr"] = original
     await settle()
-    assert any(e.get("Variable") == "HOTLINE_RESULT" and e.get("Value") == "failed"
-               for e in result.events if e.name == "VarSet")
+    assert any(
+        e.get("Variable") == "HOTLINE_RESULT" and e.get("Value") == "failed"
+        for e in result.events
+        if e.name == "VarSet"
+    )
     assert result.user_events("HotlineFallback")[0].get("AgiStatus") == "SUCCESS"
     ticket = ticket_of_call(hotline, result.uniqueid)
     assert ticket is not None and ticket.source == "ivr-fallback", ticket.description
@@ -82,15 +91,19 @@ async def test_a_flow_that_crashes_mid_call_falls_back_and_keeps_the_request(
 
 
 async def test_a_locked_database_spools_and_the_ticket_lands_when_it_returns(
-    hotline: Hotline, asterisk: LocalAsterisk, ami: AMIClient, voice: str,
+    hotline: Hotline,
+    asterisk: LocalAsterisk,
+    ami: AMIClient,
+    voice: str,
 ) -> None:
     database = hotline.config.database_url.removeprefix("sqlite:///")
     log_start = (asterisk.state / "log" / "messages.log").stat().st_size
     locker = sqlite3.connect(database, timeout=0)
     locker.execute("BEGIN EXCLUSIVE")
     try:
-        result = await citizen_call(ami, "12345", NEW_REQUEST.format(voice=voice),
-                                    caller="13200132003")
+        result = await citizen_call(
+            ami, "12345", NEW_REQUEST.format(voice=voice), caller="13200132003"
+        )
         spooled = hotline.store.spool.pending()
     finally:
         locker.rollback()
@@ -110,12 +123,17 @@ async def test_a_locked_database_spools_and_the_ticket_lands_when_it_returns(
 
 
 async def test_fifty_simultaneous_calls_become_fifty_distinct_tickets(
-    hotline: Hotline, ami: AMIClient, voice: str,
+    hotline: Hotline,
+    ami: AMIClient,
+    voice: str,
 ) -> None:
     callers = [f"1590000{i:04d}" for i in range(50)]
-    results = await asyncio.gather(*(
-        citizen_call(ami, "12345", NEW_REQUEST.format(voice=voice), caller=c, timeout=240)
-        for c in callers))
+    results = await asyncio.gather(
+        *(
+            citizen_call(ami, "12345", NEW_REQUEST.format(voice=voice), caller=c, timeout=240)
+            for c in callers
+        )
+    )
     await settle()
     assert hotline.store.spool.pending() == []  # nothing had to wait for the database
     tickets = [ticket_of_call(hotline, r.uniqueid) for r in results]
@@ -138,7 +156,8 @@ def test_request_recordings_are_transcribed_with_the_real_model(hotline: Hotline
     from db.session import unit_of_work
 
     with unit_of_work(hotline.sessions) as session:
-        done = session.scalars(select(Ticket).where(
-            Ticket.transcript_status == TranscriptStatus.DONE)).all()
+        done = session.scalars(
+            select(Ticket).where(Ticket.transcript_status == TranscriptStatus.DONE)
+        ).all()
         texts = {t.transcript for t in done}
     assert "네" in texts  # what the citizen said, through Asterisk, recognised
