@@ -296,6 +296,199 @@ def phone_answer(
     console.print("call ended")
 
 
+# -- tickets, reconciliation, transcripts ------------------------------------------
+def _sessions(cfg: HotlineConfig):  # type: ignore[no-untyped-def]
+    from db.session import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(cfg.database_url, False, cfg.database.busy_timeout_ms))
+
+
+def _local(value: object, cfg: HotlineConfig) -> str:
+    from datetime import datetime
+
+    return (
+        value.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else ""
+    )
+
+
+@tickets_app.command("list")
+def tickets_list(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 30,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    caller: Annotated[str, typer.Option(help="Only this caller's tickets.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """The newest tickets."""
+    import json
+
+    from rich.table import Table
+
+    from db.session import unit_of_work
+    from db.tickets import list_tickets
+
+    if fmt not in ("table", "json"):
+        raise fail(f"--format: {fmt!r} is not one of table, json")
+    cfg = config_or_exit(config)
+    with unit_of_work(_sessions(cfg)) as session:
+        rows = [
+            {
+                "number": t.number,
+                "accepted": _local(t.accepted_at, cfg),
+                "caller": t.caller_number,
+                "line": t.line.did if t.line else None,
+                "type": t.request_type.value if t.request_type else None,
+                "category": t.category,
+                "urgency": t.urgency.value,
+                "status": t.status.value,
+                "due": _local(t.due_at, cfg),
+                "source": t.source,
+                "recording": t.recording_path,
+            }
+            for t in list_tickets(session, limit, caller_number=caller or None)
+        ]
+    if fmt == "json":
+        console.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(
+        "number",
+        "accepted",
+        "caller",
+        "line",
+        "type",
+        "category",
+        "urgency",
+        "status",
+        "due",
+        "source",
+    )
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[k] or "")
+                for k in (
+                    "number",
+                    "accepted",
+                    "caller",
+                    "line",
+                    "type",
+                    "category",
+                    "urgency",
+                    "status",
+                    "due",
+                    "source",
+                )
+            )
+        )
+    console.print(table)
+
+
+@tickets_app.command("show")
+def tickets_show(
+    number: Annotated[str, typer.Argument(help="The ticket number.")],
+    config: ConfigOption = None,
+) -> None:
+    """One ticket with its calls, recordings, transcript and event history."""
+    from db.session import unit_of_work
+    from db.tickets import ticket_by_number
+
+    cfg = config_or_exit(config)
+    with unit_of_work(_sessions(cfg)) as session:
+        ticket = ticket_by_number(session, number)
+        if ticket is None:
+            raise fail(f"no ticket numbered {number}")
+        console.print(f"[bold]ticket {ticket.number}[/] ({ticket.status.value})")
+        fields = {
+            "caller": ticket.caller_number,
+            "line": f"{ticket.line.did} {ticket.line.name}" if ticket.line else "-",
+            "type": ticket.request_type.value if ticket.request_type else "-",
+            "category": ticket.category or "-",
+            "urgency": ticket.urgency.value,
+            "accepted": _local(ticket.accepted_at, cfg),
+            "due": _local(ticket.due_at, cfg),
+            "unit": ticket.department.name if ticket.department else "-",
+            "urged": str(ticket.urge_count),
+            "source": ticket.source,
+            "description": ticket.description or "-",
+            "recording": ticket.recording_path or "-",
+            "transcript": ticket.transcript
+            or f"({ticket.transcript_status.value if ticket.transcript_status else 'none'})",
+        }
+        for key, value in fields.items():
+            console.print(f"  {key:<12} {value}", highlight=False)
+        console.print("  calls:")
+        for call in ticket.calls:
+            console.print(
+                f"    {call.uniqueid} {call.direction.value} from "
+                f"{call.caller_number} {_local(call.started_at, cfg)} -> "
+                f"{_local(call.ended_at, cfg)} cause {call.hangup_cause or '-'} "
+                f"step {call.last_step or '-'} recording {call.recording_path or '-'}"
+                + (f" ({call.note})" if call.note else ""),
+                highlight=False,
+            )
+        console.print("  events:")
+        for event in ticket.events:
+            console.print(
+                f"    {_local(event.at, cfg)} {event.kind.value:<12} by {event.actor}"
+                + (f": {event.note}" if event.note else ""),
+                highlight=False,
+            )
+
+
+@app.command("reconcile")
+def reconcile_command(
+    settle: Annotated[
+        int | None,
+        typer.Option(help="Treat calls/recordings younger than this (s) as in progress."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Turn calls and recordings without a ticket into tickets; report orphans both ways."""
+    from ivr.reconcile import reconcile
+    from ivr.store import IvrStore
+
+    cfg = config_or_exit(config)
+    setup_logging()
+    report = reconcile(IvrStore(cfg, _sessions(cfg)), settle)
+    console.print(f"spool: {report.spool_applied} applied, {report.spool_left} left")
+    console.print(f"tickets created for calls without one: {len(report.tickets_for_calls)}")
+    console.print(
+        "tickets created for recordings without a call: "
+        f"{len(report.tickets_for_orphan_recordings)}"
+    )
+    console.print(f"empty recordings removed: {len(report.empty_recordings_removed)}")
+    for uid, path in report.calls_missing_recording:
+        console.print(f"[red]missing on disk[/]: call {uid} -> {path}", highlight=False)
+    for path in report.recordings_without_call:
+        console.print(f"[red]no call names[/]: {path}", highlight=False)
+    if not report.clean:
+        raise typer.Exit(code=1)
+
+
+@app.command("transcribe")
+def transcribe_command(
+    limit: Annotated[int, typer.Option(help="At most this many recordings.")] = 50,
+    config: ConfigOption = None,
+) -> None:
+    """Transcribe request recordings into their tickets with the configured vosk model."""
+    from ivr.transcribe import SpeechModelError, Transcriber
+
+    cfg = config_or_exit(config)
+    try:
+        report = Transcriber(cfg, _sessions(cfg)).run_once(limit)
+    except SpeechModelError as exc:
+        raise fail(str(exc)) from None
+    if report.model is None:
+        console.print(
+            f"no speech.model_path configured in {cfg.source}: "
+            f"{report.waiting} request recordings wait for transcription"
+        )
+        return
+    console.print(
+        f"transcribed {report.done}, failed {report.failed}, "
+        f"{report.waiting} still waiting (model {report.model})"
+    )
+
+
 # -- serving -------------------------------------------------------------------
 @app.command("serve")
 def serve(config: ConfigOption = None, verbose: bool = False) -> None:

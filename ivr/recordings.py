@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NAME = re.compile(
-    r"^(?P<uniqueid>\d+\.\d+)_(?P<did>[0-9]*)_(?P<caller>[0-9+]*)(?:-(?P<kind>request|message))?\.wav$"
+    r"^(?P<uniqueid>\d+\.\d+)_(?P<did>[0-9]*)_(?P<caller>[0-9+]*)"
+    r"(?:-(?P<kind>request|message))?\.wav$"
 )
 WAV_HEADER = 44
 
@@ -45,7 +46,7 @@ def parse(path: Path) -> RecordingName | None:
         match["uniqueid"],
         match["did"],
         match["caller"] or "unknown",
-        match["kind"] == "request",
+        match["kind"] is not None,
         path,
     )
 

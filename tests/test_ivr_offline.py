@@ -1,0 +1,206 @@
+"""The reconciler, the spool and the ticket commands on a real store and real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import wave
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from db.lines import sync_lines
+from db.migrate import upgrade
+from db.session import make_engine, make_session_factory, unit_of_work
+from db.tickets import ticket_by_number, ticket_for_call
+from hotline.config import HotlineConfig, load_config
+from ivr import recordings
+from ivr.reconcile import reconcile
+from ivr.store import CallStart, IvrStore, TicketRequest
+from tests.conftest import write_config
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> IvrStore:
+    config = load_config(write_config(tmp_path, ivr={"reconcile_settle_seconds": 0}))
+    upgrade(config.database_url)
+    sessions = make_session_factory(make_engine(config.database_url))
+    with unit_of_work(sessions) as session:
+        sync_lines(session, config.lines)
+    return IvrStore(config, sessions)
+
+
+def write_wav(path: Path, seconds: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x10\x00" * int(8000 * seconds))
+    return path
+
+
+def day_dir(config: HotlineConfig) -> Path:
+    return config.recordings_dir / "2026" / "11" / "26"
+
+
+def cli(config: HotlineConfig, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hotline.cli", *args, "--config", str(config.source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_recording_names_carry_call_line_and_caller(tmp_path: Path) -> None:
+    parsed = recordings.parse(tmp_path / "1795635757.12_12345003_13200132001-message.wav")
+    assert parsed is not None
+    assert (parsed.uniqueid, parsed.did, parsed.caller, parsed.is_request) == (
+        "1795635757.12",
+        "12345003",
+        "13200132001",
+        True,
+    )
+    assert recordings.parse(tmp_path / "1.2__.wav").caller == "unknown"  # type: ignore[union-attr]
+    assert recordings.parse(tmp_path / "notes.wav") is None
+
+
+def test_reconciler_turns_orphans_into_tickets_and_cleans_empty_files(store: IvrStore) -> None:
+    config = store.config
+    # 1. a recording nobody knows (FastAGI was down for the whole call)
+    orphan = write_wav(day_dir(config) / "1700000001.1_12345004_13900000001.wav", 3)
+    write_wav(day_dir(config) / "1700000001.1_12345004_13900000001-message.wav", 2)
+    # 2. a call row without a ticket whose call ended
+    call_file = write_wav(day_dir(config) / "1700000002.1_12345_13900000002.wav", 2)
+    store.apply(
+        "call_start",
+        {
+            "uniqueid": "1700000002.1",
+            "caller": "13900000002",
+            "did": "12345",
+            "recording": str(call_file),
+            "started_at": datetime(2026, 11, 25, 1, tzinfo=UTC),
+        },
+    )
+    # 3. a header-only recording of a call that ended before any audio
+    empty = day_dir(config) / "1700000003.1_12345_13900000003.wav"
+    write_wav(empty, 0)
+    store.apply(
+        "call_start",
+        {
+            "uniqueid": "1700000003.1",
+            "caller": "13900000003",
+            "did": "12345",
+            "recording": str(empty),
+            "started_at": datetime(2026, 11, 25, 1, tzinfo=UTC),
+        },
+    )
+    report = reconcile(store, settle_seconds=0)
+    assert len(report.tickets_for_orphan_recordings) == 1
+    assert report.empty_recordings_removed == [str(empty)] and not empty.exists()
+    with unit_of_work(store.sessions) as session:
+        from_orphan = ticket_for_call(session, "1700000001.1")
+        assert from_orphan is not None and from_orphan.caller_number == "13900000001"
+        assert from_orphan.category == "医疗保障"
+        assert str(from_orphan.recording_path).endswith("-message.wav")
+        assert from_orphan.calls[0].recording_path == str(orphan)
+        from_call = ticket_for_call(session, "1700000002.1")
+        assert from_call is not None and from_call.recording_path == str(call_file)
+        emptied = ticket_for_call(session, "1700000003.1")
+        assert emptied is not None and emptied.recording_path is None
+        assert "no audio" in str(emptied.calls[0].note)
+    assert report.recordings_without_call == [] and report.calls_missing_recording == []
+    again = reconcile(store, settle_seconds=0)
+    assert not again.tickets_for_calls and not again.tickets_for_orphan_recordings
+
+
+def test_reconciler_reports_a_call_whose_recording_vanished(store: IvrStore) -> None:
+    gone = day_dir(store.config) / "1700000009.1_12345_1.wav"
+    store.apply(
+        "call_start",
+        {
+            "uniqueid": "1700000009.1",
+            "caller": "1",
+            "did": "12345",
+            "recording": str(gone),
+            "started_at": datetime.now(UTC),
+        },
+    )
+    report = reconcile(store, settle_seconds=0)
+    assert report.calls_missing_recording == [("1700000009.1", str(gone))]
+    assert not report.clean
+
+
+def test_young_recordings_are_left_for_later(store: IvrStore) -> None:
+    write_wav(day_dir(store.config) / "1700000010.1_12345_5.wav", 1)
+    report = reconcile(store, settle_seconds=600)
+    assert report.tickets_for_orphan_recordings == []
+
+
+def test_spool_replays_in_order_and_keeps_unreadable_entries(store: IvrStore) -> None:
+    spool = store.spool
+    request = write_wav(day_dir(store.config) / "1700000020.1_12345_13800000020-request.wav", 2)
+    spool.put("call_start", vars(CallStart("1700000020.1", "13800000020", "12345", None)))
+    spool.put(
+        "ticket",
+        vars(
+            TicketRequest("1700000020.1", "13800000020", "12345", str(request), "help", "emergency")
+        ),
+    )
+    (spool.folder / "00000000000000000000-ticket-broken.json").write_text("{not json")
+    applied, left = spool.replay(store.apply)
+    assert (applied, left) == (2, 0)
+    assert list(spool.folder.glob("*.bad"))
+    with unit_of_work(store.sessions) as session:
+        ticket = ticket_for_call(session, "1700000020.1")
+        assert ticket is not None and ticket.urgency.value == "emergency"
+        assert ticket.transcript_status is not None and ticket.transcript_status.value == "pending"
+    assert spool.replay(store.apply) == (0, 0)
+
+
+def test_ticket_commands_list_and_show(store: IvrStore) -> None:
+    request = write_wav(day_dir(store.config) / "1700000030.1_12345001_13700000030-request.wav", 2)
+    from ivr.store import TicketRequest as Req
+
+    with unit_of_work(store.sessions) as session:
+        number = store.apply_ticket(
+            session, vars(Req("1700000030.1", "13700000030", "12345001", str(request), "complaint"))
+        )
+    listed = cli(store.config, "tickets", "list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert rows[0]["number"] == number and rows[0]["category"] == "营商环境"
+    shown = cli(store.config, "tickets", "show", number)
+    assert shown.returncode == 0
+    assert "13700000030" in shown.stdout and "accepted" in shown.stdout
+    assert str(request) in shown.stdout and "1700000030.1" in shown.stdout
+    missing = cli(store.config, "tickets", "show", "999")
+    assert missing.returncode == 2 and "no ticket numbered 999" in missing.stderr
+
+
+def test_transcribe_without_a_model_reports_and_skips(store: IvrStore) -> None:
+    request = write_wav(day_dir(store.config) / "1700000040.1_12345_1-request.wav", 2)
+    with unit_of_work(store.sessions) as session:
+        number = store.apply_ticket(
+            session, vars(TicketRequest("1700000040.1", "1", "12345", str(request)))
+        )
+    done = cli(store.config, "transcribe")
+    assert done.returncode == 0
+    assert (
+        "no speech.model_path configured" in done.stdout and "1 request recordings" in done.stdout
+    )
+    with unit_of_work(store.sessions) as session:
+        ticket = ticket_by_number(session, number)
+        assert ticket is not None and ticket.transcript is None
+        assert ticket.transcript_status is not None and ticket.transcript_status.value == "pending"
+
+
+def test_bad_model_path_is_one_clear_error(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, speech={"model_path": str(tmp_path)}))
+    upgrade(config.database_url)
+    done = cli(config, "transcribe")
+    assert done.returncode == 2
+    assert f"speech.model_path: {tmp_path} is not a vosk model folder" in done.stderr
