@@ -55,6 +55,8 @@ def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_tickets_origin_uniqueid"), type_="unique")
         batch_op.drop_index(batch_op.f("ix_tickets_transcript_status"))
+        # the enum's CHECK names the column: it must go first (SQLite copies it otherwise)
+        batch_op.drop_constraint(batch_op.f("ck_tickets_transcript_status"), type_="check")
         batch_op.drop_column("transcript_status")
         batch_op.drop_column("origin_uniqueid")
 
