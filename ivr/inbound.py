@@ -71,14 +71,10 @@ class InboundFlow:
         base = await agi.get_variable("HOTLINE_BASE") or ""
         line = self.lines.get(did) or self.config.lines[0]
         call = Call(agi, line, base, self.config.prompts.languages[0])
+        linkedid = await agi.get_full_variable("${CHANNEL(linkedid)}")
+        recording = base + ".wav" if base else None
         await self.store.call_started(
-            CallStart(
-                agi.uniqueid,
-                call.caller,
-                line.did,
-                base + ".wav" if base else None,
-                agi.env.get("agi_linkedid"),
-            )
+            CallStart(agi.uniqueid, call.caller, line.did, recording, linkedid)
         )
         return call
 

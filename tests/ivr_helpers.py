@@ -25,6 +25,7 @@ _script_ids = itertools.count(1)
 @dataclass
 class CallResult:
     uniqueid: str
+    channel: str  # the hotline's leg, e.g. Local/script7@sim-citizen-0000000a;1
     variables: dict[str, str] = field(default_factory=dict)
     events: list[AMIEvent] = field(default_factory=list)
 
@@ -48,7 +49,7 @@ async def citizen_call(
             timeout_ms=10000,
         )
         assert origin.success, origin.fields
-        result = CallResult(origin.uniqueid)
+        result = CallResult(origin.uniqueid, origin.channel)
 
         def finished(event: AMIEvent) -> bool:
             result.events.append(event)
@@ -76,19 +77,18 @@ def call_row(hotline: Hotline, uniqueid: str) -> Call | None:
         return session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
 
 
-def played_digits(asterisk: LocalAsterisk, uniqueid: str, after: int = 0) -> str:
-    """The digit prompts Asterisk played on a call, in order, from its own log."""
+def channel_log(asterisk: LocalAsterisk, channel: str, after: int = 0) -> list[str]:
+    """The lines of Asterisk's log about one channel (from byte offset `after`)."""
     log = (asterisk.state / "log" / "messages.log").read_bytes()[after:].decode("utf-8", "replace")
-    channel = None
-    for line in log.splitlines():
-        if uniqueid in line and "@sim-citizen" in line:
-            channel = re.search(r"(Local/script\d+@sim-citizen-[0-9a-f]+;1)", line)
-            if channel:
-                break
-    if channel is None:
-        return ""
-    name = re.escape(channel.group(1))
-    return "".join(re.findall(rf"<{name}> Playing '[^']*/digit_(\d)\.\w+'", log))
+    return [line for line in log.splitlines() if f"<{channel}>" in line or f'"{channel}"' in line]
+
+
+def played_digits(asterisk: LocalAsterisk, channel: str, after: int = 0) -> str:
+    """The digit prompts Asterisk played on a channel, in order, from its own log."""
+    lines = channel_log(asterisk, channel, after)
+    return "".join(
+        m.group(1) for line in lines if (m := re.search(r"Playing '[^']*/digit_(\d)\.\w+'", line))
+    )
 
 
 def speech_file(folder: Path, text: str, voice: str = "ko") -> str:

@@ -24,6 +24,7 @@ from hotline.asterisk.local import LocalAsterisk
 from tests.ivr_helpers import (
     CallResult,
     call_row,
+    channel_log,
     citizen_call,
     played_digits,
     settle,
@@ -93,6 +94,8 @@ SCENARIOS: dict[str, Scenario] = {
         f"line_{did}": Scenario(did, "13400134000", lambda _v, _n: "w3|h")
         for did in ("12345001", "12345002", "12345003", "12345004")
     },
+    # 9 during the greeting: the menu and the rest of the call in English
+    "english": Scenario("12345", "13900139009", lambda _v, _n: "w1.5|d9|w4|h"),
     # hang-ups at every step of the flow
     "hangup_greeting": Scenario("12345", "13100131001", lambda _v, _n: "w2|h"),
     "hangup_menu": Scenario("12345", "13100131002", lambda _v, _n: "w11|h"),
@@ -133,18 +136,8 @@ async def calls(hotline: Hotline, asterisk: LocalAsterisk, ami: AMIClient) -> di
 
 def played(asterisk: LocalAsterisk, placed: Placed, prompt: str) -> bool:
     """Asterisk's own log shows the prompt played on this call's channel."""
-    log = (asterisk.state / "log" / "messages.log").read_bytes()[placed.log_start :]
-    text = log.decode("utf-8", "replace")
-    channel = next(
-        (
-            line.split("<")[1].split(">")[0]
-            for line in text.splitlines()
-            if "res_agi.c: <" in line and placed.result.uniqueid in line
-        ),
-        None,
-    )
-    lines = [line for line in text.splitlines() if f"/{prompt}." in line]
-    return bool(lines) and (channel is None or any(channel in line for line in lines))
+    lines = channel_log(asterisk, placed.result.channel, placed.log_start)
+    return any(f"/{prompt}." in line and "Playing" in line for line in lines)
 
 
 def test_new_request_becomes_a_ticket_read_back_digit_by_digit(
@@ -156,7 +149,7 @@ def test_new_request_becomes_a_ticket_read_back_digit_by_digit(
     ticket = ticket_of_call(hotline, placed.result.uniqueid)
     assert ticket is not None
     assert placed.result.variables["HOTLINE_TICKET"] == ticket.number
-    spoken = played_digits(asterisk, placed.result.uniqueid, placed.log_start)
+    spoken = played_digits(asterisk, placed.result.channel, placed.log_start)
     assert spoken.startswith(ticket.number)  # read back digit by digit (and once more)
     assert ticket.caller_number == "13800138000"
     assert (ticket.request_type, ticket.urgency) == (RequestType.COMPLAINT, Urgency.DAILY_LIFE)
@@ -169,6 +162,7 @@ def test_new_request_becomes_a_ticket_read_back_digit_by_digit(
     assert call.recording_path and Path(call.recording_path).stat().st_size > 16000
     assert call.recording_path.endswith("_12345_13800138000.wav")
     assert call.ended_at is not None and call.hangup_cause == "16"
+    assert call.linkedid and call.started_at <= call.answered_at <= call.ended_at  # type: ignore[operator]
     assert [e.kind for e in ticket.events] == [EventKind.ACCEPTED]
 
 
@@ -199,6 +193,15 @@ def test_agent_queue_without_agents_takes_a_message(
     assert ticket is not None and ticket.source == "ivr-agent-message"
     assert ticket.caller_number == "13500135000"
     assert Path(str(ticket.recording_path)).stat().st_size > 8000
+
+
+def test_nine_at_the_greeting_switches_to_english(
+    calls: dict[str, Placed],
+    asterisk: LocalAsterisk,
+) -> None:
+    placed = calls["english"]
+    assert played(asterisk, placed, "en/main_menu")
+    assert not played(asterisk, placed, "zh/main_menu")
 
 
 @pytest.mark.parametrize("did", ["12345001", "12345002", "12345003", "12345004"])

@@ -258,6 +258,11 @@ class AGI:
         response = await self.command("GET VARIABLE", name)
         return response.data if response.result == 1 else None
 
+    async def get_full_variable(self, expression: str) -> str | None:
+        """Evaluate a dialplan expression such as ${CHANNEL(linkedid)} on this channel."""
+        response = await self.command("GET FULL VARIABLE", quote(expression))
+        return response.data if response.result == 1 else None
+
     async def verbose(self, message: str, level: int = 1) -> None:
         await self.command("VERBOSE", quote(message), str(level))
 
