@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.survey import SurveyEndRoute, SurveyFlow
 from db.session import make_engine, make_session_factory
 from hotline.asterisk.fastagi import FastAGIServer, Handler
 from hotline.config import HotlineConfig
@@ -43,6 +44,8 @@ def build_routes(config: HotlineConfig, store: IvrStore) -> dict[str, Handler]:
         "echo": echo_route(prompts),
         "ivr": InboundFlow(config, prompts, PhraseCache(config), store),
         "call-end": CallEndRoute(store),
+        "survey": SurveyFlow(config, prompts, store.sessions),
+        "survey-end": SurveyEndRoute(store.sessions),
     }
 
 

@@ -156,6 +156,9 @@ class RobotConfig(Section):
     ring_timeout_seconds: int = Field(30, ge=5)
     max_attempts: int = Field(3, ge=1)
     min_hours_after_close: float = Field(2.0, ge=0)
+    caller_id: str = "12345"
+    answer_timeout_ms: int = Field(5000, ge=1000)
+    opt_out_key: str = Field("9", pattern=r"^[0-9*#]$")
 
 
 class MetricsConfig(Section):

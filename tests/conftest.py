@@ -91,6 +91,9 @@ TEST_SETTINGS: dict[str, object] = {
         "ticket_digits_timeout_ms": 4000,
     },
     "database": {"url": "sqlite:///var/hotline.db", "busy_timeout_ms": 1000},
+    # the robot reaches the scripted citizens; ring briefly
+    "asterisk": {"outbound_channel": "Local/{number}@sim-citizen"},
+    "robot": {"ring_timeout_seconds": 5, "answer_timeout_ms": 3000},
 }
 
 

@@ -1,0 +1,89 @@
+"""Placing one survey call over AMI, with the attempt row written first.
+
+The attempt row (state `dialing`) is committed before the Originate is sent,
+its ActionID is the attempt's id, and the channel carries the attempt and
+ticket ids. If Asterisk answers, the survey flow and `survey-end` give the
+outcome; if not, the OriginateResponse reason does. If the AMI link drops
+before Asterisk answers the Originate, the attempt stays `dialing` for the
+recovery job to resolve from Asterisk's own records: it is never re-sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import AttemptOutcome, Ticket
+from db.robot import create_attempt, finish_attempt
+from db.session import unit_of_work
+from hotline.asterisk.ami import AMIClient, AMIDisconnected
+from hotline.config import HotlineConfig
+
+log = logging.getLogger(__name__)
+
+# Asterisk's OriginateResponse reasons (AST_CONTROL_*): what a not-answered call means
+REASON_OUTCOMES = {
+    0: AttemptOutcome.FAILED,  # the channel could not be created
+    1: AttemptOutcome.NO_ANSWER,  # hung up while ringing (rejected)
+    3: AttemptOutcome.NO_ANSWER,  # rang until the ring timeout
+    5: AttemptOutcome.BUSY,
+    8: AttemptOutcome.FAILED,  # congestion
+}
+ANSWERED = 4
+
+
+class Dialer:
+    def __init__(
+        self,
+        config: HotlineConfig,
+        ami: AMIClient,
+        sessions: sessionmaker[Session],
+        robot_id: str = "robot",
+    ) -> None:
+        self.config = config
+        self.ami = ami
+        self.sessions = sessions
+        self.robot_id = robot_id
+
+    async def dial(self, ticket_id: int, planned_at: datetime) -> int:
+        """Write the attempt, place the call; return the attempt id once Asterisk answered it."""
+
+        def begin() -> tuple[int, str]:
+            with unit_of_work(self.sessions) as session:
+                ticket = session.get(Ticket, ticket_id)
+                if ticket is None:
+                    raise ValueError(f"no ticket {ticket_id}")
+                attempt = create_attempt(session, ticket_id, planned_at, self.robot_id)
+                return attempt.id, ticket.caller_number
+
+        attempt_id, number = await asyncio.to_thread(begin)
+        channel = self.config.asterisk.outbound_channel.format(number=number)
+        try:
+            result = await self.ami.originate(
+                channel,
+                context="hotline-survey",
+                exten="s",
+                variables={"HOTLINE_ATTEMPT": str(attempt_id), "HOTLINE_TICKET": str(ticket_id)},
+                caller_id=self.config.robot.caller_id,
+                timeout_ms=self.config.robot.ring_timeout_seconds * 1000,
+                action_id=f"attempt-{attempt_id}",
+            )
+        except AMIDisconnected as exc:
+            log.warning(
+                "attempt %s: AMI link lost before Asterisk answered (%s); left "
+                "dialing for recovery, never re-sent",
+                attempt_id,
+                exc,
+            )
+            return attempt_id
+        if result.reason != ANSWERED:
+            outcome = REASON_OUTCOMES.get(result.reason, AttemptOutcome.FAILED)
+            await asyncio.to_thread(self._finish, attempt_id, outcome, f"reason {result.reason}")
+        return attempt_id
+
+    def _finish(self, attempt_id: int, outcome: AttemptOutcome, cause: str) -> None:
+        with unit_of_work(self.sessions) as session:
+            finish_attempt(session, attempt_id, outcome, cause)

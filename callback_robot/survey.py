@@ -1,0 +1,149 @@
+"""The survey call (FastAGI route `survey`): three questions, each answer saved as given.
+
+您好，我是12345热线的回访小助手…… then: contacted in time? (1/2), resolved?
+(1/2), satisfied? (1 satisfied / 2 basically / 3 not). A timeout or a wrong
+key repeats a question once; then the question is recorded as unanswered
+(-1 no key in time, -2 wrong key, the vendors' convention). The opt-out key
+ends the call and puts the number on the do-not-call list. A hang-up at any
+point keeps the answers already given; `survey-end` then gives the attempt
+its outcome (partial).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import AttemptOutcome, CallbackAttempt, Question, Ticket
+from db.robot import (
+    add_do_not_call,
+    attempt_answered,
+    finish_attempt,
+    save_answer,
+    send_back_for_rework,
+)
+from db.session import unit_of_work
+from hotline.asterisk.agi import AGI
+from hotline.config import HotlineConfig
+from prompts.build import PromptLibrary
+
+T = TypeVar("T")
+QUESTIONS: list[tuple[Question, str, str]] = [
+    (Question.CONTACTED, "survey_contacted", "12"),
+    (Question.RESOLVED, "survey_resolved", "12"),
+    (Question.SATISFACTION, "survey_satisfied", "123"),
+]
+NO_KEY, WRONG_KEY = -1, -2
+
+
+class OptedOut(Exception):
+    """The citizen pressed the opt-out key."""
+
+
+class SurveyFlow:
+    def __init__(
+        self, config: HotlineConfig, prompts: PromptLibrary, sessions: sessionmaker[Session]
+    ) -> None:
+        self.config = config
+        self.robot = config.robot
+        self.prompts = prompts
+        self.sessions = sessions
+
+    async def db(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with unit_of_work(self.sessions) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def __call__(self, agi: AGI) -> None:
+        attempt_id = int(await agi.get_variable("HOTLINE_ATTEMPT") or 0)
+        attempt = await self.db(lambda s: attempt_answered(s, attempt_id))
+        if attempt is None:
+            raise ValueError(f"survey call without a known attempt ({attempt_id})")
+        ticket_id = attempt.ticket_id
+        try:
+            await self.play(agi, "survey_intro", self.robot.opt_out_key)
+            answers = {}
+            for question, prompt, keys in QUESTIONS:
+                answers[question] = await self.ask(agi, prompt, keys)
+                await self.db(
+                    lambda s, q=question: save_answer(  # type: ignore[misc]
+                        s, attempt_id, q, answers[q], "dtmf" if answers[q] > 0 else "none"
+                    )
+                )
+                await agi.set_variable(
+                    f"HOTLINE_ANSWER_{question.value.upper()}", str(answers[question])
+                )
+        except OptedOut:
+            await self.opt_out(agi, attempt_id, ticket_id)
+            return
+        await self.db(lambda s: self.complete(s, attempt_id, ticket_id, answers))
+        await self.play(agi, "survey_thanks")
+
+    async def play(self, agi: AGI, prompt: str, keys: str = "") -> str | None:
+        digit, _ = await agi.stream_file(self.prompts.path(prompt), keys)
+        if digit == self.robot.opt_out_key:
+            raise OptedOut
+        return digit
+
+    async def ask(self, agi: AGI, prompt: str, keys: str) -> int:
+        """One question: a valid key, else -1 (no key) or -2 (wrong key) after one repeat."""
+        result = NO_KEY
+        for _ in range(2):
+            key = await self.play(agi, prompt, "0123456789*#")
+            if key is None:
+                key = await agi.wait_for_digit(self.robot.answer_timeout_ms)
+            if key == self.robot.opt_out_key:
+                raise OptedOut
+            if key is not None and key in keys:
+                return int(key)
+            result = NO_KEY if key is None else WRONG_KEY
+            agi.log.info("survey %s: %s", prompt, "no key" if key is None else f"wrong key {key}")
+        return result
+
+    def complete(
+        self, session: Session, attempt_id: int, ticket_id: int, answers: dict[Question, int]
+    ) -> None:
+        finish_attempt(session, attempt_id, AttemptOutcome.COMPLETED)
+        if answers.get(Question.RESOLVED) == 2:
+            send_back_for_rework(session, ticket_id, "citizen says: not resolved (未解决)")
+        elif answers.get(Question.SATISFACTION) == 3:
+            send_back_for_rework(session, ticket_id, "citizen says: not satisfied (不满意)")
+
+    async def opt_out(self, agi: AGI, attempt_id: int, ticket_id: int) -> None:
+        def record(session: Session) -> None:
+            ticket = session.get(Ticket, ticket_id)
+            if ticket is not None:
+                add_do_not_call(session, ticket.caller_number, f"opted out on attempt {attempt_id}")
+            finish_attempt(session, attempt_id, AttemptOutcome.OPTED_OUT)
+
+        await self.db(record)
+        await agi.stream_file(self.prompts.path("survey_opted_out"))
+
+
+class SurveyEndRoute:
+    """`survey-end`, from the survey context's `h` extension: a hang-up mid-survey is partial."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    async def __call__(self, agi: AGI) -> None:
+        attempt_id = int(await agi.get_variable("HOTLINE_ATTEMPT") or 0)
+        cause = await agi.get_variable("HANGUPCAUSE")
+
+        def run() -> CallbackAttempt | None:
+            # answered but not finished (with or without answers so far): partial; an
+            # attempt the survey already completed or opted out keeps its outcome
+            with unit_of_work(self.sessions) as session:
+                return finish_attempt(session, attempt_id, AttemptOutcome.PARTIAL, cause)
+
+        attempt = await asyncio.to_thread(run)
+        agi.log.info(
+            "survey attempt %s ended: %s",
+            attempt_id,
+            attempt.outcome.value if attempt and attempt.outcome else "unknown",
+        )

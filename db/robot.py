@@ -1,0 +1,139 @@
+"""The callback robot's rows: attempts written before dialing, answers saved as given.
+
+One attempt row per dial, created in state `dialing` before the Originate is
+sent (unique per ticket and attempt number, so a crash can never turn into a
+second dial of the same attempt); exactly one outcome when it ends; each survey
+answer saved the moment it is given, so a hang-up after Q1 keeps Q1.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.models import (
+    AttemptOutcome,
+    AttemptState,
+    CallbackAttempt,
+    DoNotCall,
+    EventKind,
+    Question,
+    SurveyAnswer,
+    Ticket,
+    TicketStatus,
+    utcnow,
+)
+from db.tickets import add_event
+
+
+def create_attempt(
+    session: Session, ticket_id: int, planned_at: datetime, claimed_by: str
+) -> CallbackAttempt:
+    """The next attempt of a ticket, in state dialing (raises IntegrityError on a race)."""
+    last = (
+        session.scalar(
+            select(func.max(CallbackAttempt.attempt_no)).where(
+                CallbackAttempt.ticket_id == ticket_id
+            )
+        )
+        or 0
+    )
+    previous = session.scalar(
+        select(CallbackAttempt.id).where(
+            CallbackAttempt.ticket_id == ticket_id, CallbackAttempt.attempt_no == last
+        )
+    )
+    attempt = CallbackAttempt(
+        ticket_id=ticket_id,
+        attempt_no=last + 1,
+        previous_attempt_id=previous,
+        planned_at=planned_at,
+        state=AttemptState.DIALING,
+        claimed_by=claimed_by,
+        started_at=utcnow(),
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def attempt_answered(session: Session, attempt_id: int) -> CallbackAttempt | None:
+    attempt = session.get(CallbackAttempt, attempt_id)
+    if attempt is not None and attempt.state == AttemptState.DIALING:
+        attempt.state = AttemptState.IN_CALL
+        session.flush()
+    return attempt
+
+
+def save_answer(
+    session: Session, attempt_id: int, question: Question, answer: int, via: str
+) -> None:
+    """Keep one answer per attempt and question (the first one given wins)."""
+    attempt = session.get(CallbackAttempt, attempt_id)
+    if attempt is None:
+        raise ValueError(f"no callback attempt {attempt_id}")
+    try:
+        with session.begin_nested():
+            session.add(
+                SurveyAnswer(
+                    attempt_id=attempt_id,
+                    ticket_id=attempt.ticket_id,
+                    question=question,
+                    answer=answer,
+                    via=via,
+                )
+            )
+    except IntegrityError:
+        pass  # already saved: a replay of the same answer
+
+
+def answers_of(session: Session, attempt_id: int) -> dict[Question, int]:
+    rows = session.scalars(select(SurveyAnswer).where(SurveyAnswer.attempt_id == attempt_id))
+    return {row.question: row.answer for row in rows}
+
+
+def finish_attempt(
+    session: Session, attempt_id: int, outcome: AttemptOutcome, hangup_cause: str | None = None
+) -> CallbackAttempt | None:
+    """Give an attempt its one outcome; an attempt that already has one keeps it."""
+    attempt = session.get(CallbackAttempt, attempt_id)
+    if attempt is None or attempt.outcome is not None:
+        return attempt
+    attempt.outcome = outcome
+    attempt.state = AttemptState.DONE
+    attempt.ended_at = utcnow()
+    attempt.hangup_cause = hangup_cause
+    session.flush()
+    if outcome == AttemptOutcome.COMPLETED:
+        ticket = session.get(Ticket, attempt.ticket_id)
+        if ticket is not None:
+            add_event(
+                session,
+                ticket,
+                EventKind.SURVEYED,
+                actor="robot",
+                note=f"attempt {attempt.attempt_no}",
+            )
+    return attempt
+
+
+def send_back_for_rework(session: Session, ticket_id: int, reason: str) -> None:
+    """A 未解决 or 不满意 answer: 发回重办 and onto the follow-up list."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        return
+    ticket.status = TicketStatus.IN_PROGRESS
+    add_event(session, ticket, EventKind.REWORK, actor="robot", note=reason)
+
+
+def add_do_not_call(session: Session, number: str, reason: str) -> None:
+    if session.get(DoNotCall, number) is None:
+        session.add(DoNotCall(number=number, reason=reason))
+        session.flush()
+
+
+def is_do_not_call(session: Session, number: str) -> bool:
+    return session.get(DoNotCall, number) is not None

@@ -1,0 +1,133 @@
+"""The robot's survey call through the real Asterisk, one scripted citizen per persona."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from callback_robot.dialer import Dialer
+from db.models import (
+    AttemptOutcome,
+    AttemptState,
+    CallbackAttempt,
+    DoNotCall,
+    EventKind,
+    Question,
+    SurveyAnswer,
+    TicketStatus,
+)
+from db.session import unit_of_work
+from db.tickets import create_ticket, ticket_by_number
+from hotline.app import Hotline
+from hotline.asterisk.ami import AMIClient
+
+pytestmark = pytest.mark.asterisk
+_ids = itertools.count(1000)
+
+# the intro lasts ~9 s, each question ~7.5 s: keys are pressed during the questions
+PERSONAS = {
+    "answers_1_1_1": "w11|d1|w2|d1|w2|d1",
+    "answers_2_2_3": "w11|d2|w2|d2|w2|d3",
+    "hangs_up_after_q1": "w11|d1|w1|h",
+    "wrong_key_then_valid": "w11|d7|w2|d1|w2|d1|w2|d2",
+    "opts_out": "w3|d9",
+    "never_answers": None,
+    "busy": None,
+}
+
+
+async def number_for(ami: AMIClient, persona: str) -> str:
+    script = PERSONAS[persona]
+    if script is None:
+        return {"never_answers": "noanswer", "busy": "busy"}[persona]
+    script_id = next(_ids)
+    await ami.action("DBPut", Family="sim", Key=str(script_id), Val=script)
+    return f"script{script_id}"
+
+
+def closed_ticket(hotline: Hotline, number: str) -> tuple[int, str]:
+    with unit_of_work(hotline.sessions) as session:
+        ticket = create_ticket(session, caller_number=number, local_day=date(2026, 11, 20),
+                               accepted_at=datetime(2026, 11, 20, 1, tzinfo=UTC))
+        ticket.status = TicketStatus.CLOSED
+        ticket.closed_at = datetime(2026, 11, 22, 1, tzinfo=UTC)
+        return ticket.id, ticket.number
+
+
+async def wait_done(hotline: Hotline, attempt_id: int, timeout: float = 90) -> CallbackAttempt:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        with unit_of_work(hotline.sessions) as session:
+            attempt = session.get(CallbackAttempt, attempt_id)
+            assert attempt is not None
+            if attempt.state == AttemptState.DONE:
+                return attempt
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"attempt {attempt_id} still {attempt.state}")
+        await asyncio.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+async def surveyed(hotline: Hotline, ami: AMIClient) -> dict[str, tuple[CallbackAttempt, str]]:
+    dialer = Dialer(hotline.config, ami, hotline.sessions, "test-robot")
+
+    async def run(persona: str) -> tuple[CallbackAttempt, str]:
+        number = await number_for(ami, persona)
+        ticket_id, ticket_number = closed_ticket(hotline, number)
+        attempt_id = await dialer.dial(ticket_id, datetime.now(UTC) - timedelta(seconds=1))
+        return await wait_done(hotline, attempt_id), ticket_number
+
+    results = await asyncio.gather(*(run(p) for p in PERSONAS))
+    return dict(zip(PERSONAS, results, strict=True))
+
+
+def answers(hotline: Hotline, attempt_id: int) -> dict[Question, int]:
+    with unit_of_work(hotline.sessions) as session:
+        rows = session.scalars(select(SurveyAnswer).where(SurveyAnswer.attempt_id == attempt_id))
+        return {row.question: row.answer for row in rows}
+
+
+@pytest.mark.parametrize(("persona", "outcome", "expected"), [
+    ("answers_1_1_1", AttemptOutcome.COMPLETED, {"contacted": 1, "resolved": 1, "satisfaction": 1}),
+    ("answers_2_2_3", AttemptOutcome.COMPLETED, {"contacted": 2, "resolved": 2, "satisfaction": 3}),
+    ("hangs_up_after_q1", AttemptOutcome.PARTIAL, {"contacted": 1}),
+    ("wrong_key_then_valid", AttemptOutcome.COMPLETED, {"contacted": 1, "resolved": 1, "satisfaction": 2}),
+    ("opts_out", AttemptOutcome.OPTED_OUT, {}),
+    ("never_answers", AttemptOutcome.NO_ANSWER, {}),
+    ("busy", AttemptOutcome.BUSY, {}),
+])
+def test_each_persona_ends_with_the_right_outcome_and_answers(
+    surveyed: dict[str, tuple[CallbackAttempt, str]], hotline: Hotline, persona: str,
+    outcome: AttemptOutcome, expected: dict[str, int],
+) -> None:
+    attempt, _number = surveyed[persona]
+    assert attempt.outcome == outcome
+    assert attempt.attempt_no == 1 and attempt.ended_at is not None
+    got = {q.value: a for q, a in answers(hotline, attempt.id).items()}
+    assert got == expected
+
+
+def test_not_resolved_goes_back_for_rework_and_completed_is_an_event(
+    surveyed: dict[str, tuple[CallbackAttempt, str]], hotline: Hotline,
+) -> None:
+    with unit_of_work(hotline.sessions) as session:
+        bad = ticket_by_number(session, surveyed["answers_2_2_3"][1])
+        good = ticket_by_number(session, surveyed["answers_1_1_1"][1])
+        assert bad is not None and good is not None
+        assert bad.status == TicketStatus.IN_PROGRESS
+        assert [e.kind for e in bad.events][-2:] == [EventKind.SURVEYED, EventKind.REWORK]
+        assert good.status == TicketStatus.CLOSED
+        assert [e.kind for e in good.events][-1] == EventKind.SURVEYED
+
+
+def test_opting_out_puts_the_number_on_the_do_not_call_list(
+    surveyed: dict[str, tuple[CallbackAttempt, str]], hotline: Hotline,
+) -> None:
+    with unit_of_work(hotline.sessions) as session:
+        ticket = ticket_by_number(session, surveyed["opts_out"][1])
+        assert ticket is not None
+        assert session.get(DoNotCall, ticket.caller_number) is not None
