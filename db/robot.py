@@ -137,3 +137,73 @@ def add_do_not_call(session: Session, number: str, reason: str) -> None:
 
 def is_do_not_call(session: Session, number: str) -> bool:
     return session.get(DoNotCall, number) is not None
+
+
+def live_attempts(session: Session) -> int:
+    """Attempts dialing or in a call right now (the channel cap counts these)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(CallbackAttempt)
+            .where(CallbackAttempt.state.in_((AttemptState.DIALING, AttemptState.IN_CALL)))
+        )
+        or 0
+    )
+
+
+def due_tickets(
+    session: Session,
+    *,
+    today_start: datetime,
+    closed_before: datetime,
+    max_attempts: int,
+    limit: int,
+) -> list[int]:
+    """Tickets the robot should call now, emergencies first, then the oldest closed.
+
+    Due: closed long enough ago; not validly surveyed (no completed attempt) and
+    not opted out; no attempt in flight; not called today (local day); fewer than
+    max_attempts attempts; the caller not on the do-not-call list.
+    """
+    from sqlalchemy import and_, case, exists, or_
+
+    attempt = CallbackAttempt
+    finished = exists().where(
+        and_(
+            attempt.ticket_id == Ticket.id,
+            or_(
+                attempt.outcome.in_((AttemptOutcome.COMPLETED, AttemptOutcome.OPTED_OUT)),
+                attempt.state.in_(
+                    (AttemptState.DIALING, AttemptState.IN_CALL, AttemptState.QUEUED)
+                ),
+                attempt.started_at >= today_start,
+            ),
+        )
+    )
+    tries = (
+        select(func.count())
+        .select_from(attempt)
+        .where(attempt.ticket_id == Ticket.id)
+        .scalar_subquery()
+    )
+    blocked = exists().where(DoNotCall.number == Ticket.caller_number)
+    query = (
+        select(Ticket.id)
+        .where(Ticket.status == TicketStatus.CLOSED, Ticket.closed_at <= closed_before)
+        .where(~finished, ~blocked, tries < max_attempts)
+        .order_by(case((Ticket.urgency == "emergency", 0), else_=1), Ticket.closed_at, Ticket.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def attempts_started_since(session: Session, since: datetime) -> int:
+    """Attempts started since a moment (the calls-per-minute pacing counts these)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(CallbackAttempt)
+            .where(CallbackAttempt.started_at >= since)
+        )
+        or 0
+    )

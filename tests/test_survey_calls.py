@@ -51,8 +51,12 @@ async def number_for(ami: AMIClient, persona: str) -> str:
 
 def closed_ticket(hotline: Hotline, number: str) -> tuple[int, str]:
     with unit_of_work(hotline.sessions) as session:
-        ticket = create_ticket(session, caller_number=number, local_day=date(2026, 11, 20),
-                               accepted_at=datetime(2026, 11, 20, 1, tzinfo=UTC))
+        ticket = create_ticket(
+            session,
+            caller_number=number,
+            local_day=date(2026, 11, 20),
+            accepted_at=datetime(2026, 11, 20, 1, tzinfo=UTC),
+        )
         ticket.status = TicketStatus.CLOSED
         ticket.closed_at = datetime(2026, 11, 22, 1, tzinfo=UTC)
         return ticket.id, ticket.number
@@ -91,18 +95,36 @@ def answers(hotline: Hotline, attempt_id: int) -> dict[Question, int]:
         return {row.question: row.answer for row in rows}
 
 
-@pytest.mark.parametrize(("persona", "outcome", "expected"), [
-    ("answers_1_1_1", AttemptOutcome.COMPLETED, {"contacted": 1, "resolved": 1, "satisfaction": 1}),
-    ("answers_2_2_3", AttemptOutcome.COMPLETED, {"contacted": 2, "resolved": 2, "satisfaction": 3}),
-    ("hangs_up_after_q1", AttemptOutcome.PARTIAL, {"contacted": 1}),
-    ("wrong_key_then_valid", AttemptOutcome.COMPLETED, {"contacted": 1, "resolved": 1, "satisfaction": 2}),
-    ("opts_out", AttemptOutcome.OPTED_OUT, {}),
-    ("never_answers", AttemptOutcome.NO_ANSWER, {}),
-    ("busy", AttemptOutcome.BUSY, {}),
-])
+@pytest.mark.parametrize(
+    ("persona", "outcome", "expected"),
+    [
+        (
+            "answers_1_1_1",
+            AttemptOutcome.COMPLETED,
+            {"contacted": 1, "resolved": 1, "satisfaction": 1},
+        ),
+        (
+            "answers_2_2_3",
+            AttemptOutcome.COMPLETED,
+            {"contacted": 2, "resolved": 2, "satisfaction": 3},
+        ),
+        ("hangs_up_after_q1", AttemptOutcome.PARTIAL, {"contacted": 1}),
+        (
+            "wrong_key_then_valid",
+            AttemptOutcome.COMPLETED,
+            {"contacted": 1, "resolved": 1, "satisfaction": 2},
+        ),
+        ("opts_out", AttemptOutcome.OPTED_OUT, {}),
+        ("never_answers", AttemptOutcome.NO_ANSWER, {}),
+        ("busy", AttemptOutcome.BUSY, {}),
+    ],
+)
 def test_each_persona_ends_with_the_right_outcome_and_answers(
-    surveyed: dict[str, tuple[CallbackAttempt, str]], hotline: Hotline, persona: str,
-    outcome: AttemptOutcome, expected: dict[str, int],
+    surveyed: dict[str, tuple[CallbackAttempt, str]],
+    hotline: Hotline,
+    persona: str,
+    outcome: AttemptOutcome,
+    expected: dict[str, int],
 ) -> None:
     attempt, _number = surveyed[persona]
     assert attempt.outcome == outcome
@@ -112,7 +134,8 @@ def test_each_persona_ends_with_the_right_outcome_and_answers(
 
 
 def test_not_resolved_goes_back_for_rework_and_completed_is_an_event(
-    surveyed: dict[str, tuple[CallbackAttempt, str]], hotline: Hotline,
+    surveyed: dict[str, tuple[CallbackAttempt, str]],
+    hotline: Hotline,
 ) -> None:
     with unit_of_work(hotline.sessions) as session:
         bad = ticket_by_number(session, surveyed["answers_2_2_3"][1])
@@ -125,7 +148,8 @@ def test_not_resolved_goes_back_for_rework_and_completed_is_an_event(
 
 
 def test_opting_out_puts_the_number_on_the_do_not_call_list(
-    surveyed: dict[str, tuple[CallbackAttempt, str]], hotline: Hotline,
+    surveyed: dict[str, tuple[CallbackAttempt, str]],
+    hotline: Hotline,
 ) -> None:
     with unit_of_work(hotline.sessions) as session:
         ticket = ticket_by_number(session, surveyed["opts_out"][1])
