@@ -207,3 +207,79 @@ def attempts_started_since(session: Session, since: datetime) -> int:
         )
         or 0
     )
+
+
+def _local_day(column, dialect: str, tz: str):  # type: ignore[no-untyped-def]
+    """The local calendar day of a UTC timestamp column, computed in SQL."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone(tz, column), "YYYY-MM-DD")
+    from zoneinfo import ZoneInfo
+
+    offset = datetime.now(ZoneInfo(tz)).utcoffset()
+    hours = int(offset.total_seconds() // 3600) if offset else 0
+    return func.date(column, f"{hours:+d} hours")
+
+
+REACHED = (AttemptOutcome.COMPLETED, AttemptOutcome.PARTIAL, AttemptOutcome.OPTED_OUT)
+
+
+def robot_figures(
+    session: Session, start: datetime, end: datetime, tz: str, within_attempts: int = 3
+) -> dict[str, object]:
+    """Calls placed, reached, completed, success rate and the outcome mix per local day."""
+    dialect = session.get_bind().dialect.name
+    in_range = (
+        CallbackAttempt.started_at >= start,
+        CallbackAttempt.started_at < end,
+        CallbackAttempt.outcome.is_not(None),
+    )
+    day = _local_day(CallbackAttempt.started_at, dialect, tz).label("day")
+    rows = session.execute(
+        select(day, CallbackAttempt.outcome, func.count())
+        .where(*in_range)
+        .group_by(day, CallbackAttempt.outcome)
+        .order_by(day)
+    ).all()
+    by_day: dict[str, dict[str, int]] = {}
+    for day_value, outcome, count in rows:
+        by_day.setdefault(str(day_value), {})[AttemptOutcome(outcome).value] = int(count)
+    placed = sum(sum(v.values()) for v in by_day.values())
+    reached = sum(v.get(o.value, 0) for v in by_day.values() for o in REACHED)
+    completed = sum(v.get(AttemptOutcome.COMPLETED.value, 0) for v in by_day.values())
+    tickets = (
+        session.scalar(
+            select(func.count(func.distinct(CallbackAttempt.ticket_id))).where(*in_range)
+        )
+        or 0
+    )
+    reached_tickets = (
+        session.scalar(
+            select(func.count(func.distinct(CallbackAttempt.ticket_id))).where(
+                *in_range,
+                CallbackAttempt.outcome == AttemptOutcome.COMPLETED,
+                CallbackAttempt.attempt_no <= within_attempts,
+            )
+        )
+        or 0
+    )
+    return {
+        "placed": placed,
+        "reached": reached,
+        "completed": completed,
+        "success_rate": completed / placed if placed else None,
+        "tickets": int(tickets),
+        "tickets_completed_within": int(reached_tickets),
+        "ticket_rate": reached_tickets / tickets if tickets else None,
+        "within_attempts": within_attempts,
+        "by_day": by_day,
+    }
+
+
+def attempts_in_flight(session: Session) -> list[CallbackAttempt]:
+    return list(
+        session.scalars(
+            select(CallbackAttempt).where(
+                CallbackAttempt.state.in_((AttemptState.DIALING, AttemptState.IN_CALL))
+            )
+        )
+    )

@@ -28,6 +28,8 @@ phone_app = typer.Typer(help="A SIP softphone that plays a citizen (tests, demo)
 tickets_app = typer.Typer(help="Tickets in the store.")
 app.add_typer(phone_app, name="phone")
 app.add_typer(tickets_app, name="tickets")
+robot_app = typer.Typer(help="The callback robot: run, status, report.")
+app.add_typer(robot_app, name="robot")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -487,6 +489,119 @@ def transcribe_command(
         f"transcribed {report.done}, failed {report.failed}, "
         f"{report.waiting} still waiting (model {report.model})"
     )
+
+
+# -- the callback robot -------------------------------------------------------------
+@robot_app.command("run")
+def robot_run(config: ConfigOption = None, verbose: bool = False) -> None:
+    """Dispatch survey calls within the call windows until Ctrl-C."""
+    from callback_robot.runner import run_robot
+    from hotline.asterisk.ami import AMIError
+
+    cfg = config_or_exit(config)
+    setup_logging(verbose)
+    try:
+        asyncio.run(run_robot(cfg))
+    except AMIError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@robot_app.command("status")
+def robot_status(config: ConfigOption = None) -> None:
+    """What is dialing, in a call, and done, and who is due next."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from callback_robot.windows import in_call_window, next_window_start
+    from db.models import CallbackAttempt
+    from db.robot import due_tickets
+    from db.session import unit_of_work
+
+    cfg = config_or_exit(config)
+    now = datetime.now(UTC)
+    local = now.astimezone(cfg.tz)
+    with unit_of_work(_sessions(cfg)) as session:
+        states = dict(
+            session.execute(
+                select(CallbackAttempt.state, func.count()).group_by(CallbackAttempt.state)
+            ).all()
+        )
+        due = due_tickets(
+            session,
+            today_start=local.replace(hour=0, minute=0, second=0, microsecond=0),
+            closed_before=now - timedelta(hours=cfg.robot.min_hours_after_close),
+            max_attempts=cfg.robot.max_attempts,
+            limit=100000,
+        )
+    window = in_call_window(now, cfg.robot, cfg.tz)
+    upcoming = next_window_start(now, cfg.robot, cfg.tz)
+    console.print(
+        f"call window: {'open' if window else 'closed'}"
+        + ("" if window or upcoming is None else f" (opens {upcoming.strftime('%Y-%m-%d %H:%M')})")
+    )
+    for state in ("dialing", "in_call", "done"):
+        count = next((c for s, c in states.items() if s.value == state), 0)
+        console.print(f"{state:<8} {count}")
+    console.print(f"due now  {len(due)} tickets")
+
+
+@robot_app.command("report")
+def robot_report(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (local).")],
+    end: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD (local), included.")],
+    fmt: Annotated[str, typer.Option("--format", help="table or csv.")] = "table",
+    within: Annotated[int, typer.Option(help="Per-ticket reach within N attempts.")] = 3,
+    config: ConfigOption = None,
+) -> None:
+    """Calls placed, reached, completed, success rate and outcomes per day."""
+    import csv
+    import sys as _sys
+    from datetime import date, datetime, time, timedelta
+
+    from rich.table import Table
+
+    from db.models import AttemptOutcome
+    from db.robot import robot_figures
+    from db.session import unit_of_work
+
+    cfg = config_or_exit(config)
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as exc:
+        raise fail(f"--from/--to: {exc}; use YYYY-MM-DD") from None
+    if fmt not in ("table", "csv"):
+        raise fail(f"--format: {fmt!r} is not one of table, csv")
+    begin = datetime.combine(first, time(0), tzinfo=cfg.tz)
+    finish = datetime.combine(last + timedelta(days=1), time(0), tzinfo=cfg.tz)
+    with unit_of_work(_sessions(cfg)) as session:
+        figures = robot_figures(session, begin, finish, cfg.timezone, within)
+    outcomes = [o.value for o in AttemptOutcome]
+    by_day: dict[str, dict[str, int]] = figures["by_day"]  # type: ignore[assignment]
+    if fmt == "csv":
+        writer = csv.writer(_sys.stdout)
+        writer.writerow(["day", "placed", *outcomes])
+        for day, counts in by_day.items():
+            writer.writerow([day, sum(counts.values()), *(counts.get(o, 0) for o in outcomes)])
+        return
+    rate = figures["success_rate"]
+    ticket_rate = figures["ticket_rate"]
+    console.print(
+        f"calls placed {figures['placed']}, reached {figures['reached']}, "
+        f"completed {figures['completed']}, success rate "
+        f"{'no data' if rate is None else f'{rate:.2%}'}"
+    )
+    console.print(
+        f"tickets called {figures['tickets']}, completed within {within} attempts "
+        f"{figures['tickets_completed_within']} "
+        f"({'no data' if ticket_rate is None else f'{ticket_rate:.2%}'})"
+    )
+    table = Table("day", "placed", *outcomes)
+    for day, counts in by_day.items():
+        table.add_row(day, str(sum(counts.values())), *(str(counts.get(o, 0)) for o in outcomes))
+    console.print(table)
 
 
 # -- serving -------------------------------------------------------------------

@@ -155,3 +155,42 @@ def test_opting_out_puts_the_number_on_the_do_not_call_list(
         ticket = ticket_by_number(session, surveyed["opts_out"][1])
         assert ticket is not None
         assert session.get(DoNotCall, ticket.caller_number) is not None
+
+
+async def test_robot_run_dials_a_due_ticket_inside_the_window(
+    hotline: Hotline,
+    ami: AMIClient,
+) -> None:
+    from datetime import time
+
+    from callback_robot.runner import run_robot
+    from hotline.config import CallWindow
+
+    always = hotline.config.robot.model_copy(
+        update={"call_windows": [CallWindow(start=time(0, 0), end=time(23, 59, 59))]}
+    )
+    config = hotline.config.model_copy(update={"robot": always})
+    number = await number_for(ami, "answers_1_1_1")
+    ticket_id, _ = closed_ticket(hotline, number)
+    stop = asyncio.Event()
+    robot = asyncio.create_task(run_robot(config, stop, dispatch_seconds=1))
+    try:
+        deadline = asyncio.get_running_loop().time() + 90
+        while True:
+            with unit_of_work(hotline.sessions) as session:
+                row = session.scalars(
+                    select(CallbackAttempt).where(CallbackAttempt.ticket_id == ticket_id)
+                ).first()
+                if row is not None and row.state == AttemptState.DONE:
+                    break
+            assert asyncio.get_running_loop().time() < deadline, "the robot never finished"
+            await asyncio.sleep(1)
+    finally:
+        stop.set()
+        await robot
+    assert row.outcome == AttemptOutcome.COMPLETED
+    with unit_of_work(hotline.sessions) as session:
+        attempts = session.scalars(
+            select(CallbackAttempt).where(CallbackAttempt.ticket_id == ticket_id)
+        ).all()
+        assert len(attempts) == 1  # completed: the dispatcher never calls it again
