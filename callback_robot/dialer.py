@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import AttemptOutcome, Ticket
 from db.robot import create_attempt, finish_attempt
 from db.session import unit_of_work
-from hotline.asterisk.ami import AMIClient, AMIDisconnected
+from hotline.asterisk.ami import AMIActionError, AMIClient, AMIDisconnected
 from hotline.config import HotlineConfig
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class Dialer:
         self.robot_id = robot_id
 
     async def dial(self, ticket_id: int, planned_at: datetime) -> int:
-        """Write the attempt, place the call; return the attempt id once Asterisk answered it."""
+        """Write one attempt for a ticket and place it (manual use; the robot claims in bulk)."""
 
         def begin() -> tuple[int, str]:
             with unit_of_work(self.sessions) as session:
@@ -60,6 +60,11 @@ class Dialer:
                 return attempt.id, ticket.caller_number
 
         attempt_id, number = await asyncio.to_thread(begin)
+        await self.place(attempt_id, ticket_id, number)
+        return attempt_id
+
+    async def place(self, attempt_id: int, ticket_id: int, number: str) -> None:
+        """Originate an attempt that is already written; settle its outcome if unanswered."""
         channel = self.config.asterisk.outbound_channel.format(number=number)
         try:
             result = await self.ami.originate(
@@ -78,11 +83,14 @@ class Dialer:
                 attempt_id,
                 exc,
             )
-            return attempt_id
+            return
+        except AMIActionError as exc:
+            log.error("attempt %s: Asterisk refused the Originate: %s", attempt_id, exc)
+            await asyncio.to_thread(self._finish, attempt_id, AttemptOutcome.FAILED, str(exc))
+            return
         if result.reason != ANSWERED:
             outcome = REASON_OUTCOMES.get(result.reason, AttemptOutcome.FAILED)
             await asyncio.to_thread(self._finish, attempt_id, outcome, f"reason {result.reason}")
-        return attempt_id
 
     def _finish(self, attempt_id: int, outcome: AttemptOutcome, cause: str) -> None:
         with unit_of_work(self.sessions) as session:

@@ -1,9 +1,10 @@
 """One dispatcher pass: who to call now, within the window, the channel cap and the pace.
 
-The dispatcher decides; the dialer dials. A pass outside the call window does
-nothing; inside it, the number of new calls is bounded by the free channels
-(the cap minus attempts dialing or in a call, counted in the database so it
-holds across robot processes) and by the calls-per-minute pace.
+The dispatcher decides and claims (attempt rows written in one serialised
+transaction, see `db.robot.claim_due`); the dialer dials. A pass outside the
+call window does nothing; inside it, new calls are bounded by the free
+channels (the cap minus attempts dialing or in a call, counted in the
+database so it holds across robot processes) and by the calls-per-minute pace.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.windows import in_call_window
-from db.robot import attempts_started_since, due_tickets, live_attempts
+from db.robot import claim_due
 from db.session import unit_of_work
 from hotline.config import HotlineConfig
 
-Dial = Callable[[int, datetime], Awaitable[int]]
+Place = Callable[[int, int, str], Awaitable[None]]  # (attempt id, ticket id, number)
 
 
 def utcnow() -> datetime:
@@ -31,39 +32,37 @@ class Dispatcher:
         self,
         config: HotlineConfig,
         sessions: sessionmaker[Session],
-        dial: Dial,
+        place: Place,
+        robot_id: str = "robot",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
         self.robot = config.robot
         self.sessions = sessions
-        self.dial = dial
+        self.place = place
+        self.robot_id = robot_id
         self.clock = clock
 
-    def plan(self, now: datetime) -> list[int]:
-        """The tickets to call at `now` (empty outside the window or without capacity)."""
+    def claim(self, now: datetime) -> list[tuple[int, int, str]]:
+        """Claim the calls to place at `now` (none outside the window or without capacity)."""
         if not in_call_window(now, self.robot, self.config.tz):
             return []
         local = now.astimezone(self.config.tz)
         today_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
         with unit_of_work(self.sessions) as session:
-            free = self.robot.max_channels - live_attempts(session)
-            paced = self.robot.calls_per_minute - attempts_started_since(
-                session, now - timedelta(minutes=1)
-            )
-            budget = min(free, paced)
-            if budget <= 0:
-                return []
-            return due_tickets(
+            return claim_due(
                 session,
+                now=now,
                 today_start=today_start,
                 closed_before=now - timedelta(hours=self.robot.min_hours_after_close),
                 max_attempts=self.robot.max_attempts,
-                limit=budget,
+                max_channels=self.robot.max_channels,
+                calls_per_minute=self.robot.calls_per_minute,
+                robot_id=self.robot_id,
             )
 
     async def run_once(self) -> list[int]:
-        """Plan at the current time and place those calls; returns the attempts started."""
-        now = self.clock()
-        tickets = await asyncio.to_thread(self.plan, now)
-        return list(await asyncio.gather(*(self.dial(ticket, now) for ticket in tickets)))
+        """Claim at the current time and place those calls; returns the attempts started."""
+        claimed = await asyncio.to_thread(self.claim, self.clock())
+        await asyncio.gather(*(self.place(a, t, n) for a, t, n in claimed))
+        return [attempt_id for attempt_id, _, _ in claimed]

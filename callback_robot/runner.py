@@ -53,8 +53,9 @@ async def run_robot(
     )
     live = await recovery.live_attempt_ids(ami)
     await asyncio.to_thread(recovery.resolve, sessions, live)
-    dialer = Dialer(config, ami, sessions, robot_id())
-    dispatcher = Dispatcher(config, sessions, dialer.dial)
+    me = robot_id()
+    dialer = Dialer(config, ami, sessions, me)
+    dispatcher = Dispatcher(config, sessions, dialer.place, robot_id=me)
     pending: set[asyncio.Task[list[int]]] = set()
 
     async def dispatch() -> None:

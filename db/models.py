@@ -318,6 +318,16 @@ class SurveyAnswer(Base):
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class RobotLock(Base):
+    """One row that robots lock while they pick and claim calls (serialises them on any DB)."""
+
+    __tablename__ = "robot_lock"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(100))
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class DoNotCall(Base):
     """Numbers the robot must never call again (a citizen who opted out)."""
 

@@ -8,7 +8,7 @@ answer saved the moment it is given, so a hang-up after Q1 keeps Q1.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -283,3 +283,49 @@ def attempts_in_flight(session: Session) -> list[CallbackAttempt]:
             )
         )
     )
+
+
+def claim_due(
+    session: Session,
+    *,
+    now: datetime,
+    today_start: datetime,
+    closed_before: datetime,
+    max_attempts: int,
+    max_channels: int,
+    calls_per_minute: int,
+    robot_id: str,
+) -> list[tuple[int, int, str]]:
+    """Pick the tickets to call now and write their attempts, as one serialised step.
+
+    The robot-lock row is updated first, which holds a row lock on PostgreSQL and
+    the write lock on SQLite until commit: two robots never pick at the same
+    time, so the channel cap and the pace hold across robots and no ticket gets
+    two attempts. Returns (attempt id, ticket id, caller number) to dial.
+    """
+    from sqlalchemy import update
+
+    from db.models import RobotLock
+
+    session.execute(
+        update(RobotLock).where(RobotLock.id == 1).values(holder=robot_id, taken_at=now)
+    )
+    free = max_channels - live_attempts(session)
+    paced = calls_per_minute - attempts_started_since(session, now - timedelta(minutes=1))
+    budget = min(free, paced)
+    if budget <= 0:
+        return []
+    claimed = []
+    for ticket_id in due_tickets(
+        session,
+        today_start=today_start,
+        closed_before=closed_before,
+        max_attempts=max_attempts,
+        limit=budget,
+    ):
+        attempt = create_attempt(session, ticket_id, now, robot_id)
+        attempt.started_at = now
+        number = session.scalar(select(Ticket.caller_number).where(Ticket.id == ticket_id))
+        claimed.append((attempt.id, ticket_id, str(number)))
+    session.flush()
+    return claimed

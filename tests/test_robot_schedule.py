@@ -168,14 +168,10 @@ def test_time_travel_never_calls_outside_the_window_or_above_cap_and_pace(
     placed: list[tuple[datetime, int]] = []
     clock = {"now": start}
 
-    async def dial(ticket_id: int, now: datetime) -> int:
-        with unit_of_work(sessions) as s:
-            attempt = create_attempt(s, ticket_id, now, "time-travel")
-            attempt.started_at = now
-            placed.append((now, attempt.id))
-            return attempt.id
+    async def place(attempt_id: int, ticket_id: int, number: str) -> None:
+        placed.append((clock["now"], attempt_id))
 
-    dispatcher = Dispatcher(config, sessions, dial, clock=lambda: clock["now"])
+    dispatcher = Dispatcher(config, sessions, place, clock=lambda: clock["now"])
     for step, minute in enumerate(sorted(minutes)):
         clock["now"] = start + timedelta(minutes=minute)
         before = len(placed)
@@ -195,3 +191,56 @@ def test_time_travel_never_calls_outside_the_window_or_above_cap_and_pace(
         assert len(recent) <= config.robot.calls_per_minute
     with unit_of_work(sessions) as s:  # clean up for the next example
         s.query(CallbackAttempt).delete()
+
+
+def test_two_robots_never_claim_the_same_ticket_and_share_the_cap(
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    config = load_config(
+        write_config(tmp_path / "robots", robot={"max_channels": 5, "calls_per_minute": 1000})
+    )
+    upgrade(database_url)
+    sessions = make_session_factory(make_engine(database_url))
+    with unit_of_work(sessions) as s:
+        for i in range(60):
+            make_closed(s, f"139{i:08d}", datetime(2026, 11, 1, tzinfo=UTC))
+
+    async def nothing(attempt_id: int, ticket_id: int, number: str) -> None:
+        return None
+
+    now = datetime(2026, 11, 25, 3, tzinfo=UTC)  # 11:00 local, inside the window
+    robots = [Dispatcher(config, sessions, nothing, robot_id=f"robot-{i}") for i in range(2)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+    peaks: list[int] = []
+
+    def work(robot: Dispatcher) -> None:
+        try:
+            for round_no in range(15):
+                barrier.wait()
+                robot.claim(now + timedelta(seconds=round_no))
+                with unit_of_work(sessions) as s:
+                    live = s.query(CallbackAttempt).filter(CallbackAttempt.outcome.is_(None)).all()
+                    peaks.append(len(live))
+                    if round_no % 3 == 2 and robot.robot_id == "robot-0":
+                        for attempt in live[:3]:
+                            finish_attempt(s, attempt.id, AttemptOutcome.NO_ANSWER)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in robots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert max(peaks) == 5  # the cap was reached, and never passed
+    with unit_of_work(sessions) as s:
+        attempts = s.query(CallbackAttempt).all()
+        pairs = [(a.ticket_id, a.attempt_no) for a in attempts]
+        assert len(pairs) == len(set(pairs))
+        # a ticket is never claimed again the same day, whichever robot asks
+        assert len({a.ticket_id for a in attempts}) == len(attempts)
