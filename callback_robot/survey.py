@@ -22,6 +22,7 @@ from db.robot import (
     add_do_not_call,
     attempt_answered,
     finish_attempt,
+    link_survey_call,
     save_answer,
     send_back_for_rework,
 )
@@ -65,6 +66,14 @@ class SurveyFlow:
         if attempt is None:
             raise ValueError(f"survey call without a known attempt ({attempt_id})")
         ticket_id = attempt.ticket_id
+        base = await agi.get_variable("HOTLINE_BASE")
+        linkedid = await agi.get_full_variable("${CHANNEL(linkedid)}")
+        number = agi.env.get("agi_dnid") or agi.channel
+        await self.db(
+            lambda s: link_survey_call(
+                s, attempt_id, agi.uniqueid, number, f"{base}.wav" if base else None, linkedid
+            )
+        )
         try:
             await self.play(agi, "survey_intro", self.robot.opt_out_key)
             answers = {}

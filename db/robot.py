@@ -329,3 +329,34 @@ def claim_due(
         claimed.append((attempt.id, ticket_id, str(number)))
     session.flush()
     return claimed
+
+
+def link_survey_call(
+    session: Session,
+    attempt_id: int,
+    uniqueid: str,
+    number: str,
+    recording: str | None,
+    linkedid: str | None,
+) -> None:
+    """The survey's call row (outbound, with its recording), linked to the attempt."""
+    from db.calls import upsert_call_start
+    from db.models import CallDirection
+
+    attempt = session.get(CallbackAttempt, attempt_id)
+    if attempt is None:
+        return
+    call = upsert_call_start(
+        session,
+        uniqueid=uniqueid,
+        caller_number=number,
+        did=None,
+        started_at=attempt.started_at or utcnow(),
+        answered_at=utcnow(),
+        linkedid=linkedid,
+        recording_path=recording,
+        direction=CallDirection.OUTBOUND,
+    )
+    call.ticket_id = attempt.ticket_id
+    attempt.call_id = call.id
+    session.flush()

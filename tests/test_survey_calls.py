@@ -133,6 +133,23 @@ def test_each_persona_ends_with_the_right_outcome_and_answers(
     assert got == expected
 
 
+def test_the_survey_call_is_recorded_and_linked_to_its_attempt(
+    surveyed: dict[str, tuple[CallbackAttempt, str]],
+    hotline: Hotline,
+) -> None:
+    from pathlib import Path
+
+    from db.models import Call, CallDirection
+
+    attempt, _ = surveyed["answers_1_1_1"]
+    with unit_of_work(hotline.sessions) as session:
+        call = session.get(Call, attempt.call_id)
+        assert call is not None and call.direction == CallDirection.OUTBOUND
+        assert call.ticket_id == attempt.ticket_id
+        assert call.recording_path and f"attempt{attempt.id}" in call.recording_path
+    assert Path(call.recording_path).stat().st_size > 16000
+
+
 def test_not_resolved_goes_back_for_rework_and_completed_is_an_event(
     surveyed: dict[str, tuple[CallbackAttempt, str]],
     hotline: Hotline,
@@ -194,3 +211,29 @@ async def test_robot_run_dials_a_due_ticket_inside_the_window(
             select(CallbackAttempt).where(CallbackAttempt.ticket_id == ticket_id)
         ).all()
         assert len(attempts) == 1  # completed: the dispatcher never calls it again
+
+
+async def test_a_survey_answered_over_real_sip_by_the_softphone(
+    hotline: Hotline, ami: AMIClient,
+) -> None:
+    import sys
+
+    sip = hotline.config.asterisk.model_copy(update={"outbound_channel": "PJSIP/{number}"})
+    config = hotline.config.model_copy(update={"asterisk": sip})
+    ticket_id, _ = closed_ticket(hotline, "6003")
+    phone = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hotline.cli", "phone", "answer", "--as", "6003",
+        "--script", "w11|d1|w2|d2|w2|d2", "--timeout", "40",
+        "--config", str(hotline.config.source),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert phone.stdout is not None
+    line = await asyncio.wait_for(phone.stdout.readline(), 20)
+    assert b"6003 registered" in line
+    dialer = Dialer(config, ami, hotline.sessions, "sip-test")
+    attempt_id = await dialer.dial(ticket_id, datetime.now(UTC))
+    attempt = await wait_done(hotline, attempt_id)
+    _, err = await asyncio.wait_for(phone.communicate(), 60)
+    assert phone.returncode == 0, err.decode()
+    assert attempt.outcome == AttemptOutcome.COMPLETED
+    got = {q.value: a for q, a in answers(hotline, attempt_id).items()}
+    assert got == {"contacted": 1, "resolved": 2, "satisfaction": 2}
