@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.windows import in_call_window
-from db.robot import claim_due
+from db.robot import DueRules, claim_due
 from db.session import unit_of_work
 from hotline.config import HotlineConfig
 
@@ -25,6 +25,23 @@ Place = Callable[[int, int, str], Awaitable[None]]  # (attempt id, ticket id, nu
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def due_rules(config: HotlineConfig, now: datetime) -> DueRules:
+    """The robot's eligibility rules at `now`, from the config."""
+    robot = config.robot
+    local = now.astimezone(config.tz)
+    return DueRules(
+        now=now,
+        today_start=local.replace(hour=0, minute=0, second=0, microsecond=0),
+        closed_before=now - timedelta(hours=robot.min_hours_after_close),
+        max_attempts=robot.max_attempts,
+        max_attempts_per_day=robot.max_attempts_per_day,
+        max_calls_per_citizen_per_day=robot.max_calls_per_citizen_per_day,
+        retry_after_minutes=dict(robot.retry_after_minutes),
+        max_unanswered=robot.max_unanswered,
+        max_partial=robot.max_partial,
+    )
 
 
 class Dispatcher:
@@ -47,15 +64,10 @@ class Dispatcher:
         """Claim the calls to place at `now` (none outside the window or without capacity)."""
         if not in_call_window(now, self.robot, self.config.tz):
             return []
-        local = now.astimezone(self.config.tz)
-        today_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
         with unit_of_work(self.sessions) as session:
             return claim_due(
                 session,
-                now=now,
-                today_start=today_start,
-                closed_before=now - timedelta(hours=self.robot.min_hours_after_close),
-                max_attempts=self.robot.max_attempts,
+                due_rules(self.config, now),
                 max_channels=self.robot.max_channels,
                 calls_per_minute=self.robot.calls_per_minute,
                 robot_id=self.robot_id,

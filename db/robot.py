@@ -8,6 +8,7 @@ answer saved the moment it is given, so a hang-up after Q1 keeps Q1.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -151,46 +152,94 @@ def live_attempts(session: Session) -> int:
     )
 
 
-def due_tickets(
-    session: Session,
-    *,
-    today_start: datetime,
-    closed_before: datetime,
-    max_attempts: int,
-    limit: int,
-) -> list[int]:
+@dataclass(frozen=True)
+class DueRules:
+    """Who may be called at `now` (all limits come from the robot's config)."""
+
+    now: datetime
+    today_start: datetime  # local midnight, as an aware datetime
+    closed_before: datetime
+    max_attempts: int = 3
+    max_attempts_per_day: int = 1
+    max_calls_per_citizen_per_day: int = 1
+    retry_after_minutes: dict[str, int] = field(
+        default_factory=lambda: {"no_answer": 120, "busy": 30, "failed": 60, "partial": 240}
+    )
+    max_unanswered: int = 3
+    max_partial: int = 1
+
+
+UNANSWERED = (AttemptOutcome.NO_ANSWER, AttemptOutcome.BUSY, AttemptOutcome.FAILED)
+IN_FLIGHT = (AttemptState.QUEUED, AttemptState.DIALING, AttemptState.IN_CALL)
+
+
+def due_tickets(session: Session, rules: DueRules, limit: int) -> list[int]:
     """Tickets the robot should call now, emergencies first, then the oldest closed.
 
-    Due: closed long enough ago; not validly surveyed (no completed attempt) and
-    not opted out; no attempt in flight; not called today (local day); fewer than
-    max_attempts attempts; the caller not on the do-not-call list.
+    Due: closed long enough ago; not validly surveyed and not opted out; nothing
+    in flight for the ticket or its citizen; under the per-ticket, per-day,
+    per-citizen, not-answered and answered-but-unfinished limits; the last
+    attempt's retry interval (by its outcome) over; not on the do-not-call list.
     """
     from sqlalchemy import and_, case, exists, or_
+    from sqlalchemy.orm import aliased
 
-    attempt = CallbackAttempt
-    finished = exists().where(
-        and_(
-            attempt.ticket_id == Ticket.id,
-            or_(
-                attempt.outcome.in_((AttemptOutcome.COMPLETED, AttemptOutcome.OPTED_OUT)),
-                attempt.state.in_(
-                    (AttemptState.DIALING, AttemptState.IN_CALL, AttemptState.QUEUED)
-                ),
-                attempt.started_at >= today_start,
-            ),
+    other = aliased(CallbackAttempt)
+    sibling = aliased(Ticket)
+
+    def count(*conditions):  # type: ignore[no-untyped-def]
+        return (
+            select(func.count())
+            .select_from(other)
+            .where(other.ticket_id == Ticket.id, *conditions)
+            .scalar_subquery()
         )
+
+    settled = exists().where(
+        other.ticket_id == Ticket.id,
+        or_(
+            other.outcome.in_((AttemptOutcome.COMPLETED, AttemptOutcome.OPTED_OUT)),
+            other.state.in_(IN_FLIGHT),
+        ),
     )
-    tries = (
+    last_no = (
+        select(func.max(other.attempt_no)).where(other.ticket_id == Ticket.id).scalar_subquery()
+    )
+    last = aliased(CallbackAttempt)
+    too_soon = exists().where(
+        last.ticket_id == Ticket.id,
+        last.attempt_no == last_no,
+        or_(
+            *[
+                and_(
+                    last.outcome == AttemptOutcome(outcome),
+                    last.ended_at > rules.now - timedelta(minutes=minutes),
+                )
+                for outcome, minutes in rules.retry_after_minutes.items()
+            ]
+        ),
+    )
+    citizen_attempts = (
         select(func.count())
-        .select_from(attempt)
-        .where(attempt.ticket_id == Ticket.id)
-        .scalar_subquery()
+        .select_from(other)
+        .join(sibling, other.ticket_id == sibling.id)
+        .where(sibling.caller_number == Ticket.caller_number)
     )
+    citizen_today = citizen_attempts.where(other.started_at >= rules.today_start)
+    citizen_busy = citizen_attempts.where(other.state.in_(IN_FLIGHT))
     blocked = exists().where(DoNotCall.number == Ticket.caller_number)
     query = (
         select(Ticket.id)
-        .where(Ticket.status == TicketStatus.CLOSED, Ticket.closed_at <= closed_before)
-        .where(~finished, ~blocked, tries < max_attempts)
+        .where(Ticket.status == TicketStatus.CLOSED, Ticket.closed_at <= rules.closed_before)
+        .where(~settled, ~blocked, ~too_soon)
+        .where(
+            count() < rules.max_attempts,
+            count(other.started_at >= rules.today_start) < rules.max_attempts_per_day,
+            count(other.outcome.in_(UNANSWERED)) < rules.max_unanswered,
+            count(other.outcome == AttemptOutcome.PARTIAL) < rules.max_partial,
+            citizen_today.scalar_subquery() < rules.max_calls_per_citizen_per_day,
+            citizen_busy.scalar_subquery() == 0,
+        )
         .order_by(case((Ticket.urgency == "emergency", 0), else_=1), Ticket.closed_at, Ticket.id)
         .limit(limit)
     )
@@ -286,27 +335,21 @@ def attempts_in_flight(session: Session) -> list[CallbackAttempt]:
 
 
 def claim_due(
-    session: Session,
-    *,
-    now: datetime,
-    today_start: datetime,
-    closed_before: datetime,
-    max_attempts: int,
-    max_channels: int,
-    calls_per_minute: int,
-    robot_id: str,
+    session: Session, rules: DueRules, *, max_channels: int, calls_per_minute: int, robot_id: str
 ) -> list[tuple[int, int, str]]:
     """Pick the tickets to call now and write their attempts, as one serialised step.
 
     The robot-lock row is updated first, which holds a row lock on PostgreSQL and
     the write lock on SQLite until commit: two robots never pick at the same
     time, so the channel cap and the pace hold across robots and no ticket gets
-    two attempts. Returns (attempt id, ticket id, caller number) to dial.
+    two attempts. One call per citizen per pass. Returns (attempt id, ticket id,
+    caller number) to dial.
     """
     from sqlalchemy import update
 
     from db.models import RobotLock
 
+    now = rules.now
     session.execute(
         update(RobotLock).where(RobotLock.id == 1).values(holder=robot_id, taken_at=now)
     )
@@ -315,18 +358,18 @@ def claim_due(
     budget = min(free, paced)
     if budget <= 0:
         return []
-    claimed = []
-    for ticket_id in due_tickets(
-        session,
-        today_start=today_start,
-        closed_before=closed_before,
-        max_attempts=max_attempts,
-        limit=budget,
-    ):
+    claimed: list[tuple[int, int, str]] = []
+    numbers: set[str] = set()
+    for ticket_id in due_tickets(session, rules, limit=budget * 4):
+        number = str(session.scalar(select(Ticket.caller_number).where(Ticket.id == ticket_id)))
+        if number in numbers:
+            continue  # the citizen's other ticket waits for a later, spaced call
         attempt = create_attempt(session, ticket_id, now, robot_id)
         attempt.started_at = now
-        number = session.scalar(select(Ticket.caller_number).where(Ticket.id == ticket_id))
-        claimed.append((attempt.id, ticket_id, str(number)))
+        numbers.add(number)
+        claimed.append((attempt.id, ticket_id, number))
+        if len(claimed) == budget:
+            break
     session.flush()
     return claimed
 

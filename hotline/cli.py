@@ -511,10 +511,11 @@ def robot_run(config: ConfigOption = None, verbose: bool = False) -> None:
 @robot_app.command("status")
 def robot_status(config: ConfigOption = None) -> None:
     """What is dialing, in a call, and done, and who is due next."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
     from sqlalchemy import func, select
 
+    from callback_robot.dispatcher import due_rules
     from callback_robot.windows import in_call_window, next_window_start
     from db.models import CallbackAttempt
     from db.robot import due_tickets
@@ -522,20 +523,13 @@ def robot_status(config: ConfigOption = None) -> None:
 
     cfg = config_or_exit(config)
     now = datetime.now(UTC)
-    local = now.astimezone(cfg.tz)
     with unit_of_work(_sessions(cfg)) as session:
         states = dict(
             session.execute(
                 select(CallbackAttempt.state, func.count()).group_by(CallbackAttempt.state)
             ).all()
         )
-        due = due_tickets(
-            session,
-            today_start=local.replace(hour=0, minute=0, second=0, microsecond=0),
-            closed_before=now - timedelta(hours=cfg.robot.min_hours_after_close),
-            max_attempts=cfg.robot.max_attempts,
-            limit=100000,
-        )
+        due = due_tickets(session, due_rules(cfg, now), limit=100000)
     window = in_call_window(now, cfg.robot, cfg.tz)
     upcoming = next_window_start(now, cfg.robot, cfg.tz)
     console.print(

@@ -155,6 +155,18 @@ class RobotConfig(Section):
     calls_per_minute: int = Field(30, ge=1)
     ring_timeout_seconds: int = Field(30, ge=5)
     max_attempts: int = Field(3, ge=1)
+    max_attempts_per_day: int = Field(1, ge=1)
+    # several tickets of one citizen: spaced calls, at most this many a day to one number
+    max_calls_per_citizen_per_day: int = Field(1, ge=1)
+    retry_after_minutes: dict[Literal["no_answer", "busy", "failed", "partial"], int] = {
+        "no_answer": 120,
+        "busy": 30,
+        "failed": 60,
+        "partial": 240,
+    }
+    # separate limits: not answered (no answer, busy, failed) vs answered but not finished
+    max_unanswered: int = Field(3, ge=0)
+    max_partial: int = Field(1, ge=0)
     min_hours_after_close: float = Field(2.0, ge=0)
     caller_id: str = "12345"
     answer_timeout_ms: int = Field(5000, ge=1000)

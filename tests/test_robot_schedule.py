@@ -15,7 +15,7 @@ from callback_robot.dispatcher import Dispatcher
 from callback_robot.windows import in_call_window, next_window_start
 from db.migrate import upgrade
 from db.models import AttemptOutcome, CallbackAttempt, DoNotCall, TicketStatus, Urgency
-from db.robot import create_attempt, due_tickets, finish_attempt
+from db.robot import DueRules, claim_due, create_attempt, due_tickets, finish_attempt
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import create_ticket
 from hotline.config import CallWindow, RobotConfig, load_config
@@ -135,9 +135,46 @@ def test_due_tickets_by_hand(database_url: str) -> None:
         finish_attempt(s, attempt.id, AttemptOutcome.NO_ANSWER)
     with unit_of_work(sessions) as s:
         due = due_tickets(
-            s, today_start=today, closed_before=now - timedelta(hours=2), max_attempts=3, limit=10
+            s, DueRules(now=now, today_start=today, closed_before=now - timedelta(hours=2)), 10
         )
     assert due == [emergency, retry, old]
+
+
+def test_retry_intervals_by_outcome_and_spaced_calls_per_citizen(database_url: str) -> None:
+    upgrade(database_url)
+    sessions = make_session_factory(make_engine(database_url))
+    now = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # 14:00 local
+    rules = DueRules(
+        now=now,
+        today_start=local(2026, 11, 25, 0, 0),
+        closed_before=now - timedelta(hours=2),
+        max_attempts_per_day=3,
+        max_calls_per_citizen_per_day=1,
+        max_partial=1,
+    )
+
+    def tried(s, caller: str, outcome: AttemptOutcome, minutes_ago: int) -> int:  # type: ignore[no-untyped-def]
+        ticket = make_closed(s, caller, now - timedelta(days=3))
+        row = create_attempt(s, ticket, now, "r")
+        row.started_at = now - timedelta(days=1)
+        finish_attempt(s, row.id, outcome)
+        row.ended_at = now - timedelta(minutes=minutes_ago)
+        return ticket
+
+    with unit_of_work(sessions) as s:
+        tried(s, "a", AttemptOutcome.BUSY, 20)  # busy: retry after 30 min -> not yet
+        busy_ok = tried(s, "b", AttemptOutcome.BUSY, 40)
+        tried(s, "c", AttemptOutcome.NO_ANSWER, 40)  # no answer: after 120 min -> not yet
+        tried(s, "d", AttemptOutcome.PARTIAL, 300)  # answered-but-unfinished limit 1 reached
+        first = make_closed(s, "e", now - timedelta(days=5))  # one citizen, two tickets
+        second = make_closed(s, "e", now - timedelta(days=4))
+    with unit_of_work(sessions) as s:
+        assert due_tickets(s, rules, limit=10) == [first, second, busy_ok]
+        claimed = claim_due(s, rules, max_channels=10, calls_per_minute=10, robot_id="r")
+    assert [t for _, t, _ in claimed] == [first, busy_ok]  # citizen e: one call now
+    with unit_of_work(sessions) as s:  # e was called today: the second ticket waits
+        later = DueRules(**{**rules.__dict__, "now": now + timedelta(hours=3)})
+        assert second not in due_tickets(s, later, limit=10)
 
 
 @pytest.fixture

@@ -214,7 +214,8 @@ async def test_robot_run_dials_a_due_ticket_inside_the_window(
 
 
 async def test_a_survey_answered_over_real_sip_by_the_softphone(
-    hotline: Hotline, ami: AMIClient,
+    hotline: Hotline,
+    ami: AMIClient,
 ) -> None:
     import sys
 
@@ -222,10 +223,22 @@ async def test_a_survey_answered_over_real_sip_by_the_softphone(
     config = hotline.config.model_copy(update={"asterisk": sip})
     ticket_id, _ = closed_ticket(hotline, "6003")
     phone = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hotline.cli", "phone", "answer", "--as", "6003",
-        "--script", "w11|d1|w2|d2|w2|d2", "--timeout", "40",
-        "--config", str(hotline.config.source),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "hotline.cli",
+        "phone",
+        "answer",
+        "--as",
+        "6003",
+        "--script",
+        "w11|d1|w2|d2|w2|d2",
+        "--timeout",
+        "40",
+        "--config",
+        str(hotline.config.source),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     assert phone.stdout is not None
     line = await asyncio.wait_for(phone.stdout.readline(), 20)
     assert b"6003 registered" in line
