@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +30,7 @@ from db.robot import (
 from db.session import unit_of_work
 from hotline.asterisk.agi import AGI
 from hotline.config import HotlineConfig
+from ivr.transcribe import recognize
 from prompts.build import PromptLibrary
 
 T = TypeVar("T")
@@ -46,12 +48,17 @@ class OptedOut(Exception):
 
 class SurveyFlow:
     def __init__(
-        self, config: HotlineConfig, prompts: PromptLibrary, sessions: sessionmaker[Session]
+        self,
+        config: HotlineConfig,
+        prompts: PromptLibrary,
+        sessions: sessionmaker[Session],
+        speech_model: Callable[[], object | None] = lambda: None,
     ) -> None:
         self.config = config
         self.robot = config.robot
         self.prompts = prompts
         self.sessions = sessions
+        self.speech_model = speech_model
 
     async def db(self, work: Callable[[Session], T]) -> T:
         def run() -> T:
@@ -78,10 +85,12 @@ class SurveyFlow:
             await self.play(agi, "survey_intro", self.robot.opt_out_key)
             answers = {}
             for question, prompt, keys in QUESTIONS:
-                answers[question] = await self.ask(agi, prompt, keys)
+                answers[question], via = await self.ask(agi, prompt, keys)
+                if answers[question] == NO_KEY and base:
+                    answers[question], via = await self.by_voice(agi, question, base)
                 await self.db(
-                    lambda s, q=question: save_answer(  # type: ignore[misc]
-                        s, attempt_id, q, answers[q], "dtmf" if answers[q] > 0 else "none"
+                    lambda s, q=question, v=via: save_answer(  # type: ignore[misc]
+                        s, attempt_id, q, answers[q], v
                     )
                 )
                 await agi.set_variable(
@@ -99,7 +108,7 @@ class SurveyFlow:
             raise OptedOut
         return digit
 
-    async def ask(self, agi: AGI, prompt: str, keys: str) -> int:
+    async def ask(self, agi: AGI, prompt: str, keys: str) -> tuple[int, str]:
         """One question: a valid key, else -1 (no key) or -2 (wrong key) after one repeat."""
         result = NO_KEY
         for _ in range(2):
@@ -109,10 +118,33 @@ class SurveyFlow:
             if key == self.robot.opt_out_key:
                 raise OptedOut
             if key is not None and key in keys:
-                return int(key)
+                return int(key), "dtmf"
             result = NO_KEY if key is None else WRONG_KEY
             agi.log.info("survey %s: %s", prompt, "no key" if key is None else f"wrong key {key}")
-        return result
+        return result, "none"
+
+    async def by_voice(self, agi: AGI, question: Question, base: str) -> tuple[int, str]:
+        """No key twice: ask for a spoken answer, recognised under a grammar of the answers."""
+        model = await asyncio.to_thread(self.speech_model)
+        if model is None:
+            return NO_KEY, "none"
+        words = self.config.speech.survey_words[question.value]
+        await self.play(agi, "survey_speak_answer")
+        path = f"{base}-{question.value}"
+        await agi.record_file(
+            path, "wav", "#", self.config.speech.answer_seconds * 1000, beep=True, silence_s=2
+        )
+        heard = await asyncio.to_thread(
+            recognize,
+            model,
+            Path(path + ".wav"),
+            [w for options in words.values() for w in options] + ["[unk]"],
+        )
+        agi.log.info("survey %s: heard %r", question.value, heard)
+        for answer, options in sorted(words.items(), key=lambda item: -max(map(len, item[1]))):
+            if any(option in heard for option in options):
+                return int(answer), "speech"
+        return NO_KEY, "none"
 
     def complete(
         self, session: Session, attempt_id: int, ticket_id: int, answers: dict[Question, int]

@@ -37,14 +37,18 @@ class Hotline:
     transcriber: Transcriber
 
 
-def build_routes(config: HotlineConfig, store: IvrStore) -> dict[str, Handler]:
+def build_routes(
+    config: HotlineConfig, store: IvrStore, transcriber: Transcriber | None = None
+) -> dict[str, Handler]:
     """Every FastAGI route the dialplan may call, by script name."""
     prompts = PromptLibrary(config)
     return {
         "echo": echo_route(prompts),
         "ivr": InboundFlow(config, prompts, PhraseCache(config), store),
         "call-end": CallEndRoute(store),
-        "survey": SurveyFlow(config, prompts, store.sessions),
+        "survey": SurveyFlow(
+            config, prompts, store.sessions, transcriber.model if transcriber else lambda: None
+        ),
         "survey-end": SurveyEndRoute(store.sessions),
     }
 
@@ -54,13 +58,14 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
     engine = make_engine(config.database_url, config.database.echo, config.database.busy_timeout_ms)
     sessions = make_session_factory(engine)
     store = IvrStore(config, sessions)
+    transcriber = Transcriber(config, sessions)
     server = FastAGIServer(
-        build_routes(config, store),
+        build_routes(config, store, transcriber),
         host=config.agi.host,
         port=config.agi.port if port is None else port,
         handler_timeout=config.agi.handler_timeout,
     )
-    return Hotline(config, sessions, store, server, Transcriber(config, sessions))
+    return Hotline(config, sessions, store, server, transcriber)
 
 
 async def housekeeping(hotline: Hotline) -> None:

@@ -112,10 +112,22 @@ class IvrConfig(Section):
     reconcile_settle_seconds: int = Field(300, ge=0)
 
 
+DEFAULT_SURVEY_WORDS: dict[str, dict[int, list[str]]] = {
+    "contacted": {1: ["是", "联系了", "有"], 2: ["否", "没联系", "没有"]},
+    "resolved": {1: ["是", "解决了"], 2: ["否", "没解决"]},
+    "satisfaction": {1: ["满意"], 2: ["基本满意"], 3: ["不满意"]},
+}
+
+
 class SpeechConfig(Section):
     # folder of a vosk model; None: transcription is reported as skipped
     model_path: Path | None = None
     transcribe_interval_seconds: int = Field(15, ge=1)
+    # a survey question not answered by key: the words that count as each answer
+    survey_words: dict[Literal["contacted", "resolved", "satisfaction"], dict[int, list[str]]] = (
+        DEFAULT_SURVEY_WORDS
+    )
+    answer_seconds: int = Field(4, ge=1, le=30)
 
 
 class PromptsConfig(Section):

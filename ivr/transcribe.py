@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +55,16 @@ class Transcriber:
         self.config = config
         self.sessions = sessions
         self._model: object | None = None
+        self._loading = threading.Lock()  # survey calls may ask for the model at once
 
     def model(self) -> object | None:
         path = self.config.speech_model
         if path is None:
             return None
+        with self._loading:
+            return self._load(path)
+
+    def _load(self, path: Path) -> object:
         if self._model is None:
             if not (path / "am").is_dir() and not (path / "conf").is_dir():
                 raise SpeechModelError(

@@ -101,8 +101,16 @@ TEST_SETTINGS: dict[str, object] = {
 def hotline_config(tmp_path_factory: pytest.TempPathFactory) -> HotlineConfig:
     settings = dict(TEST_SETTINGS)
     model = vosk_korean_model()
-    if model:
-        settings["speech"] = {"model_path": model}
+    if model:  # the Korean test model: 예 (yes) and 아니요 (no) stand for the answers
+        yes_no = {1: ["예"], 2: ["아니요"]}
+        settings["speech"] = {
+            "model_path": model,
+            "survey_words": {
+                "contacted": yes_no,
+                "resolved": yes_no,
+                "satisfaction": {1: ["예"], 3: ["아니요"]},
+            },
+        }
     return load_config(write_config(tmp_path_factory.mktemp("hotline"), **settings))
 
 

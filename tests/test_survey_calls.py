@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -35,15 +36,22 @@ PERSONAS = {
     "hangs_up_after_q1": "w11|d1|w1|h",
     "wrong_key_then_valid": "w11|d7|w2|d1|w2|d1|w2|d2",
     "opts_out": "w3|d9",
+    # no key for Q1 (asked twice), then says 예 after the beep; keys for Q2 and Q3
+    "silent_then_says_yes": "w33|p{yes}|w1|p{yes}|w1|p{yes}|w1|p{yes}|w3|d1|w2|d2",
     "never_answers": None,
     "busy": None,
 }
 
 
-async def number_for(ami: AMIClient, persona: str) -> str:
+async def number_for(ami: AMIClient, persona: str, voices: Path | None = None) -> str:
     script = PERSONAS[persona]
     if script is None:
         return {"never_answers": "noanswer", "busy": "busy"}[persona]
+    if "{yes}" in script:
+        from tests.ivr_helpers import speech_file
+
+        assert voices is not None, "a speaking persona needs a folder Asterisk can read"
+        script = script.format(yes=speech_file(voices, "예"))
     script_id = next(_ids)
     await ami.action("DBPut", Family="sim", Key=str(script_id), Val=script)
     return f"script{script_id}"
@@ -80,7 +88,7 @@ async def surveyed(hotline: Hotline, ami: AMIClient) -> dict[str, tuple[Callback
     dialer = Dialer(hotline.config, ami, hotline.sessions, "test-robot")
 
     async def run(persona: str) -> tuple[CallbackAttempt, str]:
-        number = await number_for(ami, persona)
+        number = await number_for(ami, persona, hotline.config.state_dir / "voices")
         ticket_id, ticket_number = closed_ticket(hotline, number)
         attempt_id = await dialer.dial(ticket_id, datetime.now(UTC) - timedelta(seconds=1))
         return await wait_done(hotline, attempt_id), ticket_number
@@ -115,6 +123,11 @@ def answers(hotline: Hotline, attempt_id: int) -> dict[Question, int]:
             {"contacted": 1, "resolved": 1, "satisfaction": 2},
         ),
         ("opts_out", AttemptOutcome.OPTED_OUT, {}),
+        (
+            "silent_then_says_yes",
+            AttemptOutcome.COMPLETED,
+            {"contacted": 1, "resolved": 1, "satisfaction": 2},
+        ),
         ("never_answers", AttemptOutcome.NO_ANSWER, {}),
         ("busy", AttemptOutcome.BUSY, {}),
     ],
@@ -250,3 +263,19 @@ async def test_a_survey_answered_over_real_sip_by_the_softphone(
     assert attempt.outcome == AttemptOutcome.COMPLETED
     got = {q.value: a for q, a in answers(hotline, attempt_id).items()}
     assert got == {"contacted": 1, "resolved": 2, "satisfaction": 2}
+
+
+def test_a_spoken_answer_is_recognised_by_the_real_model_and_marked_as_speech(
+    surveyed: dict[str, tuple[CallbackAttempt, str]],
+    hotline: Hotline,
+) -> None:
+    attempt, _ = surveyed["silent_then_says_yes"]
+    with unit_of_work(hotline.sessions) as session:
+        rows = {
+            r.question: (r.answer, r.via)
+            for r in session.scalars(
+                select(SurveyAnswer).where(SurveyAnswer.attempt_id == attempt.id)
+            )
+        }
+    assert rows[Question.CONTACTED] == (1, "speech")
+    assert rows[Question.RESOLVED] == (1, "dtmf")
