@@ -8,44 +8,58 @@ ticket can be tried again later as a *new* attempt, within the limits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import AttemptOutcome
 from db.robot import answers_of, attempts_in_flight, finish_attempt
 from db.session import unit_of_work
-from hotline.asterisk.ami import AMIClient
+from hotline.asterisk.ami import AMIClient, AMIError
 
 log = logging.getLogger(__name__)
 
 
 async def live_attempt_ids(ami: AMIClient) -> set[int]:
-    """Attempt ids of survey channels Asterisk has right now (from their dialplan data)."""
+    """Attempt ids carried by the channels Asterisk has right now (ringing or in a survey)."""
     queue = ami.subscribe("CoreShowChannel", "CoreShowChannelsComplete")
     try:
         await ami.action("CoreShowChannels")
-        live: set[int] = set()
+        channels: list[str] = []
         while True:
-            event = await queue.get()
+            event = await asyncio.wait_for(queue.get(), 10)
             if event.name == "CoreShowChannelsComplete":
-                return live
-            if event.get("Context") == "hotline-survey" or "survey" in event.get("ApplicationData"):
-                value = await ami.action(
-                    "Getvar", Channel=event.get("Channel"), Variable="HOTLINE_ATTEMPT"
-                )
-                if value.get("Value", "").isdigit():
-                    live.add(int(value["Value"]))
+                break
+            channels.append(event.get("Channel"))
     finally:
         ami.unsubscribe(queue)
+    live: set[int] = set()
+    for channel in channels:
+        try:
+            value = await ami.action("Getvar", Channel=channel, Variable="HOTLINE_ATTEMPT")
+        except AMIError:
+            continue  # the channel ended meanwhile
+        if value.get("Value", "").isdigit():
+            live.add(int(value["Value"]))
+    return live
 
 
-def resolve(sessions: sessionmaker[Session], live: set[int]) -> list[tuple[int, str]]:
-    """Give every orphaned in-flight attempt an outcome; returns (attempt id, outcome)."""
+def resolve(
+    sessions: sessionmaker[Session], live: set[int], started_before: datetime | None = None
+) -> list[tuple[int, str]]:
+    """Give every orphaned in-flight attempt an outcome; returns (attempt id, outcome).
+
+    Attempts started after `started_before` are left alone: their Originate may
+    not have a channel yet.
+    """
     resolved = []
     with unit_of_work(sessions) as session:
         for attempt in attempts_in_flight(session):
             if attempt.id in live:
+                continue
+            if started_before and attempt.started_at and attempt.started_at > started_before:
                 continue
             outcome = (
                 AttemptOutcome.PARTIAL if answers_of(session, attempt.id) else AttemptOutcome.FAILED

@@ -11,14 +11,17 @@ import asyncio
 import logging
 import signal
 import socket
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot import recovery
 from callback_robot.dialer import Dialer
 from callback_robot.dispatcher import Dispatcher
-from db.session import make_engine, make_session_factory
-from hotline.asterisk.ami import AMIClient
+from db.robot import robot_figures
+from db.session import make_engine, make_session_factory, unit_of_work
+from hotline.asterisk.ami import AMIClient, AMIError
 from hotline.config import HotlineConfig
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,40 @@ def robot_id() -> str:
     import os
 
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def recover(
+    ami: AMIClient,
+    sessions: sessionmaker[Session],
+    config: HotlineConfig,
+    started_before: datetime | None = None,
+) -> None:
+    """Settle attempts in flight that Asterisk no longer has a channel for."""
+    try:
+        live = await recovery.live_attempt_ids(ami)
+    except (AMIError, TimeoutError) as exc:
+        log.warning("recovery skipped: cannot list Asterisk's channels (%s)", exc)
+        return
+    await asyncio.to_thread(recovery.resolve, sessions, live, started_before)
+
+
+async def report(sessions: sessionmaker[Session], config: HotlineConfig) -> None:
+    """Log today's robot figures (the reporting job)."""
+    now = datetime.now(UTC)
+    start = now.astimezone(config.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def figures() -> dict[str, object]:
+        with unit_of_work(sessions) as session:
+            return robot_figures(session, start, now, config.timezone)
+
+    today = await asyncio.to_thread(figures)
+    log.info(
+        "robot today: placed %s, reached %s, completed %s, success rate %s",
+        today["placed"],
+        today["reached"],
+        today["completed"],
+        "no data" if today["success_rate"] is None else f"{today['success_rate']:.1%}",
+    )
 
 
 async def run_robot(
@@ -51,8 +88,24 @@ async def run_robot(
     sessions = make_session_factory(
         make_engine(config.database_url, False, config.database.busy_timeout_ms)
     )
-    live = await recovery.live_attempt_ids(ami)
-    await asyncio.to_thread(recovery.resolve, sessions, live)
+    await recover(ami, sessions, config)  # on start: nothing of ours can still be dialing
+    grace = timedelta(seconds=config.robot.ring_timeout_seconds + 30)
+
+    link = {"lost_at": datetime.now(UTC)}
+
+    async def link_lost() -> None:
+        link["lost_at"] = datetime.now(UTC)
+
+    async def after_reconnect() -> None:
+        # Asterisk may have restarted: calls placed before the link dropped that it no
+        # longer has are over, and get their outcome now; later ones are left alone.
+        await recover(ami, sessions, config, started_before=link["lost_at"])
+
+    async def periodic_recovery() -> None:
+        await recover(ami, sessions, config, started_before=datetime.now(UTC) - grace)
+
+    ami.on_disconnect.append(link_lost)
+    ami.on_connect.append(after_reconnect)
     me = robot_id()
     dialer = Dialer(config, ami, sessions, me)
     dispatcher = Dispatcher(config, sessions, dialer.place, robot_id=me)
@@ -75,10 +128,22 @@ async def run_robot(
         max_instances=1,
         coalesce=True,
     )
+    scheduler.add_job(
+        after_reconnect, "interval", minutes=1, id="recovery", max_instances=1, coalesce=True
+    )
+    scheduler.add_job(
+        report,
+        "interval",
+        minutes=config.robot.report_minutes,
+        id="report",
+        args=[sessions, config],
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.start()
     await dispatch()
     stop = stop or asyncio.Event()
-    if stop is not None and not stop.is_set():
+    if not stop.is_set():
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

@@ -94,8 +94,15 @@ async def run_forever(config: HotlineConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    robot = None
+    if config.robot.enabled:
+        from callback_robot.runner import run_robot
+
+        robot = asyncio.create_task(run_robot(config, stop), name="robot")
     await stop.wait()
     worker.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await worker
+    if robot is not None:
+        await robot
     await hotline.server.stop()

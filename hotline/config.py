@@ -181,6 +181,8 @@ class RobotConfig(Section):
     max_partial: int = Field(1, ge=0)
     min_hours_after_close: float = Field(2.0, ge=0)
     caller_id: str = "12345"
+    enabled: bool = True  # `hotline serve` runs the robot beside the IVR
+    report_minutes: int = Field(60, ge=1)
     answer_timeout_ms: int = Field(5000, ge=1000)
     opt_out_key: str = Field("9", pattern=r"^[0-9*#]$")
 

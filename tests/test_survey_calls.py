@@ -279,3 +279,73 @@ def test_a_spoken_answer_is_recognised_by_the_real_model_and_marked_as_speech(
         }
     assert rows[Question.CONTACTED] == (1, "speech")
     assert rows[Question.RESOLVED] == (1, "dtmf")
+
+
+async def test_asterisk_killed_mid_campaign_truthful_outcome_and_the_robot_carries_on(
+    hotline: Hotline,
+    ami: AMIClient,
+    asterisk,  # type: ignore[no-untyped-def]
+) -> None:
+    import os
+    import signal
+    from datetime import time
+
+    from callback_robot.runner import run_robot
+    from hotline.config import CallWindow
+
+    always = hotline.config.robot.model_copy(
+        update={"call_windows": [CallWindow(start=time(0, 0), end=time(23, 59, 59))]}
+    )
+    config = hotline.config.model_copy(update={"robot": always})
+    # answers Q1, then stays on the line without pressing anything
+    script_id = next(_ids)
+    await ami.action("DBPut", Family="sim", Key=str(script_id), Val="w11|d1|w60")
+    first_id, _ = closed_ticket(hotline, f"script{script_id}")
+    stop = asyncio.Event()
+    robot = asyncio.create_task(run_robot(config, stop, dispatch_seconds=1))
+    try:
+
+        async def answered_q1() -> CallbackAttempt:
+            while True:
+                with unit_of_work(hotline.sessions) as session:
+                    row = session.scalars(
+                        select(CallbackAttempt).where(CallbackAttempt.ticket_id == first_id)
+                    ).first()
+                    if row is not None and answers(hotline, row.id):
+                        return row
+                await asyncio.sleep(0.5)
+
+        first = await asyncio.wait_for(answered_q1(), 60)
+        pid = asterisk.running_pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # Asterisk dies in the middle of the survey
+        await asyncio.to_thread(asterisk.down)
+        await asyncio.to_thread(asterisk.up)
+        await asyncio.wait_for(ami.connected.wait(), 30)
+        settled = await wait_done(hotline, first.id, timeout=60)
+        assert settled.outcome == AttemptOutcome.PARTIAL  # Q1 was given before the crash
+        assert "restarted" in str(settled.hangup_cause)
+        assert answers(hotline, first.id) == {Question.CONTACTED: 1}
+        # the robot carries on with the next citizen after the restart
+        second_id, _ = closed_ticket(hotline, await number_for(ami, "answers_1_1_1"))
+
+        async def second_done() -> CallbackAttempt:
+            while True:
+                with unit_of_work(hotline.sessions) as session:
+                    row = session.scalars(
+                        select(CallbackAttempt).where(CallbackAttempt.ticket_id == second_id)
+                    ).first()
+                    if row is not None and row.state == AttemptState.DONE:
+                        return row
+                await asyncio.sleep(0.5)
+
+        second = await asyncio.wait_for(second_done(), 90)
+        assert second.outcome == AttemptOutcome.COMPLETED
+    finally:
+        stop.set()
+        await robot
+    with unit_of_work(hotline.sessions) as session:  # the interrupted call was not redialled
+        assert (
+            session.query(CallbackAttempt).filter(CallbackAttempt.ticket_id == first_id).count()
+            == 1
+        )
