@@ -152,13 +152,17 @@ class LocalAsterisk:
             raise AsteriskError(f"asterisk -rx {command!r} failed: {done.stderr.strip()}")
         return done.stdout
 
-    def _check_ports(self) -> None:
+    def _check_ports(self, linger: float = 5.0) -> None:
+        """Our ports must be free; a port a crashed Asterisk held may take a moment to free."""
         ast = self.config.asterisk
         checks = [
             ("asterisk.ami.port", ast.ami.host, ast.ami.port, socket.SOCK_STREAM, "TCP"),
             ("asterisk.sip.port", ast.sip.bind, ast.sip.port, socket.SOCK_DGRAM, "UDP"),
         ]
+        deadline = time.monotonic() + linger
         for field, host, port, kind, proto in checks:
+            while port_in_use(host, port, kind) and time.monotonic() < deadline:
+                time.sleep(0.2)
             if port_in_use(host, port, kind):
                 raise AsteriskError(
                     f"{self.config.source}: {field}: {host}:{port}/{proto} is already in use "
