@@ -71,7 +71,12 @@ class Dialer:
                 channel,
                 context="hotline-survey",
                 exten="s",
-                variables={"HOTLINE_ATTEMPT": str(attempt_id), "HOTLINE_TICKET": str(ticket_id)},
+                variables={
+                    "HOTLINE_ATTEMPT": str(attempt_id),
+                    "HOTLINE_TICKET": str(ticket_id),
+                    # lets recovery read the outcome back from Asterisk's CDRs
+                    "CDR(userfield)": f"attempt-{attempt_id}",
+                },
                 caller_id=self.config.robot.caller_id,
                 timeout_ms=self.config.robot.ring_timeout_seconds * 1000,
                 action_id=f"attempt-{attempt_id}",

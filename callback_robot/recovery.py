@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot import cdr
 from db.models import AttemptOutcome
 from db.robot import answers_of, attempts_in_flight, finish_attempt
 from db.session import unit_of_work
@@ -47,13 +48,20 @@ async def live_attempt_ids(ami: AMIClient) -> set[int]:
 
 
 def resolve(
-    sessions: sessionmaker[Session], live: set[int], started_before: datetime | None = None
+    sessions: sessionmaker[Session],
+    live: set[int],
+    started_before: datetime | None = None,
+    records: dict[int, str] | None = None,
 ) -> list[tuple[int, str]]:
     """Give every orphaned in-flight attempt an outcome; returns (attempt id, outcome).
 
-    Attempts started after `started_before` are left alone: their Originate may
-    not have a channel yet.
+    The outcome comes from Asterisk's call record of the attempt (`records`:
+    attempt id -> CDR disposition) when there is one; answers already given
+    make it `partial`; with no record at all the call never reached Asterisk
+    and the attempt is `failed`. Attempts started after `started_before` are
+    left alone: their Originate may not have a channel yet.
     """
+    records = records or {}
     resolved = []
     with unit_of_work(sessions) as session:
         for attempt in attempts_in_flight(session):
@@ -61,12 +69,15 @@ def resolve(
                 continue
             if started_before and attempt.started_at and attempt.started_at > started_before:
                 continue
-            outcome = (
-                AttemptOutcome.PARTIAL if answers_of(session, attempt.id) else AttemptOutcome.FAILED
-            )
-            finish_attempt(
-                session, attempt.id, outcome, "robot restarted; call no longer in Asterisk"
-            )
+            disposition = records.get(attempt.id)
+            if answers_of(session, attempt.id):
+                outcome, why = AttemptOutcome.PARTIAL, "answers given, then the call was lost"
+            elif disposition is not None:
+                outcome = cdr.OUTCOMES.get(disposition, AttemptOutcome.FAILED)
+                why = f"from Asterisk's call record: {disposition}"
+            else:
+                outcome, why = AttemptOutcome.FAILED, "no call record: never reached Asterisk"
+            finish_attempt(session, attempt.id, outcome, f"robot restarted; {why}")
             resolved.append((attempt.id, outcome.value))
     for attempt_id, outcome in resolved:
         log.warning(

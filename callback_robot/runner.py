@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from callback_robot import recovery
+from callback_robot import cdr, recovery
 from callback_robot.dialer import Dialer
 from callback_robot.dispatcher import Dispatcher
 from db.robot import robot_figures
@@ -46,7 +46,8 @@ async def recover(
     except (AMIError, TimeoutError) as exc:
         log.warning("recovery skipped: cannot list Asterisk's channels (%s)", exc)
         return
-    await asyncio.to_thread(recovery.resolve, sessions, live, started_before)
+    records = await asyncio.to_thread(cdr.dispositions, config.cdr_csv)
+    await asyncio.to_thread(recovery.resolve, sessions, live, started_before, records)
 
 
 async def report(sessions: sessionmaker[Session], config: HotlineConfig) -> None:

@@ -82,6 +82,8 @@ class AsteriskConfig(Section):
     sip: SipConfig = SipConfig()
     outbound_channel: str = "Local/{number}@hotline-outbound"
     include_simulators: bool = True
+    # Asterisk's CDR CSV (cdr_csv), read by the robot's recovery; None: the local one
+    cdr_csv: Path | None = None
     start_timeout: float = Field(60.0, gt=0)
 
     @field_validator("outbound_channel")
@@ -285,6 +287,13 @@ class HotlineConfig(Section):
     @property
     def spool_dir(self) -> Path:
         return self.state_dir / "spool" / "tickets"
+
+    @property
+    def cdr_csv(self) -> Path:
+        csv_path = self.asterisk.cdr_csv
+        if csv_path is not None:
+            return self.path(csv_path)
+        return self.state_dir / "asterisk" / "log" / "cdr-csv" / "Master.csv"
 
     @property
     def speech_model(self) -> Path | None:

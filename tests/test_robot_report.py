@@ -115,3 +115,24 @@ def test_recovery_gives_orphaned_attempts_an_outcome_and_never_redials(tmp_path:
     with unit_of_work(sessions) as s:
         assert s.get(CallbackAttempt, still_live).outcome is None  # type: ignore[union-attr]
         assert s.query(CallbackAttempt).count() == 3  # nothing was dialled again
+
+
+def test_cdr_dispositions_prefer_the_most_telling_record(tmp_path: Path) -> None:
+    from callback_robot.cdr import dispositions
+
+    master = tmp_path / "Master.csv"
+    row = '"","12345","s","hotline-survey","","Local/x;1","","","","2026-11-25 01:00:00",,"2026-11-25 01:00:05",5,0,"{d}","DOCUMENTATION","1.{n}","{u}"'
+    master.write_text(
+        "\n".join(
+            [
+                row.format(d="NO ANSWER", n=1, u="attempt-7"),
+                row.format(d="ANSWERED", n=2, u="attempt-7"),
+                row.format(d="BUSY", n=3, u="attempt-8"),
+                row.format(d="ANSWERED", n=4, u=""),
+                "garbage",
+            ]
+        )
+        + "\n"
+    )
+    assert dispositions(master) == {7: "ANSWERED", 8: "BUSY"}
+    assert dispositions(tmp_path / "absent.csv") == {}

@@ -349,3 +349,33 @@ async def test_asterisk_killed_mid_campaign_truthful_outcome_and_the_robot_carri
             session.query(CallbackAttempt).filter(CallbackAttempt.ticket_id == first_id).count()
             == 1
         )
+
+
+async def test_an_attempt_orphaned_by_a_dead_robot_takes_its_outcome_from_the_cdr(
+    hotline: Hotline,
+    ami: AMIClient,
+) -> None:
+    from callback_robot import cdr, recovery
+    from db.robot import create_attempt
+
+    ticket_id, _ = closed_ticket(hotline, "busy")
+    with unit_of_work(hotline.sessions) as session:
+        attempt_id = create_attempt(session, ticket_id, datetime.now(UTC), "dead-robot").id
+    # what a robot sends just before it is killed: the Originate, and nobody waits for it
+    await ami.action(
+        "Originate",
+        Channel="Local/busy@sim-citizen",
+        Context="hotline-survey",
+        Exten="s",
+        Priority="1",
+        Async="true",
+        Timeout="5000",
+        variables={"HOTLINE_ATTEMPT": str(attempt_id), "CDR(userfield)": f"attempt-{attempt_id}"},
+    )
+    deadline = asyncio.get_running_loop().time() + 20
+    while attempt_id not in (records := cdr.dispositions(hotline.config.cdr_csv)):
+        assert asyncio.get_running_loop().time() < deadline, "no CDR for the attempt"
+        await asyncio.sleep(0.5)
+    assert records[attempt_id] == "BUSY"
+    resolved = dict(recovery.resolve(hotline.sessions, set(), None, records))
+    assert resolved[attempt_id] == "busy"
