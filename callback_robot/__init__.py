@@ -1,0 +1,1 @@
+"""The callback robot: scheduled satisfaction surveys over AMI and FastAGI."""

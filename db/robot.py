@@ -389,10 +389,11 @@ def link_survey_call(
     attempt = session.get(CallbackAttempt, attempt_id)
     if attempt is None:
         return
+    ticket = session.get(Ticket, attempt.ticket_id)
     call = upsert_call_start(
         session,
         uniqueid=uniqueid,
-        caller_number=number,
+        caller_number=ticket.caller_number if ticket else number,
         did=None,
         started_at=attempt.started_at or utcnow(),
         answered_at=utcnow(),
@@ -403,3 +404,24 @@ def link_survey_call(
     call.ticket_id = attempt.ticket_id
     attempt.call_id = call.id
     session.flush()
+
+
+def waiting_to_retry(session: Session, due: list[int]) -> int:
+    """Tickets tried but not yet surveyed, with nothing in flight, that are not due now."""
+    from sqlalchemy import exists
+
+    other = CallbackAttempt
+    tried = exists().where(other.ticket_id == Ticket.id)
+    settled = exists().where(
+        other.ticket_id == Ticket.id,
+        other.outcome.in_((AttemptOutcome.COMPLETED, AttemptOutcome.OPTED_OUT)),
+    )
+    busy = exists().where(other.ticket_id == Ticket.id, other.state.in_(IN_FLIGHT))
+    query = (
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.status == TicketStatus.CLOSED, tried, ~settled, ~busy)
+    )
+    if due:
+        query = query.where(Ticket.id.not_in(due))
+    return int(session.scalar(query) or 0)

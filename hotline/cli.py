@@ -518,7 +518,7 @@ def robot_status(config: ConfigOption = None) -> None:
     from callback_robot.dispatcher import due_rules
     from callback_robot.windows import in_call_window, next_window_start
     from db.models import CallbackAttempt
-    from db.robot import due_tickets
+    from db.robot import due_tickets, waiting_to_retry
     from db.session import unit_of_work
 
     cfg = config_or_exit(config)
@@ -530,6 +530,7 @@ def robot_status(config: ConfigOption = None) -> None:
             ).all()
         )
         due = due_tickets(session, due_rules(cfg, now), limit=100000)
+        waiting = waiting_to_retry(session, due)
     window = in_call_window(now, cfg.robot, cfg.tz)
     upcoming = next_window_start(now, cfg.robot, cfg.tz)
     console.print(
@@ -540,6 +541,7 @@ def robot_status(config: ConfigOption = None) -> None:
         count = next((c for s, c in states.items() if s.value == state), 0)
         console.print(f"{state:<8} {count}")
     console.print(f"due now  {len(due)} tickets")
+    console.print(f"waiting to retry {waiting} tickets (interval, daily or per-citizen limit)")
 
 
 @robot_app.command("report")

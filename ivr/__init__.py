@@ -1,0 +1,1 @@
+"""Inbound call flows: the citizen calling the hotline, from greeting to ticket."""

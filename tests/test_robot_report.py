@@ -136,3 +136,32 @@ def test_cdr_dispositions_prefer_the_most_telling_record(tmp_path: Path) -> None
     )
     assert dispositions(master) == {7: "ANSWERED", 8: "BUSY"}
     assert dispositions(tmp_path / "absent.csv") == {}
+
+
+def test_status_command_counts_due_and_waiting(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from db.models import TicketStatus
+
+    config = load_config(write_config(tmp_path))
+    upgrade(config.database_url)
+    sessions = make_session_factory(make_engine(config.database_url))
+    now = datetime.now(UTC)
+    with unit_of_work(sessions) as s:
+        tickets = []
+        for caller in ("1", "2", "3"):
+            ticket = create_ticket(s, caller_number=caller, local_day=date(2026, 11, 20))
+            ticket.status, ticket.closed_at = TicketStatus.CLOSED, now - timedelta(days=2)
+            tickets.append(ticket.id)
+        attempt(s, tickets[1], now - timedelta(minutes=10), AttemptOutcome.BUSY)
+        attempt(s, tickets[2], now - timedelta(days=1), AttemptOutcome.COMPLETED)
+    done = subprocess.run(
+        [sys.executable, "-m", "hotline.cli", "robot", "status", "--config", str(config.source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "due now  1 tickets" in done.stdout
+    assert "waiting to retry 1 tickets" in done.stdout
+    assert "done     2" in done.stdout

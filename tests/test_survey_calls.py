@@ -159,6 +159,7 @@ def test_the_survey_call_is_recorded_and_linked_to_its_attempt(
         call = session.get(Call, attempt.call_id)
         assert call is not None and call.direction == CallDirection.OUTBOUND
         assert call.ticket_id == attempt.ticket_id
+        assert call.caller_number == call.ticket.caller_number  # type: ignore[union-attr]
         assert call.recording_path and f"attempt{attempt.id}" in call.recording_path
     assert Path(call.recording_path).stat().st_size > 16000
 
@@ -379,3 +380,47 @@ async def test_an_attempt_orphaned_by_a_dead_robot_takes_its_outcome_from_the_cd
     assert records[attempt_id] == "BUSY"
     resolved = dict(recovery.resolve(hotline.sessions, set(), None, records))
     assert resolved[attempt_id] == "busy"
+
+
+async def test_retries_wait_for_their_interval_and_stop_at_the_limit(
+    hotline: Hotline,
+    ami: AMIClient,
+) -> None:
+    from datetime import time
+
+    from callback_robot.dispatcher import Dispatcher
+    from hotline.config import CallWindow
+
+    robot = hotline.config.robot.model_copy(
+        update={
+            "call_windows": [CallWindow(start=time(0, 0), end=time(23, 59, 59))],
+            "max_attempts_per_day": 5,
+            "max_calls_per_citizen_per_day": 5,
+            "max_unanswered": 2,
+            "retry_after_minutes": {"no_answer": 120, "busy": 30, "failed": 60, "partial": 240},
+        }
+    )
+    config = hotline.config.model_copy(update={"robot": robot})
+    ticket_id, _ = closed_ticket(hotline, "busyretry")  # its own number: no spacing rule
+    clock = {"now": datetime.now(UTC)}
+    dialer = Dialer(config, ami, hotline.sessions, "retry-test")
+    dispatcher = Dispatcher(
+        config, hotline.sessions, dialer.place, robot_id="retry-test", clock=lambda: clock["now"]
+    )
+
+    def outcomes() -> list[AttemptOutcome | None]:
+        with unit_of_work(hotline.sessions) as session:
+            return [
+                a.outcome
+                for a in session.scalars(
+                    select(CallbackAttempt)
+                    .where(CallbackAttempt.ticket_id == ticket_id)
+                    .order_by(CallbackAttempt.attempt_no)
+                )
+            ]
+
+    start = clock["now"]
+    for minutes, expected in [(0, 1), (10, 1), (31, 2), (70, 2), (200, 2)]:
+        clock["now"] = start + timedelta(minutes=minutes)
+        await dispatcher.run_once()
+        assert outcomes() == [AttemptOutcome.BUSY] * expected, f"at +{minutes} min"
