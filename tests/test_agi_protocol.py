@@ -197,8 +197,13 @@ async def test_arbitrary_bytes_never_crash_the_server(env_noise: bytes, replies:
         await agi.record_file("/x/rec", silence_s=3)
 
     server = FastAGIServer({"echo": flow, "": flow})
+    known = ("ANSWER", "STREAM FILE", "GET DATA", "RECORD FILE", "SET VARIABLE")
     for chunks in ((env_noise,), (ENV, replies), (env_noise, b"\n\n", replies)):
-        await server.serve_connection(feed(*chunks), Transcript())  # type: ignore[arg-type]
+        writer = Transcript()
+        await server.serve_connection(feed(*chunks), writer)  # type: ignore[arg-type]
+        # whatever came in, only whole, well-formed commands went out, one per line
+        assert all(c.endswith("\n") and c.count("\n") == 1 for c in writer.sent)
+        assert all(c.startswith(known) for c in writer.sent)
 
 
 async def test_malformed_reply_is_logged_clearly(caplog: pytest.LogCaptureFixture) -> None:

@@ -73,9 +73,14 @@ class FakeManager:
 @given(st.text(max_size=400))
 def test_any_packet_text_never_escapes_the_reader_guard(pack: str) -> None:
     client = _GuardedClient("127.0.0.1", 1, connect_timeout=1)
+    seen: list[str] = []
+    client.add_listener(on_event=lambda source, event, **_: seen.append(event.name))
     client.fire_recv_pack(pack)
     client.fire_recv_pack("Event: " + pack)
     client.fire_recv_pack("Response: " + pack)
+    # after any garbage, the next well-formed event still arrives (the reader is intact)
+    client.fire_recv_pack("\r\nEvent: FullyBooted\r\nStatus: Fully Booted")
+    assert seen[-1] == "FullyBooted"
 
 
 @settings(max_examples=25, deadline=None)
