@@ -26,3 +26,28 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+class SchemaOutOfDate(Exception):
+    """The database is not at the newest migration; the message says what to run."""
+
+
+def check_current(url: str) -> None:
+    """Raise SchemaOutOfDate unless the database is at the newest revision."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from db.session import make_engine
+
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"the database {url} is at revision {current or 'none (empty)'}, the code needs "
+            f"{head}: run `hotline db upgrade`"
+        )

@@ -82,6 +82,20 @@ async def housekeeping(hotline: Hotline) -> None:
         await asyncio.sleep(min(interval, hotline.config.speech.transcribe_interval_seconds))
 
 
+async def supervise_robot(config: HotlineConfig, stop: asyncio.Event, run_robot) -> None:  # type: ignore[no-untyped-def]
+    """Keep the robot running beside the IVR; an unreachable AMI is retried, not fatal."""
+    from hotline.asterisk.ami import AMIError
+
+    while not stop.is_set():
+        try:
+            await run_robot(config, stop)
+            return
+        except AMIError as exc:
+            log.error("callback robot not running: %s; retrying in 10 s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 10)
+
+
 async def run_forever(config: HotlineConfig) -> None:
     """Serve FastAGI until SIGINT/SIGTERM, then let calls in progress finish."""
     hotline = create_hotline(config)
@@ -98,7 +112,7 @@ async def run_forever(config: HotlineConfig) -> None:
     if config.robot.enabled:
         from callback_robot.runner import run_robot
 
-        robot = asyncio.create_task(run_robot(config, stop), name="robot")
+        robot = asyncio.create_task(supervise_robot(config, stop, run_robot), name="robot")
     await stop.wait()
     worker.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -604,10 +604,15 @@ def robot_report(
 @app.command("serve")
 def serve(config: ConfigOption = None, verbose: bool = False) -> None:
     """Run the FastAGI server with every route (IVR, survey, diagnostics)."""
+    from db.migrate import SchemaOutOfDate, check_current
     from hotline.app import run_forever
 
     cfg = config_or_exit(config)
     setup_logging(verbose)
+    try:
+        check_current(cfg.database_url)
+    except SchemaOutOfDate as exc:
+        raise fail(str(exc)) from None
     try:
         asyncio.run(run_forever(cfg))
     except OSError as exc:

@@ -204,3 +204,13 @@ def test_bad_model_path_is_one_clear_error(tmp_path: Path) -> None:
     done = cli(config, "transcribe")
     assert done.returncode == 2
     assert f"speech.model_path: {tmp_path} is not a vosk model folder" in done.stderr
+
+
+def test_serve_refuses_a_database_behind_the_code(tmp_path: Path) -> None:
+    from db.migrate import upgrade as migrate
+
+    config = load_config(write_config(tmp_path))
+    migrate(config.database_url, "0001")
+    done = cli(config, "serve")
+    assert done.returncode == 2
+    assert "is at revision 0001" in done.stderr and "run `hotline db upgrade`" in done.stderr
