@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -211,7 +211,7 @@ def list_tickets(
     if status is not None:
         query = query.where(Ticket.status == status)
     if caller_number:
-        query = query.where(or_(Ticket.caller_number == caller_number))
+        query = query.where(Ticket.caller_number == caller_number)
     return list(session.scalars(query))
 
 

@@ -313,6 +313,20 @@ def _local(value: object, cfg: HotlineConfig) -> str:
     )
 
 
+TICKET_COLUMNS = (
+    "number",
+    "accepted",
+    "caller",
+    "line",
+    "type",
+    "category",
+    "urgency",
+    "status",
+    "due",
+    "source",
+)
+
+
 @tickets_app.command("list")
 def tickets_list(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 30,
@@ -351,36 +365,9 @@ def tickets_list(
     if fmt == "json":
         console.print_json(json.dumps(rows, ensure_ascii=False))
         return
-    table = Table(
-        "number",
-        "accepted",
-        "caller",
-        "line",
-        "type",
-        "category",
-        "urgency",
-        "status",
-        "due",
-        "source",
-    )
+    table = Table(*TICKET_COLUMNS)
     for row in rows:
-        table.add_row(
-            *(
-                str(row[k] or "")
-                for k in (
-                    "number",
-                    "accepted",
-                    "caller",
-                    "line",
-                    "type",
-                    "category",
-                    "urgency",
-                    "status",
-                    "due",
-                    "source",
-                )
-            )
-        )
+        table.add_row(*(str(row[k] or "") for k in TICKET_COLUMNS))
     console.print(table)
 
 

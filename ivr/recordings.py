@@ -30,11 +30,17 @@ class RecordingName:
 
     @property
     def has_audio(self) -> bool:
-        """More than a bare WAV header on disk."""
-        try:
-            return self.path.stat().st_size > WAV_HEADER
-        except OSError:
-            return False
+        return has_audio(self.path)
+
+
+def has_audio(path: str | Path | None) -> bool:
+    """More than a bare WAV header on disk."""
+    if not path:
+        return False
+    try:
+        return Path(path).stat().st_size > WAV_HEADER
+    except OSError:
+        return False
 
 
 def parse(path: Path) -> RecordingName | None:

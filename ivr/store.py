@@ -34,7 +34,7 @@ from db.tickets import (
 )
 from hotline.config import HotlineConfig
 from hotline.deadlines import due_at
-from ivr.recordings import WAV_HEADER
+from ivr.recordings import has_audio
 from ivr.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -87,15 +87,6 @@ class TicketView:
     status: TicketStatus
     unit: str | None
     due_at: datetime | None
-
-
-def has_audio(path: str | None) -> bool:
-    if not path:
-        return False
-    try:
-        return Path(path).stat().st_size > WAV_HEADER
-    except OSError:
-        return False
 
 
 def _parse_time(value: object) -> datetime:

@@ -83,6 +83,22 @@ async def wait_done(hotline: Hotline, attempt_id: int, timeout: float = 90) -> C
         await asyncio.sleep(0.5)
 
 
+async def first_attempt_of(hotline: Hotline, ticket_id: int, ready, timeout: float = 90):  # type: ignore[no-untyped-def]
+    """The ticket's first attempt once `ready(attempt)` holds (the robot places it)."""
+
+    async def poll() -> CallbackAttempt:
+        while True:
+            with unit_of_work(hotline.sessions) as session:
+                row = session.scalars(
+                    select(CallbackAttempt).where(CallbackAttempt.ticket_id == ticket_id)
+                ).first()
+            if row is not None and ready(row):
+                return row
+            await asyncio.sleep(0.5)
+
+    return await asyncio.wait_for(poll(), timeout)
+
+
 @pytest.fixture(scope="module")
 async def surveyed(hotline: Hotline, ami: AMIClient) -> dict[str, tuple[CallbackAttempt, str]]:
     dialer = Dialer(hotline.config, ami, hotline.sessions, "test-robot")
@@ -206,16 +222,7 @@ async def test_robot_run_dials_a_due_ticket_inside_the_window(
     stop = asyncio.Event()
     robot = asyncio.create_task(run_robot(config, stop, dispatch_seconds=1))
     try:
-        deadline = asyncio.get_running_loop().time() + 90
-        while True:
-            with unit_of_work(hotline.sessions) as session:
-                row = session.scalars(
-                    select(CallbackAttempt).where(CallbackAttempt.ticket_id == ticket_id)
-                ).first()
-                if row is not None and row.state == AttemptState.DONE:
-                    break
-            assert asyncio.get_running_loop().time() < deadline, "the robot never finished"
-            await asyncio.sleep(1)
+        row = await first_attempt_of(hotline, ticket_id, lambda a: a.state == AttemptState.DONE)
     finally:
         stop.set()
         await robot
@@ -305,18 +312,7 @@ async def test_asterisk_killed_mid_campaign_truthful_outcome_and_the_robot_carri
     stop = asyncio.Event()
     robot = asyncio.create_task(run_robot(config, stop, dispatch_seconds=1))
     try:
-
-        async def answered_q1() -> CallbackAttempt:
-            while True:
-                with unit_of_work(hotline.sessions) as session:
-                    row = session.scalars(
-                        select(CallbackAttempt).where(CallbackAttempt.ticket_id == first_id)
-                    ).first()
-                    if row is not None and answers(hotline, row.id):
-                        return row
-                await asyncio.sleep(0.5)
-
-        first = await asyncio.wait_for(answered_q1(), 60)
+        first = await first_attempt_of(hotline, first_id, lambda a: answers(hotline, a.id), 60)
         pid = asterisk.running_pid()
         assert pid is not None
         os.kill(pid, signal.SIGKILL)  # Asterisk dies in the middle of the survey
@@ -329,18 +325,7 @@ async def test_asterisk_killed_mid_campaign_truthful_outcome_and_the_robot_carri
         assert answers(hotline, first.id) == {Question.CONTACTED: 1}
         # the robot carries on with the next citizen after the restart
         second_id, _ = closed_ticket(hotline, await number_for(ami, "answers_1_1_1"))
-
-        async def second_done() -> CallbackAttempt:
-            while True:
-                with unit_of_work(hotline.sessions) as session:
-                    row = session.scalars(
-                        select(CallbackAttempt).where(CallbackAttempt.ticket_id == second_id)
-                    ).first()
-                    if row is not None and row.state == AttemptState.DONE:
-                        return row
-                await asyncio.sleep(0.5)
-
-        second = await asyncio.wait_for(second_done(), 90)
+        second = await first_attempt_of(hotline, second_id, lambda a: a.state == AttemptState.DONE)
         assert second.outcome == AttemptOutcome.COMPLETED
     finally:
         stop.set()
