@@ -49,7 +49,6 @@ def end_call(
     ended_at: datetime,
     hangup_cause: str | None,
     last_step: str | None = None,
-    note: str | None = None,
 ) -> Call | None:
     """Record how a call ended (idempotent: the first end time wins)."""
     call = call_by_uniqueid(session, uniqueid)
@@ -58,8 +57,6 @@ def end_call(
     call.ended_at = call.ended_at or ended_at
     call.hangup_cause = call.hangup_cause or hangup_cause
     call.last_step = last_step or call.last_step
-    if note:
-        call.note = note if not call.note else f"{call.note}; {note}"
     session.flush()
     return call
 
