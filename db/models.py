@@ -119,6 +119,8 @@ class EventKind(enum.StrEnum):
     REWORK = "rework"
     SURVEYED = "surveyed"
     ARCHIVED = "archived"
+    DISPATCHED_ABOVE = "dispatched_above"  # 双派单: the level above is sent a copy to oversee
+    RETURN_REJECTED = "return_rejected"  # a 退单 judged improper: counted against the unit
 
 
 class TranscriptStatus(enum.StrEnum):
@@ -185,6 +187,10 @@ class Line(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
+    # completion (办结率) counts a period's accepted tickets per unit from this index alone
+    __table_args__ = (
+        Index("ix_tickets_accepted_department_status", "accepted_at", "department_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
@@ -214,6 +220,7 @@ class Ticket(Base):
     transcript_status: Mapped[TranscriptStatus | None] = mapped_column(
         str_enum(TranscriptStatus, "transcript_status"), index=True
     )
+    reply: Mapped[str | None] = mapped_column(Text)  # the unit's answer when it closed the ticket
 
     line: Mapped[Line | None] = relationship()
     department: Mapped[Department | None] = relationship()
@@ -227,7 +234,10 @@ class TicketEvent(Base):
     """One step of a ticket's life: who did what, when."""
 
     __tablename__ = "ticket_events"
-    __table_args__ = (Index("ix_ticket_events_ticket_at", "ticket_id", "at"),)
+    __table_args__ = (
+        Index("ix_ticket_events_ticket_at", "ticket_id", "at"),
+        Index("ix_ticket_events_kind_at", "kind", "at"),  # counts of returns etc. per period
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
@@ -316,6 +326,40 @@ class SurveyAnswer(Base):
     answer: Mapped[int] = mapped_column(Integer)
     via: Mapped[str] = mapped_column(String(16), default="dtmf")
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ValidCallback(Base):
+    """有效回访: a callback in which the citizen was reached and answered all three questions.
+
+    The three rates are computed over these rows alone, so they are written once,
+    when a survey completes (or a callback made on the main platform is
+    imported), with the unit that handled the ticket at that moment: a later
+    re-dispatch does not move an old callback to another unit's figures.
+    """
+
+    __tablename__ = "valid_callbacks"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "surveyed_at", name="uq_valid_callbacks_ticket_surveyed"),
+        # one range scan over a period answers the whole three-rate report (covering index)
+        Index(
+            "ix_valid_callbacks_period",
+            "surveyed_at",
+            "department_id",
+            "contacted",
+            "resolved",
+            "satisfaction",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("callback_attempts.id"), unique=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    surveyed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    contacted: Mapped[int] = mapped_column(Integer)  # 1 contacted in time, 2 not
+    resolved: Mapped[int] = mapped_column(Integer)  # 1 resolved, 2 not
+    satisfaction: Mapped[int] = mapped_column(Integer)  # 1 satisfied, 2 basically, 3 not
+    source: Mapped[str] = mapped_column(String(24), default="robot")
 
 
 class RobotLock(Base):

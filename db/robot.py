@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from db import workflow
 from db.models import (
     AttemptOutcome,
     AttemptState,
@@ -25,6 +26,7 @@ from db.models import (
     SurveyAnswer,
     Ticket,
     TicketStatus,
+    ValidCallback,
     utcnow,
 )
 from db.tickets import add_event
@@ -118,16 +120,39 @@ def finish_attempt(
                 actor="robot",
                 note=f"attempt {attempt.attempt_no}",
             )
+            record_valid_callback(session, ticket, attempt)
     return attempt
 
 
+def record_valid_callback(session: Session, ticket: Ticket, attempt: CallbackAttempt) -> None:
+    """A completed survey with all three questions answered counts in the rates (有效回访)."""
+    answers = answers_of(session, attempt.id)
+    if not all(answers.get(question, 0) > 0 for question in Question):
+        return  # a question timed out or got a wrong key: reached, but not a valid callback
+    session.add(
+        ValidCallback(
+            ticket_id=ticket.id,
+            attempt_id=attempt.id,
+            department_id=ticket.department_id,
+            surveyed_at=attempt.ended_at or utcnow(),
+            contacted=answers[Question.CONTACTED],
+            resolved=answers[Question.RESOLVED],
+            satisfaction=answers[Question.SATISFACTION],
+            source="robot",
+        )
+    )
+    session.flush()
+
+
 def send_back_for_rework(session: Session, ticket_id: int, reason: str) -> None:
-    """A 未解决 or 不满意 answer: 发回重办 and onto the follow-up list."""
+    """A 未解决 or 不满意 answer: 发回重办 and onto the follow-up list.
+
+    A ticket that is already open again (a supervisor sent it back first) keeps
+    its state; the answer is still recorded in the survey.
+    """
     ticket = session.get(Ticket, ticket_id)
-    if ticket is None:
-        return
-    ticket.status = TicketStatus.IN_PROGRESS
-    add_event(session, ticket, EventKind.REWORK, actor="robot", note=reason)
+    if ticket is not None and ticket.status in (TicketStatus.CLOSED, TicketStatus.ARCHIVED):
+        workflow.send_back_for_rework(session, ticket, reason, actor="robot")
 
 
 def add_do_not_call(session: Session, number: str, reason: str) -> None:
@@ -311,11 +336,17 @@ def robot_figures(
         )
         or 0
     )
+    mix: dict[str, int] = {}
+    for counts in by_day.values():
+        for outcome_name, count in counts.items():
+            mix[outcome_name] = mix.get(outcome_name, 0) + count
     return {
         "placed": placed,
         "reached": reached,
         "completed": completed,
         "success_rate": completed / placed if placed else None,
+        "reach_rate": reached / placed if placed else None,
+        "outcome_mix": mix,
         "tickets": int(tickets),
         "tickets_completed_within": int(reached_tickets),
         "ticket_rate": reached_tickets / tickets if tickets else None,
