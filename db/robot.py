@@ -253,10 +253,12 @@ def due_tickets(session: Session, rules: DueRules, limit: int) -> list[int]:
     citizen_today = citizen_attempts.where(other.started_at >= rules.today_start)
     citizen_busy = citizen_attempts.where(other.state.in_(IN_FLIGHT))
     blocked = exists().where(DoNotCall.number == Ticket.caller_number)
+    # surveyed elsewhere (a callback imported from the main platform) counts as settled too
+    surveyed = exists().where(ValidCallback.ticket_id == Ticket.id)
     query = (
         select(Ticket.id)
         .where(Ticket.status == TicketStatus.CLOSED, Ticket.closed_at <= rules.closed_before)
-        .where(~settled, ~blocked, ~too_soon)
+        .where(~settled, ~surveyed, ~blocked, ~too_soon)
         .where(
             count() < rules.max_attempts,
             count(other.started_at >= rules.today_start) < rules.max_attempts_per_day,

@@ -96,6 +96,41 @@ async def supervise_robot(config: HotlineConfig, stop: asyncio.Event, run_robot)
             await asyncio.wait_for(stop.wait(), 10)
 
 
+async def serve_web(config: HotlineConfig, stop: asyncio.Event) -> None:
+    """The web app (import API) beside the IVR until stop; a taken port is logged, not fatal."""
+    import socket
+
+    import uvicorn
+
+    from dashboard.app import create_app
+
+    class EmbeddedServer(uvicorn.Server):
+        def capture_signals(self):  # type: ignore[no-untyped-def,override]
+            return contextlib.nullcontext()  # run_forever owns SIGINT/SIGTERM
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((config.web.host, config.web.port))
+        except OSError as exc:
+            log.error(
+                "%s: web.port: cannot listen on %s:%d (%s); the web app is not served",
+                config.source,
+                config.web.host,
+                config.web.port,
+                exc.strerror,
+            )
+            return
+    server = EmbeddedServer(
+        uvicorn.Config(
+            create_app(config), host=config.web.host, port=config.web.port, log_level="warning"
+        )
+    )
+    task = asyncio.create_task(server.serve(), name="web")
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
 async def run_forever(config: HotlineConfig) -> None:
     """Serve FastAGI until SIGINT/SIGTERM, then let calls in progress finish."""
     hotline = create_hotline(config)
@@ -108,6 +143,7 @@ async def run_forever(config: HotlineConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    web = asyncio.create_task(serve_web(config, stop), name="web")
     robot = None
     if config.robot.enabled:
         from callback_robot.runner import run_robot
@@ -119,4 +155,5 @@ async def run_forever(config: HotlineConfig) -> None:
         await worker
     if robot is not None:
         await robot
+    await web
     await hotline.server.stop()

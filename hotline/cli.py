@@ -9,9 +9,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from hotline.config import ConfigError, HotlineConfig, load_config
+from hotline.cli_report import report_app
+from hotline.cli_support import (
+    ConfigOption,
+    config_or_exit,
+    console,
+    fail,
+    local_time,
+    sessions,
+)
+from hotline.cli_tickets import COMMANDS as TICKET_COMMANDS
 
 app = typer.Typer(
     help="The 12345 hotline: IVR, callback robot, ticket store.",
@@ -30,27 +38,9 @@ app.add_typer(phone_app, name="phone")
 app.add_typer(tickets_app, name="tickets")
 robot_app = typer.Typer(help="The callback robot: run, status, report.")
 app.add_typer(robot_app, name="robot")
-
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $HOTLINE_CONFIG or ./config.yaml)."),
-]
-
-
-def fail(message: str) -> typer.Exit:
-    """Print one clear error line and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def config_or_exit(path: Path | None) -> HotlineConfig:
-    """Load the config; a bad one ends the command with its one-line reason."""
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
+app.add_typer(report_app, name="report")
+for _name, _command in TICKET_COMMANDS.items():
+    tickets_app.command(_name)(_command)
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -299,20 +289,6 @@ def phone_answer(
 
 
 # -- tickets, reconciliation, transcripts ------------------------------------------
-def _sessions(cfg: HotlineConfig):  # type: ignore[no-untyped-def]
-    from db.session import make_engine, make_session_factory
-
-    return make_session_factory(make_engine(cfg.database_url, False, cfg.database.busy_timeout_ms))
-
-
-def _local(value: object, cfg: HotlineConfig) -> str:
-    from datetime import datetime
-
-    return (
-        value.astimezone(cfg.tz).strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else ""
-    )
-
-
 TICKET_COLUMNS = (
     "number",
     "accepted",
@@ -345,18 +321,18 @@ def tickets_list(
     if fmt not in ("table", "json"):
         raise fail(f"--format: {fmt!r} is not one of table, json")
     cfg = config_or_exit(config)
-    with unit_of_work(_sessions(cfg)) as session:
+    with unit_of_work(sessions(cfg)) as session:
         rows = [
             {
                 "number": t.number,
-                "accepted": _local(t.accepted_at, cfg),
+                "accepted": local_time(t.accepted_at, cfg),
                 "caller": t.caller_number,
                 "line": t.line.did if t.line else None,
                 "type": t.request_type.value if t.request_type else None,
                 "category": t.category,
                 "urgency": t.urgency.value,
                 "status": t.status.value,
-                "due": _local(t.due_at, cfg),
+                "due": local_time(t.due_at, cfg),
                 "source": t.source,
                 "recording": t.recording_path,
             }
@@ -381,7 +357,7 @@ def tickets_show(
     from db.tickets import ticket_by_number
 
     cfg = config_or_exit(config)
-    with unit_of_work(_sessions(cfg)) as session:
+    with unit_of_work(sessions(cfg)) as session:
         ticket = ticket_by_number(session, number)
         if ticket is None:
             raise fail(f"no ticket numbered {number}")
@@ -392,12 +368,13 @@ def tickets_show(
             "type": ticket.request_type.value if ticket.request_type else "-",
             "category": ticket.category or "-",
             "urgency": ticket.urgency.value,
-            "accepted": _local(ticket.accepted_at, cfg),
-            "due": _local(ticket.due_at, cfg),
+            "accepted": local_time(ticket.accepted_at, cfg),
+            "due": local_time(ticket.due_at, cfg),
             "unit": ticket.department.name if ticket.department else "-",
             "urged": str(ticket.urge_count),
             "source": ticket.source,
             "description": ticket.description or "-",
+            "reply": ticket.reply or "-",
             "recording": ticket.recording_path or "-",
             "transcript": ticket.transcript
             or f"({ticket.transcript_status.value if ticket.transcript_status else 'none'})",
@@ -408,8 +385,8 @@ def tickets_show(
         for call in ticket.calls:
             console.print(
                 f"    {call.uniqueid} {call.direction.value} from "
-                f"{call.caller_number} {_local(call.started_at, cfg)} -> "
-                f"{_local(call.ended_at, cfg)} cause {call.hangup_cause or '-'} "
+                f"{call.caller_number} {local_time(call.started_at, cfg)} -> "
+                f"{local_time(call.ended_at, cfg)} cause {call.hangup_cause or '-'} "
                 f"step {call.last_step or '-'} recording {call.recording_path or '-'}"
                 + (f" ({call.note})" if call.note else ""),
                 highlight=False,
@@ -417,7 +394,7 @@ def tickets_show(
         console.print("  events:")
         for event in ticket.events:
             console.print(
-                f"    {_local(event.at, cfg)} {event.kind.value:<12} by {event.actor}"
+                f"    {local_time(event.at, cfg)} {event.kind.value:<12} by {event.actor}"
                 + (f": {event.note}" if event.note else ""),
                 highlight=False,
             )
@@ -437,7 +414,7 @@ def reconcile_command(
 
     cfg = config_or_exit(config)
     setup_logging()
-    report = reconcile(IvrStore(cfg, _sessions(cfg)), settle)
+    report = reconcile(IvrStore(cfg, sessions(cfg)), settle)
     console.print(f"spool: {report.spool_applied} applied, {report.spool_left} left")
     console.print(f"tickets created for calls without one: {len(report.tickets_for_calls)}")
     console.print(
@@ -463,7 +440,7 @@ def transcribe_command(
 
     cfg = config_or_exit(config)
     try:
-        report = Transcriber(cfg, _sessions(cfg)).run_once(limit)
+        report = Transcriber(cfg, sessions(cfg)).run_once(limit)
     except SpeechModelError as exc:
         raise fail(str(exc)) from None
     if report.model is None:
@@ -510,7 +487,7 @@ def robot_status(config: ConfigOption = None) -> None:
 
     cfg = config_or_exit(config)
     now = datetime.now(UTC)
-    with unit_of_work(_sessions(cfg)) as session:
+    with unit_of_work(sessions(cfg)) as session:
         states = dict(
             session.execute(
                 select(CallbackAttempt.state, func.count()).group_by(CallbackAttempt.state)
@@ -559,7 +536,7 @@ def robot_report(
         raise fail(f"--format: {fmt!r} is not one of table, csv")
     begin = datetime.combine(first, time(0), tzinfo=cfg.tz)
     finish = datetime.combine(last + timedelta(days=1), time(0), tzinfo=cfg.tz)
-    with unit_of_work(_sessions(cfg)) as session:
+    with unit_of_work(sessions(cfg)) as session:
         figures = robot_figures(session, begin, finish, cfg.timezone, within)
     outcomes = [o.value for o in AttemptOutcome]
     by_day: dict[str, dict[str, int]] = figures["by_day"]  # type: ignore[assignment]
@@ -588,6 +565,18 @@ def robot_report(
 
 
 # -- serving -------------------------------------------------------------------
+@app.command("web")
+def web(config: ConfigOption = None) -> None:
+    """Serve only the web app (the platform's import API) on web.host:web.port."""
+    import uvicorn
+
+    from dashboard.app import create_app
+
+    cfg = config_or_exit(config)
+    console.print(f"web app on http://{cfg.web.host}:{cfg.web.port}/ (Ctrl-C stops)")
+    uvicorn.run(create_app(cfg), host=cfg.web.host, port=cfg.web.port, log_level="info")
+
+
 @app.command("serve")
 def serve(config: ConfigOption = None, verbose: bool = False) -> None:
     """Run the FastAGI server with every route (IVR, survey, diagnostics)."""
@@ -621,7 +610,8 @@ def up(config: ConfigOption = None, verbose: bool = False) -> None:
     console.print(
         f"[bold green]hotline up[/]: call 12345 from SIP phone "
         f"{cfg.asterisk.sip.citizen_phones[0]}@{cfg.asterisk.sip.bind}:{cfg.asterisk.sip.port}; "
-        f"FastAGI on {cfg.agi.host}:{cfg.agi.port}. Ctrl-C stops serving."
+        f"FastAGI on {cfg.agi.host}:{cfg.agi.port}; web app on "
+        f"http://{cfg.web.host}:{cfg.web.port}/. Ctrl-C stops serving."
     )
     serve(config, verbose)
 

@@ -197,6 +197,32 @@ class MetricsConfig(Section):
         "satisfaction": 0.4,
     }
     assessment_month_start_day: int = Field(1, ge=1, le=28)
+    snail_bottom: int = Field(2, ge=1)  # 蜗牛席: the bottom N of a peer group ...
+    snail_months: int = Field(3, ge=1)  # ... for this many assessment months running
+    snail_min_group_size: int = Field(3, ge=2)  # smaller peer groups have no bottom
+
+    @field_validator("composite_weights")
+    @classmethod
+    def _all_three_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        missing = {"response", "resolution", "satisfaction"} - set(weights)
+        if missing:
+            raise ValueError(f"needs a weight for each rate; missing {', '.join(sorted(missing))}")
+        if any(w < 0 for w in weights.values()):
+            raise ValueError("weights cannot be negative")
+        return weights
+
+
+class WebConfig(Section):
+    """The HTTP side: the platform's import endpoint (and the supervisors' pages)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8345, ge=1, le=65535)
+    import_token_env: str = "HOTLINE_IMPORT_TOKEN"
+    max_import_records: int = Field(50_000, ge=1)  # per request; bigger batches use the CLI
+
+    def import_token(self) -> str | None:
+        """The bearer token the platform must send; None keeps the endpoint closed."""
+        return os.environ.get(self.import_token_env) or None
 
 
 DEFAULT_LINES = [
@@ -241,6 +267,7 @@ class HotlineConfig(Section):
     deadlines: DeadlineConfig = DeadlineConfig()
     robot: RobotConfig = RobotConfig()
     metrics: MetricsConfig = MetricsConfig()
+    web: WebConfig = WebConfig()
     # Where the file was read from: relative paths in it are relative to its folder.
     source: Path = Path(DEFAULT_CONFIG_NAME)
 

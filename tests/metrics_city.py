@@ -1,11 +1,11 @@
 """A small hand-made city for the metrics tests: five levels, peer groups, callbacks.
 
-    R  region          (peer group "region")
-    └─ C  city         ("city")
-       ├─ D1 district  ("district") ─ S1 street ─ V1 village
-       │                              S2 street, S3 street ("street"; V1 is "village")
-       ├─ D2 district  ─ S4 street
-       └─ D3 district
+R  region          (peer group "region")
+└─ C  city         ("city")
+   ├─ D1 district  ("district") ─ S1 street ─ V1 village
+   │                              S2 street, S3 street ("street"; V1 is "village")
+   ├─ D2 district  ─ S4 street
+   └─ D3 district
 """
 
 from __future__ import annotations

@@ -75,7 +75,9 @@ def test_week_rates_roll_up_and_rank_as_worked_out_by_hand(store) -> None:  # ty
         total = overall(session, start, end)
 
     s1 = own["S1"]
-    assert s1.counts == Counts(valid=4, contacted=3, resolved=2, satisfied=2, basic=1, accepted=4, closed=3)
+    assert s1.counts == Counts(
+        valid=4, contacted=3, resolved=2, satisfied=2, basic=1, accepted=4, closed=3
+    )
     assert s1.rates == Rates(F(3, 4), F(1, 2), F(29, 40), F(3, 4), F(123, 200))  # 0.615
     # rolled up: S1 + V1
     assert figures["S1"].counts == Counts(5, 4, 3, 3, 1, 4, 3)

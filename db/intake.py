@@ -1,0 +1,180 @@
+"""Upserting departments and tickets that come from the main work-order platform.
+
+Idempotent by key: a department by its code, a ticket by its external id, an
+event by (kind, time, unit), a callback by its time. Importing the same record
+twice finds everything already there and reports "unchanged"; a record that
+changed updates the ticket and adds only the events and callbacks that are new.
+The caller wraps each record in a savepoint, so a record either lands whole
+or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Department, EventKind, Ticket, TicketEvent, Urgency, ValidCallback
+from db.tickets import add_event, create_ticket
+
+if TYPE_CHECKING:
+    from hotline.intake.records import DepartmentRecord, TicketRecord
+
+Outcome = Literal["created", "updated", "unchanged"]
+TICKET_FIELDS = (
+    "caller_number",
+    "request_type",
+    "category",
+    "urgency",
+    "description",
+    "status",
+    "due_at",
+    "closed_at",
+    "reply",
+)
+
+
+class IntakeError(ValueError):
+    """A record that cannot land as it is (unknown unit, wrong level ...)."""
+
+
+def _department(session: Session, code: str, what: str) -> Department:
+    unit = session.scalars(select(Department).where(Department.code == code)).one_or_none()
+    if unit is None:
+        raise IntakeError(f"{what} {code!r} is not a known department (import it first)")
+    return unit
+
+
+def upsert_department(session: Session, record: DepartmentRecord) -> Outcome:
+    """Create or update one unit; it must sit one level below its parent."""
+    parent = _department(session, record.parent_code, "parent_code") if record.parent_code else None
+    if parent is not None and record.level != parent.level + 1:
+        raise IntakeError(
+            f"level {record.level} cannot sit under {parent.code} (level {parent.level})"
+        )
+    wanted = {
+        "name": record.name,
+        "level": record.level,
+        "parent_id": parent.id if parent else None,
+        "peer_group": record.peer_group,
+    }
+    unit = session.scalars(select(Department).where(Department.code == record.code)).one_or_none()
+    if unit is None:
+        session.add(Department(code=record.code, **wanted))
+        session.flush()
+        return "created"
+    changed = {k: v for k, v in wanted.items() if getattr(unit, k) != v}
+    for key, value in changed.items():
+        setattr(unit, key, value)
+    session.flush()
+    return "updated" if changed else "unchanged"
+
+
+def upsert_ticket(
+    session: Session,
+    record: TicketRecord,
+    local_day: Callable[[datetime], date],
+    due_at: Callable[[datetime, Urgency], datetime],
+) -> Outcome:
+    """Create or update one ticket with its events and callbacks (times must be aware)."""
+    unit = (
+        _department(session, record.department_code, "department_code")
+        if record.department_code
+        else None
+    )
+    event_units = {
+        e.department_code: _department(session, e.department_code, "event department_code")
+        for e in record.events
+        if e.department_code
+    }
+    ticket = session.scalars(
+        select(Ticket).where(Ticket.external_id == record.external_id)
+    ).one_or_none()
+    created = ticket is None
+    if ticket is None:
+        ticket = create_ticket(
+            session,
+            caller_number=record.caller_number,
+            local_day=local_day(record.accepted_at),
+            accepted_at=record.accepted_at,
+            source="platform",
+            external_id=record.external_id,
+            urgency=record.urgency,
+            actor="platform",
+        )
+    wanted = {name: getattr(record, name) for name in TICKET_FIELDS}
+    wanted["due_at"] = record.due_at or ticket.due_at or due_at(record.accepted_at, record.urgency)
+    wanted["department_id"] = unit.id if unit else None
+    changed = [key for key, value in wanted.items() if getattr(ticket, key) != value]
+    for key in changed:
+        setattr(ticket, key, wanted[key])
+    session.flush()
+    added = _add_new_events(session, ticket, record, event_units)
+    added += _add_new_callbacks(session, ticket, record)
+    if created:
+        return "created"
+    return "updated" if changed or added else "unchanged"
+
+
+def _add_new_events(
+    session: Session, ticket: Ticket, record: TicketRecord, units: dict[str, Department]
+) -> int:
+    def key(kind: EventKind, at: datetime, unit: int | None) -> tuple[object, ...]:
+        # the accepted event was written when the ticket was created, without a unit
+        return (kind, at) if kind == EventKind.ACCEPTED else (kind, at, unit)
+
+    known = {
+        key(kind, at, unit)
+        for kind, at, unit in session.execute(
+            select(TicketEvent.kind, TicketEvent.at, TicketEvent.department_id).where(
+                TicketEvent.ticket_id == ticket.id
+            )
+        )
+    }
+    added = 0
+    for event in record.events:
+        unit_id = units[event.department_code].id if event.department_code else None
+        if key(event.kind, event.at, unit_id) in known:
+            continue
+        add_event(
+            session,
+            ticket,
+            event.kind,
+            actor=event.actor,
+            at=event.at,
+            note=event.note,
+            department_id=unit_id,
+        )
+        known.add(key(event.kind, event.at, unit_id))
+        added += 1
+    return added
+
+
+def _add_new_callbacks(session: Session, ticket: Ticket, record: TicketRecord) -> int:
+    known = set(
+        session.scalars(
+            select(ValidCallback.surveyed_at).where(ValidCallback.ticket_id == ticket.id)
+        )
+    )
+    added = 0
+    for callback in record.callbacks:
+        if callback.at in known:
+            continue
+        session.add(
+            ValidCallback(
+                ticket_id=ticket.id,
+                department_id=ticket.department_id,
+                surveyed_at=callback.at,
+                contacted=callback.contacted,
+                resolved=callback.resolved,
+                satisfaction=callback.satisfaction,
+                source="platform",
+            )
+        )
+        known.add(callback.at)
+        added += 1
+    session.flush()
+    return added

@@ -1,0 +1,1 @@
+"""Tickets from outside the IVR: the main work-order platform, by file or HTTP."""
