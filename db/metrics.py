@@ -18,11 +18,12 @@ hundred totals it returns. A unit without valid callbacks has no rate at all
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from fractions import Fraction
+from functools import cached_property
 
-from sqlalchemy import Integer, Select, case, cast, func, literal, select
+from sqlalchemy import Integer, Select, case, cast, func, literal, literal_column, select
 from sqlalchemy.orm import Session
 
 from db.models import Department, EventKind, Ticket, TicketEvent, TicketStatus, ValidCallback
@@ -71,31 +72,50 @@ class RateRules:
             satisfaction_weight=exact(weights["satisfaction"]),
         )
 
+    @cached_property
+    def floats(self) -> tuple[float, float, float, float]:
+        """The weights as floats, for printing rates (ranking uses the exact ones)."""
+        return (
+            float(self.basic_weight),
+            float(self.response_weight),
+            float(self.resolution_weight),
+            float(self.satisfaction_weight),
+        )
+
+    def exact_composite(self, counts: Counts) -> Fraction | None:
+        """The composite score as an exact fraction, so that equal scores are real ties."""
+        if not counts.valid:
+            return None
+        satisfaction = counts.satisfied + self.basic_weight * counts.basic
+        weighted = (
+            self.response_weight * counts.contacted
+            + self.resolution_weight * counts.resolved
+            + self.satisfaction_weight * satisfaction
+        )
+        return weighted / counts.valid
+
 
 @dataclass(frozen=True)
 class Rates:
-    """Exact rates of one set of counts; None where the denominator is empty."""
+    """The rates of one set of counts, 0..1; None where the denominator is empty."""
 
-    response: Fraction | None
-    resolution: Fraction | None
-    satisfaction: Fraction | None
-    completion: Fraction | None
-    composite: Fraction | None
+    response: float | None
+    resolution: float | None
+    satisfaction: float | None
+    completion: float | None
+    composite: float | None
 
     @classmethod
     def of(cls, counts: Counts, rules: RateRules) -> Rates:
-        completion = Fraction(counts.closed, counts.accepted) if counts.accepted else None
+        completion = counts.closed / counts.accepted if counts.accepted else None
         if not counts.valid:
             return cls(None, None, None, completion, None)
-        response = Fraction(counts.contacted, counts.valid)
-        resolution = Fraction(counts.resolved, counts.valid)
-        satisfaction = Fraction(counts.satisfied, counts.valid) + rules.basic_weight * Fraction(
-            counts.basic, counts.valid
-        )
+        basic_weight, w_response, w_resolution, w_satisfaction = rules.floats
+        response = counts.contacted / counts.valid
+        resolution = counts.resolved / counts.valid
+        satisfaction = (counts.satisfied + basic_weight * counts.basic) / counts.valid
         composite = (
-            rules.response_weight * response
-            + rules.resolution_weight * resolution
-            + rules.satisfaction_weight * satisfaction
+            w_response * response + w_resolution * resolution + w_satisfaction * satisfaction
         )
         return cls(response, resolution, satisfaction, completion, composite)
 
@@ -112,6 +132,12 @@ class UnitFigures:
     parent_id: int | None
     counts: Counts
     rates: Rates
+    rules: RateRules = field(default_factory=RateRules, compare=False, repr=False)
+
+    @cached_property
+    def score(self) -> Fraction | None:
+        """The exact composite, for ranking (computed only when a ranking asks)."""
+        return self.rules.exact_composite(self.counts)
 
 
 def _callback_counts(start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
@@ -127,7 +153,7 @@ def _ticket_counts(start: datetime, end: datetime) -> Select:  # type: ignore[ty
         select(
             Ticket.department_id.label("unit"),
             func.count().label("accepted"),
-            func.sum(case((Ticket.status.in_(CLOSED_STATUSES), 1), else_=0)).label("closed"),
+            _ones(Ticket.status.in_(CLOSED_STATUSES)).label("closed"),
         )
         .where(Ticket.accepted_at >= start, Ticket.accepted_at < end)
         .group_by(Ticket.department_id)
@@ -146,44 +172,56 @@ def _return_counts(start: datetime, end: datetime) -> Select:  # type: ignore[ty
     )
 
 
-COUNT_NAMES = [f.name for f in fields(Counts)]
+CALLBACK_COUNTS = ("valid", "contacted", "resolved", "satisfied", "basic")
+HANDLING_COUNTS = ("accepted", "closed", "improper_returns")
 
 
-def _per_unit_counts(session: Session, start: datetime, end: datetime, rolled_up: bool):  # type: ignore[no-untyped-def]
-    """Rows of (unit id, *counts): own counts, or summed over each unit's subtree."""
-    callbacks = _callback_counts(start, end).subquery("callbacks")
-    tickets = _ticket_counts(start, end).subquery("tickets_in_period")
-    returns = _return_counts(start, end).subquery("returns")
-    # ancestry(unit, ancestor): every unit paired with itself and each unit above it
+def _roll_up(session: Session, aggregate: Select, rolled_up: bool) -> dict[int, tuple[int, ...]]:  # type: ignore[type-arg]
+    """Per-unit totals of a flat `unit, *counts` aggregate, summed over each unit's subtree.
+
+    The aggregate runs first, as a materialized CTE (so the database may scan
+    the period in parallel, as it would the bare GROUP BY); a recursive CTE
+    pairs every unit with itself and each unit above it, and the few hundred
+    unit rows are summed per ancestor.
+    """
+    counts = aggregate.cte("unit_counts").prefix_with("MATERIALIZED")
+    names = [c.name for c in counts.c if c.name != "unit"]
     ancestry = select(Department.id.label("unit"), Department.id.label("ancestor")).cte(
         "ancestry", recursive=True
     )
     if rolled_up:
-        parent = select(Department).subquery("parent_link")
+        parent = select(Department.id, Department.parent_id).subquery("parent_link")
         ancestry = ancestry.union_all(
             select(ancestry.c.unit, parent.c.parent_id).where(
                 parent.c.id == ancestry.c.ancestor, parent.c.parent_id.is_not(None)
             )
         )
-    sources = {
-        "valid": callbacks,
-        "contacted": callbacks,
-        "resolved": callbacks,
-        "satisfied": callbacks,
-        "basic": callbacks,
-        "accepted": tickets,
-        "closed": tickets,
-        "improper_returns": returns,
-    }
-    joined = (
-        ancestry.outerjoin(callbacks, callbacks.c.unit == ancestry.c.unit)
-        .outerjoin(tickets, tickets.c.unit == ancestry.c.unit)
-        .outerjoin(returns, returns.c.unit == ancestry.c.unit)
+    query = (
+        select(ancestry.c.ancestor, *(func.sum(counts.c[name]) for name in names))
+        .select_from(ancestry.join(counts, counts.c.unit == ancestry.c.unit))
+        .group_by(ancestry.c.ancestor)
     )
-    totals = [func.coalesce(func.sum(sources[name].c[name]), 0).label(name) for name in COUNT_NAMES]
-    return session.execute(
-        select(ancestry.c.ancestor, *totals).select_from(joined).group_by(ancestry.c.ancestor)
-    ).all()
+    return {row[0]: tuple(int(v) for v in row[1:]) for row in session.execute(query)}
+
+
+def _handling_counts(start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
+    tickets = _ticket_counts(start, end)
+    returns = _return_counts(start, end)
+    both = (
+        tickets.add_columns(literal_column("0").label("improper_returns"))
+        .union_all(
+            returns.with_only_columns(
+                returns.selected_columns.unit,
+                literal_column("0").label("accepted"),
+                literal_column("0").label("closed"),
+                returns.selected_columns.improper_returns,
+            )
+        )
+        .subquery("handling")
+    )
+    return select(
+        both.c.unit, *(func.sum(both.c[name]).label(name) for name in HANDLING_COUNTS)
+    ).group_by(both.c.unit)
 
 
 def unit_figures(
@@ -194,30 +232,45 @@ def unit_figures(
     rolled_up: bool = True,
     level: int | None = None,
     peer_group: str | None = None,
+    handling: bool = True,
 ) -> list[UnitFigures]:
-    """Every unit's figures in [start, end), ordered by level and code."""
-    counts = {
-        row[0]: Counts(*(int(value) for value in row[1:]))
-        for row in _per_unit_counts(session, start, end, rolled_up)
-    }
-    query = select(Department).order_by(Department.level, Department.code)
+    """Every unit's figures in [start, end), ordered by level and code.
+
+    The three rates come from one aggregate over the period's valid callbacks;
+    `handling` adds completion and improper returns (a second aggregate, over
+    the period's tickets and events).
+    """
+    callbacks = _roll_up(session, _callback_counts(start, end), rolled_up)
+    handled = _roll_up(session, _handling_counts(start, end), rolled_up) if handling else {}
+    query = select(
+        Department.id,
+        Department.code,
+        Department.name,
+        Department.level,
+        Department.peer_group,
+        Department.parent_id,
+    ).order_by(Department.level, Department.code)
     if level is not None:
         query = query.where(Department.level == level)
     if peer_group is not None:
         query = query.where(Department.peer_group == peer_group)
     result = []
-    for unit in session.scalars(query):
-        unit_counts = counts.get(unit.id, Counts())
+    zero_callbacks, zero_handling = (0,) * len(CALLBACK_COUNTS), (0,) * len(HANDLING_COUNTS)
+    for unit_id, code, name, unit_level, group, parent_id in session.execute(query):
+        counts = Counts(
+            *callbacks.get(unit_id, zero_callbacks), *handled.get(unit_id, zero_handling)
+        )
         result.append(
             UnitFigures(
-                department_id=unit.id,
-                code=unit.code,
-                name=unit.name,
-                level=unit.level,
-                peer_group=unit.peer_group,
-                parent_id=unit.parent_id,
-                counts=unit_counts,
-                rates=Rates.of(unit_counts, rules),
+                unit_id,
+                code,
+                name,
+                unit_level,
+                group,
+                parent_id,
+                counts,
+                Rates.of(counts, rules),
+                rules,
             )
         )
     return result
@@ -262,14 +315,19 @@ def _week_index(column, start: datetime, dialect: str):  # type: ignore[no-untyp
     return cast((func.julianday(column) - func.julianday(literal(start))) / 7, Integer)
 
 
+def _ones(condition):  # type: ignore[no-untyped-def]
+    """sum(CASE WHEN condition THEN 1 ELSE 0 END), constants inline (not per-row parameters)."""
+    return func.sum(case((condition, literal_column("1")), else_=literal_column("0")))
+
+
 def _answer_sums(columns: type[ValidCallback]):  # type: ignore[no-untyped-def]
-    one = lambda condition: func.sum(case((condition, 1), else_=0))  # noqa: E731
+    answer = lambda value: literal_column(str(value))  # noqa: E731
     return (
         func.count().label("valid"),
-        one(columns.contacted == 1).label("contacted"),
-        one(columns.resolved == 1).label("resolved"),
-        one(columns.satisfaction == 1).label("satisfied"),
-        one(columns.satisfaction == 2).label("basic"),
+        _ones(columns.contacted == answer(1)).label("contacted"),
+        _ones(columns.resolved == answer(1)).label("resolved"),
+        _ones(columns.satisfaction == answer(1)).label("satisfied"),
+        _ones(columns.satisfaction == answer(2)).label("basic"),
     )
 
 

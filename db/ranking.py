@@ -1,8 +1,9 @@
 """Weekly ranking within peer groups, monthly assessment and the snail seat (蜗牛席).
 
 Works on the aggregated figures of `db.metrics` (a few hundred rows), never on
-tickets. Units are ranked by composite score inside their peer group (streets
-are not ranked against district bureaus). Ties share a rank (1, 2, 2, 4); the
+tickets. Units are ranked by their exact composite score (a fraction, so equal
+scores are real ties) inside their peer group (streets are not ranked against
+district bureaus). Ties share a rank (1, 2, 2, 4); the
 `position` (1..n, a permutation) breaks ties by more valid callbacks, then by
 unit code, so a list has a stable order. A unit with no valid callbacks in
 the period has no rank: it is listed as "no data" and can never be in the
@@ -42,18 +43,18 @@ def rank_peer_groups(figures: list[UnitFigures]) -> dict[str, list[Ranked]]:
         groups.setdefault(unit.peer_group, []).append(unit)
     result: dict[str, list[Ranked]] = {}
     for name, members in sorted(groups.items()):
-        scored = [u for u in members if u.rates.composite is not None]
-        scored.sort(key=lambda u: (-u.rates.composite, -u.counts.valid, u.code))  # type: ignore[operator]
+        scored = [u for u in members if u.score is not None]
+        scored.sort(key=lambda u: (-u.score, -u.counts.valid, u.code))  # type: ignore[operator]
         ranked = [
             Ranked(
                 unit=u,
-                rank=1 + sum(1 for other in scored if other.rates.composite > u.rates.composite),  # type: ignore[operator]
+                rank=1 + sum(1 for other in scored if other.score > u.score),  # type: ignore[operator]
                 position=index,
                 ranked_in_group=len(scored),
             )
             for index, u in enumerate(scored, start=1)
         ]
-        unranked = sorted((u for u in members if u.rates.composite is None), key=lambda u: u.code)
+        unranked = sorted((u for u in members if u.score is None), key=lambda u: u.code)
         ranked += [Ranked(u, None, None, len(scored)) for u in unranked]
         result[name] = ranked
     return result
@@ -61,14 +62,14 @@ def rank_peer_groups(figures: list[UnitFigures]) -> dict[str, list[Ranked]]:
 
 def bottom_of_group(group: list[Ranked], bottom: int, min_group_size: int) -> set[int]:
     """Department ids in the group's bottom `bottom` (ties at the boundary included)."""
-    scores = sorted(r.unit.rates.composite for r in group if r.rank is not None)  # type: ignore[type-var]
+    scores = sorted(r.unit.score for r in group if r.rank is not None)  # type: ignore[type-var]
     if len(scores) < max(min_group_size, bottom):
         return set()
     threshold = scores[bottom - 1]
     return {
         r.unit.department_id
         for r in group
-        if r.rank is not None and r.unit.rates.composite <= threshold  # type: ignore[operator]
+        if r.rank is not None and r.unit.score <= threshold  # type: ignore[operator]
     }
 
 

@@ -11,8 +11,6 @@ import asyncio
 import os
 import shutil
 import socket
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from hotline.asterisk.ami import AMIClient
 from hotline.asterisk.fastagi import FastAGIServer
 from hotline.asterisk.local import LocalAsterisk
 from hotline.config import HotlineConfig, load_config
+from tests.pg_server import PostgresMissing, temporary_postgres
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -180,74 +179,14 @@ async def wait_for_event(queue: asyncio.Queue, predicate, timeout: float = 20.0)
 
 
 # -- PostgreSQL -------------------------------------------------------------------
-def _pg_bin() -> Path | None:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "pg_ctl").exists():
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server in a temporary folder, on a free loopback port."""
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.fail("PostgreSQL is not installed: run the README's test command (it installs it)")
-    # Not under pytest's 0700 tmp tree: the postgres user must be able to reach it.
-    home = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
-    data = home / "data"
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        shutil.chown(home, "postgres", "postgres")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    subprocess.run(
-        [
-            *run_as,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-A",
-            "trust",
-            "-U",
-            "hotline",
-            "--no-sync",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [
-            *run_as,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-w",
-            "-l",
-            str(home / "pg.log"),
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
     try:
-        import psycopg
-
-        with psycopg.connect(
-            f"postgresql://hotline@127.0.0.1:{port}/postgres", autocommit=True
-        ) as conn:
-            conn.execute("CREATE DATABASE hotline")
-        yield f"postgresql+psycopg://hotline@127.0.0.1:{port}/hotline"
-    finally:
-        subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(home, ignore_errors=True)
+        with temporary_postgres(free_port()) as url:
+            yield url
+    except PostgresMissing as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
