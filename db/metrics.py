@@ -293,12 +293,12 @@ def overall(session: Session, start: datetime, end: datetime) -> Counts:
     return Counts(**totals)
 
 
-def peer_group_totals(figures: list[UnitFigures], rules: RateRules) -> dict[str, Rates]:
-    """Each peer group's rates over its members' counts (members of one level, no overlap)."""
+def peer_group_totals(figures: list[UnitFigures]) -> dict[str, Counts]:
+    """Each peer group's counts: the sum of its members' (a group holds units of one level)."""
     groups: dict[str, Counts] = {}
     for unit in figures:
         groups[unit.peer_group] = groups.get(unit.peer_group, Counts()) + unit.counts
-    return {name: Rates.of(counts, rules) for name, counts in sorted(groups.items())}
+    return dict(sorted(groups.items()))
 
 
 def subtree_filter(root_id: int):  # type: ignore[no-untyped-def]

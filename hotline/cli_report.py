@@ -14,7 +14,14 @@ from typing import Annotated
 
 import typer
 
-from db.metrics import RateRules, Rates, overall, unit_figures, weekly_counts
+from db.metrics import (
+    RateRules,
+    Rates,
+    overall,
+    peer_group_totals,
+    unit_figures,
+    weekly_counts,
+)
 from db.ranking import rank_peer_groups, snail_seat
 from db.session import unit_of_work
 from db.workflow import deadline_lists
@@ -117,7 +124,8 @@ def three_rates(
             session, start, end, rules, not own, _level(level), peer_group or None
         )
         total = overall(session, start, end)
-    emit(reports.three_rates(period.label, figures, total, Rates.of(total, rules)), fmt, output)
+    report = reports.three_rates(period.label, figures, total, peer_group_totals(figures), rules)
+    emit(report, fmt, output)
 
 
 @report_app.command("ranking")

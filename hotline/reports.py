@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from db.metrics import Counts, Rates, UnitFigures
+from db.metrics import Counts, RateRules, Rates, UnitFigures
 from db.models import Ticket
 from db.ranking import Ranked, SnailSeat
 
@@ -71,7 +71,11 @@ def _rate_cells(counts: Counts, rates: Rates) -> list[Any]:
 
 
 def three_rates(
-    period: str, figures: list[UnitFigures], total: Counts, total_rates: Rates
+    period: str,
+    figures: list[UnitFigures],
+    total: Counts,
+    groups: dict[str, Counts],
+    rules: RateRules,
 ) -> Report:
     """Per unit: valid callbacks, the three rates, completion, improper returns, composite."""
     report = Report(
@@ -112,7 +116,11 @@ def three_rates(
             composite,
         ]
 
-    report.rows.append(row("", "全部", "", "", total, total_rates))
+    report.rows.append(row("", "全部", "", "", total, Rates.of(total, rules)))
+    for group, counts in groups.items():
+        report.rows.append(
+            row("", f"同类组合计 {group}", "", group, counts, Rates.of(counts, rules))
+        )
     for unit in figures:
         report.rows.append(
             row(
@@ -207,11 +215,15 @@ def trend(unit: str, weeks: list[str], series: list[tuple[Counts, Rates]]) -> Re
 
 # -- writers -----------------------------------------------------------------------
 def print_table(report: Report, console: Any) -> None:
+    """A rich table; piped output gets room for every column instead of 80 characters."""
+    from rich.console import Console
     from rich.table import Table
 
     table = Table(*report.headers, title=report.title)
     for row in report.rows:
         table.add_row(*(report.cell(h, v) for h, v in zip(report.headers, row, strict=True)))
+    if not console.is_terminal:
+        console = Console(file=console.file, width=max(console.width, 240), soft_wrap=True)
     console.print(table)
 
 

@@ -168,7 +168,8 @@ def test_report_command_writes_table_csv_and_xlsx_with_chinese_headers(
         "满意率",
     ]
     by_code = {row[0]: row for row in rows[1:]}
-    assert by_code[""][1] == "全部" and by_code[""][4] == "2"
+    assert rows[1][1] == "全部" and rows[1][4] == "2"
+    assert rows[2][1] == "同类组合计 street" and rows[2][4] == "2"
     assert by_code["S1"][5:8] == ["100.00%", "100.00%", "100.00%"]  # basically satisfied counts 1.0
     assert by_code["S2"][5:8] == ["0.00%", "0.00%", "0.00%"]
     assert by_code["S3"][5] == "无数据"

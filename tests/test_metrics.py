@@ -12,7 +12,16 @@ from fractions import Fraction as F
 
 import pytest
 
-from db.metrics import Counts, RateRules, Rates, UnitFigures, overall, unit_figures, weekly_counts
+from db.metrics import (
+    Counts,
+    RateRules,
+    Rates,
+    UnitFigures,
+    overall,
+    peer_group_totals,
+    unit_figures,
+    weekly_counts,
+)
 from db.migrate import upgrade
 from db.models import EventKind
 from db.ranking import Ranked, bottom_of_group, rank_peer_groups, snail_seat
@@ -103,6 +112,9 @@ def test_week_rates_roll_up_and_rank_as_worked_out_by_hand(store) -> None:  # ty
     assert figures["S3"].rates == Rates(None, None, None, None, None)
     assert figures["S3"].counts.improper_returns == 1
 
+    totals = peer_group_totals(list(figures.values()))
+    assert totals["street"] == Counts(9, 8, 7, 5, 3, 4, 3, 1)  # S1 (with V1) + S2 + S3 + S4
+    assert totals["district"] == figures["C"].counts
     groups = rank_peer_groups(list(figures.values()))
     streets = [(r.unit.code, r.rank, r.position) for r in groups["street"]]
     # S2 and S4 tie at 0.98 (same valid count): shared rank 1, code breaks the tie for position
