@@ -44,7 +44,7 @@ SPAN_SECONDS = int(2.5 * 365 * 86400)
 TICKETS = 2_000_000
 MONTH = (datetime(2025, 10, 31, 16, tzinfo=UTC), datetime(2025, 11, 30, 16, tzinfo=UTC))
 CHUNK = 1_000_000
-console = Console()
+console = Console(width=160)  # the results table has ten columns
 
 BASELINE = """
 SELECT department_id,

@@ -18,25 +18,50 @@ hundred totals it returns. A unit without valid callbacks has no rate at all
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
-from functools import cached_property
+from functools import cache, cached_property
+from typing import NamedTuple
 
-from sqlalchemy import Integer, Select, case, cast, func, literal, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Integer,
+    Select,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Session
 
-from db.models import Department, EventKind, Ticket, TicketEvent, TicketStatus, ValidCallback
+from db.models import (
+    Department,
+    EventKind,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    UTCDateTime,
+    ValidCallback,
+)
 from db.robot import robot_figures
 
 __all__ = ["Counts", "RateRules", "UnitFigures", "overall", "robot_figures", "unit_figures"]
 
 CLOSED_STATUSES = (TicketStatus.CLOSED, TicketStatus.ARCHIVED)
+Bound = datetime | BindParameter[datetime]  # a period bound in SQL: a value or a named parameter
 
 
-@dataclass(frozen=True)
-class Counts:
-    """The raw counts behind every rate; they add up across units and periods."""
+class Counts(NamedTuple):
+    """The raw counts behind every rate; they add up across units and periods.
+
+    Tuples rather than dataclasses: a report builds hundreds of these per query
+    and a tuple is made in a fraction of the time.
+    """
 
     valid: int = 0  # valid callbacks
     contacted: int = 0  # answered 1 to "contacted in time"
@@ -47,8 +72,9 @@ class Counts:
     closed: int = 0  # ... of which closed (or archived) now
     improper_returns: int = 0  # 退单 judged improper in the period
 
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+    def __add__(self, other: object) -> Counts:  # element-wise, not tuple concatenation
+        assert isinstance(other, Counts)
+        return Counts(*(mine + theirs for mine, theirs in zip(self, other, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -95,8 +121,7 @@ class RateRules:
         return weighted / counts.valid
 
 
-@dataclass(frozen=True)
-class Rates:
+class Rates(NamedTuple):
     """The rates of one set of counts, 0..1; None where the denominator is empty."""
 
     response: float | None
@@ -120,7 +145,7 @@ class Rates:
         return cls(response, resolution, satisfaction, completion, composite)
 
 
-@dataclass(frozen=True)
+@dataclass
 class UnitFigures:
     """One unit's counts and rates in a period (its whole subtree when rolled up)."""
 
@@ -140,7 +165,7 @@ class UnitFigures:
         return self.rules.exact_composite(self.counts)
 
 
-def _callback_counts(start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
+def _callback_counts(start: Bound, end: Bound) -> Select:  # type: ignore[type-arg]
     return (
         select(ValidCallback.department_id.label("unit"), *_answer_sums(ValidCallback))
         .where(ValidCallback.surveyed_at >= start, ValidCallback.surveyed_at < end)
@@ -148,7 +173,7 @@ def _callback_counts(start: datetime, end: datetime) -> Select:  # type: ignore[
     )
 
 
-def _ticket_counts(start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
+def _ticket_counts(start: Bound, end: Bound) -> Select:  # type: ignore[type-arg]
     return (
         select(
             Ticket.department_id.label("unit"),
@@ -160,7 +185,7 @@ def _ticket_counts(start: datetime, end: datetime) -> Select:  # type: ignore[ty
     )
 
 
-def _return_counts(start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
+def _return_counts(start: Bound, end: Bound) -> Select:  # type: ignore[type-arg]
     return (
         select(TicketEvent.department_id.label("unit"), func.count().label("improper_returns"))
         .where(
@@ -176,35 +201,41 @@ CALLBACK_COUNTS = ("valid", "contacted", "resolved", "satisfied", "basic")
 HANDLING_COUNTS = ("accepted", "closed", "improper_returns")
 
 
-def _roll_up(session: Session, aggregate: Select, rolled_up: bool) -> dict[int, tuple[int, ...]]:  # type: ignore[type-arg]
-    """Per-unit totals of a flat `unit, *counts` aggregate, summed over each unit's subtree.
-
-    The aggregate runs first, as a materialized CTE (so the database may scan
-    the period in parallel, as it would the bare GROUP BY); a recursive CTE
-    pairs every unit with itself and each unit above it, and the few hundred
-    unit rows are summed per ancestor.
-    """
-    counts = aggregate.cte("unit_counts").prefix_with("MATERIALIZED")
-    names = [c.name for c in counts.c if c.name != "unit"]
+def _ancestry(rolled_up: bool):  # type: ignore[no-untyped-def]
+    """ancestry(unit, ancestor): every unit with itself and, rolled up, each unit above it."""
     ancestry = select(Department.id.label("unit"), Department.id.label("ancestor")).cte(
         "ancestry", recursive=True
     )
-    if rolled_up:
-        parent = select(Department.id, Department.parent_id).subquery("parent_link")
-        ancestry = ancestry.union_all(
-            select(ancestry.c.unit, parent.c.parent_id).where(
-                parent.c.id == ancestry.c.ancestor, parent.c.parent_id.is_not(None)
-            )
+    if not rolled_up:
+        return ancestry
+    parent = select(Department.id, Department.parent_id).subquery("parent_link")
+    return ancestry.union_all(
+        select(ancestry.c.unit, parent.c.parent_id).where(
+            parent.c.id == ancestry.c.ancestor, parent.c.parent_id.is_not(None)
         )
-    query = (
-        select(ancestry.c.ancestor, *(func.sum(counts.c[name]) for name in names))
+    )
+
+
+def _rolled(aggregate: Select, name: str, ancestry):  # type: ignore[no-untyped-def,type-arg]
+    """A flat `unit, *counts` aggregate summed per ancestor (a CTE named name).
+
+    The aggregate is a materialized CTE of its own, so the database scans the
+    period exactly as it would for the bare GROUP BY (in parallel on
+    PostgreSQL); only its few hundred unit rows meet the tree.
+    """
+    counts = aggregate.cte(f"{name}_per_unit").prefix_with("MATERIALIZED")
+    names = [c.name for c in counts.c if c.name != "unit"]
+    return (
+        select(
+            ancestry.c.ancestor, *(cast(func.sum(counts.c[n]), BigInteger).label(n) for n in names)
+        )
         .select_from(ancestry.join(counts, counts.c.unit == ancestry.c.unit))
         .group_by(ancestry.c.ancestor)
+        .cte(name)
     )
-    return {row[0]: tuple(int(v) for v in row[1:]) for row in session.execute(query)}
 
 
-def _handling_counts(start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
+def _handling_counts(start: Bound, end: Bound) -> Select:  # type: ignore[type-arg]
     tickets = _ticket_counts(start, end)
     returns = _return_counts(start, end)
     both = (
@@ -234,14 +265,26 @@ def unit_figures(
     peer_group: str | None = None,
     handling: bool = True,
 ) -> list[UnitFigures]:
-    """Every unit's figures in [start, end), ordered by level and code.
+    """Every unit's figures in [start, end), ordered by level and code, in one statement.
 
     The three rates come from one aggregate over the period's valid callbacks;
     `handling` adds completion and improper returns (a second aggregate, over
     the period's tickets and events).
     """
-    callbacks = _roll_up(session, _callback_counts(start, end), rolled_up)
-    handled = _roll_up(session, _handling_counts(start, end), rolled_up) if handling else {}
+    statement = _figures_statement(rolled_up, handling, level is not None, peer_group is not None)
+    values = {"start": start, "end": end, "level": level, "peer_group": peer_group}
+    return [_figures(row, rules) for row in session.execute(statement, values)]
+
+
+@cache
+def _figures_statement(rolled_up: bool, handling: bool, by_level: bool, by_group: bool) -> Select:  # type: ignore[type-arg]
+    """The figures query for one combination of options, built once (with bound periods)."""
+    start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
+    ancestry = _ancestry(rolled_up)
+    parts = [(_rolled(_callback_counts(start, end), "callbacks", ancestry), CALLBACK_COUNTS)]
+    if handling:
+        parts.append((_rolled(_handling_counts(start, end), "handling", ancestry), HANDLING_COUNTS))
+    columns = [func.coalesce(cte.c[name], 0).label(name) for cte, names in parts for name in names]
     query = select(
         Department.id,
         Department.code,
@@ -249,31 +292,23 @@ def unit_figures(
         Department.level,
         Department.peer_group,
         Department.parent_id,
+        *columns,
     ).order_by(Department.level, Department.code)
-    if level is not None:
-        query = query.where(Department.level == level)
-    if peer_group is not None:
-        query = query.where(Department.peer_group == peer_group)
-    result = []
-    zero_callbacks, zero_handling = (0,) * len(CALLBACK_COUNTS), (0,) * len(HANDLING_COUNTS)
-    for unit_id, code, name, unit_level, group, parent_id in session.execute(query):
-        counts = Counts(
-            *callbacks.get(unit_id, zero_callbacks), *handled.get(unit_id, zero_handling)
-        )
-        result.append(
-            UnitFigures(
-                unit_id,
-                code,
-                name,
-                unit_level,
-                group,
-                parent_id,
-                counts,
-                Rates.of(counts, rules),
-                rules,
-            )
-        )
-    return result
+    for cte, _ in parts:
+        query = query.outerjoin(cte, cte.c.ancestor == Department.id)
+    if by_level:
+        query = query.where(Department.level == bindparam("level"))
+    if by_group:
+        query = query.where(Department.peer_group == bindparam("peer_group"))
+    return query
+
+
+def _figures(row, rules: RateRules) -> UnitFigures:  # type: ignore[no-untyped-def]
+    unit_id, code, name, level, peer_group, parent_id, *values = row
+    counts = Counts(*values)  # bigint sums: ints on every database
+    return UnitFigures(
+        unit_id, code, name, level, peer_group, parent_id, counts, Rates.of(counts, rules), rules
+    )
 
 
 def overall(session: Session, start: datetime, end: datetime) -> Counts:

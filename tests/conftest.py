@@ -56,6 +56,7 @@ def write_config(folder: Path, **overrides: object) -> Path:
             "sip": {"port": free_port(socket.SOCK_DGRAM), "rtp_start": 30000, "rtp_end": 30999},
         },
         "agi": {"port": free_port()},
+        "web": {"port": free_port()},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):

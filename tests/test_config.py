@@ -54,6 +54,15 @@ def test_shipped_config_is_valid_and_anchors_paths_at_its_folder() -> None:
             "lines: Value error, each DID may appear once; repeated: 12345",
         ),
         ("deadlines: [1, 2]\n", "deadlines: Input should be a valid dictionary"),
+        (
+            "metrics:\n  composite_weights: {response: 0.5, resolution: 0.5}\n",
+            "metrics.composite_weights: Value error, needs a weight for each rate; missing satisfaction",
+        ),
+        (
+            "metrics:\n  basic_satisfied_weight: 1.5\n",
+            "metrics.basic_satisfied_weight: Input should be less than or equal to 1 (got 1.5)",
+        ),
+        ("web:\n  port: 0\n", "web.port: Input should be greater than or equal to 1 (got 0)"),
         ("asterisk: {ami: {port: 1\n", "not valid YAML at line"),
     ],
 )

@@ -73,7 +73,7 @@ def test_rates_bounded_roll_up_additive_ranking_a_permutation(calls, opened) -> 
     by_id = {u.department_id: u for u in rolled}
     own_by_id = {u.department_id: u for u in own}
     for unit in rolled:
-        for rate in vars(unit.rates).values():
+        for rate in unit.rates:
             assert rate is None or 0 <= rate <= 1
         assert (unit.rates.composite is None) == (unit.counts.valid == 0)
         children = [u for u in rolled if u.parent_id == unit.department_id]

@@ -20,6 +20,7 @@ from db.models import (
     Question,
     SurveyAnswer,
     TicketStatus,
+    ValidCallback,
 )
 from db.session import unit_of_work
 from db.tickets import create_ticket, ticket_by_number
@@ -160,6 +161,20 @@ def test_each_persona_ends_with_the_right_outcome_and_answers(
     assert attempt.attempt_no == 1 and attempt.ended_at is not None
     got = {q.value: a for q, a in answers(hotline, attempt.id).items()}
     assert got == expected
+    # a valid callback (有效回访) is a completed survey with three valid answers, nothing else
+    with unit_of_work(hotline.sessions) as session:
+        valid = session.scalars(
+            select(ValidCallback).where(ValidCallback.attempt_id == attempt.id)
+        ).one_or_none()
+    if outcome == AttemptOutcome.COMPLETED and all(v > 0 for v in expected.values()):
+        assert valid is not None
+        assert (valid.contacted, valid.resolved, valid.satisfaction) == (
+            expected["contacted"],
+            expected["resolved"],
+            expected["satisfaction"],
+        )
+    else:
+        assert valid is None
 
 
 def test_the_survey_call_is_recorded_and_linked_to_its_attempt(
