@@ -22,7 +22,13 @@ from db.models import Ticket
 from db.ranking import Ranked, SnailSeat
 
 NO_DATA = "无数据"
-LEVEL_NAMES = {1: "自治区", 2: "市", 3: "旗区", 4: "苏木乡镇/街道", 5: "嘎查村/社区"}
+LEVEL_NAMES = {
+    1: "一级(自治区)",
+    2: "二级(市)",
+    3: "三级(旗区)",
+    4: "四级(苏木乡镇/街道)",
+    5: "五级(嘎查村/社区)",
+}
 LEVEL_OPTIONS = {
     "region": 1,
     "city": 2,
