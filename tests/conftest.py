@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.app import Hotline, create_hotline
 from hotline.asterisk.ami import AMIClient
@@ -188,6 +189,18 @@ def postgres_url() -> Iterator[str]:
             yield url
     except PostgresMissing as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a migrated, empty store of each kind (SQLite, PostgreSQL)."""
+    from db.migrate import upgrade
+    from db.session import make_engine, make_session_factory
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

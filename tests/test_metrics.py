@@ -22,10 +22,9 @@ from db.metrics import (
     unit_figures,
     weekly_counts,
 )
-from db.migrate import upgrade
 from db.models import EventKind
 from db.ranking import Ranked, bottom_of_group, rank_peer_groups, snail_seat
-from db.session import make_engine, make_session_factory, unit_of_work
+from db.session import unit_of_work
 from db.tickets import add_event
 from hotline.periods import assessment_month, iso_week, previous_assessment_months
 from tests.metrics_city import add_callback, add_ticket, build_city, utc
@@ -33,14 +32,6 @@ from tests.metrics_city import add_callback, add_ticket, build_city, utc
 pytestmark = pytest.mark.postgres
 TZ = "Asia/Shanghai"
 RULES = RateRules(F(9, 10), F(1, 10), F(1, 2), F(2, 5))
-
-
-@pytest.fixture
-def store(database_url: str):  # type: ignore[no-untyped-def]
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def week_47(session) -> dict[str, object]:  # type: ignore[no-untyped-def]

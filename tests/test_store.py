@@ -15,19 +15,11 @@ from db.departments import create_department, subtree_ids
 from db.lines import sync_lines
 from db.migrate import downgrade, upgrade
 from db.models import Base, EventKind, Level, Ticket, TicketStatus, Urgency
-from db.session import make_engine, make_session_factory, unit_of_work
+from db.session import make_engine, unit_of_work
 from db.tickets import add_event, create_ticket, line_by_did, ticket_by_number
 from hotline.config import DEFAULT_LINES
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def store(database_url: str):  # type: ignore[no-untyped-def]
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def test_migrate_up_from_empty_matches_the_models(database_url: str) -> None:
