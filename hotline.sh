@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian/Ubuntu machine (as root or with sudo):
 #   ./hotline.sh up     install what is missing, then bring the whole hotline up
-#   ./hotline.sh test   install what is missing, then lint and run every test
+#   ./hotline.sh test   install what is missing, then lint (ruff, import-linter) and run every test
 # Both are idempotent: a second run installs nothing and reuses the Asterisk root
 # cached in ~/.cache/hotline and the wheels in pip's cache.
 set -euo pipefail
@@ -65,6 +65,8 @@ case "${1:-}" in
         .venv/bin/hotline asterisk provision
         say "ruff"
         .venv/bin/ruff check .
+        say "import-linter (the floors of the architecture)"
+        .venv/bin/lint-imports --no-cache
         say "pytest"
         exec .venv/bin/pytest "$@"
         ;;

@@ -13,7 +13,7 @@ import csv
 import re
 from pathlib import Path
 
-from db.models import AttemptOutcome
+from core.vocabulary import AttemptOutcome
 
 TAG = re.compile(r"^attempt-(\d+)$")
 DISPOSITION_COL = 14

@@ -16,11 +16,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import AttemptOutcome, Ticket
+from core.config import HotlineConfig
+from core.vocabulary import AttemptOutcome
+from db.models import Ticket
 from db.robot import create_attempt, finish_attempt
 from db.session import unit_of_work
-from hotline.asterisk.ami import AMIActionError, AMIClient, AMIDisconnected
-from hotline.config import HotlineConfig
+from telephony.ami import AMIActionError, AMIClient, AMIDisconnected
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.windows import in_call_window
+from core.config import HotlineConfig
 from db.robot import DueRules, claim_due
 from db.session import unit_of_work
-from hotline.config import HotlineConfig
 
 Place = Callable[[int, int, str], Awaitable[None]]  # (attempt id, ticket id, number)
 

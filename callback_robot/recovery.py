@@ -15,10 +15,10 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot import cdr
-from db.models import AttemptOutcome
+from core.vocabulary import AttemptOutcome
 from db.robot import answers_of, attempts_in_flight, finish_attempt
 from db.session import unit_of_work
-from hotline.asterisk.ami import AMIClient, AMIError
+from telephony.ami import AMIClient, AMIError
 
 log = logging.getLogger(__name__)
 

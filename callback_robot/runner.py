@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 from datetime import UTC, datetime, timedelta
@@ -19,18 +20,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from callback_robot import cdr, recovery
 from callback_robot.dialer import Dialer
 from callback_robot.dispatcher import Dispatcher
-from db.robot import robot_figures
+from core.config import HotlineConfig
+from db.robot import RobotFigures, robot_figures
 from db.session import make_engine, make_session_factory, unit_of_work
-from hotline.asterisk.ami import AMIClient, AMIError
-from hotline.config import HotlineConfig
+from telephony.ami import AMIClient, AMIError
 
 log = logging.getLogger(__name__)
 DISPATCH_SECONDS = 10
 
 
 def robot_id() -> str:
-    import os
-
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -55,17 +54,17 @@ async def report(sessions: sessionmaker[Session], config: HotlineConfig) -> None
     now = datetime.now(UTC)
     start = now.astimezone(config.tz).replace(hour=0, minute=0, second=0, microsecond=0)
 
-    def figures() -> dict[str, object]:
+    def figures() -> RobotFigures:
         with unit_of_work(sessions) as session:
             return robot_figures(session, start, now, config.timezone)
 
     today = await asyncio.to_thread(figures)
     log.info(
         "robot today: placed %s, reached %s, completed %s, success rate %s",
-        today["placed"],
-        today["reached"],
-        today["completed"],
-        "no data" if today["success_rate"] is None else f"{today['success_rate']:.1%}",
+        today.placed,
+        today.reached,
+        today.completed,
+        "no data" if today.success_rate is None else f"{today.success_rate:.1%}",
     )
 
 

@@ -18,7 +18,9 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import AttemptOutcome, CallbackAttempt, Question, Ticket
+from core.config import HotlineConfig
+from core.vocabulary import AttemptOutcome, Question
+from db.models import CallbackAttempt, Ticket
 from db.robot import (
     add_do_not_call,
     attempt_answered,
@@ -28,10 +30,10 @@ from db.robot import (
     send_back_for_rework,
 )
 from db.session import unit_of_work
-from hotline.asterisk.agi import AGI
-from hotline.config import HotlineConfig
-from ivr.transcribe import recognize
 from prompts.build import PromptLibrary
+from speech.recognition import SpeechModel, recognize
+from telephony.agi import AGI
+from telephony.menu import KeyStatus, Menu, MenuExit, collect_key, play
 
 T = TypeVar("T")
 QUESTIONS: list[tuple[Question, str, str]] = [
@@ -52,7 +54,7 @@ class SurveyFlow:
         config: HotlineConfig,
         prompts: PromptLibrary,
         sessions: sessionmaker[Session],
-        speech_model: Callable[[], object | None] = lambda: None,
+        speech_model: SpeechModel,
     ) -> None:
         self.config = config
         self.robot = config.robot
@@ -82,7 +84,7 @@ class SurveyFlow:
             )
         )
         try:
-            await self.play(agi, "survey_intro", self.robot.opt_out_key)
+            await self.introduce(agi)
             answers = {}
             for question, prompt, keys in QUESTIONS:
                 answers[question], via = await self.ask(agi, prompt, keys)
@@ -102,26 +104,33 @@ class SurveyFlow:
         await self.db(lambda s: self.complete(s, attempt_id, ticket_id, answers))
         await self.play(agi, "survey_thanks")
 
-    async def play(self, agi: AGI, prompt: str, keys: str = "") -> str | None:
-        digit, _ = await agi.stream_file(self.prompts.path(prompt), keys)
-        if digit == self.robot.opt_out_key:
-            raise OptedOut
-        return digit
+    async def introduce(self, agi: AGI) -> None:
+        """The robot says who it is; the opt-out key interrupts it (and ends the survey)."""
+        try:
+            await play(agi, self.prompts.path("survey_intro"), exit_keys=self.robot.opt_out_key)
+        except MenuExit:
+            raise OptedOut from None
+
+    async def play(self, agi: AGI, prompt: str) -> None:
+        await agi.stream_file(self.prompts.path(prompt))
 
     async def ask(self, agi: AGI, prompt: str, keys: str) -> tuple[int, str]:
         """One question: a valid key, else -1 (no key) or -2 (wrong key) after one repeat."""
-        result = NO_KEY
-        for _ in range(2):
-            key = await self.play(agi, prompt, "0123456789*#")
-            if key is None:
-                key = await agi.wait_for_digit(self.robot.answer_timeout_ms)
-            if key == self.robot.opt_out_key:
-                raise OptedOut
-            if key is not None and key in keys:
-                return int(key), "dtmf"
-            result = NO_KEY if key is None else WRONG_KEY
-            agi.log.info("survey %s: %s", prompt, "no key" if key is None else f"wrong key {key}")
-        return result, "none"
+        menu = Menu(
+            name=prompt,
+            prompt=self.prompts.path(prompt),
+            keys=keys,
+            timeout_ms=self.robot.answer_timeout_ms,
+            tries=2,
+            exit_keys=self.robot.opt_out_key,
+        )
+        try:
+            answer = await collect_key(agi, menu)
+        except MenuExit:
+            raise OptedOut from None
+        if answer.key is not None:
+            return int(answer.key), "dtmf"
+        return (NO_KEY if answer.status is KeyStatus.NO_KEY else WRONG_KEY), "none"
 
     async def by_voice(self, agi: AGI, question: Question, base: str) -> tuple[int, str]:
         """No key twice: ask for a spoken answer, recognised under a grammar of the answers."""

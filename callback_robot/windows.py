@@ -7,15 +7,15 @@ Chinese calendar (adjusted working weekends included).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
-from hotline.config import RobotConfig
-from hotline.deadlines import is_working_day
+from core.config import RobotConfig
+from core.deadlines import is_working_day
 
 
-def in_call_window(now: datetime, robot: RobotConfig, tz: object) -> bool:
+def in_call_window(now: datetime, robot: RobotConfig, tz: tzinfo) -> bool:
     """May the robot place a call at `now` (an aware datetime)?"""
-    local = now.astimezone(tz)  # type: ignore[arg-type]
+    local = now.astimezone(tz)
     if robot.working_days_only and not is_working_day(local.date()):
         return False
     clock = local.time().replace(tzinfo=None)
@@ -23,12 +23,12 @@ def in_call_window(now: datetime, robot: RobotConfig, tz: object) -> bool:
 
 
 def next_window_start(
-    now: datetime, robot: RobotConfig, tz: object, horizon_days: int = 31
+    now: datetime, robot: RobotConfig, tz: tzinfo, horizon_days: int = 31
 ) -> datetime | None:
     """`now` if calls are allowed now, else the start of the next window (None if none soon)."""
     if in_call_window(now, robot, tz):
         return now
-    local = now.astimezone(tz)  # type: ignore[arg-type]
+    local = now.astimezone(tz)
     for offset in range(horizon_days + 1):
         day = (local + timedelta(days=offset)).date()
         if robot.working_days_only and not is_working_day(day):

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
+from core.config import HotlineConfig
 from dashboard import intake, pages
-from hotline.cli_support import sessions
-from hotline.config import HotlineConfig
+from db.session import make_engine, make_session_factory
 
 
-def create_app(config: HotlineConfig) -> FastAPI:
-    """The web app on config's database: the import API and the overview page."""
+def create_app(config: HotlineConfig, sessions: sessionmaker[Session] | None = None) -> FastAPI:
+    """The web app on config's database (or the given sessions): import API, overview page."""
     app = FastAPI(title="12345 hotline", version="0.1.0")
     app.state.config = config
-    app.state.sessions = sessions(config)
+    app.state.sessions = sessions or make_session_factory(
+        make_engine(config.database_url, False, config.database.busy_timeout_ms)
+    )
     app.include_router(intake.router)
     app.include_router(pages.router)
     return app

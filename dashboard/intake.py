@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from hotline.intake.importer import Importer, ImportFileError, body_items
+from tickets.intake.importer import Importer, ImportFileError, body_items
 
 router = APIRouter(prefix="/api", tags=["intake"])
 

@@ -13,11 +13,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from core import periods
 from dashboard.charts import Series, line_chart
-from db.metrics import RateRules, Rates, overall, robot_figures, unit_figures, weekly_counts
+from db.metrics import Rates, overall, robot_figures, unit_figures, weekly_counts
 from db.ranking import rank_peer_groups
 from db.session import unit_of_work
-from hotline import periods
+from reports.build import rate_rules
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -40,7 +41,7 @@ def overview(request: Request, week: str = Query("", description="ISO week, e.g.
         period = periods.iso_week(week) if week else periods.week_of(today - timedelta(days=7))
     except periods.PeriodError as exc:
         raise HTTPException(400, str(exc)) from None
-    rules = RateRules.from_config(config.metrics)
+    rules = rate_rules(config)
     start, end = period.utc_range(config.timezone)
     span = periods.last_weeks(period.first, TREND_WEEKS)
     with unit_of_work(request.app.state.sessions) as session:

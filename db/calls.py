@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Call, CallDirection
+from core.vocabulary import CallDirection
+from db.models import Call, Ticket
 
 
 def call_by_uniqueid(session: Session, uniqueid: str) -> Call | None:
@@ -96,8 +97,6 @@ def calls_with_recording(session: Session, batch: int = 1000) -> Iterable[tuple[
 
 def forget_empty_recording(session: Session, path: str, note: str) -> Call | None:
     """A recording removed for having no audio: the call row says so and names none."""
-    from db.models import Ticket
-
     call = session.scalars(select(Call).where(Call.recording_path == path)).one_or_none()
     if call is not None:
         call.recording_path = None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Department, Level
+from core.vocabulary import Level
+from db.models import Department
 
 
 def create_department(

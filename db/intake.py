@@ -10,18 +10,69 @@ or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Department, EventKind, Ticket, TicketEvent, Urgency, ValidCallback
+from core.vocabulary import EventKind, RequestType, TicketStatus, Urgency
+from db.models import Department, Ticket, TicketEvent, ValidCallback
 from db.tickets import add_event, create_ticket
 
-if TYPE_CHECKING:
-    from hotline.intake.records import DepartmentRecord, TicketRecord
+
+class DepartmentRecord(Protocol):
+    """A unit as the platform sends it (validated at the edge, by `tickets.intake`)."""
+
+    code: str
+    name: str
+    level: int
+    parent_code: str | None
+    peer_group: str
+
+
+class EventRecord(Protocol):
+    """One step of a ticket's history on the platform."""
+
+    kind: EventKind
+    at: datetime
+    actor: str
+    department_code: str | None
+    note: str | None
+
+
+class CallbackRecord(Protocol):
+    """A valid callback made on the platform: the three answers."""
+
+    at: datetime
+    contacted: int
+    resolved: int
+    satisfaction: int
+
+
+class TicketRecord(Protocol):
+    """A ticket as the platform sends it, with its events and callbacks."""
+
+    external_id: str
+    caller_number: str
+    accepted_at: datetime
+    request_type: RequestType | None
+    category: str | None
+    urgency: Urgency
+    description: str | None
+    department_code: str | None
+    status: TicketStatus
+    due_at: datetime | None
+    closed_at: datetime | None
+    reply: str | None
+
+    @property
+    def events(self) -> Sequence[EventRecord]: ...
+
+    @property
+    def callbacks(self) -> Sequence[CallbackRecord]: ...
+
 
 Outcome = Literal["created", "updated", "unchanged"]
 TICKET_FIELDS = (

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
 from functools import cache, cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -39,15 +39,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from db.models import (
-    Department,
-    EventKind,
-    Ticket,
-    TicketEvent,
-    TicketStatus,
-    UTCDateTime,
-    ValidCallback,
-)
+from core.vocabulary import EventKind, TicketStatus
+from db.models import Department, Ticket, TicketEvent, UTCDateTime, ValidCallback
 from db.robot import robot_figures
 
 __all__ = ["Counts", "RateRules", "UnitFigures", "overall", "robot_figures", "unit_figures"]
@@ -87,15 +80,17 @@ class RateRules:
     satisfaction_weight: Fraction = Fraction(2, 5)
 
     @classmethod
-    def from_config(cls, metrics: object) -> RateRules:
-        """From a `MetricsConfig`; decimal strings keep 0.35 exactly 35/100."""
-        weights = metrics.composite_weights  # type: ignore[attr-defined]
-        exact = lambda value: Fraction(str(value))  # noqa: E731
+    def of(cls, basic_weight: float, composite_weights: dict[str, float]) -> RateRules:
+        """From the configured decimals; decimal strings keep 0.35 exactly 35/100."""
+
+        def exact(value: float) -> Fraction:
+            return Fraction(str(value))
+
         return cls(
-            basic_weight=exact(metrics.basic_satisfied_weight),  # type: ignore[attr-defined]
-            response_weight=exact(weights["response"]),
-            resolution_weight=exact(weights["resolution"]),
-            satisfaction_weight=exact(weights["satisfaction"]),
+            basic_weight=exact(basic_weight),
+            response_weight=exact(composite_weights["response"]),
+            resolution_weight=exact(composite_weights["resolution"]),
+            satisfaction_weight=exact(composite_weights["satisfaction"]),
         )
 
     @cached_property
@@ -165,7 +160,7 @@ class UnitFigures:
         return self.rules.exact_composite(self.counts)
 
 
-def _callback_counts(start: Bound, end: Bound) -> Select:  # type: ignore[type-arg]
+def _callback_counts(start: Bound, end: Bound) -> Select[Any]:
     return (
         select(ValidCallback.department_id.label("unit"), *_answer_sums(ValidCallback))
         .where(ValidCallback.surveyed_at >= start, ValidCallback.surveyed_at < end)
@@ -173,7 +168,7 @@ def _callback_counts(start: Bound, end: Bound) -> Select:  # type: ignore[type-a
     )
 
 
-def _ticket_counts(start: Bound, end: Bound) -> Select:  # type: ignore[type-arg]
+def _ticket_counts(start: Bound, end: Bound) -> Select[Any]:
     return (
         select(
             Ticket.department_id.label("unit"),
@@ -185,7 +180,7 @@ def _ticket_counts(start: Bound, end: Bound) -> Select:  # type: ignore[type-arg
     )
 
 
-def _return_counts(start: Bound, end: Bound) -> Select:  # type: ignore[type-arg]
+def _return_counts(start: Bound, end: Bound) -> Select[Any]:
     return (
         select(TicketEvent.department_id.label("unit"), func.count().label("improper_returns"))
         .where(
@@ -235,7 +230,7 @@ def _rolled(aggregate: Select, name: str, ancestry):  # type: ignore[no-untyped-
     )
 
 
-def _handling_counts(start: Bound, end: Bound) -> Select:  # type: ignore[type-arg]
+def _handling_counts(start: Bound, end: Bound) -> Select[Any]:
     tickets = _ticket_counts(start, end)
     returns = _return_counts(start, end)
     both = (
@@ -277,7 +272,9 @@ def unit_figures(
 
 
 @cache
-def _figures_statement(rolled_up: bool, handling: bool, by_level: bool, by_group: bool) -> Select:  # type: ignore[type-arg]
+def _figures_statement(
+    rolled_up: bool, handling: bool, by_level: bool, by_group: bool
+) -> Select[Any]:
     """The figures query for one combination of options, built once (with bound periods)."""
     start, end = bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
     ancestry = _ancestry(rolled_up)

@@ -6,6 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from db.session import make_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -34,10 +38,6 @@ class SchemaOutOfDate(Exception):
 
 def check_current(url: str) -> None:
     """Raise SchemaOutOfDate unless the database is at the newest revision."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from db.session import make_engine
 
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     engine = make_engine(url)

@@ -25,6 +25,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.vocabulary import (
+    AttemptOutcome,
+    AttemptState,
+    CallDirection,
+    EventKind,
+    Question,
+    RequestType,
+    TicketStatus,
+    TranscriptStatus,
+    Urgency,
+)
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -71,90 +83,6 @@ def str_enum(cls: type[enum.Enum], name: str) -> Enum:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-
-
-class Level(enum.IntEnum):
-    """The five-level network: region -> city -> district -> township/street -> village."""
-
-    REGION = 1
-    CITY = 2
-    DISTRICT = 3
-    TOWNSHIP = 4
-    VILLAGE = 5
-
-
-class RequestType(enum.StrEnum):
-    CONSULTATION = "consultation"  # 咨询
-    HELP = "help"  # 求助
-    COMPLAINT = "complaint"  # 投诉
-    REPORT = "report"  # 举报
-    SUGGESTION = "suggestion"  # 建议
-
-
-class Urgency(enum.StrEnum):
-    EMERGENCY = "emergency"  # 1 working day
-    DAILY_LIFE = "daily_life"  # 3 working days
-    COMPLEX = "complex"  # 7 calendar days
-
-
-class TicketStatus(enum.StrEnum):
-    ACCEPTED = "accepted"  # 受理
-    DISPATCHED = "dispatched"  # 派单
-    SIGNED = "signed"  # 签收
-    IN_PROGRESS = "in_progress"  # 办理
-    RETURNED = "returned"  # 退单
-    CLOSED = "closed"  # 办结
-    ARCHIVED = "archived"  # 归档
-
-
-class EventKind(enum.StrEnum):
-    ACCEPTED = "accepted"
-    DISPATCHED = "dispatched"
-    SIGNED = "signed"
-    RETURNED = "returned"
-    REDISPATCHED = "redispatched"
-    URGED = "urged"
-    SUPERVISED = "supervised"
-    CLOSED = "closed"
-    REWORK = "rework"
-    SURVEYED = "surveyed"
-    ARCHIVED = "archived"
-    DISPATCHED_ABOVE = "dispatched_above"  # 双派单: the level above is sent a copy to oversee
-    RETURN_REJECTED = "return_rejected"  # a 退单 judged improper: counted against the unit
-
-
-class TranscriptStatus(enum.StrEnum):
-    PENDING = "pending"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # no speech model configured
-
-
-class CallDirection(enum.StrEnum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-
-
-class AttemptState(enum.StrEnum):
-    QUEUED = "queued"
-    DIALING = "dialing"
-    IN_CALL = "in_call"
-    DONE = "done"
-
-
-class AttemptOutcome(enum.StrEnum):
-    COMPLETED = "completed"
-    PARTIAL = "partial"
-    NO_ANSWER = "no_answer"
-    BUSY = "busy"
-    FAILED = "failed"  # congestion or a channel that could not be created
-    OPTED_OUT = "opted_out"
-
-
-class Question(enum.StrEnum):
-    CONTACTED = "contacted"
-    RESOLVED = "resolved"
-    SATISFACTION = "satisfaction"
 
 
 class Department(Base):

@@ -10,22 +10,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from db import workflow
-from db.models import (
+from core.vocabulary import (
     AttemptOutcome,
     AttemptState,
-    CallbackAttempt,
-    DoNotCall,
+    CallDirection,
     EventKind,
     Question,
+    TicketStatus,
+)
+from db import workflow
+from db.calls import upsert_call_start
+from db.models import (
+    CallbackAttempt,
+    DoNotCall,
+    RobotLock,
     SurveyAnswer,
     Ticket,
-    TicketStatus,
     ValidCallback,
     utcnow,
 )
@@ -206,9 +212,6 @@ def due_tickets(session: Session, rules: DueRules, limit: int) -> list[int]:
     per-citizen, not-answered and answered-but-unfinished limits; the last
     attempt's retry interval (by its outcome) over; not on the do-not-call list.
     """
-    from sqlalchemy import and_, case, exists, or_
-    from sqlalchemy.orm import aliased
-
     other = aliased(CallbackAttempt)
     sibling = aliased(Ticket)
 
@@ -289,8 +292,6 @@ def _local_day(column, dialect: str, tz: str):  # type: ignore[no-untyped-def]
     """The local calendar day of a UTC timestamp column, computed in SQL."""
     if dialect == "postgresql":
         return func.to_char(func.timezone(tz, column), "YYYY-MM-DD")
-    from zoneinfo import ZoneInfo
-
     offset = datetime.now(ZoneInfo(tz)).utcoffset()
     hours = int(offset.total_seconds() // 3600) if offset else 0
     return func.date(column, f"{hours:+d} hours")
@@ -299,9 +300,38 @@ def _local_day(column, dialect: str, tz: str):  # type: ignore[no-untyped-def]
 REACHED = (AttemptOutcome.COMPLETED, AttemptOutcome.PARTIAL, AttemptOutcome.OPTED_OUT)
 
 
+@dataclass(frozen=True)
+class RobotFigures:
+    """The robot's work over a period: calls, outcomes, per-ticket reach, outcomes per day."""
+
+    placed: int
+    reached: int
+    completed: int
+    tickets: int
+    tickets_completed_within: int
+    within_attempts: int
+    outcome_mix: dict[str, int]
+    by_day: dict[str, dict[str, int]]  # local day "YYYY-MM-DD" -> outcome value -> calls
+
+    @property
+    def success_rate(self) -> float | None:
+        """Completed surveys / calls placed (the robot's success rate); None without calls."""
+        return self.completed / self.placed if self.placed else None
+
+    @property
+    def reach_rate(self) -> float | None:
+        """Calls answered by the citizen / calls placed."""
+        return self.reached / self.placed if self.placed else None
+
+    @property
+    def ticket_rate(self) -> float | None:
+        """Tickets completed within `within_attempts` calls / tickets called."""
+        return self.tickets_completed_within / self.tickets if self.tickets else None
+
+
 def robot_figures(
     session: Session, start: datetime, end: datetime, tz: str, within_attempts: int = 3
-) -> dict[str, object]:
+) -> RobotFigures:
     """Calls placed, reached, completed, success rate and the outcome mix per local day."""
     dialect = session.get_bind().dialect.name
     in_range = (
@@ -342,19 +372,26 @@ def robot_figures(
     for counts in by_day.values():
         for outcome_name, count in counts.items():
             mix[outcome_name] = mix.get(outcome_name, 0) + count
-    return {
-        "placed": placed,
-        "reached": reached,
-        "completed": completed,
-        "success_rate": completed / placed if placed else None,
-        "reach_rate": reached / placed if placed else None,
-        "outcome_mix": mix,
-        "tickets": int(tickets),
-        "tickets_completed_within": int(reached_tickets),
-        "ticket_rate": reached_tickets / tickets if tickets else None,
-        "within_attempts": within_attempts,
-        "by_day": by_day,
-    }
+    return RobotFigures(
+        placed=placed,
+        reached=reached,
+        completed=completed,
+        tickets=int(tickets),
+        tickets_completed_within=int(reached_tickets),
+        within_attempts=within_attempts,
+        outcome_mix=mix,
+        by_day=by_day,
+    )
+
+
+def attempt_state_counts(session: Session) -> dict[AttemptState, int]:
+    """How many attempts are in each state now (every state present, zero if none)."""
+    rows = session.execute(
+        select(CallbackAttempt.state, func.count()).group_by(CallbackAttempt.state)
+    ).all()
+    counts = dict.fromkeys(AttemptState, 0)
+    counts.update({AttemptState(state): int(count) for state, count in rows})
+    return counts
 
 
 def attempts_in_flight(session: Session) -> list[CallbackAttempt]:
@@ -378,10 +415,6 @@ def claim_due(
     two attempts. One call per citizen per pass. Returns (attempt id, ticket id,
     caller number) to dial.
     """
-    from sqlalchemy import update
-
-    from db.models import RobotLock
-
     now = rules.now
     session.execute(
         update(RobotLock).where(RobotLock.id == 1).values(holder=robot_id, taken_at=now)
@@ -416,9 +449,6 @@ def link_survey_call(
     linkedid: str | None,
 ) -> None:
     """The survey's call row (outbound, with its recording), linked to the attempt."""
-    from db.calls import upsert_call_start
-    from db.models import CallDirection
-
     attempt = session.get(CallbackAttempt, attempt_id)
     if attempt is None:
         return
@@ -441,8 +471,6 @@ def link_survey_call(
 
 def waiting_to_retry(session: Session, due: list[int]) -> int:
     """Tickets tried but not yet surveyed, with nothing in flight, that are not due now."""
-    from sqlalchemy import exists
-
     other = CallbackAttempt
     tried = exists().where(other.ticket_id == Ticket.id)
     settled = exists().where(

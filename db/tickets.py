@@ -10,23 +10,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from core.vocabulary import EventKind, RequestType, TicketStatus, TranscriptStatus, Urgency
 from db.calls import call_by_uniqueid
-from db.models import (
-    EventKind,
-    Line,
-    RequestType,
-    Ticket,
-    TicketEvent,
-    TicketSequence,
-    TicketStatus,
-    TranscriptStatus,
-    Urgency,
-    utcnow,
-)
+from db.models import Line, Ticket, TicketEvent, TicketSequence, utcnow
 
 OPEN_STATUSES = (
     TicketStatus.ACCEPTED,
@@ -227,8 +217,6 @@ def set_transcript(
 
 
 def count_needing_transcript(session: Session) -> int:
-    from sqlalchemy import func
-
     return int(
         session.scalar(
             select(func.count())

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Department, EventKind, Ticket, TicketEvent, TicketStatus, utcnow
+from core.vocabulary import EventKind, TicketStatus
+from db.models import Department, Ticket, TicketEvent, utcnow
 from db.tickets import OPEN_STATUSES, add_event
 
 S = TicketStatus

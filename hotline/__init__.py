@@ -1,1 +1,2 @@
-"""The 12345 hotline's shared core: configuration, CLI and the Asterisk protocol layer."""
+"""Floor 4, composition: the one place a running hotline is wired (`app.py`) and the
+`hotline` command (`cli/`, one module per sub-command group)."""

@@ -1,4 +1,8 @@
-"""The app factory: the FastAGI route table and the background workers, built in one place."""
+"""The app factory: the FastAGI route table and the background workers, built in one place.
+
+This is the only module that knows every part of a running hotline; the parts
+know nothing of each other beyond the floors below them.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,19 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from dataclasses import dataclass
 
+import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.runner import run_robot
 from callback_robot.survey import SurveyEndRoute, SurveyFlow
-from db.session import make_engine, make_session_factory
-from hotline.asterisk.fastagi import FastAGIServer, Handler
-from hotline.config import HotlineConfig
+from core.config import HotlineConfig
+from dashboard.app import create_app
+from db.lines import LineSpec, sync_lines
+from db.migrate import upgrade
+from db.session import make_engine, make_session_factory, unit_of_work
 from ivr.call_end import CallEndRoute
 from ivr.diagnostics import echo_route
 from ivr.inbound import InboundFlow
@@ -22,8 +31,21 @@ from ivr.store import IvrStore
 from ivr.transcribe import Transcriber
 from prompts.build import PromptLibrary
 from prompts.phrases import PhraseCache
+from speech.recognition import SpeechModel
+from telephony.ami import AMIError
+from telephony.fastagi import FastAGIServer, Handler
 
 log = logging.getLogger(__name__)
+
+
+def prepare_store(config: HotlineConfig) -> None:
+    """Migrate the store to the newest schema and mirror the configured lines into it."""
+    upgrade(config.database_url)
+    engine = make_engine(config.database_url, False, config.database.busy_timeout_ms)
+    lines = [LineSpec(x.did, x.name, x.greeting, x.default_category) for x in config.lines]
+    with unit_of_work(make_session_factory(engine)) as session:
+        sync_lines(session, lines)
+    engine.dispose()
 
 
 @dataclass
@@ -42,13 +64,12 @@ def build_routes(
 ) -> dict[str, Handler]:
     """Every FastAGI route the dialplan may call, by script name."""
     prompts = PromptLibrary(config)
+    speech = transcriber.model if transcriber else SpeechModel(None)
     return {
         "echo": echo_route(prompts),
         "ivr": InboundFlow(config, prompts, PhraseCache(config), store),
         "call-end": CallEndRoute(store),
-        "survey": SurveyFlow(
-            config, prompts, store.sessions, transcriber.model if transcriber else lambda: None
-        ),
+        "survey": SurveyFlow(config, prompts, store.sessions, speech),
         "survey-end": SurveyEndRoute(store.sessions),
     }
 
@@ -58,7 +79,7 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
     engine = make_engine(config.database_url, config.database.echo, config.database.busy_timeout_ms)
     sessions = make_session_factory(engine)
     store = IvrStore(config, sessions)
-    transcriber = Transcriber(config, sessions)
+    transcriber = Transcriber(config, sessions, SpeechModel(config.speech_model, config.source))
     server = FastAGIServer(
         build_routes(config, store, transcriber),
         host=config.agi.host,
@@ -82,10 +103,8 @@ async def housekeeping(hotline: Hotline) -> None:
         await asyncio.sleep(min(interval, hotline.config.speech.transcribe_interval_seconds))
 
 
-async def supervise_robot(config: HotlineConfig, stop: asyncio.Event, run_robot) -> None:  # type: ignore[no-untyped-def]
+async def supervise_robot(config: HotlineConfig, stop: asyncio.Event) -> None:
     """Keep the robot running beside the IVR; an unreachable AMI is retried, not fatal."""
-    from hotline.asterisk.ami import AMIError
-
     while not stop.is_set():
         try:
             await run_robot(config, stop)
@@ -98,11 +117,6 @@ async def supervise_robot(config: HotlineConfig, stop: asyncio.Event, run_robot)
 
 async def serve_web(config: HotlineConfig, stop: asyncio.Event) -> None:
     """The web app (import API) beside the IVR until stop; a taken port is logged, not fatal."""
-    import socket
-
-    import uvicorn
-
-    from dashboard.app import create_app
 
     class EmbeddedServer(uvicorn.Server):
         def capture_signals(self):  # type: ignore[no-untyped-def,override]
@@ -146,9 +160,7 @@ async def run_forever(config: HotlineConfig) -> None:
     web = asyncio.create_task(serve_web(config, stop), name="web")
     robot = None
     if config.robot.enabled:
-        from callback_robot.runner import run_robot
-
-        robot = asyncio.create_task(supervise_robot(config, stop, run_robot), name="robot")
+        robot = asyncio.create_task(supervise_robot(config, stop), name="robot")
     await stop.wait()
     worker.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from hotline.asterisk.agi import AGI
 from ivr.recordings import WAV_HEADER
 from ivr.store import CallEnd, IvrStore
+from telephony.agi import AGI
 
 FLUSH_WAIT = 2.0
 

@@ -7,14 +7,16 @@ what Asterisk received without listening to the call.
 
 from __future__ import annotations
 
-from hotline.asterisk.agi import AGI
+from collections.abc import Awaitable, Callable
+
 from prompts.build import PromptLibrary
+from telephony.agi import AGI
 
 DIGITS = "0123456789*#"
 DIGIT_VARIABLE = "HOTLINE_ECHO_DIGIT"
 
 
-def echo_route(prompts: PromptLibrary, wait_ms: int = 8000):  # type: ignore[no-untyped-def]
+def echo_route(prompts: PromptLibrary, wait_ms: int = 8000) -> Callable[[AGI], Awaitable[None]]:
     """Build the echo handler for a prompt library."""
 
     async def echo(agi: AGI) -> None:

@@ -10,34 +10,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hotline.asterisk.agi import AGI
-from hotline.config import HotlineConfig, LineConfig
+from core.config import HotlineConfig, LineConfig
+from core.vocabulary import CallStep, RequestType, Urgency
 from ivr.store import CallStart, IvrStore, TicketRequest, TicketView
 from prompts.build import PromptLibrary
 from prompts.phrases import PhraseCache
+from telephony.agi import AGI
+from telephony.menu import Menu, collect_key
 
 MENU_KEYS = "1230"
 ENGLISH_KEY = "9"
 REQUEST_TYPES = {
-    "1": "consultation",
-    "2": "help",
-    "3": "complaint",
-    "4": "report",
-    "5": "suggestion",
+    "1": RequestType.CONSULTATION,
+    "2": RequestType.HELP,
+    "3": RequestType.COMPLAINT,
+    "4": RequestType.REPORT,
+    "5": RequestType.SUGGESTION,
 }
-URGENCIES = {"1": "emergency", "2": "daily_life", "3": "complex"}
+URGENCIES = {"1": Urgency.EMERGENCY, "2": Urgency.DAILY_LIFE, "3": Urgency.COMPLEX}
 
 
 @dataclass
-class Call:
-    """What a flow knows about the call in progress."""
+class CitizenCall:
+    """What the inbound flow knows about the citizen's call in progress."""
 
     agi: AGI
     line: LineConfig
     base: str  # recording path without extension: <dir>/<uniqueid>_<did>_<caller>
     lang: str
-    request_type: str | None = None
-    urgency: str = "daily_life"
+    request_type: RequestType | None = None
+    urgency: Urgency = Urgency.DAILY_LIFE
     requests: list[str] = field(default_factory=list)
 
     @property
@@ -66,11 +68,11 @@ class InboundFlow:
         await self.play(call, "goodbye")
 
     # -- building blocks --------------------------------------------------------------
-    async def begin(self, agi: AGI) -> Call:
+    async def begin(self, agi: AGI) -> CitizenCall:
         did = await agi.get_variable("HOTLINE_DID") or agi.dialed
         base = await agi.get_variable("HOTLINE_BASE") or ""
         line = self.lines.get(did) or self.config.lines[0]
-        call = Call(agi, line, base, self.config.prompts.languages[0])
+        call = CitizenCall(agi, line, base, self.config.prompts.languages[0])
         linkedid = await agi.get_full_variable("${CHANNEL(linkedid)}")
         recording = base + ".wav" if base else None
         await self.store.call_started(
@@ -78,41 +80,35 @@ class InboundFlow:
         )
         return call
 
-    async def step(self, call: Call, name: str) -> None:
-        await call.agi.set_variable("HOTLINE_STEP", name)
+    async def step(self, call: CitizenCall, step: CallStep) -> None:
+        await call.agi.set_variable("HOTLINE_STEP", step.value)
 
-    async def play(self, call: Call, prompt: str, keys: str = "") -> str | None:
+    async def play(self, call: CitizenCall, prompt: str, keys: str = "") -> str | None:
         digit, _ = await call.agi.stream_file(self.prompts.path(prompt, call.lang), keys)
         return digit
 
     async def ask(
-        self, call: Call, prompt: str, keys: str, retries: int | None = None
+        self, call: CitizenCall, prompt: str, keys: str, tries: int | None = None
     ) -> str | None:
         """Play a menu and take one valid key; timeouts and wrong keys repeat it, then None."""
-        for attempt in range(retries or self.ivr.menu_retries):
-            key = await self.play(call, prompt, keys + "*#0123456789")
-            if key is None:
-                key = await call.agi.wait_for_digit(self.ivr.key_timeout_ms)
-            if key is not None and key in keys:
-                return key
-            call.agi.log.info(
-                "menu %s: %s (try %d)",
-                prompt,
-                "invalid key " + key if key else "no key",
-                attempt + 1,
-            )
-            if key is not None:
-                await self.play(call, "invalid_key")
-        return None
+        menu = Menu(
+            name=prompt,
+            prompt=self.prompts.path(prompt, call.lang),
+            keys=keys,
+            timeout_ms=self.ivr.key_timeout_ms,
+            tries=tries or self.ivr.menu_retries,
+            invalid_prompt=self.prompts.path("invalid_key", call.lang),
+        )
+        return (await collect_key(call.agi, menu)).key
 
-    async def say_number(self, call: Call, number: str) -> None:
+    async def say_number(self, call: CitizenCall, number: str) -> None:
         for digit in number:
             await self.play(call, f"digit_{digit}")
 
     # -- the call ---------------------------------------------------------------------
-    async def greet(self, call: Call) -> str | None:
+    async def greet(self, call: CitizenCall) -> str | None:
         """The line's greeting; 9 switches to English; a menu key already answers the menu."""
-        await self.step(call, "greeting")
+        await self.step(call, CallStep.GREETING)
         key = await self.play(call, call.line.greeting, MENU_KEYS + ENGLISH_KEY)
         if key == ENGLISH_KEY and "en" in self.config.prompts.languages:
             call.lang = "en"
@@ -120,8 +116,8 @@ class InboundFlow:
             return None
         return key if key is not None and key in MENU_KEYS else None
 
-    async def serve(self, call: Call, key: str | None) -> None:
-        await self.step(call, "menu")
+    async def serve(self, call: CitizenCall, key: str | None) -> None:
+        await self.step(call, CallStep.MENU)
         if key is None:
             key = await self.ask(call, "main_menu", MENU_KEYS)
         services = {"1": self.new_request, "2": self.progress, "3": self.urge, "0": self.agent}
@@ -130,19 +126,19 @@ class InboundFlow:
             return
         await services[key](call)
 
-    async def new_request(self, call: Call) -> None:
-        await self.step(call, "type")
-        kind = await self.ask(call, "request_type_menu", "".join(REQUEST_TYPES), retries=1)
+    async def new_request(self, call: CitizenCall) -> None:
+        await self.step(call, CallStep.TYPE)
+        kind = await self.ask(call, "request_type_menu", "".join(REQUEST_TYPES), tries=1)
         call.request_type = REQUEST_TYPES.get(kind or "")
-        await self.step(call, "urgency")
-        urgency = await self.ask(call, "urgency_menu", "".join(URGENCIES), retries=1)
-        call.urgency = URGENCIES.get(urgency or "", "daily_life")
+        await self.step(call, CallStep.URGENCY)
+        urgency = await self.ask(call, "urgency_menu", "".join(URGENCIES), tries=1)
+        call.urgency = URGENCIES.get(urgency or "", Urgency.DAILY_LIFE)
         await self.record_and_ticket(call)
 
     async def record_and_ticket(
-        self, call: Call, source: str = "ivr", intro: str = "record_request"
+        self, call: CitizenCall, source: str = "ivr", intro: str = "record_request"
     ) -> None:
-        await self.step(call, "recording")
+        await self.step(call, CallStep.RECORDING)
         path = call.base + "-request"
         await call.agi.set_variable("HOTLINE_REQUEST_REC", path + ".wav")
         call.requests.append(path + ".wav")
@@ -168,8 +164,8 @@ class InboundFlow:
         )
         await self.read_back(call, number)
 
-    async def read_back(self, call: Call, number: str | None) -> None:
-        await self.step(call, "readback")
+    async def read_back(self, call: CitizenCall, number: str | None) -> None:
+        await self.step(call, CallStep.READBACK)
         if number is None:
             await self.play(call, "request_recorded_no_number")
             return
@@ -177,11 +173,11 @@ class InboundFlow:
         for _ in range(1 + self.ivr.readback_repeats):
             await self.play(call, "ticket_created")
             await self.say_number(call, number)
-            if await self.ask(call, "repeat_ticket", "1", retries=1) != "1":
+            if await self.ask(call, "repeat_ticket", "1", tries=1) != "1":
                 return
 
-    async def progress(self, call: Call) -> None:
-        await self.step(call, "progress")
+    async def progress(self, call: CitizenCall) -> None:
+        await self.step(call, CallStep.PROGRESS)
         for _ in range(self.ivr.menu_retries):
             digits = await call.agi.get_data(
                 self.prompts.path("enter_ticket_number", call.lang),
@@ -196,7 +192,7 @@ class InboundFlow:
             await self.play(call, "unknown_ticket")
         await self.record_and_ticket(call, source="ivr-progress-fallback")
 
-    async def speak_ticket(self, call: Call, ticket: TicketView) -> None:
+    async def speak_ticket(self, call: CitizenCall, ticket: TicketView) -> None:
         await call.agi.set_variable("HOTLINE_SPOKEN_STATUS", ticket.status.value)
         await self.play(call, "ticket_status_is")
         await self.play(call, f"status_{ticket.status.value}")
@@ -215,8 +211,8 @@ class InboundFlow:
             await self.play(call, "due_date_is")
             await call.agi.stream_file(await self.phrases.path(text, call.lang))
 
-    async def urge(self, call: Call) -> None:
-        await self.step(call, "urge")
+    async def urge(self, call: CitizenCall) -> None:
+        await self.step(call, CallStep.URGE)
         number = await self.store.urge_latest(call.caller)
         if number is None:
             await self.play(call, "no_open_ticket")
@@ -226,8 +222,8 @@ class InboundFlow:
         await self.play(call, "urge_passed_on")
         await self.say_number(call, number)
 
-    async def agent(self, call: Call) -> None:
-        await self.step(call, "queue")
+    async def agent(self, call: CitizenCall) -> None:
+        await self.step(call, CallStep.QUEUE)
         await self.play(call, "please_hold")
         await call.agi.exec("Queue", f"hotline-agents,,,,{self.ivr.queue_wait_seconds}")
         status = await call.agi.get_variable("QUEUESTATUS")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from core.vocabulary import CallStep
 from db.calls import (
     calls_with_recording,
     calls_without_ticket,
@@ -30,7 +31,7 @@ from db.calls import (
 )
 from db.session import unit_of_work
 from ivr import recordings
-from ivr.store import IvrStore
+from ivr.store import CallEnd, IvrStore
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def reconcile(store: IvrStore, settle_seconds: int | None = None) -> ReconcileRe
             recording,
             [r for r in (request, _message(recording)) if r],
             started,
-            step or "unknown (found by the reconciler)",
+            CallStep.read(step),
         )
         report.tickets_for_calls.append(number)
 
@@ -101,7 +102,7 @@ def reconcile(store: IvrStore, settle_seconds: int | None = None) -> ReconcileRe
             whole,
             requests,
             started,
-            "no call row: the FastAGI server never saw this call",
+            CallStep.NO_CALL_ROW,
         )
         report.tickets_for_orphan_recordings.append(number)
 
@@ -153,23 +154,10 @@ def _ticket(
     recording: str | None,
     requests: list[str],
     started: datetime,
-    step: str,
+    step: CallStep,
 ) -> str:
-    return store.transaction(
-        lambda s: store.apply_call_end(
-            s,
-            {
-                "uniqueid": uniqueid,
-                "caller": caller,
-                "did": did,
-                "recording": recording,
-                "request_recordings": requests,
-                "hangup_cause": None,
-                "last_step": step,
-                "ended_at": started,
-            },
-        )
-    )
+    end = CallEnd(uniqueid, caller, did, recording, requests, None, step, started)
+    return store.transaction(lambda s: store.apply_call_end(s, end))
 
 
 def _missing(session: Session) -> list[tuple[str, str]]:

@@ -16,13 +16,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.config import HotlineConfig
+from core.deadlines import due_at
+from core.vocabulary import CallStep, RequestType, TicketStatus, TranscriptStatus, Urgency
 from db.calls import call_by_uniqueid, end_call, upsert_call_start
-from db.models import RequestType, TicketStatus, TranscriptStatus, Urgency, utcnow
+from db.models import utcnow
 from db.session import unit_of_work
 from db.tickets import (
     create_ticket_for_call,
@@ -32,8 +35,6 @@ from db.tickets import (
     ticket_for_call,
     urge_ticket,
 )
-from hotline.config import HotlineConfig
-from hotline.deadlines import due_at
 from ivr.recordings import has_audio
 from ivr.spool import Spool
 
@@ -47,6 +48,8 @@ class StoreUnavailable(Exception):
 
 @dataclass
 class CallStart:
+    """Intent: a citizen's call began (its row, with the whole-call recording's path)."""
+
     uniqueid: str
     caller: str
     did: str
@@ -54,35 +57,73 @@ class CallStart:
     linkedid: str | None = None
     started_at: datetime = field(default_factory=utcnow)
 
+    @classmethod
+    def from_payload(cls, p: dict[str, Any]) -> CallStart:
+        """The intent as read back from the spool's JSON."""
+        return cls(**{**p, "started_at": _parse_time(p["started_at"])})
+
 
 @dataclass
 class TicketRequest:
+    """Intent: the call's ticket, with its request recording and what the caller keyed."""
+
     uniqueid: str
     caller: str
     did: str
     recording: str | None
-    request_type: str | None = None
-    urgency: str = Urgency.DAILY_LIFE.value
+    request_type: RequestType | None = None
+    urgency: Urgency = Urgency.DAILY_LIFE
     source: str = "ivr"
     description: str | None = None
     accepted_at: datetime = field(default_factory=utcnow)
     transcribe: bool = True  # a request recording (not a whole call with prompts in it)
 
+    @classmethod
+    def from_payload(cls, p: dict[str, Any]) -> TicketRequest:
+        """The intent as read back from the spool's JSON."""
+        kind = p.get("request_type")
+        return cls(
+            **{
+                **p,
+                "request_type": RequestType(kind) if kind else None,
+                "urgency": Urgency(p.get("urgency") or Urgency.DAILY_LIFE),
+                "accepted_at": _parse_time(p["accepted_at"]),
+            }
+        )
+
 
 @dataclass
 class CallEnd:
+    """Intent: the call ended (where the caller left, why); it gets a ticket if it has none."""
+
     uniqueid: str
     caller: str
     did: str
     recording: str | None
     request_recordings: list[str]
     hangup_cause: str | None
-    last_step: str | None
+    last_step: str | None  # a CallStep value as the channel had it (None: before the IVR)
     ended_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def from_payload(cls, p: dict[str, Any]) -> CallEnd:
+        """The intent as read back from the spool's JSON."""
+        return cls(**{**p, "ended_at": _parse_time(p["ended_at"])})
+
+
+Intent = CallStart | TicketRequest | CallEnd
+INTENT_KINDS: dict[str, type[CallStart] | type[TicketRequest] | type[CallEnd]] = {
+    "call_start": CallStart,
+    "ticket": TicketRequest,
+    "call_end": CallEnd,
+}
+KIND_OF = {cls: kind for kind, cls in INTENT_KINDS.items()}
 
 
 @dataclass(frozen=True)
 class TicketView:
+    """What the progress query speaks about a ticket."""
+
     number: str
     status: TicketStatus
     unit: str | None
@@ -125,28 +166,32 @@ class IvrStore:
     # -- writes (spooled when the database is away) -------------------------------
     async def call_started(self, start: CallStart) -> None:
         try:
-            await self._run(lambda s: self.apply_call_start(s, asdict(start)))
+            await self._run(lambda s: self.apply_call_start(s, start))
         except StoreUnavailable as exc:
-            self.spool.put("call_start", asdict(start))
+            self.spool_intent(start)
             log.error("[%s] call start spooled: %s", start.uniqueid, exc)
 
     async def ticket_for_call(self, request: TicketRequest) -> str | None:
         """The call's ticket number; None when the ticket had to be spooled."""
         try:
-            return await self._run(lambda s: self.apply_ticket(s, asdict(request)))
+            return await self._run(lambda s: self.apply_ticket(s, request))
         except StoreUnavailable as exc:
-            self.spool.put("ticket", asdict(request))
+            self.spool_intent(request)
             log.error("[%s] ticket spooled (database unavailable: %s)", request.uniqueid, exc)
             return None
 
     async def call_ended(self, end: CallEnd) -> str | None:
         """Record the end; make sure the call has a ticket. Returns its number if known."""
         try:
-            return await self._run(lambda s: self.apply_call_end(s, asdict(end)))
+            return await self._run(lambda s: self.apply_call_end(s, end))
         except StoreUnavailable as exc:
-            self.spool.put("call_end", asdict(end))
+            self.spool_intent(end)
             log.error("[%s] call end spooled: %s", end.uniqueid, exc)
             return None
+
+    def spool_intent(self, intent: Intent) -> None:
+        """Keep an intent durably until the database is back."""
+        self.spool.put(KIND_OF[type(intent)], asdict(intent))
 
     # -- reads ------------------------------------------------------------------
     async def lookup(self, number: str) -> TicketView | None:
@@ -171,100 +216,99 @@ class IvrStore:
         return await self._run(urge)
 
     # -- the idempotent writes themselves (also used by spool replay) ----------
-    def apply(self, kind: str, payload: dict[str, object]) -> None:
+    def apply(self, kind: str, payload: dict[str, Any]) -> None:
         """Apply one spooled intent (raises on database trouble so replay stops)."""
-        action = {
-            "call_start": self.apply_call_start,
-            "ticket": self.apply_ticket,
-            "call_end": self.apply_call_end,
-        }[kind]
-        self.transaction(lambda s: action(s, payload))
+        intent = INTENT_KINDS[kind].from_payload(payload)
+        self.transaction(lambda s: self.apply_intent(s, intent))
 
-    def apply_call_start(self, session: Session, p: dict[str, object]) -> None:
-        started = _parse_time(p["started_at"])
+    def apply_intent(self, session: Session, intent: Intent) -> None:
+        """Apply an intent of any kind."""
+        if isinstance(intent, CallStart):
+            self.apply_call_start(session, intent)
+        elif isinstance(intent, TicketRequest):
+            self.apply_ticket(session, intent)
+        else:
+            self.apply_call_end(session, intent)
+
+    def apply_call_start(self, session: Session, start: CallStart) -> None:
         upsert_call_start(
             session,
-            uniqueid=str(p["uniqueid"]),
-            caller_number=str(p["caller"]),
-            did=str(p["did"]),
-            started_at=started,
-            answered_at=started,
-            linkedid=p.get("linkedid"),  # type: ignore[arg-type]
-            recording_path=p.get("recording"),
-        )  # type: ignore[arg-type]
+            uniqueid=start.uniqueid,
+            caller_number=start.caller,
+            did=start.did,
+            started_at=start.started_at,
+            answered_at=start.started_at,
+            linkedid=start.linkedid,
+            recording_path=start.recording,
+        )
 
-    def apply_ticket(self, session: Session, p: dict[str, object]) -> str:
-        uniqueid = str(p["uniqueid"])
-        accepted = _parse_time(p["accepted_at"])
-        if call_by_uniqueid(session, uniqueid) is None:
+    def apply_ticket(self, session: Session, request: TicketRequest) -> str:
+        accepted = request.accepted_at
+        if call_by_uniqueid(session, request.uniqueid) is None:
             upsert_call_start(
                 session,
-                uniqueid=uniqueid,
-                caller_number=str(p["caller"]),
-                did=str(p["did"]),
+                uniqueid=request.uniqueid,
+                caller_number=request.caller,
+                did=request.did,
                 started_at=accepted,
             )
-        urgency = Urgency(str(p.get("urgency") or Urgency.DAILY_LIFE.value))
-        recording = p.get("recording")
-        request_type = p.get("request_type")
         ticket, _created = create_ticket_for_call(
             session,
-            uniqueid,
-            caller_number=str(p["caller"]),
+            request.uniqueid,
+            caller_number=request.caller,
             local_day=accepted.astimezone(self.config.tz).date(),
             accepted_at=accepted,
-            due_at=due_at(accepted, urgency, self.config.deadlines, self.config.tz),
-            line=line_by_did(session, str(p["did"])),
-            request_type=RequestType(str(request_type)) if request_type else None,
-            urgency=urgency,
-            description=p.get("description"),
-            recording_path=recording,
-            source=str(p.get("source") or "ivr"),
+            due_at=due_at(accepted, request.urgency, self.config.deadlines, self.config.tz),
+            line=line_by_did(session, request.did),
+            request_type=request.request_type,
+            urgency=request.urgency,
+            description=request.description,
+            recording_path=request.recording,
+            source=request.source,
             transcript_status=TranscriptStatus.PENDING
-            if p.get("transcribe", True) and has_audio(recording)  # type: ignore[arg-type]
+            if request.transcribe and has_audio(request.recording)
             else None,
         )
         return ticket.number
 
-    def apply_call_end(self, session: Session, p: dict[str, object]) -> str:
-        uniqueid = str(p["uniqueid"])
-        ended = _parse_time(p["ended_at"])
-        recording = p.get("recording")
-        if recording and not Path(str(recording)).exists():
+    def apply_call_end(self, session: Session, end: CallEnd) -> str:
+        recording = end.recording
+        if recording and not Path(recording).exists():
             recording = None  # never answered, so MixMonitor never started
         call = upsert_call_start(
             session,
-            uniqueid=uniqueid,
-            caller_number=str(p["caller"]),
-            did=str(p["did"]),
-            started_at=ended,
+            uniqueid=end.uniqueid,
+            caller_number=end.caller,
+            did=end.did,
+            started_at=end.ended_at,
             recording_path=recording,
-        )  # type: ignore[arg-type]
+        )
         end_call(
             session,
-            uniqueid,
-            ended_at=ended,
-            hangup_cause=p.get("hangup_cause"),  # type: ignore[arg-type]
-            last_step=p.get("last_step"),
-        )  # type: ignore[arg-type]
-        existing = ticket_for_call(session, uniqueid)
+            end.uniqueid,
+            ended_at=end.ended_at,
+            hangup_cause=end.hangup_cause,
+            last_step=CallStep.read(end.last_step).value if end.last_step else None,
+        )
+        existing = ticket_for_call(session, end.uniqueid)
         if existing is not None:
             return existing.number
-        requests = [r for r in p.get("request_recordings") or [] if has_audio(r)]  # type: ignore[union-attr]
+        requests = [r for r in end.request_recordings if has_audio(r)]
         # MixMonitor may still be flushing the call recording: attach it if it exists at all
         audio = requests[0] if requests else (call.recording_path or None)
-        step = p.get("last_step") or "before the IVR answered"
+        step = CallStep.read(end.last_step) if end.last_step else None
+        where = step.describe() if step else "before the IVR answered"
         return self.apply_ticket(
             session,
-            {
-                "uniqueid": uniqueid,
-                "caller": p["caller"],
-                "did": p["did"],
-                "recording": audio,
-                "accepted_at": call.started_at,
-                "source": "ivr-fallback" if step == "fallback" else "ivr-hangup",
-                "transcribe": bool(requests),
-                "description": f"caller hung up at step: {step}"
+            TicketRequest(
+                uniqueid=end.uniqueid,
+                caller=end.caller,
+                did=end.did,
+                recording=audio,
+                accepted_at=call.started_at,
+                source="ivr-fallback" if step == CallStep.FALLBACK else "ivr-hangup",
+                transcribe=bool(requests),
+                description=f"caller hung up at step: {where}"
                 + ("" if requests else "; no request recording, the call recording is attached"),
-            },
+            ),
         )

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from hotline.config import HotlineConfig
-from hotline.paths import project_dir
+from core.config import HotlineConfig
+from core.paths import project_dir
 
 CATALOG = Path(__file__).with_name("catalog.yaml")
 OVERRIDE_DIR = project_dir() / "prompts" / "override"
@@ -67,6 +68,7 @@ class Synthesizer:
 
     def __init__(self, words_per_minute: int) -> None:
         try:
+            # lazy: pyttsx3 loads its espeak driver on import; only a prompt build needs it
             import pyttsx3
 
             self.engine = pyttsx3.init("espeak")
@@ -196,9 +198,7 @@ def _install_hold_music(config: HotlineConfig) -> None:
         shutil.copyfile(source, moh / f"{HOLD_PROMPT}.wav")
 
 
-def _progress(visible: bool):  # type: ignore[no-untyped-def]
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
+def _progress(visible: bool) -> Progress:
     return Progress(
         TextColumn("{task.description:<40}"),
         BarColumn(),

@@ -14,7 +14,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hotline.config import HotlineConfig
+from core.config import HotlineConfig
 from prompts.build import Synthesizer, convert
 
 

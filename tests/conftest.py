@@ -18,12 +18,12 @@ import pytest
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.app import Hotline, create_hotline
-from hotline.asterisk.ami import AMIClient
-from hotline.asterisk.fastagi import FastAGIServer
-from hotline.asterisk.local import LocalAsterisk
-from hotline.config import HotlineConfig, load_config
+from core.config import HotlineConfig, load_config
+from hotline.app import Hotline, create_hotline, prepare_store
+from telephony.ami import AMIClient
+from telephony.fastagi import FastAGIServer
 from tests.pg_server import PostgresMissing, temporary_postgres
+from tools.local_asterisk.local import LocalAsterisk
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -138,14 +138,8 @@ def asterisk(built_prompts: HotlineConfig) -> Iterator[LocalAsterisk]:
 @pytest.fixture(scope="session")
 async def hotline(asterisk: LocalAsterisk) -> AsyncIterator[Hotline]:
     """The hotline's FastAGI server with every route, on the session's store."""
-    from db.lines import sync_lines
-    from db.migrate import upgrade
-    from db.session import unit_of_work
-
-    upgrade(asterisk.config.database_url)
+    prepare_store(asterisk.config)
     app = create_hotline(asterisk.config)
-    with unit_of_work(app.sessions) as session:
-        sync_lines(session, asterisk.config.lines)
     await app.server.start()
     yield app
     await app.server.stop()

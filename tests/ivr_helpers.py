@@ -15,9 +15,9 @@ from sqlalchemy.orm import selectinload
 from db.models import Call, Ticket
 from db.session import unit_of_work
 from hotline.app import Hotline
-from hotline.asterisk.ami import AMIClient, AMIEvent
-from hotline.asterisk.local import LocalAsterisk
+from telephony.ami import AMIClient, AMIEvent
 from tests.conftest import wait_for_event
+from tools.local_asterisk.local import LocalAsterisk
 
 _script_ids = itertools.count(1)
 

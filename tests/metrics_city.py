@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from core.vocabulary import Level, TicketStatus
 from db.departments import create_department
-from db.models import Department, Level, Ticket, TicketStatus, ValidCallback
+from db.models import Department, Ticket, ValidCallback
 from db.tickets import create_ticket
 
 TREE = [

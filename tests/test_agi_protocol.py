@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hotline.asterisk.agi import (
+from telephony.agi import (
     AGI,
     AGIHangup,
     AGIProtocolError,
@@ -23,7 +23,7 @@ from hotline.asterisk.agi import (
     parse_environment,
     parse_response,
 )
-from hotline.asterisk.fastagi import FastAGIServer, route_name
+from telephony.fastagi import FastAGIServer, route_name
 
 ENV = (
     b"agi_network: yes\nagi_network_script: echo\nagi_request: agi://127.0.0.1/echo\n"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hotline.asterisk.ami import AMIClient, AMIConnectError, _GuardedClient
+from telephony.ami import AMIClient, AMIConnectError, _GuardedClient
 from tests.conftest import free_port
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"

@@ -8,11 +8,11 @@ import signal
 
 import pytest
 
-from hotline.asterisk.agi import AGI
-from hotline.asterisk.ami import AMIAuthError, AMIClient, AMIDisconnected, AMIEvent
-from hotline.asterisk.fastagi import FastAGIServer
-from hotline.asterisk.local import LocalAsterisk
+from telephony.agi import AGI
+from telephony.ami import AMIAuthError, AMIClient, AMIDisconnected, AMIEvent
+from telephony.fastagi import FastAGIServer
 from tests.conftest import wait_for_event
+from tools.local_asterisk.local import LocalAsterisk
 
 pytestmark = pytest.mark.asterisk
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hotline.asterisk.local import LocalAsterisk, is_mounted
-from hotline.asterisk.provision import find_install
-from hotline.config import load_config
+from core.config import load_config
 from tests.conftest import write_config
+from tools.local_asterisk.local import LocalAsterisk, is_mounted
+from tools.local_asterisk.provision import find_install
 
 pytestmark = pytest.mark.asterisk
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.config import ConfigError, load_config
+from core.config import ConfigError, load_config
 
 PROJECT = Path(__file__).resolve().parent.parent
 

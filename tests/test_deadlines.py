@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from db.models import Urgency
-from hotline.config import DeadlineConfig
-from hotline.deadlines import due_at, is_working_day
+from core.config import DeadlineConfig
+from core.deadlines import due_at, is_working_day
+from core.vocabulary import Urgency
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 RULES = DeadlineConfig()

@@ -14,13 +14,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.config import HotlineConfig
+from core.vocabulary import Level
 from db.departments import create_department
 from db.metrics import Counts, overall
 from db.migrate import upgrade
 from db.models import (
     CallbackAttempt,
     Department,
-    Level,
     SurveyAnswer,
     Ticket,
     TicketEvent,
@@ -29,8 +30,7 @@ from db.models import (
 )
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import OPEN_STATUSES, create_ticket
-from hotline.config import HotlineConfig
-from hotline.demo import DemoError, DemoSummary, generate_demo_city
+from tools.demo_city import DemoError, DemoSummary, generate_demo_city
 
 pytestmark = pytest.mark.postgres
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from core.config import load_config
+from core.vocabulary import EventKind, TicketStatus, Urgency
 from db.metrics import RateRules, unit_figures
 from db.migrate import upgrade
-from db.models import EventKind, TicketStatus, Urgency
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import create_ticket
 from db.workflow import deadline_lists
-from hotline import handling
-from hotline.config import load_config
 from tests.conftest import write_config
 from tests.metrics_city import add_callback, build_city, utc
+from tickets import handling
 
 pytestmark = pytest.mark.postgres
 

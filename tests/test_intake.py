@@ -18,21 +18,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 import db.intake
+from core.config import HotlineConfig, load_config
+from core.vocabulary import EventKind, TicketStatus
 from db.migrate import upgrade
-from db.models import (
-    Department,
-    EventKind,
-    Ticket,
-    TicketEvent,
-    TicketSequence,
-    TicketStatus,
-    ValidCallback,
-)
+from db.models import Department, Ticket, TicketEvent, TicketSequence, ValidCallback
 from db.robot import DueRules, due_tickets
 from db.session import make_engine, make_session_factory, unit_of_work
-from hotline.config import HotlineConfig, load_config
-from hotline.intake.importer import Importer, read_file
 from tests.conftest import write_config
+from tickets.intake.importer import Importer, read_file
 
 pytestmark = pytest.mark.postgres
 
@@ -218,7 +211,7 @@ def test_a_changed_record_updates_and_adds_only_what_is_new(hotline, tmp_path: P
 
 
 def _items(body: object):  # type: ignore[no-untyped-def]
-    from hotline.intake.importer import body_items
+    from tickets.intake.importer import body_items
 
     return body_items(body)
 

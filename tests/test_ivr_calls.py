@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from core.vocabulary import EventKind, Level, RequestType, TicketStatus, Urgency
 from db.departments import create_department
-from db.models import EventKind, Level, RequestType, TicketStatus, Urgency
 from db.session import unit_of_work
 from db.tickets import create_ticket, ticket_by_number
 from hotline.app import Hotline
-from hotline.asterisk.ami import AMIClient
-from hotline.asterisk.local import LocalAsterisk
+from telephony.ami import AMIClient
 from tests.ivr_helpers import (
     CallResult,
     call_row,
@@ -31,6 +30,7 @@ from tests.ivr_helpers import (
     speech_file,
     ticket_of_call,
 )
+from tools.local_asterisk.local import LocalAsterisk
 
 pytestmark = pytest.mark.asterisk
 

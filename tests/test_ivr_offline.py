@@ -1,8 +1,12 @@
-"""The reconciler, the spool and the ticket commands on a real store and real files."""
+"""The reconciler, the spool and the ticket commands on a real store and real files.
+
+Every test that takes `store` runs on SQLite and on PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import wave
@@ -11,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from db.lines import sync_lines
+from core.config import HotlineConfig, load_config
+from core.vocabulary import RequestType, Urgency
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import ticket_by_number, ticket_for_call
-from hotline.config import HotlineConfig, load_config
+from hotline.app import prepare_store
 from ivr import recordings
 from ivr.reconcile import reconcile
 from ivr.store import CallStart, IvrStore, TicketRequest
@@ -23,12 +28,15 @@ from tests.conftest import write_config
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> IvrStore:
-    config = load_config(write_config(tmp_path, ivr={"reconcile_settle_seconds": 0}))
-    upgrade(config.database_url)
+def store(tmp_path: Path, database_url: str) -> IvrStore:
+    """The IVR's store on each database (SQLite, PostgreSQL), with files in tmp_path."""
+    config = load_config(
+        write_config(
+            tmp_path, database={"url": database_url}, ivr={"reconcile_settle_seconds": 0}
+        )
+    )
+    prepare_store(config)
     sessions = make_session_factory(make_engine(config.database_url))
-    with unit_of_work(sessions) as session:
-        sync_lines(session, config.lines)
     return IvrStore(config, sessions)
 
 
@@ -46,12 +54,13 @@ def day_dir(config: HotlineConfig) -> Path:
     return config.recordings_dir / "2026" / "11" / "26"
 
 
-def cli(config: HotlineConfig, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(config: HotlineConfig, *args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hotline.cli", *args, "--config", str(config.source)],
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "COLUMNS": str(columns)},
     )
 
 
@@ -147,7 +156,14 @@ def test_spool_replays_in_order_and_keeps_unreadable_entries(store: IvrStore) ->
     spool.put(
         "ticket",
         vars(
-            TicketRequest("1700000020.1", "13800000020", "12345", str(request), "help", "emergency")
+            TicketRequest(
+                "1700000020.1",
+                "13800000020",
+                "12345",
+                str(request),
+                RequestType.HELP,
+                Urgency.EMERGENCY,
+            )
         ),
     )
     (spool.folder / "00000000000000000000-ticket-broken.json").write_text("{not json")
@@ -163,16 +179,22 @@ def test_spool_replays_in_order_and_keeps_unreadable_entries(store: IvrStore) ->
 
 def test_ticket_commands_list_and_show(store: IvrStore) -> None:
     request = write_wav(day_dir(store.config) / "1700000030.1_12345001_13700000030-request.wav", 2)
-    from ivr.store import TicketRequest as Req
-
     with unit_of_work(store.sessions) as session:
         number = store.apply_ticket(
-            session, vars(Req("1700000030.1", "13700000030", "12345001", str(request), "complaint"))
+            session,
+            TicketRequest(
+                "1700000030.1", "13700000030", "12345001", str(request), RequestType.COMPLAINT
+            ),
         )
     listed = cli(store.config, "tickets", "list", "--format", "json")
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert rows[0]["number"] == number and rows[0]["category"] == "营商环境"
+    narrow = cli(store.config, "tickets", "list", columns=80)
+    assert narrow.returncode == 0, narrow.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    row = next(line for line in narrow.stdout.splitlines() if number in line)
+    assert "13700000030" in row  # the ticket number and the caller are never cut
     shown = cli(store.config, "tickets", "show", number)
     assert shown.returncode == 0
     assert "13700000030" in shown.stdout and "accepted" in shown.stdout
@@ -185,7 +207,7 @@ def test_transcribe_without_a_model_reports_and_skips(store: IvrStore) -> None:
     request = write_wav(day_dir(store.config) / "1700000040.1_12345_1-request.wav", 2)
     with unit_of_work(store.sessions) as session:
         number = store.apply_ticket(
-            session, vars(TicketRequest("1700000040.1", "1", "12345", str(request)))
+            session, TicketRequest("1700000040.1", "1", "12345", str(request))
         )
     done = cli(store.config, "transcribe")
     assert done.returncode == 0

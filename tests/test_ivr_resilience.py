@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from hotline.app import Hotline
-from hotline.asterisk.agi import AGI
-from hotline.asterisk.ami import AMIClient
-from hotline.asterisk.local import LocalAsterisk
 from ivr.reconcile import reconcile
+from telephony.agi import AGI
+from telephony.ami import AMIClient
 from tests.ivr_helpers import call_row, citizen_call, settle, speech_file, ticket_of_call
+from tools.local_asterisk.local import LocalAsterisk
 
 pytestmark = pytest.mark.asterisk
 
@@ -152,7 +152,8 @@ def test_request_recordings_are_transcribed_with_the_real_model(hotline: Hotline
     assert report.failed == 0 and report.done >= 1
     from sqlalchemy import select
 
-    from db.models import Ticket, TranscriptStatus
+    from core.vocabulary import TranscriptStatus
+    from db.models import Ticket
     from db.session import unit_of_work
 
     with unit_of_work(hotline.sessions) as session:

@@ -12,6 +12,8 @@ from fractions import Fraction as F
 
 import pytest
 
+from core.periods import assessment_month, iso_week, previous_assessment_months
+from core.vocabulary import EventKind
 from db.metrics import (
     Counts,
     RateRules,
@@ -22,11 +24,9 @@ from db.metrics import (
     unit_figures,
     weekly_counts,
 )
-from db.models import EventKind
 from db.ranking import Ranked, bottom_of_group, rank_peer_groups, snail_seat
 from db.session import unit_of_work
 from db.tickets import add_event
-from hotline.periods import assessment_month, iso_week, previous_assessment_months
 from tests.metrics_city import add_callback, add_ticket, build_city, utc
 
 pytestmark = pytest.mark.postgres

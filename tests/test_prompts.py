@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotline.config import load_config
+from core.config import load_config
 from prompts.build import PromptBuildError, build_all, load_catalog
 from tests.conftest import write_config
 

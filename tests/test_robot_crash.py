@@ -13,13 +13,14 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from db.models import AttemptOutcome, AttemptState, CallbackAttempt
+from core.vocabulary import AttemptOutcome, AttemptState
+from db.models import CallbackAttempt
 from db.robot import robot_figures
 from db.session import unit_of_work
 from hotline.app import Hotline
-from hotline.asterisk.ami import AMIClient
-from hotline.asterisk.local import LocalAsterisk
+from telephony.ami import AMIClient
 from tests.test_survey_calls import closed_ticket, number_for
+from tools.local_asterisk.local import LocalAsterisk
 
 pytestmark = pytest.mark.asterisk
 KILLS = 20
@@ -108,6 +109,6 @@ async def test_kill_9_twenty_times_never_double_dials_nor_loses_a_ticket(
     assert len(reached) == len(set(reached))
     assert {int(a) for a in reached} >= {a.id for a in completed}
     # the report adds up: every attempt counted once, by its outcome
-    assert figures["placed"] == len(attempts) and figures["completed"] == len(tickets)
-    by_outcome = sum(sum(day.values()) for day in figures["by_day"].values())  # type: ignore[union-attr]
+    assert figures.placed == len(attempts) and figures.completed == len(tickets)
+    by_outcome = sum(sum(day.values()) for day in figures.by_day.values())
     assert by_outcome == len(attempts)

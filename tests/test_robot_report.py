@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from callback_robot.recovery import resolve
+from core.config import load_config
+from core.vocabulary import AttemptOutcome, AttemptState, Question
 from db.migrate import upgrade
-from db.models import AttemptOutcome, AttemptState, CallbackAttempt, Question
+from db.models import CallbackAttempt
 from db.robot import create_attempt, finish_attempt, robot_figures, save_answer
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import create_ticket
-from hotline.config import load_config
 from tests.conftest import write_config
 
 
@@ -55,11 +56,11 @@ def test_success_rate_and_daily_mix_by_hand(database_url: str) -> None:
             "Asia/Shanghai",
             1,
         )
-    assert (figures["placed"], figures["reached"], figures["completed"]) == (6, 4, 2)
-    assert figures["success_rate"] == pytest.approx(2 / 6)
+    assert (figures.placed, figures.reached, figures.completed) == (6, 4, 2)
+    assert figures.success_rate == pytest.approx(2 / 6)
     # per ticket: 5 tickets called, 1 completed on its first attempt (the other on its 2nd)
-    assert (figures["tickets"], figures["tickets_completed_within"]) == (5, 1)
-    assert figures["by_day"] == {
+    assert (figures.tickets, figures.tickets_completed_within) == (5, 1)
+    assert figures.by_day == {
         "2026-11-24": {"completed": 1, "no_answer": 1, "busy": 1},
         "2026-11-25": {"completed": 1, "partial": 1, "opted_out": 1},
     }
@@ -67,7 +68,7 @@ def test_success_rate_and_daily_mix_by_hand(database_url: str) -> None:
         empty = robot_figures(
             s, datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC), "Asia/Shanghai"
         )
-    assert empty["success_rate"] is None and empty["placed"] == 0  # "no data", not 0 %
+    assert empty.success_rate is None and empty.placed == 0  # "no data", not 0 %
 
 
 def test_report_command_prints_table_and_csv(tmp_path: Path) -> None:
@@ -141,7 +142,7 @@ def test_cdr_dispositions_prefer_the_most_telling_record(tmp_path: Path) -> None
 def test_status_command_counts_due_and_waiting(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from db.models import TicketStatus
+    from core.vocabulary import TicketStatus
 
     config = load_config(write_config(tmp_path))
     upgrade(config.database_url)

@@ -13,13 +13,14 @@ from hypothesis import strategies as st
 
 from callback_robot.dispatcher import Dispatcher
 from callback_robot.windows import in_call_window, next_window_start
+from core.config import CallWindow, RobotConfig, load_config
+from core.deadlines import is_working_day
+from core.vocabulary import AttemptOutcome, TicketStatus, Urgency
 from db.migrate import upgrade
-from db.models import AttemptOutcome, CallbackAttempt, DoNotCall, TicketStatus, Urgency
+from db.models import CallbackAttempt, DoNotCall
 from db.robot import DueRules, claim_due, create_attempt, due_tickets, finish_attempt
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import create_ticket
-from hotline.config import CallWindow, RobotConfig, load_config
-from hotline.deadlines import is_working_day
 from tests.conftest import write_config
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

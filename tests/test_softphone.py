@@ -12,10 +12,10 @@ from sqlalchemy import select
 from db.models import Ticket
 from db.session import unit_of_work
 from hotline.app import Hotline
-from hotline.asterisk.ami import AMIClient
-from hotline.phone.softphone import CitizenPhone, PhoneError, PhoneSettings, parse_script
+from telephony.ami import AMIClient
 from tests.conftest import wait_for_event
 from tests.ivr_helpers import speech_file
+from tools.softphone.softphone import CitizenPhone, PhoneError, PhoneSettings, parse_script
 
 pytestmark = pytest.mark.asterisk
 

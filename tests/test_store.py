@@ -11,13 +11,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
+from core.config import DEFAULT_LINES
+from core.vocabulary import EventKind, Level, TicketStatus, Urgency
 from db.departments import create_department, subtree_ids
-from db.lines import sync_lines
+from db.lines import LineSpec, sync_lines
 from db.migrate import downgrade, upgrade
-from db.models import Base, EventKind, Level, Ticket, TicketStatus, Urgency
+from db.models import Base, Ticket
 from db.session import make_engine, unit_of_work
 from db.tickets import add_event, create_ticket, line_by_did, ticket_by_number
-from hotline.config import DEFAULT_LINES
 
 pytestmark = pytest.mark.postgres
 
@@ -68,7 +69,10 @@ def test_department_tree_over_five_levels(store) -> None:  # type: ignore[no-unt
 def test_ticket_numbers_events_and_lookup(store) -> None:  # type: ignore[no-untyped-def]
     accepted = datetime(2026, 11, 25, 2, 30, tzinfo=UTC)
     with unit_of_work(store) as session:
-        sync_lines(session, DEFAULT_LINES)
+        sync_lines(
+            session,
+            [LineSpec(x.did, x.name, x.greeting, x.default_category) for x in DEFAULT_LINES],
+        )
         line = line_by_did(session, "12345004")
         first = create_ticket(
             session,

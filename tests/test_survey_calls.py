@@ -11,21 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from callback_robot.dialer import Dialer
-from db.models import (
-    AttemptOutcome,
-    AttemptState,
-    CallbackAttempt,
-    DoNotCall,
-    EventKind,
-    Question,
-    SurveyAnswer,
-    TicketStatus,
-    ValidCallback,
-)
+from core.vocabulary import AttemptOutcome, AttemptState, EventKind, Question, TicketStatus
+from db.models import CallbackAttempt, DoNotCall, SurveyAnswer, ValidCallback
 from db.session import unit_of_work
 from db.tickets import create_ticket, ticket_by_number
 from hotline.app import Hotline
-from hotline.asterisk.ami import AMIClient
+from telephony.ami import AMIClient
 
 pytestmark = pytest.mark.asterisk
 _ids = itertools.count(1000)
@@ -183,7 +174,8 @@ def test_the_survey_call_is_recorded_and_linked_to_its_attempt(
 ) -> None:
     from pathlib import Path
 
-    from db.models import Call, CallDirection
+    from core.vocabulary import CallDirection
+    from db.models import Call
 
     attempt, _ = surveyed["answers_1_1_1"]
     with unit_of_work(hotline.sessions) as session:
@@ -226,7 +218,7 @@ async def test_robot_run_dials_a_due_ticket_inside_the_window(
     from datetime import time
 
     from callback_robot.runner import run_robot
-    from hotline.config import CallWindow
+    from core.config import CallWindow
 
     always = hotline.config.robot.model_copy(
         update={"call_windows": [CallWindow(start=time(0, 0), end=time(23, 59, 59))]}
@@ -314,7 +306,7 @@ async def test_asterisk_killed_mid_campaign_truthful_outcome_and_the_robot_carri
     from datetime import time
 
     from callback_robot.runner import run_robot
-    from hotline.config import CallWindow
+    from core.config import CallWindow
 
     always = hotline.config.robot.model_copy(
         update={"call_windows": [CallWindow(start=time(0, 0), end=time(23, 59, 59))]}
@@ -389,7 +381,7 @@ async def test_retries_wait_for_their_interval_and_stop_at_the_limit(
     from datetime import time
 
     from callback_robot.dispatcher import Dispatcher
-    from hotline.config import CallWindow
+    from core.config import CallWindow
 
     robot = hotline.config.robot.model_copy(
         update={

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from core.config import load_config
 from dashboard.app import create_app
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
-from hotline.config import load_config
 from tests.conftest import write_config
 from tests.metrics_city import add_callback, build_city, utc
 

@@ -1,0 +1,63 @@
+"""What the robot is doing and has done, for `hotline robot status|report` and the web app.
+
+Library functions over the store: the CLI and the dashboard print the same
+figures, and neither does SQL or period arithmetic of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from callback_robot.dispatcher import due_rules
+from callback_robot.windows import in_call_window, next_window_start
+from core import periods
+from core.config import HotlineConfig
+from core.vocabulary import AttemptState
+from db.robot import (
+    RobotFigures,
+    attempt_state_counts,
+    due_tickets,
+    robot_figures,
+    waiting_to_retry,
+)
+
+DUE_LIMIT = 100_000  # counting, not claiming: high enough to count every due ticket
+
+
+@dataclass(frozen=True)
+class RobotStatus:
+    """The robot's queue now."""
+
+    window_open: bool
+    window_opens: datetime | None  # local time of the next opening when closed
+    states: dict[AttemptState, int]
+    due_now: int
+    waiting_to_retry: int
+
+
+def robot_status(session: Session, config: HotlineConfig, now: datetime) -> RobotStatus:
+    """Attempts by state, tickets due now and waiting to retry, and the call window."""
+    due = due_tickets(session, due_rules(config, now), limit=DUE_LIMIT)
+    is_open = in_call_window(now, config.robot, config.tz)
+    opens = None if is_open else next_window_start(now, config.robot, config.tz)
+    return RobotStatus(
+        window_open=is_open,
+        window_opens=opens.astimezone(config.tz) if opens is not None else None,
+        states=attempt_state_counts(session),
+        due_now=len(due),
+        waiting_to_retry=waiting_to_retry(session, due),
+    )
+
+
+def robot_report(
+    session: Session, config: HotlineConfig, first: str, last: str, within: int
+) -> RobotFigures:
+    """The robot's figures from local day `first` to `last` (YYYY-MM-DD, both included).
+
+    Raises periods.PeriodError with a readable message for a bad day.
+    """
+    start, end = periods.date_range(first, last).utc_range(config.timezone)
+    return robot_figures(session, start, end, config.timezone, within)

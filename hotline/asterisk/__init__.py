@@ -1,1 +1,0 @@
-"""The only code that speaks Asterisk's protocols (AGI, AMI) and runs the local Asterisk."""

@@ -1,0 +1,1 @@
+"""The `hotline` command: `main.py` builds it, one module per sub-command group adds to it."""

@@ -1,0 +1,54 @@
+"""`hotline`: one command line whose sub-commands follow the system's parts.
+
+Each group lives in its own module as a thin shell over library functions;
+this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hotline.cli import demo, housekeeping, serve
+from hotline.cli.asterisk import asterisk_app
+from hotline.cli.phone import phone_app
+from hotline.cli.prompts import prompts_app
+from hotline.cli.report import report_app
+from hotline.cli.robot import robot_app
+from hotline.cli.store import db_app
+from hotline.cli.support import ConfigOption, config_or_exit, console
+from hotline.cli.tickets import tickets_app
+
+app = typer.Typer(
+    help="The 12345 hotline: IVR, callback robot, ticket store.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+for group, name in (
+    (asterisk_app, "asterisk"),
+    (db_app, "db"),
+    (prompts_app, "prompts"),
+    (phone_app, "phone"),
+    (tickets_app, "tickets"),
+    (robot_app, "robot"),
+    (report_app, "report"),
+):
+    app.add_typer(group, name=name)
+app.command("up")(serve.up)
+app.command("serve")(serve.serve)
+app.command("web")(serve.web)
+app.command("reconcile")(housekeeping.reconcile_command)
+app.command("transcribe")(housekeeping.transcribe_command)
+app.command("demo-data")(demo.demo_data)
+
+
+@app.command("check-config")
+def check_config(config: ConfigOption = None) -> None:
+    """Validate the config file and print where things will live."""
+    cfg = config_or_exit(config)
+    console.print(f"{cfg.source}: ok")
+    console.print(f"database: {cfg.database_url}")
+    console.print(f"recordings: {cfg.recordings_dir}")
+
+
+if __name__ == "__main__":
+    app()

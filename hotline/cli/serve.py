@@ -1,0 +1,58 @@
+"""`hotline serve`, `hotline web` and `hotline up`: running the hotline."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hotline.cli.asterisk import asterisk_up
+from hotline.cli.prompts import prompts_build
+from hotline.cli.store import db_upgrade
+from hotline.cli.support import ConfigOption, config_or_exit, console, fail, setup_logging
+
+
+def web(config: ConfigOption = None) -> None:
+    """Serve only the web app (the platform's import API) on web.host:web.port."""
+    import uvicorn
+
+    from dashboard.app import create_app
+
+    cfg = config_or_exit(config)
+    console.print(f"web app on http://{cfg.web.host}:{cfg.web.port}/ (Ctrl-C stops)")
+    uvicorn.run(create_app(cfg), host=cfg.web.host, port=cfg.web.port, log_level="info")
+
+
+def serve(config: ConfigOption = None, verbose: bool = False) -> None:
+    """Run the FastAGI server with every route (IVR, survey, diagnostics)."""
+    from db.migrate import SchemaOutOfDate, check_current
+    from hotline.app import run_forever
+
+    cfg = config_or_exit(config)
+    setup_logging(verbose)
+    try:
+        check_current(cfg.database_url)
+    except SchemaOutOfDate as exc:
+        raise fail(str(exc)) from None
+    try:
+        asyncio.run(run_forever(cfg))
+    except OSError as exc:
+        raise fail(
+            f"{cfg.source}: agi.port: cannot listen on {cfg.agi.host}:{cfg.agi.port}: "
+            f"{exc.strerror}"
+        ) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def up(config: ConfigOption = None, verbose: bool = False) -> None:
+    """Bring the whole hotline up: Asterisk, the database, prompts, then serve."""
+    asterisk_up(config)
+    db_upgrade(config)
+    prompts_build(config)
+    cfg = config_or_exit(config)
+    console.print(
+        f"[bold green]hotline up[/]: call 12345 from SIP phone "
+        f"{cfg.asterisk.sip.citizen_phones[0]}@{cfg.asterisk.sip.bind}:{cfg.asterisk.sip.port}; "
+        f"FastAGI on {cfg.agi.host}:{cfg.agi.port}; web app on "
+        f"http://{cfg.web.host}:{cfg.web.port}/. Ctrl-C stops serving."
+    )
+    serve(config, verbose)

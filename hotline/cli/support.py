@@ -1,0 +1,57 @@
+"""What every `hotline` sub-command shares: consoles, the config option, one-line errors.
+
+Sub-command modules import a feature lazily inside the command that needs it, so
+`hotline --help` does not load SQLAlchemy, vosk or uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from core.config import ConfigError, HotlineConfig, load_config
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: $HOTLINE_CONFIG or ./config.yaml)."),
+]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one clear error line and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    return typer.Exit(code=2)
+
+
+def config_or_exit(path: Path | None) -> HotlineConfig:
+    """Load the config; a bad one ends the command with its one-line reason."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def sessions(cfg: HotlineConfig) -> sessionmaker[Session]:
+    """A session factory on the configured database."""
+    from db.session import make_engine, make_session_factory  # lazy: keeps --help fast
+
+    return make_session_factory(make_engine(cfg.database_url, False, cfg.database.busy_timeout_ms))
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Log lines carry the call's Uniqueid (added by the AGI layer) and a timestamp."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,278 @@
+"""Report tables for leadership: three rates, ranking, snail seat, overdue tickets.
+
+A report is a title, Chinese column headers and rows of plain values; the same
+report prints as a rich table in the terminal, or is written as CSV (UTF-8 with
+a BOM, so Excel shows the Chinese headers) or as an XLSX workbook with real
+percentages. A rate with no valid callbacks behind it is "无数据" (no data),
+never 0%.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from db.metrics import Counts, RateRules, Rates, UnitFigures
+from db.models import Ticket
+from db.ranking import Ranked, SnailSeat
+
+NO_DATA = "无数据"
+LEVEL_NAMES = {
+    1: "一级(自治区)",
+    2: "二级(市)",
+    3: "三级(旗区)",
+    4: "四级(苏木乡镇/街道)",
+    5: "五级(嘎查村/社区)",
+}
+LEVEL_OPTIONS = {
+    "region": 1,
+    "city": 2,
+    "district": 3,
+    "township": 4,
+    "street": 4,
+    "village": 5,
+    "community": 5,
+}
+
+
+@dataclass
+class Report:
+    """A titled table; `percent` names the columns holding rates (0..1 or None)."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    percent: set[str] = field(default_factory=set)
+
+    def cell(self, header: str, value: Any) -> str:
+        """A value as text for the terminal and CSV."""
+        if header in self.percent:
+            return NO_DATA if value is None else f"{float(value):.2%}"
+        if value is None:
+            return ""
+        return str(value)
+
+
+RATE_HEADERS = ["有效回访", "响应率", "解决率", "满意率", "综合成绩"]
+PERCENT_HEADERS = {"响应率", "解决率", "满意率", "办结率", "综合成绩"}
+
+
+def _rate(value: Fraction | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _rate_cells(counts: Counts, rates: Rates) -> list[Any]:
+    return [
+        counts.valid,
+        _rate(rates.response),
+        _rate(rates.resolution),
+        _rate(rates.satisfaction),
+        _rate(rates.composite),
+    ]
+
+
+def three_rates(
+    period: str,
+    figures: list[UnitFigures],
+    total: Counts,
+    groups: dict[str, Counts],
+    rules: RateRules,
+) -> Report:
+    """Per unit: valid callbacks, the three rates, completion, improper returns, composite."""
+    report = Report(
+        f"三率报表 {period}",
+        [
+            "单位编码",
+            "单位",
+            "层级",
+            "同类组",
+            "有效回访",
+            "响应率",
+            "解决率",
+            "满意率",
+            "受理量",
+            "办结量",
+            "办结率",
+            "不当退单",
+            "综合成绩",
+        ],
+        percent=PERCENT_HEADERS,
+    )
+
+    def row(code: str, name: str, level: str, group: str, c: Counts, r: Rates) -> list[Any]:
+        valid, response, resolution, satisfaction, composite = _rate_cells(c, r)
+        return [
+            code,
+            name,
+            level,
+            group,
+            valid,
+            response,
+            resolution,
+            satisfaction,
+            c.accepted,
+            c.closed,
+            _rate(r.completion),
+            c.improper_returns,
+            composite,
+        ]
+
+    report.rows.append(row("", "全部", "", "", total, Rates.of(total, rules)))
+    for group, counts in groups.items():
+        report.rows.append(
+            row("", f"同类组合计 {group}", "", group, counts, Rates.of(counts, rules))
+        )
+    for unit in figures:
+        report.rows.append(
+            row(
+                unit.code,
+                unit.name,
+                LEVEL_NAMES.get(unit.level, str(unit.level)),
+                unit.peer_group,
+                unit.counts,
+                unit.rates,
+            )
+        )
+    return report
+
+
+def ranking(period: str, groups: dict[str, list[Ranked]]) -> Report:
+    """Each peer group's units by composite score; no-data units last without a rank."""
+    report = Report(
+        f"排名 {period}",
+        ["同类组", "排名", "位次", "单位编码", "单位", *RATE_HEADERS],
+        percent=PERCENT_HEADERS,
+    )
+    for group, members in groups.items():
+        for ranked in members:
+            unit = ranked.unit
+            report.rows.append(
+                [
+                    group,
+                    ranked.rank if ranked.rank is not None else NO_DATA,
+                    ranked.position or "",
+                    unit.code,
+                    unit.name,
+                    *_rate_cells(unit.counts, unit.rates),
+                ]
+            )
+    return report
+
+
+def snail_seat(period: str, seats: list[SnailSeat]) -> Report:
+    """Units in their group's bottom two for the whole run of months."""
+    report = Report(
+        f"蜗牛席 {period}",
+        ["同类组", "单位编码", "单位", "各月排名", "本月有效回访", "本月综合成绩"],
+        percent={"本月综合成绩"},
+    )
+    for seat in seats:
+        report.rows.append(
+            [
+                seat.unit.peer_group,
+                seat.unit.code,
+                seat.unit.name,
+                ", ".join(f"{rank}/{size}" for rank, size in seat.ranks),
+                seat.unit.counts.valid,
+                _rate(seat.unit.rates.composite),
+            ]
+        )
+    return report
+
+
+def deadlines(now: datetime, lists: dict[str, list[Ticket]], tz: Any) -> Report:
+    """Open tickets that are overdue (超期), to escalate (督办) or to warn (预警)."""
+    labels = {"overdue": "超期", "escalate": "督办", "warn": "预警"}
+    report = Report(
+        f"时限预警 {now.astimezone(tz):%Y-%m-%d %H:%M}",
+        ["状态", "工单号", "单位", "受理时间", "办结时限", "剩余小时", "紧急程度", "类别"],
+    )
+    for key, tickets in lists.items():
+        for ticket in tickets:
+            assert ticket.due_at is not None
+            hours = (ticket.due_at - now).total_seconds() / 3600
+            report.rows.append(
+                [
+                    labels[key],
+                    ticket.number,
+                    ticket.department.name if ticket.department else "",
+                    f"{ticket.accepted_at.astimezone(tz):%Y-%m-%d %H:%M}",
+                    f"{ticket.due_at.astimezone(tz):%Y-%m-%d %H:%M}",
+                    round(hours, 1),
+                    ticket.urgency.value,
+                    ticket.category or "",
+                ]
+            )
+    return report
+
+
+def trend(unit: str, weeks: list[str], series: list[tuple[Counts, Rates]]) -> Report:
+    """Weekly values, oldest first, for a chart or a glance."""
+    report = Report(f"周趋势 {unit}", ["周", *RATE_HEADERS], percent=PERCENT_HEADERS)
+    for label, (counts, rates) in zip(weeks, series, strict=True):
+        report.rows.append([label, *_rate_cells(counts, rates)])
+    return report
+
+
+# -- writers -----------------------------------------------------------------------
+def print_table(report: Report, console: Any) -> None:
+    """A rich table; piped output gets room for every column instead of 80 characters."""
+    table = Table(*report.headers, title=report.title)
+    for row in report.rows:
+        table.add_row(*(report.cell(h, v) for h, v in zip(report.headers, row, strict=True)))
+    if not console.is_terminal:
+        console = Console(file=console.file, width=max(console.width, 240), soft_wrap=True)
+    console.print(table)
+
+
+def write_csv(report: Report, path: Path | None) -> None:
+    """CSV with a BOM (Excel opens UTF-8 Chinese headers correctly only with it)."""
+    handle = path.open("w", newline="", encoding="utf-8-sig") if path else sys.stdout
+    try:
+        writer = csv.writer(handle)
+        writer.writerow(report.headers)
+        for row in report.rows:
+            writer.writerow(report.cell(h, v) for h, v in zip(report.headers, row, strict=True))
+    finally:
+        if path:
+            handle.close()
+
+
+def write_xlsx(report: Report, path: Path) -> None:
+    """A workbook with the title, bold headers, percentages as numbers formatted 0.00%."""
+    from openpyxl import Workbook  # heavy optional dependency: only an XLSX export loads it
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "报表"
+    sheet.append([report.title])
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet.append(report.headers)
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+    for row in report.rows:
+        values = [
+            (NO_DATA if value is None else value)
+            if header in report.percent
+            else ("" if value is None else value)
+            for header, value in zip(report.headers, row, strict=True)
+        ]
+        sheet.append(values)
+        for header, cell in zip(report.headers, sheet[sheet.max_row], strict=True):
+            if header in report.percent and isinstance(cell.value, float):
+                cell.number_format = "0.00%"
+    for index, header in enumerate(report.headers, start=1):
+        sheet.column_dimensions[sheet.cell(2, index).column_letter].width = max(
+            10, len(header) * 2 + 4
+        )
+    sheet.freeze_panes = "A3"
+    book.save(path)

@@ -1,0 +1,210 @@
+"""What the main work-order platform sends: departments and tickets, validated at the edge.
+
+One pydantic model per record, the same for CSV rows, JSON files and the HTTP
+endpoint, so a field means the same thing whichever way it arrives. Request
+types, urgencies, statuses and levels are accepted in English or as the
+platform's Chinese labels (咨询, 紧急, 办结, 街道 ...). Times without a zone
+are read as hotline local time, which is what a secretary's spreadsheet holds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
+
+from core.vocabulary import EventKind, Level, RequestType, TicketStatus, Urgency
+
+CHINESE_REQUEST_TYPES = {
+    "咨询": RequestType.CONSULTATION,
+    "求助": RequestType.HELP,
+    "投诉": RequestType.COMPLAINT,
+    "举报": RequestType.REPORT,
+    "建议": RequestType.SUGGESTION,
+}
+CHINESE_URGENCIES = {
+    "紧急": Urgency.EMERGENCY,
+    "一般": Urgency.DAILY_LIFE,
+    "民生": Urgency.DAILY_LIFE,
+    "复杂": Urgency.COMPLEX,
+}
+CHINESE_STATUSES = {
+    "受理": TicketStatus.ACCEPTED,
+    "派单": TicketStatus.DISPATCHED,
+    "转办": TicketStatus.DISPATCHED,
+    "签收": TicketStatus.SIGNED,
+    "办理": TicketStatus.IN_PROGRESS,
+    "办理中": TicketStatus.IN_PROGRESS,
+    "退单": TicketStatus.RETURNED,
+    "办结": TicketStatus.CLOSED,
+    "归档": TicketStatus.ARCHIVED,
+}
+LEVEL_NAMES = {
+    "region": 1,
+    "自治区": 1,
+    "city": 2,
+    "市": 2,
+    "district": 3,
+    "旗区": 3,
+    "区县": 3,
+    "township": 4,
+    "street": 4,
+    "街道": 4,
+    "苏木乡镇": 4,
+    "village": 5,
+    "community": 5,
+    "社区": 5,
+    "嘎查村": 5,
+}
+
+
+def _label(mapping: dict[str, Any]) -> BeforeValidator:
+    """Accept the English value or the platform's Chinese label; blank means not given."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+            return mapping.get(value, value)
+        return value
+
+    return BeforeValidator(convert)
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _in_hotline_zone(value: datetime | None, info: ValidationInfo) -> datetime | None:
+    """A time without a zone is hotline local time (the zone comes in the context)."""
+    zone = (info.context or {}).get("zone")
+    if value is None or value.tzinfo is not None or zone is None:
+        return value
+    return value.replace(tzinfo=zone)
+
+
+Text = Annotated[str | None, BeforeValidator(_blank_is_none)]
+Instant = Annotated[datetime, AfterValidator(_in_hotline_zone)]
+When = Annotated[datetime | None, BeforeValidator(_blank_is_none), AfterValidator(_in_hotline_zone)]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class DepartmentRecord(Record):
+    """A unit of the five-level tree; the parent must exist or come earlier in the import."""
+
+    kind: Literal["department"] = "department"
+    code: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    level: Annotated[int, _label(LEVEL_NAMES), Field(ge=1, le=5)]
+    parent_code: Text = None
+    peer_group: Annotated[str, BeforeValidator(lambda v: _blank_is_none(v) or "default")] = (
+        "default"
+    )
+
+    @model_validator(mode="after")
+    def _parent_fits_level(self) -> DepartmentRecord:
+        if self.level == Level.REGION and self.parent_code:
+            raise ValueError("a level-1 unit (region) has no parent")
+        if self.level > Level.REGION and not self.parent_code:
+            raise ValueError(f"a level-{self.level} unit needs parent_code")
+        return self
+
+
+class EventRecord(Record):
+    """One lifecycle step as the platform recorded it."""
+
+    kind: EventKind
+    at: Instant
+    actor: str = "platform"
+    department_code: Text = None
+    note: Text = None
+
+
+class CallbackRecord(Record):
+    """A valid callback made on the platform (by a person or another robot)."""
+
+    at: Instant
+    contacted: int = Field(ge=1, le=2)  # 1 contacted in time, 2 not
+    resolved: int = Field(ge=1, le=2)  # 1 resolved, 2 not
+    satisfaction: int = Field(ge=1, le=3)  # 1 satisfied, 2 basically, 3 not
+
+
+class TicketRecord(Record):
+    """A ticket with its current state, its lifecycle events and any callbacks."""
+
+    kind: Literal["ticket"] = "ticket"
+    external_id: str = Field(min_length=1, max_length=100)
+    caller_number: str = Field(min_length=3, max_length=40)
+    accepted_at: Instant
+    request_type: Annotated[RequestType | None, _label(CHINESE_REQUEST_TYPES)] = None
+    category: Text = None
+    urgency: Annotated[Urgency, _label(CHINESE_URGENCIES)] = Urgency.DAILY_LIFE
+    description: Text = None
+    department_code: Text = None
+    status: Annotated[TicketStatus, _label(CHINESE_STATUSES)] = TicketStatus.ACCEPTED
+    due_at: When = None
+    closed_at: When = None
+    reply: Text = None
+    events: list[EventRecord] = []
+    callbacks: list[CallbackRecord] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TicketRecord:
+        closed = self.status in (TicketStatus.CLOSED, TicketStatus.ARCHIVED)
+        if closed and self.closed_at is None:
+            raise ValueError(f"status {self.status.value} needs closed_at")
+        if self.closed_at is not None and self.closed_at < self.accepted_at:
+            raise ValueError("closed_at is before accepted_at")
+        if self.status != TicketStatus.ACCEPTED and not self.department_code:
+            raise ValueError(f"status {self.status.value} needs department_code")
+        if self.callbacks and not closed:
+            raise ValueError("callbacks are only made on closed tickets")
+        return self
+
+
+# CSV files are flat: a ticket's events come from these timestamp columns.
+CSV_EVENT_COLUMNS = {
+    "dispatched_at": EventKind.DISPATCHED,
+    "signed_at": EventKind.SIGNED,
+    "closed_at": EventKind.CLOSED,
+    "archived_at": EventKind.ARCHIVED,
+}
+CSV_CALLBACK_COLUMNS = ("callback_at", "contacted", "resolved", "satisfaction")
+
+
+def ticket_from_csv_row(row: dict[str, str]) -> dict[str, Any]:
+    """A flat CSV row as the nested shape of `TicketRecord` (events, one callback)."""
+    skip = {*CSV_CALLBACK_COLUMNS, *CSV_EVENT_COLUMNS}
+    # an empty cell means "not given", so the field's default applies
+    data: dict[str, Any] = {k: v for k, v in row.items() if k not in skip and v.strip()}
+    data["closed_at"] = row.get("closed_at")
+    events = []
+    for column, kind in CSV_EVENT_COLUMNS.items():
+        if (row.get(column) or "").strip():
+            events.append(
+                {"kind": kind, "at": row[column], "department_code": row.get("department_code")}
+            )
+    data["events"] = events
+    if (row.get("callback_at") or "").strip():
+        data["callbacks"] = [
+            {
+                "at": row["callback_at"],
+                "contacted": row.get("contacted"),
+                "resolved": row.get("resolved"),
+                "satisfaction": row.get("satisfaction"),
+            }
+        ]
+    return data

@@ -1,0 +1,320 @@
+"""Run the hotline's own local Asterisk: up, down, status, rx.
+
+One instance per state folder. Asterisk's writable folders, its rendered
+configuration, the prompts and the recordings all live under the hotline's
+state folder; for an Asterisk in its own root that folder is bind-mounted into
+the root at the same absolute path, so a recording path means the same thing
+to Asterisk and to Python. `down` stops only the process that `up` started
+(its pid and its private config path must both match).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import HotlineConfig
+from tools.local_asterisk.provision import AsteriskInstall, ProvisionError, find_install, provision
+from tools.local_asterisk.render import AsteriskLayout, RenderError, render
+
+# A unix socket path must fit in 108 bytes; long state paths put the control socket in /tmp.
+MAX_RUN_DIR = 80
+
+
+class AsteriskError(Exception):
+    """The local Asterisk could not be started, reached or stopped; one-line message."""
+
+
+@dataclass(frozen=True)
+class Status:
+    running: bool
+    pid: int | None = None
+    version: str = ""
+    uptime: str = ""
+    channels: str = ""
+
+
+def port_in_use(host: str, port: int, kind: int) -> bool:
+    """True when another program already holds host:port (TCP or UDP)."""
+    with socket.socket(socket.AF_INET, kind) as probe:
+        if kind == socket.SOCK_STREAM:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _unescape(text: str) -> str:
+    """mountinfo writes spaces and the like as octal escapes (\\040)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def mount_table() -> list[tuple[str, str]]:
+    """(source path inside its filesystem, mount point) for every mount we can see."""
+    entries = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            fields = line.split()
+            entries.append((_unescape(fields[3]), _unescape(fields[4])))
+    return entries
+
+
+def is_mounted(target: Path) -> bool:
+    """True if target is a mount point (os.path.ismount misses binds within one filesystem)."""
+    return any(point == str(target) for _source, point in mount_table())
+
+
+def read_ami_banner(host: str, port: int, timeout: float) -> str | None:
+    """The AMI greeting line if an Asterisk manager answers on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            banner = conn.recv(256).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    return banner if banner.startswith("Asterisk Call Manager") else None
+
+
+class LocalAsterisk:
+    """The local Asterisk instance that belongs to one hotline config."""
+
+    def __init__(self, config: HotlineConfig) -> None:
+        self.config = config
+        self.state = config.state_dir / "asterisk"
+        self.pidfile = self.state / "asterisk.pid"
+        self.console_log = self.state / "log" / "console.log"
+
+    # -- layout ---------------------------------------------------------------
+    def _run_dir(self) -> Path:
+        run_dir = self.state / "run"
+        if len(str(run_dir)) <= MAX_RUN_DIR:
+            return run_dir
+        digest = hashlib.sha1(str(self.state).encode()).hexdigest()[:10]
+        return Path("/tmp") / f"hotline-asterisk-{digest}"
+
+    def layout(self, install: AsteriskInstall) -> AsteriskLayout:
+        return AsteriskLayout(
+            etc_dir=self.state / "etc",
+            state_dir=self.state,
+            run_dir=self._run_dir(),
+            module_dir=install.module_dir(),
+        )
+
+    def _conf(self) -> Path:
+        return self.state / "etc" / "asterisk.conf"
+
+    def _shared_dirs(self) -> list[Path]:
+        """Host folders Asterisk must see at the same path (outermost ones only)."""
+        wanted = [self.config.state_dir, self.config.recordings_dir, self.config.sounds_dir]
+        wanted = [p.resolve() for p in wanted]
+        return [p for p in wanted if not any(o != p and p.is_relative_to(o) for o in wanted)]
+
+    # -- process --------------------------------------------------------------
+    def running_pid(self) -> int | None:
+        """The pid of our Asterisk if it is alive (pid and private config both match)."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        if str(self._conf()).encode() not in cmdline:
+            return None
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                os.waitpid(pid, os.WNOHANG)
+                return None
+        return pid
+
+    def _install(self) -> AsteriskInstall:
+        install = find_install(self.config)
+        if install is None:
+            raise AsteriskError("Asterisk is not provisioned yet: run `hotline asterisk up`")
+        return install
+
+    def rx(self, command: str, timeout: float = 15.0) -> str:
+        """Run one Asterisk CLI command on our running instance and return its output."""
+        if self.running_pid() is None:
+            raise AsteriskError(f"the local Asterisk is not running (state {self.state})")
+        argv = self._install().command("-C", str(self._conf()), "-rx", command)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise AsteriskError(f"asterisk -rx {command!r} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def _check_ports(self, linger: float = 5.0) -> None:
+        """Our ports must be free; a port a crashed Asterisk held may take a moment to free."""
+        ast = self.config.asterisk
+        checks = [
+            ("asterisk.ami.port", ast.ami.host, ast.ami.port, socket.SOCK_STREAM, "TCP"),
+            ("asterisk.sip.port", ast.sip.bind, ast.sip.port, socket.SOCK_DGRAM, "UDP"),
+        ]
+        deadline = time.monotonic() + linger
+        for field, host, port, kind, proto in checks:
+            while port_in_use(host, port, kind) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if port_in_use(host, port, kind):
+                raise AsteriskError(
+                    f"{self.config.source}: {field}: {host}:{port}/{proto} is already in use "
+                    "by another program; stop it or choose a free port"
+                )
+
+    def _mount_shared(self, install: AsteriskInstall) -> None:
+        if install.root is None:
+            return
+        for folder in self._shared_dirs():
+            folder.mkdir(parents=True, exist_ok=True)
+            target = install.host_path(folder)
+            target.mkdir(parents=True, exist_ok=True)
+            if not is_mounted(target):
+                done = subprocess.run(
+                    ["mount", "--bind", str(folder), str(target)],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode != 0:
+                    raise AsteriskError(
+                        f"cannot share {folder} with the Asterisk root: {done.stderr.strip()}"
+                    )
+
+    def _unmount_shared(self, install: AsteriskInstall) -> None:
+        if install.root is None:
+            return
+        for folder in self._shared_dirs():
+            target = install.host_path(folder)
+            while is_mounted(target):
+                done = subprocess.run(
+                    ["umount", "-l", str(target)], capture_output=True, check=False
+                )
+                if done.returncode != 0:
+                    break
+
+    @staticmethod
+    def prune_stale_mounts(install: AsteriskInstall) -> int:
+        """Release binds into the root whose source folder was deleted (a crashed test run)."""
+        if install.root is None:
+            return 0
+        pruned = 0
+        prefix = str(install.root) + "/"
+        for source, point in reversed(mount_table()):
+            if point.startswith(prefix) and source.endswith("//deleted"):
+                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+                pruned += 1
+        return pruned
+
+    def up(self, progress: Callable[[str], None] = lambda _line: None) -> int:
+        """Start our Asterisk (or find it running) and wait until AMI answers; return its pid."""
+        pid = self.running_pid()
+        if pid is not None:
+            return pid
+        self._check_ports()
+        try:
+            install = provision(self.config, progress)
+        except ProvisionError as exc:
+            raise AsteriskError(str(exc)) from None
+        for sub in ("etc", "log", "log/cdr-csv", "spool", "db", "run"):
+            (self.state / sub).mkdir(parents=True, exist_ok=True)
+        self.config.recordings_dir.mkdir(parents=True, exist_ok=True)
+        (self.config.sounds_dir / "moh").mkdir(parents=True, exist_ok=True)
+        self.prune_stale_mounts(install)
+        layout = self.layout(install)
+        try:
+            render(self.config, layout, layout.etc_dir)
+        except RenderError as exc:
+            raise AsteriskError(str(exc)) from None
+        self._mount_shared(install)
+        install.host_path(layout.run_dir).mkdir(parents=True, exist_ok=True)
+        argv = install.command("-f", "-n", "-q", "-C", str(self._conf()))
+        with self.console_log.open("ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pidfile.write_text(f"{proc.pid}\n")
+        self._wait_for_ami(proc)
+        return proc.pid
+
+    def _wait_for_ami(self, proc: subprocess.Popen[bytes]) -> None:
+        ami = self.config.asterisk.ami
+        deadline = time.monotonic() + self.config.asterisk.start_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AsteriskError(
+                    f"Asterisk exited with status {proc.returncode} while starting; "
+                    f"see {self.console_log} and {self.state / 'log' / 'messages.log'}"
+                )
+            if read_ami_banner(ami.host, ami.port, timeout=1.0):
+                # AMI listens before the dialplan and PJSIP are loaded: wait for the rest.
+                remaining = max(1.0, deadline - time.monotonic())
+                self.rx("core waitfullybooted", timeout=remaining)
+                return
+            time.sleep(0.2)
+        raise AsteriskError(
+            f"Asterisk started but AMI did not answer on {ami.host}:{ami.port} within "
+            f"{self.config.asterisk.start_timeout:.0f} s; see {self.console_log}"
+        )
+
+    def down(self, timeout: float = 15.0) -> bool:
+        """Stop our Asterisk if it runs; return whether one was stopped."""
+        pid = self.running_pid()
+        install = find_install(self.config)
+        if pid is None:
+            if install is not None:
+                self._unmount_shared(install)
+            return False
+        with contextlib.suppress(AsteriskError, subprocess.TimeoutExpired):
+            self.rx("core stop now", timeout=5)
+        if not self._wait_gone(pid, timeout):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            if not self._wait_gone(pid, 5):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                self._wait_gone(pid, 5)
+        self.pidfile.unlink(missing_ok=True)
+        if install is not None:
+            self._unmount_shared(install)
+        return True
+
+    @staticmethod
+    def _wait_gone(pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                reaped, _ = os.waitpid(pid, os.WNOHANG)
+                if reaped == pid:
+                    return True
+            except ChildProcessError:
+                # Not our child (started by an earlier `up`): poll its existence.
+                if not Path(f"/proc/{pid}").exists():
+                    return True
+                stat = Path(f"/proc/{pid}/stat")
+                with contextlib.suppress(OSError):
+                    if stat.read_text().split()[2] == "Z":
+                        return True
+            time.sleep(0.1)
+        return False
+
+    def status(self) -> Status:
+        """Whether our Asterisk runs, with its version, uptime and channel count."""
+        pid = self.running_pid()
+        if pid is None:
+            return Status(running=False)
+        version = self.rx("core show version").strip()
+        uptime = self.rx("core show uptime").strip().replace("\n", "; ")
+        channels = self.rx("core show channels count").strip().replace("\n", "; ")
+        return Status(True, pid, version, uptime, channels)

@@ -1,0 +1,166 @@
+"""Render the project's Asterisk configuration for one site.
+
+The files in `asterisk/` and `dialplans/` are what Asterisk loads; the few
+site values in them (ports, secrets, folders) are `@@NAME@@` placeholders
+filled from config.yaml. A production Asterisk gets the same files through
+`hotline asterisk render --out /etc/asterisk`. The dialplan's own `${...}`
+variables are left alone, which is why the placeholders are not `${...}`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import HotlineConfig
+from core.paths import project_dir
+from core.vocabulary import CallStep
+
+PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
+
+
+class RenderError(Exception):
+    """A template names a value the renderer does not know."""
+
+
+@dataclass(frozen=True)
+class AsteriskLayout:
+    """Where the rendered tree and Asterisk's writable folders live (as Asterisk sees them)."""
+
+    etc_dir: Path
+    state_dir: Path
+    run_dir: Path
+    module_dir: Path
+
+
+def template_files() -> list[Path]:
+    """Every configuration file the hotline ships, Asterisk's and the dialplan's."""
+    root = project_dir()
+    files = sorted((root / "asterisk").glob("*.conf")) + sorted((root / "dialplans").glob("*.conf"))
+    if not files:
+        raise RenderError(f"no Asterisk configuration found under {root}/asterisk and dialplans")
+    return files
+
+
+def site_values(config: HotlineConfig, layout: AsteriskLayout) -> dict[str, str]:
+    """The placeholder values for this site."""
+    ast = config.asterisk
+    return {
+        "ETC_DIR": str(layout.etc_dir),
+        "MOD_DIR": str(layout.module_dir),
+        "ASTERISK_STATE": str(layout.state_dir),
+        "RUN_DIR": str(layout.run_dir),
+        "AMI_PORT": str(ast.ami.port),
+        "AMI_BIND": ast.ami.host,
+        "AMI_USER": ast.ami.username,
+        "AMI_SECRET": ast.ami.secret(),
+        "SIP_BIND": ast.sip.bind,
+        "SIP_PORT": str(ast.sip.port),
+        "RTP_START": str(ast.sip.rtp_start),
+        "RTP_END": str(ast.sip.rtp_end),
+        "PHONE_SECRET": ast.sip.phone_secret(),
+        "SOUNDS_DIR": str(config.sounds_dir),
+    }
+
+
+def fill(text: str, values: dict[str, str], name: str) -> str:
+    """Replace every @@NAME@@ in text; an unknown name is an error naming the file."""
+
+    def replace(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise RenderError(f"{name}: unknown placeholder @@{key}@@")
+        return values[key]
+
+    return PLACEHOLDER.sub(replace, text)
+
+
+def globals_conf(config: HotlineConfig) -> str:
+    """The dialplan's [globals]: where FastAGI listens and where files go."""
+    lines = [
+        "; written by `hotline asterisk render` from config.yaml; do not edit",
+        "[globals]",
+        f"HOTLINE_AGI=agi://{config.agi.host}:{config.agi.port}",
+        f"HOTLINE_RECORDINGS={config.recordings_dir}",
+        f"HOTLINE_SOUNDS={config.sounds_dir}",
+        f"HOTLINE_FALLBACK_LANG={config.prompts.languages[0]}",
+        f"HOTLINE_RING_TIMEOUT={config.robot.ring_timeout_seconds}",
+        f"HOTLINE_TZ={config.timezone}",
+        f"HOTLINE_FALLBACK_SILENCE={max(config.ivr.record_silence_seconds, 1)}",
+        f"HOTLINE_FALLBACK_MAX={config.ivr.record_max_seconds}",
+        # the step the hang-up handler and the reconciler read for a dialplan-taken message
+        f"HOTLINE_STEP_FALLBACK={CallStep.FALLBACK.value}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def phones_conf(config: HotlineConfig) -> str:
+    """PJSIP endpoint, auth and aor sections for every configured phone."""
+    sections = []
+    phones = [(p, "hotline-phones") for p in config.asterisk.sip.citizen_phones]
+    phones += [(p, "hotline-agents") for p in config.asterisk.sip.agent_phones]
+    for user, context in phones:
+        sections.append(
+            f"[{user}](phone-endpoint)\ncontext = {context}\nauth = {user}\naors = {user}\n"
+            f'callerid = "{user}" <{user}>\n\n'
+            f"[{user}](phone-auth)\nusername = {user}\n\n"
+            f"[{user}](phone-aor)\n"
+        )
+    return "; written by `hotline asterisk render` from config.yaml; do not edit\n\n" + "\n".join(
+        sections
+    )
+
+
+def lines_conf(config: HotlineConfig) -> str:
+    """The hotline-in context: every configured DID enters the one IVR flow."""
+    out = ["; written by `hotline asterisk render` from config.yaml; do not edit", "[hotline-in]"]
+    for line in config.lines:
+        out += [
+            f"; {line.name}",
+            f"exten => {line.did},1,Set(__HOTLINE_DID=${{EXTEN}})",
+            " same => n,Goto(hotline-ivr,start,1)",
+        ]
+    return "\n".join(out) + "\n"
+
+
+def queue_members_conf(config: HotlineConfig) -> str:
+    """One static queue member line for every agent phone."""
+    members = [f"member => PJSIP/{agent}" for agent in config.asterisk.sip.agent_phones]
+    return (
+        "; written by `hotline asterisk render` from config.yaml; do not edit\n"
+        + "\n".join(members)
+        + "\n"
+    )
+
+
+def simulators_conf(config: HotlineConfig) -> str:
+    """Include the scripted citizens only where the config allows them."""
+    if config.asterisk.include_simulators:
+        return '#include "sim-citizen.conf"\n'
+    return "; simulators disabled (asterisk.include_simulators: false)\n"
+
+
+def render(config: HotlineConfig, layout: AsteriskLayout, out_dir: Path) -> list[Path]:
+    """Write the full configuration tree for this site into out_dir; return the files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    values = site_values(config, layout)
+    written = []
+    for template in template_files():
+        target = out_dir / template.name
+        target.write_text(fill(template.read_text(encoding="utf-8"), values, str(template)))
+        written.append(target)
+    generated = {
+        "hotline_globals.conf": globals_conf(config),
+        "pjsip_phones.conf": phones_conf(config),
+        "hotline_simulators.conf": simulators_conf(config),
+        "queue_members.conf": queue_members_conf(config),
+        "hotline_lines.conf": lines_conf(config),
+    }
+    for name, text in generated.items():
+        target = out_dir / name
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    for secret_file in ("manager.conf", "pjsip.conf"):
+        (out_dir / secret_file).chmod(0o600)
+    return written
