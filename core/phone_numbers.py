@@ -1,0 +1,55 @@
+"""Citizens' phone numbers: the one pattern they must match, and how they are shown masked.
+
+A number from outside (CallerID, an import, a web form) becomes an AMI field,
+a dial string or a file name only after it matched `PATTERN`; anything else is
+refused where it enters. Logs and pages for roles that may not see numbers show
+`mask(number)`: `13812345678` -> `138****5678`.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_DIGITS = 20  # E.164 allows 15; extensions and prefixes get a little room
+PATTERN = re.compile(rf"^\+?[0-9]{{3,{MAX_DIGITS}}}$")
+UNKNOWN = "unknown"
+
+
+class BadPhoneNumber(ValueError):
+    """A number that is not digits with an optional leading '+', 3 to 20 digits long."""
+
+
+def is_valid(number: str) -> bool:
+    """Digits only, an optional leading '+', 3 to 20 digits."""
+    return bool(PATTERN.match(number))
+
+
+def checked(number: str, what: str = "phone number") -> str:
+    """The number if valid; else BadPhoneNumber saying why (control characters escaped)."""
+    if is_valid(number):
+        return number
+    shown = number.encode("unicode_escape").decode("ascii")[:40]
+    raise BadPhoneNumber(
+        f"{what} {shown!r} is not a phone number (digits, an optional leading +, "
+        f"3 to {MAX_DIGITS} digits)"
+    )
+
+
+def from_caller_id(raw: str) -> str:
+    """A CallerID as the IVR stores it: its digits (and a leading +), bounded; else 'unknown'."""
+    first = next((c for c in raw if c == "+" or (c.isascii() and c.isdigit())), "")
+    plus = first == "+"
+    digits = "".join(c for c in raw if c.isascii() and c.isdigit())[:MAX_DIGITS]
+    number = ("+" if plus else "") + digits
+    return number if is_valid(number) else UNKNOWN
+
+
+def mask(number: str | None) -> str:
+    """`138****5678`: the first three and the last four digits; short numbers mostly hidden."""
+    if not number:
+        return ""
+    if number == UNKNOWN:
+        return number
+    if len(number) >= 8:
+        return number[:3] + "*" * (len(number) - 7) + number[-4:]
+    return number[:1] + "*" * (len(number) - 1)
