@@ -16,7 +16,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.tokens import attempt_token
 from core.config import HotlineConfig
+from core.phone_numbers import BadPhoneNumber, checked
 from core.vocabulary import AttemptOutcome
 from db.models import Ticket
 from db.robot import create_attempt, finish_attempt
@@ -48,6 +50,7 @@ class Dialer:
         self.ami = ami
         self.sessions = sessions
         self.robot_id = robot_id
+        self.key = config.agi_key()
 
     async def dial(self, ticket_id: int, planned_at: datetime) -> int:
         """Write one attempt for a ticket and place it (manual use; the robot claims in bulk)."""
@@ -65,7 +68,19 @@ class Dialer:
         return attempt_id
 
     async def place(self, attempt_id: int, ticket_id: int, number: str) -> None:
-        """Originate an attempt that is already written; settle its outcome if unanswered."""
+        """Originate an attempt that is already written; settle its outcome if unanswered.
+
+        A number that is not a phone number never reaches the dial string: the
+        attempt fails with the reason, nothing is sent to Asterisk.
+        """
+        try:
+            checked(number, f"ticket {ticket_id}'s caller number")
+        except BadPhoneNumber:
+            log.error("attempt %s not dialled: the caller number is not a phone number", attempt_id)
+            await asyncio.to_thread(
+                self._finish, attempt_id, AttemptOutcome.FAILED, "not a phone number"
+            )
+            return
         channel = self.config.asterisk.outbound_channel.format(number=number)
         try:
             result = await self.ami.originate(
@@ -75,6 +90,8 @@ class Dialer:
                 variables={
                     "HOTLINE_ATTEMPT": str(attempt_id),
                     "HOTLINE_TICKET": str(ticket_id),
+                    # proves to the survey route that this channel is the robot's own
+                    "HOTLINE_ATTEMPT_TOKEN": attempt_token(self.key, attempt_id),
                     # lets recovery read the outcome back from Asterisk's CDRs
                     "CDR(userfield)": f"attempt-{attempt_id}",
                 },

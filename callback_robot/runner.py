@@ -79,7 +79,7 @@ async def run_robot(
         ami_cfg.host,
         ami_cfg.port,
         ami_cfg.username,
-        ami_cfg.secret(),
+        config.ami_secret(),
         connect_timeout=ami_cfg.connect_timeout,
         reconnect_max_delay=ami_cfg.reconnect_max_delay,
         secret_hint=ami_cfg.secret_env,

@@ -18,16 +18,19 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.tokens import token_matches
 from core.config import HotlineConfig
 from core.vocabulary import AttemptOutcome, Question
 from db.models import CallbackAttempt, Ticket
 from db.robot import (
+    SurveyRefused,
+    accept_survey_call,
     add_do_not_call,
-    attempt_answered,
     finish_attempt,
     link_survey_call,
     save_answer,
     send_back_for_rework,
+    survey_channel_matches,
 )
 from db.session import unit_of_work
 from prompts.build import PromptLibrary
@@ -61,6 +64,7 @@ class SurveyFlow:
         self.prompts = prompts
         self.sessions = sessions
         self.speech_model = speech_model
+        self.key = config.agi_key()
 
     async def db(self, work: Callable[[Session], T]) -> T:
         def run() -> T:
@@ -70,10 +74,12 @@ class SurveyFlow:
         return await asyncio.to_thread(run)
 
     async def __call__(self, agi: AGI) -> None:
-        attempt_id = int(await agi.get_variable("HOTLINE_ATTEMPT") or 0)
-        attempt = await self.db(lambda s: attempt_answered(s, attempt_id))
-        if attempt is None:
-            raise ValueError(f"survey call without a known attempt ({attempt_id})")
+        try:
+            attempt_id = await robot_attempt(agi, self.key)
+            attempt = await self.db(lambda s: accept_survey_call(s, attempt_id, agi.uniqueid))
+        except SurveyRefused as exc:
+            agi.log.warning("SUSPICIOUS survey refused, nothing changed: %s", exc)
+            return
         ticket_id = attempt.ticket_id
         base = await agi.get_variable("HOTLINE_BASE")
         linkedid = await agi.get_full_variable("${CHANNEL(linkedid)}")
@@ -175,23 +181,47 @@ class SurveyFlow:
         await agi.stream_file(self.prompts.path("survey_opted_out"))
 
 
+async def robot_attempt(agi: AGI, key: str) -> int:
+    """The attempt this channel was originated for, proven by its token; else SurveyRefused."""
+    raw = await agi.get_variable("HOTLINE_ATTEMPT") or ""
+    token = await agi.get_variable("HOTLINE_ATTEMPT_TOKEN")
+    if not raw.isdigit() or not token_matches(key, int(raw), token):
+        raise SurveyRefused(
+            f"channel {agi.uniqueid} claims attempt {raw[:20]!r} without the robot's token"
+        )
+    return int(raw)
+
+
 class SurveyEndRoute:
     """`survey-end`, from the survey context's `h` extension: a hang-up mid-survey is partial."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], key: str) -> None:
         self.sessions = sessions
+        self.key = key
 
     async def __call__(self, agi: AGI) -> None:
-        attempt_id = int(await agi.get_variable("HOTLINE_ATTEMPT") or 0)
+        try:
+            attempt_id = await robot_attempt(agi, self.key)
+        except SurveyRefused as exc:
+            agi.log.warning("SUSPICIOUS survey end refused, nothing changed: %s", exc)
+            return
         cause = await agi.get_variable("HANGUPCAUSE")
 
         def run() -> CallbackAttempt | None:
             # answered but not finished (with or without answers so far): partial; an
             # attempt the survey already completed or opted out keeps its outcome
             with unit_of_work(self.sessions) as session:
+                if not survey_channel_matches(session, attempt_id, agi.uniqueid):
+                    raise SurveyRefused(
+                        f"attempt {attempt_id} is surveyed on another channel, not {agi.uniqueid}"
+                    )
                 return finish_attempt(session, attempt_id, AttemptOutcome.PARTIAL, cause)
 
-        attempt = await asyncio.to_thread(run)
+        try:
+            attempt = await asyncio.to_thread(run)
+        except SurveyRefused as exc:
+            agi.log.warning("SUSPICIOUS survey end refused, nothing changed: %s", exc)
+            return
         agi.log.info(
             "survey attempt %s ended: %s",
             attempt_id,

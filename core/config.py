@@ -4,11 +4,13 @@ Every setting has a default a city can override. A wrong value must stop the
 program with a single line naming the file, the field and what is allowed, so
 `load_config` turns pydantic's multi-line report into a `ConfigError` with that
 one line. Secrets never live in the file: it names the environment variable,
-and a clearly marked local-only default keeps the embedded setup working.
+and without one the secret is generated once for this installation and kept
+owner-only in the state folder (`core.secrets`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import time
 from pathlib import Path
@@ -18,9 +20,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.secrets import SecretStore
+
 DEFAULT_CONFIG_NAME = "config.yaml"
 CONFIG_ENV = "HOTLINE_CONFIG"
-LOCAL_ONLY_SECRET = "local-only-not-a-secret"
 
 
 class ConfigError(Exception):
@@ -51,12 +54,10 @@ class AmiConfig(Section):
     port: int = Field(5038, ge=1, le=65535)
     username: str = Field("hotline", pattern=r"^[A-Za-z0-9_-]+$")
     secret_env: str = "HOTLINE_AMI_SECRET"
+    # the tests' user (may inject dialplan scripts into AstDB); exists only with simulators
+    test_username: str = Field("hotline-test", pattern=r"^[A-Za-z0-9_-]+$")
     connect_timeout: float = Field(5.0, gt=0)
     reconnect_max_delay: float = Field(10.0, gt=0)
-
-    def secret(self) -> str:
-        """The AMI secret from the environment, or the local-only default."""
-        return os.environ.get(self.secret_env, LOCAL_ONLY_SECRET)
 
 
 class SipConfig(Section):
@@ -64,13 +65,10 @@ class SipConfig(Section):
     port: int = Field(5060, ge=1, le=65535)
     rtp_start: int = Field(10000, ge=1024, le=65535)
     rtp_end: int = Field(20000, ge=1024, le=65535)
+    # each phone's password: $HOTLINE_PHONE_SECRET_<user>, else generated once per phone
     phone_secret_env: str = "HOTLINE_PHONE_SECRET"
     citizen_phones: list[str] = ["6001", "6002", "6003"]
     agent_phones: list[str] = ["7001", "7002"]
-
-    def phone_secret(self) -> str:
-        """The SIP password of the local phones, from the environment or local-only."""
-        return os.environ.get(self.phone_secret_env, LOCAL_ONLY_SECRET)
 
 
 class AsteriskConfig(Section):
@@ -98,6 +96,22 @@ class AgiConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(4573, ge=1, le=65535)
     handler_timeout: float = Field(3600.0, gt=0)
+    # only these addresses may talk FastAGI (Asterisk's); others are closed unread
+    allowed_peers: list[str] = ["127.0.0.1", "::1"]
+
+    @field_validator("allowed_peers")
+    @classmethod
+    def _addresses(cls, peers: list[str]) -> list[str]:
+        for peer in peers:
+            try:
+                ipaddress.ip_network(peer, strict=False)
+            except ValueError:
+                raise ValueError(f"{peer!r} is not an IP address or network") from None
+        return peers
+
+    max_connections: int = Field(2000, ge=1)
+    # the per-installation key in every AGI URL; unset: generated once in the state folder
+    key_env: str = "HOTLINE_AGI_KEY"
 
 
 class IvrConfig(Section):
@@ -212,6 +226,22 @@ class MetricsConfig(Section):
         return weights
 
 
+class RetentionDays(Section):
+    """How long personal data is kept, in days (no national rule fixes it: 365 by default)."""
+
+    recordings: int = Field(365, ge=1)
+    transcripts: int = Field(365, ge=1)
+    cdr: int = Field(365, ge=1)
+    logs: int = Field(365, ge=1)
+
+
+class PrivacyConfig(Section):
+    retention_days: RetentionDays = RetentionDays()
+    retention_interval_hours: int = Field(24, ge=1)
+    # whole caller numbers in log lines: a debugging session only
+    log_full_numbers: bool = False
+
+
 class WebConfig(Section):
     """The HTTP side: the platform's import endpoint (and the supervisors' pages)."""
 
@@ -219,6 +249,7 @@ class WebConfig(Section):
     port: int = Field(8345, ge=1, le=65535)
     import_token_env: str = "HOTLINE_IMPORT_TOKEN"
     max_import_records: int = Field(50_000, ge=1)  # per request; bigger batches use the CLI
+    max_import_bytes: int = Field(64 * 1024 * 1024, ge=1024)  # refused before it is read
 
     def import_token(self) -> str | None:
         """The bearer token the platform must send; None keeps the endpoint closed."""
@@ -268,6 +299,7 @@ class HotlineConfig(Section):
     robot: RobotConfig = RobotConfig()
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     # Where the file was read from: relative paths in it are relative to its folder.
     source: Path = Path(DEFAULT_CONFIG_NAME)
 
@@ -343,6 +375,63 @@ class HotlineConfig(Section):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def warnings(self) -> list[str]:
+        """What is valid but unsafe for a production site, one line each."""
+        exposed = [
+            f"{name} {host}"
+            for name, host in (
+                ("asterisk.ami.host", self.asterisk.ami.host),
+                ("asterisk.sip.bind", self.asterisk.sip.bind),
+                ("agi.host", self.agi.host),
+                ("web.host", self.web.host),
+            )
+            if not is_loopback(host)
+        ]
+        found = []
+        if exposed and self.asterisk.include_simulators:
+            found.append(
+                f"{self.source}: asterisk.include_simulators is true while "
+                f"{', '.join(exposed)} is not loopback: scripted citizens and the tests' AMI "
+                "user are loaded; set asterisk.include_simulators: false in production"
+            )
+        if self.privacy.log_full_numbers:
+            found.append(
+                f"{self.source}: privacy.log_full_numbers is true: log lines carry citizens' "
+                "whole numbers (a debugging session only)"
+            )
+        return found
+
+    # -- secrets: from the environment, else generated once per installation ----------
+    @property
+    def secrets(self) -> SecretStore:
+        return SecretStore(self.state_dir / "secrets")
+
+    def ami_secret(self) -> str:
+        """The robot's AMI password."""
+        return self.secrets.get("ami", self.asterisk.ami.secret_env)
+
+    def ami_test_secret(self) -> str:
+        """The tests' AMI password (its user exists only with simulators)."""
+        return self.secrets.get("ami-test")
+
+    def phone_secret(self, user: str) -> str:
+        """One SIP phone's password."""
+        return self.secrets.get(f"phone-{user}", f"{self.asterisk.sip.phone_secret_env}_{user}")
+
+    def agi_key(self) -> str:
+        """The key Asterisk's dialplan sends with every FastAGI request."""
+        return self.secrets.get("agi-key", self.agi.key_env)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def find_config_file(explicit: Path | None = None) -> Path:

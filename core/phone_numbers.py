@@ -53,3 +53,29 @@ def mask(number: str | None) -> str:
     if len(number) >= 8:
         return number[:3] + "*" * (len(number) - 7) + number[-4:]
     return number[:1] + "*" * (len(number) - 1)
+
+
+_log_full_numbers = (
+    False  # process-wide: set once at start-up from config (privacy.log_full_numbers)
+)
+
+
+def log_full_numbers(enabled: bool) -> None:
+    """Let log lines carry whole numbers (a debugging session only; off by default)."""
+    global _log_full_numbers
+    _log_full_numbers = enabled
+
+
+def for_log(number: str | None) -> str:
+    """A number as a log line may show it: masked, unless full numbers were switched on."""
+    return (number or "") if _log_full_numbers else mask(number)
+
+
+LONG_DIGITS = re.compile(r"(?<![0-9.-])\+?[0-9]{7,}(?![0-9.])")
+
+
+def mask_in_text(text: str) -> str:
+    """Every phone-like run of 7+ digits in text masked (not ids like 1764130000.42)."""
+    if _log_full_numbers:
+        return text
+    return LONG_DIGITS.sub(lambda m: mask(m.group(0)), text)

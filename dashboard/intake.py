@@ -15,10 +15,10 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from tickets.intake.importer import Importer, ImportFileError, body_items
+from tickets.intake.importer import Importer, ImportFileError, body_items, parse_document
 
 router = APIRouter(prefix="/api", tags=["intake"])
 
@@ -36,12 +36,34 @@ def require_token(request: Request, authorization: Annotated[str | None, Header(
         raise HTTPException(401, "a valid 'Authorization: Bearer <token>' header is required")
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) past `limit` bytes, whether declared or streamed."""
+    declared = request.headers.get("content-length", "")
+    too_big = HTTPException(
+        413, f"the body is larger than web.max_import_bytes ({limit} bytes): split the batch"
+    )
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big  # refused from the header alone: the body is never read
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_big
+    return bytes(body)
+
+
 @router.post("/import", dependencies=[Depends(require_token)])
-async def import_records(request: Request, body: Annotated[Any, Body()]) -> dict[str, Any]:
-    """Upsert the records in body; idempotent by department code and ticket external id."""
+async def import_records(request: Request) -> dict[str, Any]:
+    """Upsert the records in the JSON body; idempotent by department code and external id.
+
+    The token is checked before a byte of the body is read; the body is bounded,
+    and parsing, validation and the import run in worker threads, off the event
+    loop that also serves FastAGI to callers.
+    """
     config = request.app.state.config
+    raw = await read_body(request, config.web.max_import_bytes)
     try:
-        items = list(body_items(body))
+        items = await run_in_threadpool(lambda: list(body_items(parse_document(raw))))
     except ImportFileError as exc:
         raise HTTPException(422, str(exc)) from None
     if len(items) > config.web.max_import_records:

@@ -308,3 +308,15 @@ class DoNotCall(Base):
     number: Mapped[str] = mapped_column(String(40), primary_key=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class RetentionDeletion(Base):
+    """What the retention job removed, when and why: personal data is deleted on the record."""
+
+    __tablename__ = "retention_deletions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # recording, transcript, cdr, log
+    target: Mapped[str] = mapped_column(String(500))  # a path, or a ticket number
+    detail: Mapped[str | None] = mapped_column(String(500))

@@ -27,6 +27,7 @@ from core.vocabulary import (
 from db import workflow
 from db.calls import upsert_call_start
 from db.models import (
+    Call,
     CallbackAttempt,
     DoNotCall,
     RobotLock,
@@ -69,12 +70,39 @@ def create_attempt(
     return attempt
 
 
-def attempt_answered(session: Session, attempt_id: int) -> CallbackAttempt | None:
+class SurveyRefused(Exception):
+    """A survey channel the store will not accept for an attempt; the message says why."""
+
+
+def accept_survey_call(session: Session, attempt_id: int, uniqueid: str) -> CallbackAttempt:
+    """The attempt, now in call on this channel; SurveyRefused when it is not its survey.
+
+    Only an attempt still dialing becomes a survey, once: an attempt already in
+    a call (a second survey for it) or finished (a late or forged answer) is
+    refused and nothing changes.
+    """
     attempt = session.get(CallbackAttempt, attempt_id)
-    if attempt is not None and attempt.state == AttemptState.DIALING:
-        attempt.state = AttemptState.IN_CALL
-        session.flush()
+    if attempt is None:
+        raise SurveyRefused(f"no callback attempt {attempt_id}")
+    if attempt.state != AttemptState.DIALING:
+        raise SurveyRefused(
+            f"attempt {attempt_id} is {attempt.state.value}"
+            + (f" ({attempt.outcome.value})" if attempt.outcome else "")
+            + f", not dialing: channel {uniqueid} refused"
+        )
+    attempt.state = AttemptState.IN_CALL
+    session.flush()
     return attempt
+
+
+def survey_channel_matches(session: Session, attempt_id: int, uniqueid: str) -> bool:
+    """True when the attempt has no survey call yet or its survey call is this channel."""
+    attempt = session.get(CallbackAttempt, attempt_id)
+    if attempt is None:
+        return False
+    if attempt.call_id is None:
+        return True
+    return session.scalar(select(Call.uniqueid).where(Call.id == attempt.call_id)) == uniqueid
 
 
 def save_answer(

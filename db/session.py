@@ -7,6 +7,8 @@ is off).
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,11 +32,21 @@ def make_engine(
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            owner_only(engine.url.database)
 
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def owner_only(database: str | None) -> None:
+    """The SQLite file and its WAL/SHM companions: readable by the hotline's user only."""
+    if not database or database == ":memory:":
+        return
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(database + suffix, 0o600)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

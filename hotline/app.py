@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from callback_robot.runner import run_robot
 from callback_robot.survey import SurveyEndRoute, SurveyFlow
 from core.config import HotlineConfig
+from core.phone_numbers import log_full_numbers
 from dashboard.app import create_app
 from db.lines import LineSpec, sync_lines
 from db.migrate import upgrade
@@ -29,6 +30,7 @@ from ivr.inbound import InboundFlow
 from ivr.reconcile import reconcile
 from ivr.store import IvrStore
 from ivr.transcribe import Transcriber
+from privacy.retention import run_retention
 from prompts.build import PromptLibrary
 from prompts.phrases import PhraseCache
 from speech.recognition import SpeechModel
@@ -70,12 +72,13 @@ def build_routes(
         "ivr": InboundFlow(config, prompts, PhraseCache(config), store),
         "call-end": CallEndRoute(store),
         "survey": SurveyFlow(config, prompts, store.sessions, speech),
-        "survey-end": SurveyEndRoute(store.sessions),
+        "survey-end": SurveyEndRoute(store.sessions, config.agi_key()),
     }
 
 
 def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
     """Wire the store, the routes and the FastAGI server for this config."""
+    log_full_numbers(config.privacy.log_full_numbers)
     engine = make_engine(config.database_url, config.database.echo, config.database.busy_timeout_ms)
     sessions = make_session_factory(engine)
     store = IvrStore(config, sessions)
@@ -85,6 +88,9 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
         host=config.agi.host,
         port=config.agi.port if port is None else port,
         handler_timeout=config.agi.handler_timeout,
+        key=config.agi_key(),
+        allowed_peers=config.agi.allowed_peers,
+        max_connections=config.agi.max_connections,
     )
     return Hotline(config, sessions, store, server, transcriber)
 
@@ -101,6 +107,19 @@ async def housekeeping(hotline: Hotline) -> None:
         except Exception:
             log.exception("housekeeping pass failed; next one in %d s", interval)
         await asyncio.sleep(min(interval, hotline.config.speech.transcribe_interval_seconds))
+
+
+async def retention_job(hotline: Hotline) -> None:
+    """Delete personal data past its retention, every privacy.retention_interval_hours."""
+    interval = hotline.config.privacy.retention_interval_hours * 3600
+    while True:
+        try:
+            await asyncio.to_thread(run_retention, hotline.config, hotline.sessions)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("retention pass failed; next one in %d h", interval // 3600)
+        await asyncio.sleep(interval)
 
 
 async def supervise_robot(config: HotlineConfig, stop: asyncio.Event) -> None:
@@ -153,6 +172,7 @@ async def run_forever(config: HotlineConfig) -> None:
         log.warning("spool on start: %d intents applied, %d left for later", applied, left)
     await hotline.server.start()
     worker = asyncio.create_task(housekeeping(hotline), name="housekeeping")
+    retention = asyncio.create_task(retention_job(hotline), name="retention")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -162,6 +182,7 @@ async def run_forever(config: HotlineConfig) -> None:
     if config.robot.enabled:
         robot = asyncio.create_task(supervise_robot(config, stop), name="robot")
     await stop.wait()
+    retention.cancel()
     worker.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await worker

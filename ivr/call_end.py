@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from core.phone_numbers import from_caller_id
 from ivr.recordings import WAV_HEADER
 from ivr.store import CallEnd, IvrStore
 from telephony.agi import AGI
@@ -57,7 +58,7 @@ class CallEndRoute:
         number = await self.store.call_ended(
             CallEnd(
                 uniqueid=agi.uniqueid,
-                caller=variables["HOTLINE_CALLER"] or "unknown",
+                caller=from_caller_id(variables["HOTLINE_CALLER"]),
                 did=variables["HOTLINE_DID"] or agi.dialed,
                 recording=base + ".wav" if base else None,
                 request_recordings=[r for r in requests if r],

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.config import HotlineConfig, LineConfig
+from core.phone_numbers import for_log, from_caller_id
 from core.vocabulary import CallStep, RequestType, Urgency
 from ivr.store import CallStart, IvrStore, TicketRequest, TicketView
+from ivr.verification import CODE_DIGITS, code_matches, ticket_code
 from prompts.build import PromptLibrary
 from prompts.phrases import PhraseCache
 from telephony.agi import AGI
@@ -44,8 +46,8 @@ class CitizenCall:
 
     @property
     def caller(self) -> str:
-        digits = "".join(c for c in self.agi.caller_number if c.isdigit() or c == "+")
-        return digits or "unknown"
+        """The CallerID as a phone number (digits, bounded), or 'unknown'."""
+        return from_caller_id(self.agi.caller_number)
 
 
 class InboundFlow:
@@ -60,6 +62,7 @@ class InboundFlow:
         self.phrases = phrases
         self.store = store
         self.lines = {line.did: line for line in config.lines}
+        self.code_secret = config.secrets.get("ticket-codes")
 
     async def __call__(self, agi: AGI) -> None:
         call = await self.begin(agi)
@@ -78,6 +81,7 @@ class InboundFlow:
         await self.store.call_started(
             CallStart(agi.uniqueid, call.caller, line.did, recording, linkedid)
         )
+        agi.log.info("citizen %s on line %s", for_log(call.caller), line.did)
         return call
 
     async def step(self, call: CitizenCall, step: CallStep) -> None:
@@ -173,6 +177,8 @@ class InboundFlow:
         for _ in range(1 + self.ivr.readback_repeats):
             await self.play(call, "ticket_created")
             await self.say_number(call, number)
+            await self.play(call, "verification_code_is")
+            await self.say_number(call, ticket_code(self.code_secret, number))
             if await self.ask(call, "repeat_ticket", "1", tries=1) != "1":
                 return
 
@@ -185,12 +191,33 @@ class InboundFlow:
                 14,
             )
             ticket = await self.store.lookup(digits) if digits else None
-            if ticket is not None:
+            if ticket is None:
+                call.agi.log.info("progress: unknown ticket number %r", digits)
+                await self.play(call, "unknown_ticket")
+                continue
+            if await self.may_hear(call, ticket):
                 await self.speak_ticket(call, ticket)
                 return
-            call.agi.log.info("progress: unknown ticket number %r", digits)
-            await self.play(call, "unknown_ticket")
+            await self.play(call, "verification_failed")
         await self.record_and_ticket(call, source="ivr-progress-fallback")
+
+    async def may_hear(self, call: CitizenCall, ticket: TicketView) -> bool:
+        """The ticket's own caller may; anyone else only with its verification code."""
+        if call.caller != "unknown" and call.caller == ticket.caller:
+            await call.agi.set_variable("HOTLINE_VERIFIED", "caller")
+            return True
+        keyed = await call.agi.get_data(
+            self.prompts.path("enter_verification_code", call.lang),
+            self.ivr.ticket_digits_timeout_ms,
+            CODE_DIGITS,
+        )
+        verified = code_matches(self.code_secret, ticket.number, keyed)
+        await call.agi.set_variable("HOTLINE_VERIFIED", "code" if verified else "refused")
+        if not verified:
+            call.agi.log.info(
+                "progress: ticket %s not spoken: wrong verification code", ticket.number
+            )
+        return verified
 
     async def speak_ticket(self, call: CitizenCall, ticket: TicketView) -> None:
         await call.agi.set_variable("HOTLINE_SPOKEN_STATUS", ticket.status.value)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from core.phone_numbers import mask_in_text
 from core.vocabulary import CallStep
 from db.calls import (
     calls_with_recording,
@@ -173,6 +174,6 @@ def _log(report: ReconcileReport) -> None:
             made,
         )
     for uid, path in report.calls_missing_recording:
-        log.error("call %s names recording %s, which is not on disk", uid, path)
+        log.error("call %s names recording %s, which is not on disk", uid, mask_in_text(path))
     for path in report.recordings_without_call:
-        log.error("recording %s belongs to no call", path)
+        log.error("recording %s belongs to no call", mask_in_text(path))

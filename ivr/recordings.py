@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.phone_numbers import from_caller_id
+
 NAME = re.compile(
     r"^(?P<uniqueid>\d+\.\d+)_(?P<did>[0-9]*)_(?P<caller>[0-9+]*)"
     r"(?:-(?P<kind>request|message))?\.wav$"
@@ -51,7 +53,7 @@ def parse(path: Path) -> RecordingName | None:
     return RecordingName(
         match["uniqueid"],
         match["did"],
-        match["caller"] or "unknown",
+        from_caller_id(match["caller"]),
         match["kind"] is not None,
         path,
     )

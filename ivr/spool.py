@@ -26,10 +26,11 @@ class Spool:
 
     def put(self, kind: str, payload: dict[str, object]) -> Path:
         """Persist one intent durably; returns its file."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # callers' numbers inside
         name = f"{time.time_ns():020d}-{kind}-{uuid.uuid4().hex[:8]}.json"
         partial = self.folder / f".{name}.part"
         with partial.open("w", encoding="utf-8") as out:
+            os.fchmod(out.fileno(), 0o600)
             json.dump({"kind": kind, "payload": payload}, out, ensure_ascii=False, default=str)
             out.flush()
             os.fsync(out.fileno())

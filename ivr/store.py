@@ -128,6 +128,7 @@ class TicketView:
     status: TicketStatus
     unit: str | None
     due_at: datetime | None
+    caller: str  # whose ticket it is: only they hear its status without the code
 
 
 def _parse_time(value: object) -> datetime:
@@ -200,7 +201,9 @@ class IvrStore:
             if ticket is None:
                 return None
             unit = ticket.department.name if ticket.department else None
-            return TicketView(ticket.number, ticket.status, unit, ticket.due_at)
+            return TicketView(
+                ticket.number, ticket.status, unit, ticket.due_at, ticket.caller_number
+            )
 
         return await self._run(read)
 

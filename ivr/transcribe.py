@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import HotlineConfig
+from core.phone_numbers import mask_in_text
 from core.vocabulary import TranscriptStatus
 from db.session import unit_of_work
 from db.tickets import count_needing_transcript, set_transcript, tickets_needing_transcript
@@ -63,7 +64,12 @@ class Transcriber:
                 status = TranscriptStatus.DONE
                 report.done += 1
             except (OSError, ValueError, EOFError, wave.Error) as exc:
-                log.error("ticket %s: cannot transcribe %s: %s", number, path, exc)
+                log.error(
+                    "ticket %s: cannot transcribe %s: %s",
+                    number,
+                    mask_in_text(str(path)),
+                    mask_in_text(str(exc)),
+                )
                 text, status = None, TranscriptStatus.FAILED
                 report.failed += 1
             with unit_of_work(self.sessions) as session:

@@ -19,6 +19,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from db.metrics import Counts, RateRules, Rates, UnitFigures
 from db.models import Ticket
@@ -225,9 +226,10 @@ def trend(unit: str, weeks: list[str], series: list[tuple[Counts, Rates]]) -> Re
 # -- writers -----------------------------------------------------------------------
 def print_table(report: Report, console: Any) -> None:
     """A rich table; piped output gets room for every column instead of 80 characters."""
-    table = Table(*report.headers, title=report.title)
+    table = Table(*report.headers, title=Text(report.title))
     for row in report.rows:
-        table.add_row(*(report.cell(h, v) for h, v in zip(report.headers, row, strict=True)))
+        # unit names come from imports: Text, so "[/x]" is printed, never read as markup
+        table.add_row(*(Text(report.cell(h, v)) for h, v in zip(report.headers, row, strict=True)))
     if not console.is_terminal:
         console = Console(file=console.file, width=max(console.width, 240), soft_wrap=True)
     console.print(table)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from collections import deque
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,41 @@ class LineReader:
         return raw.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
+TWO_WORD_COMMANDS = {"SET", "GET", "STREAM", "WAIT", "RECORD", "SAY", "DATABASE", "CHANNEL"}
+# commands that return at once: their round trip is the protocol's cost, not the caller's
+QUICK_COMMANDS = frozenset(
+    {"SET VARIABLE", "GET VARIABLE", "GET FULL VARIABLE", "ANSWER", "VERBOSE", "CHANNEL STATUS"}
+)
+
+
+def command_name(words: tuple[str, ...]) -> str:
+    """`SET VARIABLE`, `STREAM FILE`, `EXEC` ...: what a command is, without its arguments."""
+    first = words[0].upper() if words else ""
+    if first == "GET" and len(words) > 2 and words[1].upper() == "FULL":
+        return "GET FULL VARIABLE"
+    if first in TWO_WORD_COMMANDS and len(words) > 1:
+        return f"{first} {words[1].upper()}"
+    return first
+
+
+class RoundTrips:
+    """Recent AGI command round trips (written to reply read), by command, for measurements."""
+
+    def __init__(self, keep: int = 100_000) -> None:
+        self.samples: deque[tuple[str, float]] = deque(maxlen=keep)
+
+    def record(self, name: str, seconds: float) -> None:
+        self.samples.append((name, seconds))
+
+    def quantiles(self, names: frozenset[str] = QUICK_COMMANDS) -> tuple[int, float, float]:
+        """(count, p50, p99) in seconds over the kept samples of these commands."""
+        values = sorted(s for n, s in self.samples if n in names)
+        if not values:
+            return 0, 0.0, 0.0
+        at = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
+        return len(values), at(0.5), at(0.99)
+
+
 class AGI:
     """One call's AGI session: typed commands over the FastAGI connection."""
 
@@ -125,12 +162,14 @@ class AGI:
         env: dict[str, str],
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        round_trips: RoundTrips | None = None,
     ) -> None:
         self.env = env
         self.lines = LineReader(reader)
         self.writer = writer
         self.hung_up = False
         self.log = CallLog(log, {"uniqueid": self.uniqueid})
+        self.round_trips = round_trips
 
     # -- identity ---------------------------------------------------------------
     @property
@@ -165,8 +204,15 @@ class AGI:
         if self.hung_up:
             raise AGIHangup("the channel already hung up")
         text = " ".join(words)
+        started = time.perf_counter()
         self.writer.write(text.encode("utf-8") + b"\n")
         await self.writer.drain()
+        response = await self._reply(words)
+        if self.round_trips is not None:
+            self.round_trips.record(command_name(words), time.perf_counter() - started)
+        return response
+
+    async def _reply(self, words: tuple[str, ...]) -> AGIResponse:
         while True:
             line = await self.lines.readline()
             if line == "HANGUP":

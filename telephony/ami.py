@@ -56,6 +56,24 @@ class AMIActionError(AMIError):
     """Asterisk answered an action with `Response: Error`."""
 
 
+class AMIFieldError(ValueError):
+    """An action field holds CR or LF: sent, it would inject headers or a whole action.
+
+    Raised before anything is written to the socket. Not an AMIError: the link is
+    fine, the caller passed data that was never validated.
+    """
+
+
+def check_fields(action: Action) -> None:
+    """Refuse any action whose name, header or variable contains a line break or NUL."""
+    parts = [action.name, *action.keys.keys(), *map(str, action.keys.values())]
+    parts += [*action.variables.keys(), *map(str, action.variables.values())]
+    for part in parts:
+        if any(c in part for c in "\r\n\0"):
+            shown = part.encode("unicode_escape").decode("ascii")[:60]
+            raise AMIFieldError(f"{action.name}: field {shown!r} holds a line break; not sent")
+
+
 @dataclass
 class AMIEvent:
     name: str
@@ -298,6 +316,7 @@ class AMIClient:
         return f"{self._prefix}-{next(self._ids)}"
 
     async def _send(self, action: Action, timeout: float | None = None) -> dict[str, str]:
+        check_fields(action)
         lib = self._lib
         if lib is None:
             raise AMIDisconnected("not connected to the Asterisk manager")

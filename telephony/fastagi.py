@@ -6,15 +6,23 @@ effects). When a handler returns normally the server sets HOTLINE_RESULT=done;
 a handler that raises, an unknown route, or garbage on the wire leaves it unset
 and sends the channel to the dialplan's fallback, so a caller is never left in
 silence. A hang-up is normal life, logged at info level.
+
+Only Asterisk may talk to it: a connection from an address outside the
+allow-list is closed unread, a request without the installation's key
+(`?key=` in the AGI URL, which only the rendered dialplan knows) is refused,
+and past a cap on concurrent connections new ones are closed with a log line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from urllib.parse import parse_qs, urlsplit
 
 from telephony.agi import (
     AGI,
@@ -23,6 +31,7 @@ from telephony.agi import (
     AGIHangup,
     CallLog,
     LineReader,
+    RoundTrips,
     parse_environment,
 )
 
@@ -34,10 +43,41 @@ ENV_TIMEOUT = 10.0
 MAX_ENV_LINES = 200
 
 
+DIGIT_RUN = re.compile(r"(?<![0-9.-])[0-9]{7,}(?![0-9.])")
+
+
+def _masked(match: re.Match[str]) -> str:
+    digits = match.group(0)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
 def route_name(env: dict[str, str]) -> str:
     """The route of a FastAGI request: `agi://host/ivr?x=1` and `ivr?x=1` both give `ivr`."""
     script = env.get("agi_network_script") or urlsplit(env.get("agi_request", "")).path
     return script.split("?", 1)[0].strip("/")
+
+
+def request_key(env: dict[str, str]) -> str:
+    """The `key` parameter of the AGI URL (`ivr?key=...`), '' when there is none."""
+    script = env.get("agi_network_script") or ""
+    query = script.split("?", 1)[1] if "?" in script else urlsplit(env.get("agi_request", "")).query
+    return parse_qs(query).get("key", [""])[0]
+
+
+class PeerFilter:
+    """The addresses allowed to talk FastAGI (single hosts or networks)."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        self.networks = [ipaddress.ip_network(a, strict=False) for a in allowed]
+
+    def allows(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.networks if net.version == address.version)
 
 
 async def read_environment(lines: LineReader) -> dict[str, str]:
@@ -61,11 +101,20 @@ class FastAGIServer:
         host: str = "127.0.0.1",
         port: int = 4573,
         handler_timeout: float = 3600.0,
+        *,
+        key: str | None = None,
+        allowed_peers: Iterable[str] = ("127.0.0.1", "::1"),
+        max_connections: int = 2000,
     ) -> None:
         self.routes = dict(routes)
         self.host = host
         self.port = port
         self.handler_timeout = handler_timeout
+        self.key = key  # None: no key required (unit tests of the protocol only)
+        self.peers = PeerFilter(allowed_peers)
+        self.max_connections = max_connections
+        self.refused = 0  # connections closed unread (address, cap) or refused (key)
+        self.round_trips = RoundTrips()
         self._server: asyncio.Server | None = None
         self._calls: set[asyncio.Task[None]] = set()
 
@@ -90,6 +139,23 @@ class FastAGIServer:
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        if not self.peers.allows(str(peer[0])):
+            self.refused += 1
+            log.warning(
+                "FastAGI connection from %s closed unread: not in agi.allowed_peers", peer[0]
+            )
+            writer.close()
+            return
+        if len(self._calls) >= self.max_connections:
+            self.refused += 1
+            log.error(
+                "FastAGI connection from %s closed: %d calls in progress is agi.max_connections",
+                peer[0],
+                len(self._calls),
+            )
+            writer.close()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._calls.add(task)
@@ -112,8 +178,15 @@ class FastAGIServer:
         except (AGIError, TimeoutError) as exc:
             log.warning("rejected a FastAGI connection: %s", exc)
             return
-        agi = AGI(env, reader, writer)
+        agi = AGI(env, reader, writer, self.round_trips)
         route = route_name(env)
+        if self.key is not None and not hmac.compare_digest(request_key(env), self.key):
+            self.refused += 1
+            agi.log.warning(
+                "FastAGI request for route %r refused: wrong or missing key (not our dialplan)",
+                route,
+            )
+            return
         handler = self.routes.get(route)
         if handler is None:
             agi.log.error(
@@ -126,7 +199,9 @@ class FastAGIServer:
 
     async def _run(self, agi: AGI, route: str, handler: Handler) -> None:
         call_log = CallLog(log, {"uniqueid": agi.uniqueid})
-        call_log.info("%s: call from %s on %s", route, agi.caller_number, agi.channel)
+        # no citizen's number in the log: the Uniqueid is the key (a Local channel's
+        # name holds the number it dialled, so long digit runs are masked too)
+        call_log.info("%s: call on %s", route, DIGIT_RUN.sub(_masked, agi.channel))
         try:
             await asyncio.wait_for(handler(agi), self.handler_timeout)
         except AGIHangup as exc:

@@ -153,8 +153,14 @@ async def agi_server(hotline: Hotline) -> FastAGIServer:
 @pytest.fixture(scope="session")
 async def ami(asterisk: LocalAsterisk) -> AsyncIterator[AMIClient]:
     cfg = asterisk.config.asterisk.ami
+    # the tests' user: it may write the scripted citizens' AstDB scripts (the robot's may not)
     client = AMIClient(
-        cfg.host, cfg.port, cfg.username, cfg.secret(), ping_interval=2.0, reconnect_max_delay=1.0
+        cfg.host,
+        cfg.port,
+        cfg.test_username,
+        asterisk.config.ami_test_secret(),
+        ping_interval=2.0,
+        reconnect_max_delay=1.0,
     )
     await client.connect()
     yield client

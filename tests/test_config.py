@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.config import ConfigError, load_config
+from core.secrets import SecretError
+from tests.conftest import write_config
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -104,9 +106,29 @@ def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.yaml")
 
 
-def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = load_config(PROJECT / "config.yaml")
+def test_secrets_come_from_the_environment_or_are_generated_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = load_config(write_config(tmp_path))
     monkeypatch.delenv("HOTLINE_AMI_SECRET", raising=False)
-    assert cfg.asterisk.ami.secret() == "local-only-not-a-secret"
-    monkeypatch.setenv("HOTLINE_AMI_SECRET", "s3cret")
-    assert cfg.asterisk.ami.secret() == "s3cret"
+    generated = cfg.ami_secret()
+    assert len(generated) >= 24 and generated != "local-only-not-a-secret"
+    kept = cfg.state_dir / "secrets" / "ami"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert (cfg.state_dir / "secrets").stat().st_mode & 0o777 == 0o700
+    assert cfg.ami_secret() == generated  # every command reads the same one
+    other = load_config(write_config(tmp_path / "other"))
+    assert other.ami_secret() != generated  # no two installations share one
+    assert cfg.phone_secret("6001") != cfg.phone_secret("6002")  # one per phone
+    monkeypatch.setenv("HOTLINE_AMI_SECRET", "s3cret-from-the-environment")
+    assert cfg.ami_secret() == "s3cret-from-the-environment"
+
+
+@pytest.mark.parametrize("bad", ["abc;def", "abc\ndef", " padded ", ""])
+def test_a_secret_asterisk_cannot_hold_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    cfg = load_config(write_config(tmp_path))
+    monkeypatch.setenv("HOTLINE_AMI_SECRET", bad)
+    with pytest.raises(SecretError, match=r"\$HOTLINE_AMI_SECRET"):
+        cfg.ami_secret()

@@ -35,18 +35,27 @@ PERSONAS = {
 }
 
 
+# simulator citizens have phone numbers too (the robot dials nothing else):
+# 1990+id follows the AstDB script sim/id, 1991... is busy, 1992... never answers
+SIM_PREFIX = {"script": "1990", "busy": "1991", "noanswer": "1992"}
+
+
+def sim_number(kind: str, ident: int | None = None) -> str:
+    return f"{SIM_PREFIX[kind]}{next(_ids) if ident is None else ident:07d}"
+
+
 async def number_for(ami: AMIClient, persona: str, voices: Path | None = None) -> str:
     script = PERSONAS[persona]
     if script is None:
-        return {"never_answers": "noanswer", "busy": "busy"}[persona]
+        return sim_number({"never_answers": "noanswer", "busy": "busy"}[persona])
     if "{yes}" in script:
         from tests.ivr_helpers import speech_file
 
         assert voices is not None, "a speaking persona needs a folder Asterisk can read"
         script = script.format(yes=speech_file(voices, "예"))
     script_id = next(_ids)
-    await ami.action("DBPut", Family="sim", Key=str(script_id), Val=script)
-    return f"script{script_id}"
+    await ami.action("DBPut", Family="sim", Key=f"{script_id:07d}", Val=script)
+    return sim_number("script", script_id)
 
 
 def closed_ticket(hotline: Hotline, number: str) -> tuple[int, str]:
@@ -314,8 +323,8 @@ async def test_asterisk_killed_mid_campaign_truthful_outcome_and_the_robot_carri
     config = hotline.config.model_copy(update={"robot": always})
     # answers Q1, then stays on the line without pressing anything
     script_id = next(_ids)
-    await ami.action("DBPut", Family="sim", Key=str(script_id), Val="w11|d1|w60")
-    first_id, _ = closed_ticket(hotline, f"script{script_id}")
+    await ami.action("DBPut", Family="sim", Key=f"{script_id:07d}", Val="w11|d1|w60")
+    first_id, _ = closed_ticket(hotline, sim_number("script", script_id))
     stop = asyncio.Event()
     robot = asyncio.create_task(run_robot(config, stop, dispatch_seconds=1))
     try:
@@ -393,7 +402,7 @@ async def test_retries_wait_for_their_interval_and_stop_at_the_limit(
         }
     )
     config = hotline.config.model_copy(update={"robot": robot})
-    ticket_id, _ = closed_ticket(hotline, "busyretry")  # its own number: no spacing rule
+    ticket_id, _ = closed_ticket(hotline, sim_number("busy"))  # its own number: no spacing rule
     clock = {"now": datetime.now(UTC)}
     dialer = Dialer(config, ami, hotline.sessions, "retry-test")
     dispatcher = Dispatcher(

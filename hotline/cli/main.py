@@ -7,15 +7,17 @@ this module only assembles them.
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from hotline.cli import demo, housekeeping, serve
 from hotline.cli.asterisk import asterisk_app
 from hotline.cli.phone import phone_app
 from hotline.cli.prompts import prompts_app
 from hotline.cli.report import report_app
+from hotline.cli.retention import retention_app
 from hotline.cli.robot import robot_app
 from hotline.cli.store import db_app
-from hotline.cli.support import ConfigOption, config_or_exit, console
+from hotline.cli.support import ConfigOption, config_or_exit, console, err
 from hotline.cli.tickets import tickets_app
 
 app = typer.Typer(
@@ -31,6 +33,7 @@ for group, name in (
     (tickets_app, "tickets"),
     (robot_app, "robot"),
     (report_app, "report"),
+    (retention_app, "retention"),
 ):
     app.add_typer(group, name=name)
 app.command("up")(serve.up)
@@ -45,9 +48,11 @@ app.command("demo-data")(demo.demo_data)
 def check_config(config: ConfigOption = None) -> None:
     """Validate the config file and print where things will live."""
     cfg = config_or_exit(config)
-    console.print(f"{cfg.source}: ok")
-    console.print(f"database: {cfg.database_url}")
-    console.print(f"recordings: {cfg.recordings_dir}")
+    console.print(f"{cfg.source}: ok", markup=False)
+    console.print(f"database: {cfg.database_url}", markup=False)
+    console.print(f"recordings: {cfg.recordings_dir}", markup=False)
+    for warning in cfg.warnings():
+        err.print(f"[bold yellow]warning:[/] {escape(warning)}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -50,9 +51,12 @@ def import_tickets(
             )
     except ImportFileError as exc:
         raise fail(str(exc)) from None
-    console.print(f"{file}: {report.summary()}", highlight=False)
+    console.print(f"{file}: {report.summary()}", highlight=False, markup=False)
     for error in report.errors[:50]:
-        console.print(f"  [red]refused[/] {error.where}: {error.reason}", highlight=False)
+        # where and why come from the platform's file: printed as text, never as markup
+        console.print(
+            f"  [red]refused[/] {escape(error.where)}: {escape(error.reason)}", highlight=False
+        )
     if len(report.errors) > 50:
         console.print(f"  ... and {len(report.errors) - 50} more", highlight=False)
     if report.errors:

@@ -12,8 +12,11 @@ level), so a file may list a tree in any order.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import HotlineConfig
@@ -102,6 +105,27 @@ def _json_items(path: Path) -> Iterator[Item]:
     yield from body_items(body)
 
 
+MAX_JSON_DEPTH = 8  # {"tickets": [{"events": [{...}]}]} is 4 deep; anything deeper is not ours
+
+
+def parse_document(raw: bytes) -> Any:
+    """A JSON document from the platform, refused when malformed or nested past MAX_JSON_DEPTH."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise ImportFileError(f"the body is not a JSON document: {reason}") from None
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ImportFileError(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict | list):
+            stack.extend((child, depth + 1) for child in children)
+    return document
+
+
 def body_items(body: Any) -> Iterator[Item]:
     """Records of a JSON document: {"departments": [...], "tickets": [...]} or a list."""
     if isinstance(body, list):
@@ -174,6 +198,10 @@ def parse(data: dict[str, Any], zone: ZoneInfo) -> DepartmentRecord | TicketReco
 
 
 # -- applying ----------------------------------------------------------------------
+log = logging.getLogger(__name__)
+CHUNK_RETRY_SECONDS = 120.0
+
+
 class Importer:
     """Applies records to the store, one savepoint per record, committing in chunks."""
 
@@ -229,9 +257,39 @@ class Importer:
         return report
 
     @staticmethod
-    def _tick(progress: Callable[[int], None] | None) -> None:
+    def _tick(progress: Callable[[int], None] | None, count: int = 1) -> None:
         if progress is not None:
-            progress(1)
+            progress(count)
+
+    def _commit_chunk(
+        self, session: Session, work: Callable[[], None], report: ImportReport
+    ) -> None:
+        """Apply and commit one chunk; a busy or unreachable database retries the whole chunk.
+
+        An import is bulk work beside live calls: it waits for the IVR's writes (up
+        to CHUNK_RETRY_SECONDS) instead of failing; the chunk's counts and refusals
+        are taken back before each retry, so nothing is counted twice.
+        """
+        deadline = time.monotonic() + CHUNK_RETRY_SECONDS
+        delay = 0.2
+        while True:
+            counts, refused = copy.deepcopy(report.counts), len(report.errors)
+            try:
+                work()
+                session.commit()
+                return
+            except OperationalError as exc:
+                session.rollback()
+                report.counts, report.errors[refused:] = counts, []
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "import: database busy (%s); chunk retried in %.1f s",
+                    str(exc.orig).splitlines()[0],
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _apply(
         self,
@@ -258,16 +316,18 @@ class Importer:
         report: ImportReport,
         progress: Callable[[int], None] | None,
     ) -> None:
-        for order, where, record in sorted(departments, key=lambda item: item[2].level):
-            self._apply(
-                session,
-                (order, where),
-                "department",
-                lambda r=record: upsert_department(session, r),
-                report,
-            )
-            self._tick(progress)
-        session.commit()
+        def work() -> None:
+            for order, where, record in sorted(departments, key=lambda item: item[2].level):
+                self._apply(
+                    session,
+                    (order, where),
+                    "department",
+                    lambda r=record: upsert_department(session, r),
+                    report,
+                )
+
+        self._commit_chunk(session, work, report)
+        self._tick(progress, len(departments))
 
     def _apply_tickets(
         self,
@@ -276,13 +336,15 @@ class Importer:
         report: ImportReport,
         progress: Callable[[int], None] | None,
     ) -> None:
-        for order, where, record in pending:
-            self._apply(
-                session,
-                (order, where),
-                "ticket",
-                lambda r=record: upsert_ticket(session, r, self.local_day, self.due),
-                report,
-            )
-            self._tick(progress)
-        session.commit()
+        def work() -> None:
+            for order, where, record in pending:
+                self._apply(
+                    session,
+                    (order, where),
+                    "ticket",
+                    lambda r=record: upsert_ticket(session, r, self.local_day, self.due),
+                    report,
+                )
+
+        self._commit_chunk(session, work, report)
+        self._tick(progress, len(pending))

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from core import phone_numbers
 from core.vocabulary import EventKind, Level, RequestType, TicketStatus, Urgency
 
 CHINESE_REQUEST_TYPES = {
@@ -98,6 +99,18 @@ Instant = Annotated[datetime, AfterValidator(_in_hotline_zone)]
 When = Annotated[datetime | None, BeforeValidator(_blank_is_none), AfterValidator(_in_hotline_zone)]
 
 
+# per-record bounds: a ticket is a request and its history, not a data dump
+MAX_TEXT = 4000
+MAX_NOTE = 1000
+MAX_EVENTS = 200
+MAX_CALLBACKS = 50
+
+
+def _phone_number(value: str) -> str:
+    """Digits with an optional leading +: it will become a dial string and an AMI field."""
+    return phone_numbers.checked(value.strip(), "caller_number")
+
+
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -130,7 +143,7 @@ class EventRecord(Record):
     at: Instant
     actor: str = "platform"
     department_code: Text = None
-    note: Text = None
+    note: Annotated[Text, Field(max_length=MAX_NOTE)] = None
 
 
 class CallbackRecord(Record):
@@ -147,19 +160,19 @@ class TicketRecord(Record):
 
     kind: Literal["ticket"] = "ticket"
     external_id: str = Field(min_length=1, max_length=100)
-    caller_number: str = Field(min_length=3, max_length=40)
+    caller_number: Annotated[str, AfterValidator(_phone_number)]
     accepted_at: Instant
     request_type: Annotated[RequestType | None, _label(CHINESE_REQUEST_TYPES)] = None
     category: Text = None
     urgency: Annotated[Urgency, _label(CHINESE_URGENCIES)] = Urgency.DAILY_LIFE
-    description: Text = None
+    description: Annotated[Text, Field(max_length=MAX_TEXT)] = None
     department_code: Text = None
     status: Annotated[TicketStatus, _label(CHINESE_STATUSES)] = TicketStatus.ACCEPTED
     due_at: When = None
     closed_at: When = None
-    reply: Text = None
-    events: list[EventRecord] = []
-    callbacks: list[CallbackRecord] = []
+    reply: Annotated[Text, Field(max_length=MAX_TEXT)] = None
+    events: list[EventRecord] = Field(default=[], max_length=MAX_EVENTS)
+    callbacks: list[CallbackRecord] = Field(default=[], max_length=MAX_CALLBACKS)
 
     @model_validator(mode="after")
     def _consistent(self) -> TicketRecord:

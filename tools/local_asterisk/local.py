@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import pwd
 import re
 import signal
 import socket
@@ -32,6 +33,86 @@ MAX_RUN_DIR = 80
 
 class AsteriskError(Exception):
     """The local Asterisk could not be started, reached or stopped; one-line message."""
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """The unprivileged user Asterisk drops to after binding its ports."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+def asterisk_user(install: AsteriskInstall) -> RunAs | None:
+    """The unprivileged `asterisk` user Asterisk drops to; None when we are not root.
+
+    The same user on both sides of a private root: the machine's `asterisk` user
+    (created as Debian's package would, when missing) and the root's entry set to
+    its uid and gid, so the recordings on the host belong to `asterisk`, not to
+    whichever host account shares the root's number. A hotline started by an
+    ordinary user runs Asterisk as that user already: nothing to drop.
+    """
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam("asterisk")
+    except KeyError:
+        done = subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
+             "/nonexistent", "--shell", "/usr/sbin/nologin", "asterisk"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise AsteriskError(
+                "Asterisk must not run as root, and the user 'asterisk' could not be "
+                f"created: {done.stderr.strip() or done.returncode}"
+            ) from None
+        entry = pwd.getpwnam("asterisk")
+    user = RunAs("asterisk", entry.pw_uid, entry.pw_gid)
+    if install.root is not None:
+        _match_ids(install.host_path(Path("/etc/passwd")), user, uid_field=2)
+        _match_ids(install.host_path(Path("/etc/group")), user, uid_field=None)
+    return user
+
+
+def _match_ids(table: Path, user: RunAs, uid_field: int | None) -> None:
+    """Give `asterisk` in a passwd (uid_field 2) or group file the machine's ids."""
+    lines = table.read_text().splitlines()
+    changed = False
+    for i, line in enumerate(lines):
+        fields = line.split(":")
+        if fields[0] != user.name or len(fields) < 4:
+            continue
+        if uid_field is not None:
+            wanted = [*fields[:2], str(user.uid), str(user.gid), *fields[4:]]
+        else:
+            wanted = [*fields[:2], str(user.gid), *fields[3:]]
+        if wanted != fields:
+            lines[i], changed = ":".join(wanted), True
+    if changed:
+        table.write_text("\n".join(lines) + "\n")
+
+
+def hand_over(folder: Path, user: RunAs, *, always: bool) -> None:
+    """Make folder (recursively) Asterisk's own, owner-only.
+
+    `always` for the few files rewritten at every start (configuration, run
+    folder); the big trees (logs, recordings) only when their top is not yet
+    Asterisk's, so a million recordings are not walked at every start.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if not always and folder.stat().st_uid == user.uid:
+        return
+    for path in [folder, *folder.rglob("*")]:
+        with contextlib.suppress(FileNotFoundError):
+            os.chown(path, user.uid, user.gid, follow_symlinks=False)
+            if not path.is_symlink():
+                path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+# Asterisk gets no secrets through its environment (and func_env is not loaded anyway).
+ASTERISK_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 
 
 @dataclass(frozen=True)
@@ -169,6 +250,16 @@ class LocalAsterisk:
                     "by another program; stop it or choose a free port"
                 )
 
+    def _hand_over(self, install: AsteriskInstall, layout: AsteriskLayout, user: RunAs) -> None:
+        """Asterisk's folders become the asterisk user's: its configs, run folder, logs, files."""
+        hand_over(layout.etc_dir, user, always=True)
+        hand_over(install.host_path(layout.run_dir), user, always=True)
+        for sub in ("log", "spool", "db"):
+            hand_over(self.state / sub, user, always=False)
+        hand_over(self.config.recordings_dir, user, always=False)
+        self.state.chmod(0o700)
+        os.chown(self.state, user.uid, user.gid)
+
     def _mount_shared(self, install: AsteriskInstall) -> None:
         if install.root is None:
             return
@@ -235,14 +326,22 @@ class LocalAsterisk:
             raise AsteriskError(str(exc)) from None
         self._mount_shared(install)
         install.host_path(layout.run_dir).mkdir(parents=True, exist_ok=True)
-        argv = install.command("-f", "-n", "-q", "-C", str(self._conf()))
-        with self.console_log.open("ab") as log:
+        user = asterisk_user(install)
+        drop: tuple[str, ...] = ()
+        if user is not None:
+            self._hand_over(install, layout, user)
+            drop = ("-U", user.name, "-G", user.name)
+        argv = install.command("-f", "-n", "-q", *drop, "-C", str(self._conf()))
+        fd = os.open(self.console_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab") as log:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=ASTERISK_ENV,
+                umask=0o077,  # recordings, logs and CDRs: owner-only
             )
         self.pidfile.write_text(f"{proc.pid}\n")
         self._wait_for_ami(proc)

@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import HotlineConfig
+from core.config import HotlineConfig, is_loopback
 from core.paths import project_dir
+from core.secrets import MIN_STRONG_LENGTH, SecretError, is_weak
 from core.vocabulary import CallStep
 
 PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
@@ -43,6 +44,34 @@ def template_files() -> list[Path]:
     return files
 
 
+def checked_secrets(config: HotlineConfig) -> dict[str, str]:
+    """The secrets to render; a weak one is refused where AMI or SIP leaves loopback."""
+    ast = config.asterisk
+    try:
+        values = {"ami": config.ami_secret()}
+        values |= {f"phone-{user}": config.phone_secret(user) for user in all_phones(config)}
+    except SecretError as exc:
+        raise RenderError(str(exc)) from None
+    exposed = {
+        "ami": not is_loopback(ast.ami.host),
+        **{f"phone-{user}": not is_loopback(ast.sip.bind) for user in all_phones(config)},
+    }
+    for name, value in values.items():
+        if exposed[name] and is_weak(value):
+            where = "asterisk.ami.host" if name == "ami" else "asterisk.sip.bind"
+            raise RenderError(
+                f"{config.source}: {where} is not loopback, so the {name} secret must be "
+                f"strong (at least {MIN_STRONG_LENGTH} characters, not a published default): "
+                "unset the environment variable to have one generated"
+            )
+    return values
+
+
+def all_phones(config: HotlineConfig) -> list[str]:
+    sip = config.asterisk.sip
+    return [*sip.citizen_phones, *sip.agent_phones]
+
+
 def site_values(config: HotlineConfig, layout: AsteriskLayout) -> dict[str, str]:
     """The placeholder values for this site."""
     ast = config.asterisk
@@ -54,12 +83,11 @@ def site_values(config: HotlineConfig, layout: AsteriskLayout) -> dict[str, str]
         "AMI_PORT": str(ast.ami.port),
         "AMI_BIND": ast.ami.host,
         "AMI_USER": ast.ami.username,
-        "AMI_SECRET": ast.ami.secret(),
+        "AMI_SECRET": checked_secrets(config)["ami"],
         "SIP_BIND": ast.sip.bind,
         "SIP_PORT": str(ast.sip.port),
         "RTP_START": str(ast.sip.rtp_start),
         "RTP_END": str(ast.sip.rtp_end),
-        "PHONE_SECRET": ast.sip.phone_secret(),
         "SOUNDS_DIR": str(config.sounds_dir),
     }
 
@@ -82,6 +110,8 @@ def globals_conf(config: HotlineConfig) -> str:
         "; written by `hotline asterisk render` from config.yaml; do not edit",
         "[globals]",
         f"HOTLINE_AGI=agi://{config.agi.host}:{config.agi.port}",
+        # sent with every FastAGI request (?key=...): a local process cannot pose as Asterisk
+        f"HOTLINE_AGI_KEY={agi_key(config)}",
         f"HOTLINE_RECORDINGS={config.recordings_dir}",
         f"HOTLINE_SOUNDS={config.sounds_dir}",
         f"HOTLINE_FALLBACK_LANG={config.prompts.languages[0]}",
@@ -95,8 +125,16 @@ def globals_conf(config: HotlineConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+def agi_key(config: HotlineConfig) -> str:
+    try:
+        return config.agi_key()
+    except SecretError as exc:
+        raise RenderError(str(exc)) from None
+
+
 def phones_conf(config: HotlineConfig) -> str:
-    """PJSIP endpoint, auth and aor sections for every configured phone."""
+    """PJSIP endpoint, auth and aor sections for every configured phone, each its own secret."""
+    secrets = checked_secrets(config)
     sections = []
     phones = [(p, "hotline-phones") for p in config.asterisk.sip.citizen_phones]
     phones += [(p, "hotline-agents") for p in config.asterisk.sip.agent_phones]
@@ -104,7 +142,7 @@ def phones_conf(config: HotlineConfig) -> str:
         sections.append(
             f"[{user}](phone-endpoint)\ncontext = {context}\nauth = {user}\naors = {user}\n"
             f'callerid = "{user}" <{user}>\n\n'
-            f"[{user}](phone-auth)\nusername = {user}\n\n"
+            f"[{user}](phone-auth)\nusername = {user}\npassword = {secrets[f'phone-{user}']}\n\n"
             f"[{user}](phone-aor)\n"
         )
     return "; written by `hotline asterisk render` from config.yaml; do not edit\n\n" + "\n".join(
@@ -134,6 +172,23 @@ def queue_members_conf(config: HotlineConfig) -> str:
     )
 
 
+def manager_test_user_conf(config: HotlineConfig) -> str:
+    """The tests' AMI user (may write AstDB scripts: `system`), only where simulators run."""
+    head = "; written by `hotline asterisk render` from config.yaml; do not edit\n"
+    if not config.asterisk.include_simulators:
+        return head + "; no test user: simulators disabled (asterisk.include_simulators: false)\n"
+    try:
+        secret = config.ami_test_secret()
+    except SecretError as exc:
+        raise RenderError(str(exc)) from None
+    return head + (
+        f"[{config.asterisk.ami.test_username}]\nsecret = {secret}\n"
+        "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.0/255.0.0.0\n"
+        "read = all\nwrite = system,call,originate,reporting,dialplan,user,agent\n"
+        "writetimeout = 5000\n"
+    )
+
+
 def simulators_conf(config: HotlineConfig) -> str:
     """Include the scripted citizens only where the config allows them."""
     if config.asterisk.include_simulators:
@@ -156,11 +211,12 @@ def render(config: HotlineConfig, layout: AsteriskLayout, out_dir: Path) -> list
         "hotline_simulators.conf": simulators_conf(config),
         "queue_members.conf": queue_members_conf(config),
         "hotline_lines.conf": lines_conf(config),
+        "manager_test_user.conf": manager_test_user_conf(config),
     }
     for name, text in generated.items():
         target = out_dir / name
         target.write_text(text, encoding="utf-8")
         written.append(target)
-    for secret_file in ("manager.conf", "pjsip.conf"):
-        (out_dir / secret_file).chmod(0o600)
+    for path in written:  # secrets live in several of them: owner-only, all of them
+        path.chmod(0o600)
     return written

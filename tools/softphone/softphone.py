@@ -45,7 +45,7 @@ class PhoneSettings:
         known = [*sip.citizen_phones, *sip.agent_phones]
         if username not in known:
             raise PhoneError(f"{username} is not a configured phone ({', '.join(known)})")
-        return cls(sip.bind, sip.port, username, sip.phone_secret())
+        return cls(sip.bind, sip.port, username, config.phone_secret(username))
 
 
 def free_udp_port(host: str) -> int:
