@@ -46,7 +46,9 @@ def overview(request: Request, week: str = Query("", description="ISO week, e.g.
     span = periods.last_weeks(period.first, TREND_WEEKS)
     with unit_of_work(request.app.state.sessions) as session:
         total = overall(session, start, end)
-        groups = rank_peer_groups(unit_figures(session, start, end, rules))
+        groups = rank_peer_groups(
+            unit_figures(session, start, end, rules), config.metrics.min_valid_callbacks
+        )
         robot = robot_figures(session, start, end, config.timezone)
         trend = weekly_counts(session, span[0].utc_range(config.timezone)[0], TREND_WEEKS)
     rates = [Rates.of(counts, rules) for counts in trend]

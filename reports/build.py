@@ -68,7 +68,8 @@ def ranking_report(
     """Units ranked by composite within each peer group."""
     rules = rate_rules(config)
     figures = unit_figures(session, *period.utc_range(config.timezone), rules, level=level)
-    return tables.ranking(period.label, rank_peer_groups(figures))
+    groups = rank_peer_groups(figures, config.metrics.min_valid_callbacks)
+    return tables.ranking(period.label, groups)
 
 
 def snail_seat_report(session: Session, config: HotlineConfig, month: str) -> Report:
@@ -83,6 +84,7 @@ def snail_seat_report(session: Session, config: HotlineConfig, month: str) -> Re
         rate_rules(config),
         metrics.snail_bottom,
         metrics.snail_min_group_size,
+        metrics.min_valid_callbacks,
     )
     return tables.snail_seat(f"{months[0].label} .. {months[-1].label}", seats)
 

@@ -26,10 +26,14 @@ def test_a_unit_below_min_valid_callbacks_is_listed_without_a_rank(tmp_path: Pat
         units = build_city(session)
         add_callback(session, units["S1"], utc(2026, 11, 18, 3), (1, 1, 1))  # one call, 100%
         for index in range(50):  # fifty calls, one of them not resolved
-            add_callback(session, units["S2"], utc(2026, 11, 18, 4, index), (1, 2 if index == 0 else 1, 1))
+            add_callback(
+                session, units["S2"], utc(2026, 11, 18, 4, index), (1, 2 if index == 0 else 1, 1)
+            )
         for index in range(5):
             add_callback(session, units["S3"], utc(2026, 11, 18, 5, index), (1, 2, 1))
-    config = load_config(write_config(tmp_path / "cfg", database={"url": url}, metrics={"min_valid_callbacks": 5}))
+    config = load_config(
+        write_config(tmp_path / "cfg", database={"url": url}, metrics={"min_valid_callbacks": 5})
+    )
     with unit_of_work(sessions) as session:
         report = ranking_report(session, config, periods.iso_week("2026-W47"))
     engine.dispose()
