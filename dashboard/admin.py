@@ -33,7 +33,7 @@ def audit_page(request: Request, viewer: Admin):  # type: ignore[no-untyped-def]
         except periods.PeriodError as exc:
             error = f"日期 date: {exc}"
     for field in ("object", "before"):
-        if params[field] and not params[field].isdigit():
+        if params[field] and not (params[field].isdigit() and len(params[field]) <= 18):
             error, params[field] = f"{field}：只能是数字 / digits only", ""
     query = AuditQuery(
         username=params["user"],

@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -100,6 +101,17 @@ def create_app(
             {"title": title, "message": exc.detail},
             exc.status_code,
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(request: Request, exc: RequestValidationError) -> Response:
+        # name the fields, never echo the input back (it may be a script or a citizen's number)
+        fields = sorted({".".join(str(p) for p in e["loc"][1:]) or "body" for e in exc.errors()})
+        message = f"参数无效 / invalid input: {', '.join(fields)}"
+        if _wants_html(request) and not request.url.path.startswith("/api/"):
+            viewer = getattr(request.state, "viewer", None)
+            context = {"title": "参数无效 Invalid input", "message": message}
+            return page(request, "message.html", viewer, context, 422)
+        return JSONResponse({"detail": message}, status_code=422)
 
     for router in (
         intake.router,

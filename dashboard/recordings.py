@@ -15,10 +15,10 @@ import secrets
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import FileResponse
 from itsdangerous import BadSignature, SignatureExpired
 
@@ -39,6 +39,7 @@ router = APIRouter(tags=["recordings"])
 KINDS = {"call": "全程录音 whole call", "request": "诉求录音 request"}
 DIGITS = re.compile(r"^\+?[0-9]{0,20}$")
 PAGE_SIZE = 50
+CallId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 class SearchError(ValueError):
@@ -73,7 +74,7 @@ def _cursor(value: str) -> tuple[datetime, int] | None:
     if not value:
         return None
     micros, _, call_id = value.partition(".")
-    if not (micros.isdigit() and call_id.isdigit()) or len(value) > 40:
+    if not (micros.isdigit() and call_id.isdigit()) or len(micros) > 17 or len(call_id) > 18:
         raise SearchError("after：分页参数无效 / after: not a page cursor")
     return datetime.fromtimestamp(int(micros) / 1e6, UTC), int(call_id)
 
@@ -169,7 +170,7 @@ def _visible_call(request: Request, viewer: Viewer, call_id: int):  # type: igno
         return call, survey
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def _inside(path: FilePath, folder: FilePath) -> bool:
     try:
         path.resolve().relative_to(folder.resolve())
     except ValueError:
@@ -178,7 +179,9 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 @router.get("/calls/{call_id}")
-def call_page(request: Request, call_id: int, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+def call_page(
+    request: Request, call_id: CallId, viewer: Annotated[Viewer, Depends(current_viewer)]
+):  # type: ignore[no-untyped-def]
     """One call: players with signed links, waveform, transcript, the ticket and its history."""
     config: HotlineConfig = request.app.state.config
     keys: Keys = request.app.state.keys
@@ -188,7 +191,7 @@ def call_page(request: Request, call_id: int, viewer: Annotated[Viewer, Depends(
         stored = _recording_path(call, kind)
         if not stored:
             continue
-        path = Path(stored)
+        path = FilePath(stored)
         present = path.is_file() and _inside(path, config.recordings_dir)
         item = {"kind": kind, "label": label, "present": present, "wave": ""}
         if present:
@@ -257,7 +260,7 @@ def media(request: Request, token: str, viewer: Annotated[Viewer, Depends(curren
         raise HTTPException(403, "您的角色不能下载录音 / your role may not download")
     call, _ = _visible_call(request, viewer, call_id)
     stored = _recording_path(call, kind)
-    path = Path(stored) if stored else None
+    path = FilePath(stored) if stored else None
     if path is None or not _inside(path, config.recordings_dir) or not path.is_file():
         raise HTTPException(404, "录音文件不存在 / the recording file is missing")
     if AUDITED.first_use(nonce, time.monotonic(), config.web.link_seconds * 2):
