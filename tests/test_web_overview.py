@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from core.config import load_config
 from dashboard.app import create_app
+from dashboard.auth import hash_password
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
-from dashboard.auth import hash_password
 from db.users import add_user
 from tests.conftest import write_config
 from tests.console_city import PASSWORD, login
