@@ -6,14 +6,19 @@ S1 staff (`s1`) may see S1 and V1; S2 staff (`s2`) may see S2 only.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import struct
+import threading
+import time
 import wave
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -206,3 +211,20 @@ def csrf_of(client: TestClient, path: str = "/calls") -> str:
     found = CSRF.search(client.get(path).text)
     assert found
     return found.group(1)
+
+
+@contextlib.contextmanager
+def serve_console(app, port: int) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app served by uvicorn on loopback in its own thread (own event loop); its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="console", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the console did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
