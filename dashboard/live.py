@@ -23,14 +23,22 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from core.config import HotlineConfig
-from core.phone_numbers import from_caller_id
+from core.phone_numbers import UNKNOWN, from_caller_id
 from dashboard.auth import Viewer, current_viewer
 from dashboard.render import page
 from telephony.ami import AMIClient, AMIError, AMIEvent
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
-EVENTS = ("Newchannel", "Newexten", "VarSet", "QueueCallerJoin", "QueueCallerLeave", "Hangup")
+EVENTS = (
+    "Newchannel",
+    "NewCallerid",
+    "Newexten",
+    "VarSet",
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "Hangup",
+)
 SURVEY_CONTEXT = "hotline-survey"
 
 
@@ -71,26 +79,34 @@ class LiveCalls:
         uniqueid = event.get("Uniqueid")
         if not uniqueid:
             return
-        current = self._calls.get(uniqueid)
         if event.name == "Hangup":
             self._put(None, uniqueid)
-        elif event.name == "Newchannel":
-            if event.get("Channel").startswith("Local/") and event.get("Channel").endswith(";1"):
-                return  # the originating half of a Local pair: the scripted citizen's leg
-            number = from_caller_id(event.get("CallerIDNum"))
-            self._put(
-                LiveCall(uniqueid, number, time.time(), "ivr", "", event.get("Exten")), uniqueid
-            )
-        elif current is None:
             return
-        elif event.name == "Newexten" and event.get("Context") == SURVEY_CONTEXT:
+        if event.name == "Newchannel":
+            channel = event.get("Channel")
+            if channel.startswith("Local/") and channel.endswith(";2"):
+                return  # the far half of a Local pair (the simulated citizen), not a call of ours
+            exten = event.get("Exten")
+            number = from_caller_id(event.get("CallerIDNum"))
+            did = exten[:20] if exten.isdigit() else ""
+            self._put(LiveCall(uniqueid, number, time.time(), "ivr", "", did), uniqueid)
+            return
+        current = self._calls.get(uniqueid)
+        if current is None:
+            return
+        number = from_caller_id(event.get("CallerIDNum"))
+        if number not in (UNKNOWN, current.number):  # CallerID set after the channel was made
+            current = replace(current, number=number)
+            self._put(current, uniqueid)
+        variable, value = event.get("Variable"), event.get("Value")
+        if event.name == "Newexten" and event.get("Context") == SURVEY_CONTEXT:
             self._put(replace(current, where="survey"), uniqueid)
-        elif event.name == "VarSet" and event.get("Variable") == "HOTLINE_STEP":
-            self._put(replace(current, step=event.get("Value")[:32]), uniqueid)
-        elif event.name == "VarSet" and event.get("Variable") == "HOTLINE_ATTEMPT":
+        elif event.name == "VarSet" and variable == "HOTLINE_STEP":
+            self._put(replace(current, step=value[:32]), uniqueid)
+        elif event.name == "VarSet" and variable == "HOTLINE_ATTEMPT":
             self._put(replace(current, where="survey"), uniqueid)
-        elif event.name == "VarSet" and event.get("Variable") == "HOTLINE_DID":
-            self._put(replace(current, did=event.get("Value")[:20]), uniqueid)
+        elif event.name == "VarSet" and variable.lstrip("_") == "HOTLINE_DID" and value.isdigit():
+            self._put(replace(current, did=value[:20]), uniqueid)
         elif event.name == "QueueCallerJoin":
             self._put(replace(current, where="queue"), uniqueid)
         elif event.name == "QueueCallerLeave":
