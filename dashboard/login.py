@@ -84,7 +84,9 @@ def login(
             return _form(request, LOCKED.format(minutes=config.web.lockout_minutes), 423, next)
         if user is None or user.disabled or not verify_password(user.password_hash, password):
             throttle.failed(address)
-            if user is not None:
+            if user is None:  # an unknown name is worth an admin's eye too (guessing)
+                audit(session, username, "-", "login_failed", address=address)
+            else:
                 locked = record_failure(
                     session, user, now, config.web.lockout_failures, config.web.lockout_minutes
                 )
