@@ -16,13 +16,13 @@ import itsdangerous.timed
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core import periods
 from core.config import HotlineConfig, load_config
 from dashboard.app import create_app
 from db.migrate import upgrade
-from db.models import AuditEntry, Call
+from db.models import AuditEntry, Call, Ticket
 from db.session import make_engine, make_session_factory, unit_of_work
 from reports import tables
 from reports.build import three_rates_report
@@ -247,3 +247,25 @@ def test_users_cli_adds_lists_disables_and_changes_passwords(tmp_path: Path) -> 
         assert client.get("/admin/audit", follow_redirects=False).status_code == 401
         assert login(client, "lead", "another pass 99").status_code == 401
     assert "disabled" in run("list").stdout
+
+
+def test_deadline_lists_show_staff_their_own_units_tickets_only(console) -> None:  # type: ignore[no-untyped-def]
+    client, config, city = console
+    engine = make_engine(config.database_url)
+    now = datetime.now(UTC)
+    with unit_of_work(make_session_factory(engine)) as session:
+        for code, due in (("S1", now - timedelta(hours=1)), ("S2", now + timedelta(hours=10))):
+            session.execute(
+                update(Ticket).where(Ticket.number == city.tickets[code]).values(due_at=due)
+            )
+    engine.dispose()
+    login(client, "boss")
+    boss = client.get("/rates").text.split('id="deadlines"')[1]
+    assert city.tickets["S1"] in boss and city.tickets["S2"] in boss
+    assert "超期" in boss and "督办" in boss
+    with TestClient(client.app, base_url="http://127.0.0.1") as staff:
+        login(staff, "s1")
+        mine = staff.get("/rates").text.split('id="deadlines"')[1]
+        exported = staff.get("/rates/export/overdue.csv").content.decode("utf-8-sig")
+    assert city.tickets["S1"] in mine and city.tickets["S2"] not in mine
+    assert city.tickets["S1"] in exported and city.tickets["S2"] not in exported
