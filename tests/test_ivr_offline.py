@@ -31,7 +31,9 @@ from tests.conftest import write_config
 def store(tmp_path: Path, database_url: str) -> IvrStore:
     """The IVR's store on each database (SQLite, PostgreSQL), with files in tmp_path."""
     config = load_config(
-        write_config(tmp_path, database={"url": database_url}, ivr={"reconcile_settle_seconds": 0})
+        write_config(
+            tmp_path, database={"url": database_url}, ivr={"reconcile_settle_seconds": 0}
+        )
     )
     prepare_store(config)
     sessions = make_session_factory(make_engine(config.database_url))
