@@ -38,7 +38,11 @@ def console(tmp_path: Path) -> Iterator[tuple[TestClient, HotlineConfig, Console
         write_config(
             tmp_path / "cfg",
             database={"url": url},
-            paths={"state_dir": str(tmp_path / "var"), "recordings_dir": str(tmp_path / "rec")},
+            paths={
+                "state_dir": str(tmp_path / "var"),
+                "recordings_dir": str(tmp_path / "rec"),
+                "cache_dir": str(tmp_path / "cache"),
+            },
             # no Asterisk here: AMI points at a closed port
             asterisk={"ami": {"port": free_port()}},
         )
@@ -70,6 +74,11 @@ def test_login_search_and_play_a_recording_with_range_and_one_audit_row(console)
     page = client.get(f"/calls/{city.calls['S1']}")
     assert page.status_code == 200
     assert "S1 小区路灯坏了" in page.text and 'class="wave"' in page.text
+    cached = sorted((config.cache_dir / "peaks").glob("*.json"))
+    assert len(cached) == 2  # whole call and request, computed once ...
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    assert client.get(f"/calls/{city.calls['S1']}").status_code == 200
+    assert [p.stat().st_mtime_ns for p in cached] == stamps  # ... and read back after that
     link = page.text.split('id="audio-call" src="')[1].split('"')[0]
     assert link.startswith("/media/") and "wav" not in link  # an id in a signed token, never a path
     full = client.get(link)
