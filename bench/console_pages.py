@@ -1,6 +1,7 @@
 """The console's heaviest pages at city scale, as a ratio to a static file from the same server.
 
     .venv/bin/python -m bench.console_pages [--tickets 300000] [--calls 1000000] [--runs 25]
+                                            [--folder DIR]  (keep the filled store for reruns)
 
 Fills an empty SQLite store with `hotline demo-data --tickets N` (the demo city:
 ~740 units, the seed city's callbacks) and --calls call rows (those of the first
@@ -133,12 +134,20 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=300_000)
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=25)
+    parser.add_argument(
+        "--folder", type=Path, help="Keep the filled store here (and reuse it on the next run)."
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
-        folder = Path(tmp)
-        config = load_config(fill(folder, args.tickets, args.calls))
+        folder = args.folder or Path(tmp)
+        if (folder / "config.yaml").exists():  # filled by an earlier run: reuse it
+            config = load_config(folder / "config.yaml")
+            upgrade(config.database_url)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            config = load_config(fill(folder, args.tickets, args.calls))
         static = folder / "static"
-        static.mkdir()
+        static.mkdir(exist_ok=True)
         (static / "page.html").write_text("<p>" + "静态页面 static page " * 1500 + "</p>")
         app = create_app(config)
         app.mount("/bench-static", StaticFiles(directory=static))

@@ -22,7 +22,7 @@ class CallQuery:
     """What a supervisor searches by; empty fields do not filter."""
 
     ticket_number: str = ""
-    caller: str = ""  # a prefix of the caller number
+    caller: str = ""  # a prefix of the caller number (digits, an optional leading +)
     start: datetime | None = None  # UTC, included
     end: datetime | None = None  # UTC, excluded
     did: str = ""
@@ -88,8 +88,9 @@ def _statement(session: Session, q: CallQuery) -> Select:  # type: ignore[type-a
     conditions = []
     if q.ticket_number:
         conditions.append(Ticket.number == q.ticket_number)
-    if q.caller:
-        conditions.append(Call.caller_number.startswith(q.caller, autoescape=True))
+    if q.caller:  # digits only (checked at the edge): a range, which an index can serve
+        conditions.append(Call.caller_number >= q.caller)
+        conditions.append(Call.caller_number < q.caller[:-1] + chr(ord(q.caller[-1]) + 1))
     if q.start is not None:
         conditions.append(Call.started_at >= q.start)
     if q.end is not None:

@@ -237,7 +237,7 @@ class CallbackAttempt(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     hangup_cause: Mapped[str | None] = mapped_column(String(64))
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
 
 
 class SurveyAnswer(Base):

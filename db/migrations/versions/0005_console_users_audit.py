@@ -56,9 +56,14 @@ def upgrade() -> None:
     op.create_index("ix_audit_log_user_at", "audit_log", ["username", "at"])
     # the recordings search pages newest first through a million calls (keyset on these)
     op.create_index("ix_calls_started_id", "calls", ["started_at", "id"])
+    # a call's survey attempt (its outcome in the search, its answers on the call page)
+    op.create_index(
+        op.f("ix_callback_attempts_call_id"), "callback_attempts", ["call_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_callback_attempts_call_id"), table_name="callback_attempts")
     op.drop_index("ix_calls_started_id", table_name="calls")
     op.drop_index("ix_audit_log_user_at", table_name="audit_log")
     op.drop_index("ix_audit_log_at", table_name="audit_log")
