@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ from dashboard.auth import hash_password
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.users import add_user
-from hotline.app import Hotline
+from hotline.app import Hotline, serve_web
 from telephony.ami import AMIClient
 from tests.conftest import free_port, write_config
 from tests.console_city import CSRF, PASSWORD, build_console_city, login, serve_console
@@ -110,3 +111,35 @@ def test_without_asterisk_every_page_works_and_says_so(tmp_path: Path) -> None:
             page = client.get(path)
             assert page.status_code == 200, path
             assert 'id="asterisk-down"' in page.text and "Asterisk 未连接" in page.text, path
+
+
+async def test_hotline_serve_runs_the_console_in_its_own_thread(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    port = free_port()
+    config = load_config(
+        write_config(
+            tmp_path / "cfg",
+            database={"url": url},
+            paths={"state_dir": str(tmp_path / "var")},
+            asterisk={"ami": {"port": free_port(), "connect_timeout": 0.5}},
+            web={"port": port},
+        )
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_web(config, stop))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(100):
+                try:
+                    page = await client.get("/login")
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.1)
+            assert page.status_code == 200 and "登录" in page.text
+            # this loop answers while the page is served elsewhere: the web thread has its own
+            assert "web" in {t.name for t in threading.enumerate()}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+    assert "web" not in {t.name for t in threading.enumerate()}
