@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -38,6 +41,39 @@ REPORTS = ("three-rates", "ranking", "snail-seat", "overdue")
 OVERDUE_LIMIT = 200
 STAFF_OVERDUE_SCAN = 5000  # the city's lists are cut to the staff's units after this many
 TREND_WEEKS = 12
+
+
+class _Recent:
+    """Reports kept for a few minutes: the snail seat reads three months of callbacks, and
+    months that are over do not change while a supervisor clicks through the levels."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._kept: dict[str, tuple[float, Report]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, build_report: Callable[[], Report]) -> Report:
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < self.seconds:
+            return kept[1]
+        report = build_report()
+        with self._lock:
+            self._kept = {k: v for k, v in self._kept.items() if now - v[0] < self.seconds}
+            self._kept[key] = (now, report)
+        return report
+
+
+SNAIL_SECONDS = 300
+
+
+def _snail_cache(request: Request) -> _Recent:
+    """This app's recent snail-seat reports (per app: one app, one store)."""
+    cache = getattr(request.app.state, "snail_cache", None)
+    if cache is None:
+        cache = request.app.state.snail_cache = _Recent(SNAIL_SECONDS)
+    return cache
 
 
 def _period(request: Request) -> tuple[periods.Period, dict[str, str]]:
@@ -106,7 +142,9 @@ def rates_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
         if chosen.get("month") or chosen.get("assessment"):
             label = chosen.get("month") or chosen["assessment"]
             try:
-                snail = build.snail_seat_report(session, config, label)
+                snail = _snail_cache(request).get(
+                    label, lambda: build.snail_seat_report(session, config, label)
+                )
             except periods.PeriodError:
                 snail = None
     rows = [ranked[i] for i in shown_ids if i in ranked]

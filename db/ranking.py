@@ -102,7 +102,8 @@ def snail_seat(
     streak: dict[int, list[tuple[int, int]]] | None = None
     last: dict[int, UnitFigures] = {}
     for start, end in months:
-        groups = rank_peer_groups(unit_figures(session, start, end, rules), min_valid)
+        figures = unit_figures(session, start, end, rules, handling=False)  # scores only
+        groups = rank_peer_groups(figures, min_valid)
         in_bottom: dict[int, tuple[int, int]] = {}
         for group in groups.values():
             ids = bottom_of_group(group, bottom, min_group_size)

@@ -182,6 +182,10 @@ def test_three_rates_page_ranks_drills_down_and_exports_the_cli_files(console) -
     trend = client.get("/rates/trend/D1")
     assert trend.status_code == 200 and trend.text.count("<polyline") >= 1
     assert client.get("/rates", params={"week": "2026-W99"}).status_code == 400
+    month = datetime.now(config.tz).strftime("%Y-%m")
+    with_seat = client.get("/rates", params={"month": month})
+    assert with_seat.status_code == 200 and 'id="snail"' in with_seat.text
+    assert client.get("/rates", params={"month": month, "unit": "D1"}).status_code == 200
 
 
 def test_robot_page_shows_success_outcomes_queue_attempts_and_follow_ups(console) -> None:  # type: ignore[no-untyped-def]
