@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from core.vocabulary import AttemptOutcome, CallDirection
 from db.models import Call, CallbackAttempt, Department, Ticket
 
+DENSE_LEVELS = 2  # a region's or a city's subtree holds most calls
+
 
 @dataclass(frozen=True)
 class CallQuery:
@@ -111,7 +113,12 @@ def _statement(session: Session, q: CallQuery) -> Select:  # type: ignore[type-a
             exists().where(CallbackAttempt.call_id == Call.id, CallbackAttempt.outcome == q.outcome)
         )
     if q.scope_root is not None:
-        conditions.append(Ticket.department_id.in_(subtree(q.scope_root)))
+        root = session.get(Department, q.scope_root)
+        if root is not None and root.level <= DENSE_LEVELS:  # most calls are in scope:
+            conditions.append(Ticket.department_id.in_(subtree(q.scope_root)))  # walk by time
+        else:  # a district or below: its tickets first, then their calls by ticket
+            tickets = select(Ticket.id).where(Ticket.department_id.in_(subtree(q.scope_root)))
+            conditions.append(Call.ticket_id.in_(tickets))
     if q.after is not None:
         at, call_id = q.after
         conditions.append(or_(Call.started_at < at, and_(Call.started_at == at, Call.id < call_id)))
