@@ -232,7 +232,7 @@ async def test_supervisor_and_staff_use_the_console_in_chromium(
             for path in ("/calls", "/rates", "/robot", "/live"):
                 await mobile.goto(base + path)
                 assert await no_horizontal_scroll(mobile), path
-            await shot(mobile, "10-phone-rates")
+                await shot(mobile, f"10-phone-{path.strip('/')}")
             refused = await mobile.goto(f"{base}/tickets/{foreign}")
             assert refused is not None and refused.status == 403
             assert "不属于您的单位" in await mobile.content()
