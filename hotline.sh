@@ -33,6 +33,11 @@ system_packages() {
     if [ "${1:-}" = "test" ] && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
         apt_install postgresql  # a real server for the store's PostgreSQL tests
     fi
+    if [ "${1:-}" = "test" ]; then
+        # the console's browser tests: Debian's headless Chromium (driven by Playwright)
+        # and a CJK font so the screenshots show the Chinese pages readably
+        apt_install chromium fonts-noto-cjk
+    fi
 }
 
 python_env() {

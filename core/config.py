@@ -214,6 +214,8 @@ class MetricsConfig(Section):
     snail_bottom: int = Field(2, ge=1)  # 蜗牛席: the bottom N of a peer group ...
     snail_months: int = Field(3, ge=1)  # ... for this many assessment months running
     snail_min_group_size: int = Field(3, ge=2)  # smaller peer groups have no bottom
+    # a unit with fewer valid callbacks in the period is shown but not ranked (1 = rank all)
+    min_valid_callbacks: int = Field(5, ge=1)
 
     @field_validator("composite_weights")
     @classmethod
@@ -250,6 +252,17 @@ class WebConfig(Section):
     import_token_env: str = "HOTLINE_IMPORT_TOKEN"
     max_import_records: int = Field(50_000, ge=1)  # per request; bigger batches use the CLI
     max_import_bytes: int = Field(64 * 1024 * 1024, ge=1024)  # refused before it is read
+    # the supervisors' console: sessions, signed recording links, login throttling
+    secret_env: str = "HOTLINE_WEB_SECRET"  # unset: generated once into the state folder
+    session_minutes: int = Field(480, ge=5)  # a session ends this long after login
+    secure_cookies: bool = False  # True behind HTTPS (production); loopback HTTP in tests
+    link_seconds: int = Field(300, ge=10)  # a recording link works this long
+    lockout_failures: int = Field(10, ge=3)  # wrong passwords in a row that lock an account
+    lockout_minutes: int = Field(15, ge=1)
+    address_failures_per_hour: int = Field(50, ge=5)  # per client address, any account
+    numbers_visible_to: list[Literal["admin", "supervisor", "staff"]] = ["supervisor"]
+    download_roles: list[Literal["admin", "supervisor", "staff"]] = ["supervisor"]
+    page_workers: int = Field(4, ge=1, le=64)  # threads for pages and exports (never the AGI loop)
 
     def import_token(self) -> str | None:
         """The bearer token the platform must send; None keeps the endpoint closed."""

@@ -1,25 +1,128 @@
-"""The FastAPI application: built by a factory from the config, routers per area."""
+"""The FastAPI application: built by a factory from the config, routers per area.
+
+Every route needs a session except the login form and the platform's import
+API (which has its own bearer token); pages without one redirect to /login,
+everything else answers 401. Page handlers are plain functions, so they run in
+a thread pool of `web.page_workers` threads, never on an event loop that serves
+calls; `follow_ami` starts the live-calls feed on this app's own loop.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.config import HotlineConfig
-from dashboard import intake, pages
+from dashboard import (
+    admin,
+    intake,
+    live,
+    login,
+    pages,
+    rates,
+    recordings,
+    robot_page,
+    ticket_page,
+)
+from dashboard.auth import AddressThrottle, Keys, NotLoggedIn, load_secret
+from dashboard.render import page
 from db.session import make_engine, make_session_factory
 
+PUBLIC = {"/login"}
 
-def create_app(config: HotlineConfig, sessions: sessionmaker[Session] | None = None) -> FastAPI:
-    """The web app on config's database (or the given sessions): import API, overview page."""
-    # no /docs, /redoc or /openapi.json: the API's shape is not for anonymous visitors
+
+def _wants_html(request: Request) -> bool:
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
+
+
+def create_app(
+    config: HotlineConfig,
+    sessions: sessionmaker[Session] | None = None,
+    follow_ami: bool = False,
+) -> FastAPI:
+    """The web app on config's database (or the given sessions): console pages, import API."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = config.web.page_workers
+        stop = asyncio.Event()
+        task = None
+        if follow_ami:
+            task = asyncio.create_task(app.state.live.follow(config, stop), name="live-calls")
+        yield
+        stop.set()
+        if task is not None:
+            await task
+
     app = FastAPI(
-        title="12345 hotline", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None
+        title="12345 hotline",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
     )
     app.state.config = config
     app.state.sessions = sessions or make_session_factory(
         make_engine(config.database_url, False, config.database.busy_timeout_ms)
     )
-    app.include_router(intake.router)
-    app.include_router(pages.router)
+    app.state.keys = Keys(load_secret(config))
+    app.state.throttle = AddressThrottle(config.web.address_failures_per_hour)
+    app.state.live = live.LiveCalls()
+
+    @app.exception_handler(NotLoggedIn)
+    async def not_logged_in(request: Request, exc: NotLoggedIn) -> Response:
+        if _wants_html(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        return Response("login required", status_code=401, headers={"WWW-Authenticate": "Cookie"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def readable_errors(request: Request, exc: StarletteHTTPException) -> Response:
+        if not _wants_html(request) or request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        viewer = getattr(request.state, "viewer", None)
+        titles = {403: "无权访问 Forbidden", 404: "未找到 Not found"}
+        title = titles.get(exc.status_code, f"错误 Error {exc.status_code}")
+        return page(
+            request,
+            "message.html",
+            viewer,
+            {"title": title, "message": exc.detail},
+            exc.status_code,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(request: Request, exc: RequestValidationError) -> Response:
+        # name the fields, never echo the input back (it may be a script or a citizen's number)
+        fields = sorted({".".join(str(p) for p in e["loc"][1:]) or "body" for e in exc.errors()})
+        message = f"参数无效 / invalid input: {', '.join(fields)}"
+        if _wants_html(request) and not request.url.path.startswith("/api/"):
+            viewer = getattr(request.state, "viewer", None)
+            context = {"title": "参数无效 Invalid input", "message": message}
+            return page(request, "message.html", viewer, context, 422)
+        return JSONResponse({"detail": message}, status_code=422)
+
+    for router in (
+        intake.router,
+        login.router,
+        pages.router,
+        recordings.router,
+        ticket_page.router,
+        rates.router,
+        robot_page.router,
+        live.router,
+        admin.router,
+    ):
+        app.include_router(router)
     return app

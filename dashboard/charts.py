@@ -56,3 +56,42 @@ def line_chart(labels: list[str], series: list[Series], width: int = 640, height
             )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def stacked_bars(
+    labels: list[str], layers: list[tuple[str, str, list[int]]], width: int = 640, height: int = 220
+) -> str:
+    """An SVG of one stacked bar per label; layers are (name, colour, counts per label)."""
+    left, right, top, bottom = 44, 12, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    totals = [sum(layer[2][i] for layer in layers) for i in range(len(labels))]
+    highest = max(totals, default=0) or 1
+    step = plot_w / max(len(labels), 1)
+    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" class="chart">']
+    for tick in range(5):
+        value = highest * tick / 4
+        y = top + plot_h * (1 - tick / 4)
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" class="axis" '
+            f'text-anchor="end">{value:.0f}</text>'
+        )
+    for index, label in enumerate(labels):
+        x = left + index * step
+        base = top + plot_h
+        for name, colour, counts in layers:
+            h = plot_h * counts[index] / highest
+            if h > 0:
+                parts.append(
+                    f'<rect x="{x + step * 0.1:.1f}" y="{base - h:.1f}" width="{step * 0.8:.1f}" '
+                    f'height="{h:.1f}" fill="{colour}"><title>{label} {name} {counts[index]}'
+                    "</title></rect>"
+                )
+            base -= h
+        if index % max(len(labels) // 7, 1) == 0:
+            parts.append(
+                f'<text x="{x + step / 2:.1f}" y="{height - 8}" class="axis" '
+                f'text-anchor="middle">{label}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)

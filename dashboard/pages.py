@@ -1,40 +1,39 @@
 """The supervisors' overview page: last week's three rates, ranking, robot figures, a trend.
 
-Aggregates only (no phone numbers, no recordings), so it needs no login; pages
-that show personal data come with login and roles.
+Aggregates only (no phone numbers, no recordings), for supervisors and admins;
+department staff go to their own unit's rates instead.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import RedirectResponse
 
 from core import periods
+from dashboard.auth import Viewer, current_viewer
 from dashboard.charts import Series, line_chart
+from dashboard.render import page
 from db.metrics import Rates, overall, robot_figures, unit_figures, weekly_counts
 from db.ranking import rank_peer_groups
 from db.session import unit_of_work
 from reports.build import rate_rules
 
 router = APIRouter()
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TREND_WEEKS = 12
 
 
-def percent(value: float | None) -> str:
-    return "无数据" if value is None else f"{value:.1%}"
-
-
-templates.env.filters["percent"] = percent
-
-
-@router.get("/", response_class=HTMLResponse)
-def overview(request: Request, week: str = Query("", description="ISO week, e.g. 2026-W47")):
+@router.get("/")
+def overview(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(current_viewer)],
+    week: str = Query("", max_length=20, description="ISO week, e.g. 2026-W47"),
+):  # type: ignore[no-untyped-def]
     """Last week (or ?week=) at a glance."""
+    if viewer.role == "staff":
+        return RedirectResponse("/rates", status_code=303)
     config = request.app.state.config
     today = datetime.now(config.tz).date()
     try:
@@ -46,7 +45,9 @@ def overview(request: Request, week: str = Query("", description="ISO week, e.g.
     span = periods.last_weeks(period.first, TREND_WEEKS)
     with unit_of_work(request.app.state.sessions) as session:
         total = overall(session, start, end)
-        groups = rank_peer_groups(unit_figures(session, start, end, rules))
+        groups = rank_peer_groups(
+            unit_figures(session, start, end, rules), config.metrics.min_valid_callbacks
+        )
         robot = robot_figures(session, start, end, config.timezone)
         trend = weekly_counts(session, span[0].utc_range(config.timezone)[0], TREND_WEEKS)
     rates = [Rates.of(counts, rules) for counts in trend]
@@ -58,9 +59,10 @@ def overview(request: Request, week: str = Query("", description="ISO week, e.g.
             Series("满意率", "#2ca02c", [r.satisfaction for r in rates]),
         ],
     )
-    return templates.TemplateResponse(
+    return page(
         request,
         "overview.html",
+        viewer,
         {
             "period": period,
             "total": total,

@@ -12,6 +12,8 @@ import enum
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
     DateTime,
     Enum,
     ForeignKey,
@@ -191,6 +193,7 @@ class Call(Base):
     """One Asterisk call leg as the hotline saw it, inbound or robot-placed."""
 
     __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_started_id", "started_at", "id"),)  # keyset paging
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -234,7 +237,7 @@ class CallbackAttempt(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     hangup_cause: Mapped[str | None] = mapped_column(String(64))
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
 
 
 class SurveyAnswer(Base):
@@ -319,4 +322,52 @@ class RetentionDeletion(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     kind: Mapped[str] = mapped_column(String(24))  # recording, transcript, cdr, log
     target: Mapped[str] = mapped_column(String(500))  # a path, or a ticket number
+    detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class User(Base):
+    """A person who logs in to the supervisors' console.
+
+    Staff see their department's subtree only. `session_version` goes up with a
+    new password or a disabled account, which ends every session issued before.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'supervisor', 'staff')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # admin | supervisor | staff
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    department: Mapped[Department | None] = relationship()
+
+
+class AuditEntry(Base):
+    """Who did what to personal data, when and from where (every listen and download).
+
+    Numbers appear here masked only; the object is named by its id.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_user_at", "username", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    username: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))  # play, download, login, sign, export ...
+    object_kind: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(String(500))

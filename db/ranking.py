@@ -7,7 +7,8 @@ district bureaus). Ties share a rank (1, 2, 2, 4); the
 `position` (1..n, a permutation) breaks ties by more valid callbacks, then by
 unit code, so a list has a stable order. A unit with no valid callbacks in
 the period has no rank: it is listed as "no data" and can never be in the
-bottom two.
+bottom two. Nor has a unit with fewer than `min_valid` valid callbacks (config
+`metrics.min_valid_callbacks`): one lucky callback is not a 100% unit.
 
 Snail seat: a unit in the bottom `bottom` of its peer group in each of
 `months` consecutive assessment months. "Bottom two" means a score at or
@@ -36,14 +37,19 @@ class Ranked:
     ranked_in_group: int
 
 
-def rank_peer_groups(figures: list[UnitFigures]) -> dict[str, list[Ranked]]:
-    """Each peer group's units, ranked by composite score (best first, no-data last)."""
+def rankable(unit: UnitFigures, min_valid: int = 1) -> bool:
+    """Has a score built on at least min_valid valid callbacks."""
+    return unit.score is not None and unit.counts.valid >= min_valid
+
+
+def rank_peer_groups(figures: list[UnitFigures], min_valid: int = 1) -> dict[str, list[Ranked]]:
+    """Each peer group's units ranked by composite score; too few callbacks or none: last."""
     groups: dict[str, list[UnitFigures]] = {}
     for unit in figures:
         groups.setdefault(unit.peer_group, []).append(unit)
     result: dict[str, list[Ranked]] = {}
     for name, members in sorted(groups.items()):
-        scored = [u for u in members if u.score is not None]
+        scored = [u for u in members if rankable(u, min_valid)]
         scored.sort(key=lambda u: (-u.score, -u.counts.valid, u.code))  # type: ignore[operator]
         ranked = [
             Ranked(
@@ -54,7 +60,10 @@ def rank_peer_groups(figures: list[UnitFigures]) -> dict[str, list[Ranked]]:
             )
             for index, u in enumerate(scored, start=1)
         ]
-        unranked = sorted((u for u in members if u.score is None), key=lambda u: u.code)
+        unranked = sorted(
+            (u for u in members if not rankable(u, min_valid)),
+            key=lambda u: (u.score is None, -u.counts.valid, u.code),
+        )
         ranked += [Ranked(u, None, None, len(scored)) for u in unranked]
         result[name] = ranked
     return result
@@ -87,12 +96,14 @@ def snail_seat(
     rules: RateRules,
     bottom: int = 2,
     min_group_size: int = 3,
+    min_valid: int = 1,
 ) -> list[SnailSeat]:
     """Units in their peer group's bottom in every one of the given months (oldest first)."""
     streak: dict[int, list[tuple[int, int]]] | None = None
     last: dict[int, UnitFigures] = {}
     for start, end in months:
-        groups = rank_peer_groups(unit_figures(session, start, end, rules))
+        figures = unit_figures(session, start, end, rules, handling=False)  # scores only
+        groups = rank_peer_groups(figures, min_valid)
         in_bottom: dict[int, tuple[int, int]] = {}
         for group in groups.values():
             ids = bottom_of_group(group, bottom, min_group_size)

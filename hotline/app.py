@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import socket
+import threading
 from dataclasses import dataclass
 
 import uvicorn
@@ -135,7 +136,12 @@ async def supervise_robot(config: HotlineConfig, stop: asyncio.Event) -> None:
 
 
 async def serve_web(config: HotlineConfig, stop: asyncio.Event) -> None:
-    """The web app (import API) beside the IVR until stop; a taken port is logged, not fatal."""
+    """The web app (console, import API) beside the IVR until stop; a taken port is logged.
+
+    It runs in its own thread with its own event loop (and its pages in its own
+    thread pool), so rendering a page or an export never delays a FastAGI call;
+    it follows AMI for the live-calls page on that loop too.
+    """
 
     class EmbeddedServer(uvicorn.Server):
         def capture_signals(self):  # type: ignore[no-untyped-def,override]
@@ -153,15 +159,15 @@ async def serve_web(config: HotlineConfig, stop: asyncio.Event) -> None:
                 exc.strerror,
             )
             return
+    app = create_app(config, follow_ami=True)
     server = EmbeddedServer(
-        uvicorn.Config(
-            create_app(config), host=config.web.host, port=config.web.port, log_level="warning"
-        )
+        uvicorn.Config(app, host=config.web.host, port=config.web.port, log_level="warning")
     )
-    task = asyncio.create_task(server.serve(), name="web")
+    thread = threading.Thread(target=server.run, name="web", daemon=True)
+    thread.start()
     await stop.wait()
     server.should_exit = True
-    await task
+    await asyncio.to_thread(thread.join)
 
 
 async def run_forever(config: HotlineConfig) -> None:

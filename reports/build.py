@@ -68,7 +68,8 @@ def ranking_report(
     """Units ranked by composite within each peer group."""
     rules = rate_rules(config)
     figures = unit_figures(session, *period.utc_range(config.timezone), rules, level=level)
-    return tables.ranking(period.label, rank_peer_groups(figures))
+    groups = rank_peer_groups(figures, config.metrics.min_valid_callbacks)
+    return tables.ranking(period.label, groups)
 
 
 def snail_seat_report(session: Session, config: HotlineConfig, month: str) -> Report:
@@ -83,16 +84,30 @@ def snail_seat_report(session: Session, config: HotlineConfig, month: str) -> Re
         rate_rules(config),
         metrics.snail_bottom,
         metrics.snail_min_group_size,
+        metrics.min_valid_callbacks,
     )
     return tables.snail_seat(f"{months[0].label} .. {months[-1].label}", seats)
 
 
-def overdue_report(session: Session, config: HotlineConfig, now: datetime, limit: int) -> Report:
-    """Open tickets past due, due within the escalation window, or within the warning one."""
+def overdue_report(
+    session: Session,
+    config: HotlineConfig,
+    now: datetime,
+    limit: int,
+    units: set[int] | None = None,
+) -> Report:
+    """Open tickets past due, due within the escalation window, or within the warning one.
+
+    `units` keeps the tickets of those departments only (a staff member's subtree).
+    """
     rules = config.deadlines
     lists = deadline_lists(
         session, now, rules.warn_hours_before, rules.escalate_hours_before, limit
     )
+    if units is not None:
+        lists = {
+            key: [t for t in found if t.department_id in units] for key, found in lists.items()
+        }
     return tables.deadlines(now, lists, config.tz)
 
 

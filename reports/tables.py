@@ -26,6 +26,7 @@ from db.models import Ticket
 from db.ranking import Ranked, SnailSeat
 
 NO_DATA = "无数据"
+TOO_FEW = "样本不足"  # has valid callbacks, fewer than metrics.min_valid_callbacks: not ranked
 LEVEL_NAMES = {
     1: "一级(自治区)",
     2: "二级(市)",
@@ -145,6 +146,11 @@ def three_rates(
     return report
 
 
+def unranked_label(ranked: Ranked) -> str:
+    """Why a unit has no rank: no valid callbacks at all, or too few of them."""
+    return TOO_FEW if ranked.unit.counts.valid else NO_DATA
+
+
 def ranking(period: str, groups: dict[str, list[Ranked]]) -> Report:
     """Each peer group's units by composite score; no-data units last without a rank."""
     report = Report(
@@ -158,7 +164,7 @@ def ranking(period: str, groups: dict[str, list[Ranked]]) -> Report:
             report.rows.append(
                 [
                     group,
-                    ranked.rank if ranked.rank is not None else NO_DATA,
+                    unranked_label(ranked) if ranked.rank is None else ranked.rank,
                     ranked.position or "",
                     unit.code,
                     unit.name,

@@ -9,9 +9,12 @@ from fastapi.testclient import TestClient
 
 from core.config import load_config
 from dashboard.app import create_app
+from dashboard.auth import hash_password
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
+from db.users import add_user
 from tests.conftest import write_config
+from tests.console_city import PASSWORD, login
 from tests.metrics_city import add_callback, build_city, utc
 
 
@@ -24,11 +27,16 @@ def test_overview_shows_the_week_ranked_and_charted(tmp_path: Path) -> None:
         add_callback(session, units["S1"], utc(2026, 11, 18, 3), (1, 1, 1))
         add_callback(session, units["S2"], utc(2026, 11, 18, 3), (1, 2, 3))
         add_callback(session, units["S2"], utc(2026, 11, 10, 3), (1, 1, 1))  # week 46
+        add_user(session, "boss", hash_password(PASSWORD), "supervisor", None)
     engine.dispose()
-    config = load_config(write_config(tmp_path / "cfg", database={"url": url}))
-    with TestClient(create_app(config)) as client:
+    path = write_config(tmp_path / "cfg", database={"url": url}, metrics={"min_valid_callbacks": 1})
+    config = load_config(path)
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
+        anonymous = client.get("/", follow_redirects=False)
+        login(client, "boss")
         page = client.get("/", params={"week": "2026-W47"})
         bad = client.get("/", params={"week": "2026-W99"})
+    assert anonymous.status_code == 401  # behind login since the console
     assert page.status_code == 200
     html = page.text
     assert "12345 热线 · 2026-W47" in html

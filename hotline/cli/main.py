@@ -19,6 +19,7 @@ from hotline.cli.robot import robot_app
 from hotline.cli.store import db_app
 from hotline.cli.support import ConfigOption, config_or_exit, console, err
 from hotline.cli.tickets import tickets_app
+from hotline.cli.users import users_app
 
 app = typer.Typer(
     help="The 12345 hotline: IVR, callback robot, ticket store.",
@@ -34,6 +35,7 @@ for group, name in (
     (robot_app, "robot"),
     (report_app, "report"),
     (retention_app, "retention"),
+    (users_app, "users"),
 ):
     app.add_typer(group, name=name)
 app.command("up")(serve.up)

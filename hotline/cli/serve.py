@@ -11,14 +11,16 @@ from hotline.cli.support import ConfigOption, config_or_exit, console, fail, set
 
 
 def web(config: ConfigOption = None) -> None:
-    """Serve only the web app (the platform's import API) on web.host:web.port."""
+    """Serve only the web app (the supervisors' console, the import API) on web.host:web.port."""
     import uvicorn
 
     from dashboard.app import create_app
 
     cfg = config_or_exit(config)
     console.print(f"web app on http://{cfg.web.host}:{cfg.web.port}/ (Ctrl-C stops)")
-    uvicorn.run(create_app(cfg), host=cfg.web.host, port=cfg.web.port, log_level="info")
+    uvicorn.run(
+        create_app(cfg, follow_ami=True), host=cfg.web.host, port=cfg.web.port, log_level="info"
+    )
 
 
 def serve(config: ConfigOption = None, verbose: bool = False) -> None:

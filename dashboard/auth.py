@@ -1,0 +1,209 @@
+"""Who is asking: passwords, signed session cookies, CSRF tokens, login throttling, roles.
+
+- Passwords are argon2id hashes (argon2-cffi).
+- The session is a cookie signed with the installation's secret (itsdangerous):
+  user id, the account's session version (a new password or a disabled
+  account ends older sessions) and a random session id; HttpOnly, SameSite=Strict,
+  Secure behind HTTPS. It expires `web.session_minutes` after login.
+- Every state change carries a CSRF token: an HMAC of the session id (login
+  itself: of a random pre-login cookie), compared in constant time.
+- Wrong passwords are counted per account (the store: `web.lockout_failures` in
+  a row lock it for `web.lockout_minutes`) and per client address (in memory:
+  more than `web.address_failures_per_hour` answers 429).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import HTTPException, Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from core.config import HotlineConfig
+from core.phone_numbers import mask
+from db.models import User
+from db.session import unit_of_work
+
+SESSION_COOKIE = "hotline_session"
+LOGIN_COOKIE = "hotline_login"
+ROLE_NAMES = {"admin": "管理员 Admin", "supervisor": "督办员 Supervisor", "staff": "承办单位 Staff"}
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of password."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True if password matches; never raises for a wrong or malformed hash."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def load_secret(config: HotlineConfig) -> bytes:
+    """The signing secret: $web.secret_env, else generated once with the other secrets (0600)."""
+    return config.secrets.get("web", config.web.secret_env).encode()
+
+
+class Keys:
+    """Everything signed with the installation's secret, each use with its own salt."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+        self.sessions = URLSafeTimedSerializer(secret, salt="console-session")
+        self.links = URLSafeTimedSerializer(secret, salt="recording-link")
+
+    def csrf(self, bound_to: str) -> str:
+        """The CSRF token of a session id (or a pre-login nonce)."""
+        return hmac.new(self._secret, b"csrf:" + bound_to.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, bound_to: str, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.csrf(bound_to), token or "")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The logged-in person as every page sees them."""
+
+    user_id: int
+    username: str
+    role: str
+    department_id: int | None
+    department_name: str
+    sid: str
+    csrf: str
+    sees_numbers: bool
+    may_download: bool
+
+    @property
+    def scope_root(self) -> int | None:
+        """Staff see their unit's subtree only; None = everything."""
+        return self.department_id if self.role == "staff" else None
+
+    @property
+    def role_name(self) -> str:
+        return ROLE_NAMES.get(self.role, self.role)
+
+    def number(self, value: str | None) -> str:
+        """A citizen's number as this viewer may see it."""
+        return (value or "") if self.sees_numbers else mask(value)
+
+
+class NotLoggedIn(Exception):
+    """No valid session: pages redirect to /login, everything else gets 401."""
+
+
+class AddressThrottle:
+    """Wrong passwords per client address in the last hour (in memory, per process)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(address, deque())
+        while times and times[0] < now - 3600:
+            times.popleft()
+        return times
+
+    def blocked(self, address: str) -> bool:
+        with self._lock:
+            return len(self._recent(address, time.monotonic())) >= self.limit
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            self._recent(address, time.monotonic()).append(time.monotonic())
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def session_cookie(keys: Keys, user: User) -> tuple[str, str]:
+    """A new session for user: (cookie value, session id)."""
+    sid = secrets.token_urlsafe(18)
+    return keys.sessions.dumps({"u": user.id, "v": user.session_version, "s": sid}), sid
+
+
+def set_cookie(request: Request, response, name: str, value: str, max_age: int) -> None:  # type: ignore[no-untyped-def]
+    config: HotlineConfig = request.app.state.config
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=config.web.secure_cookies,
+        path="/",
+    )
+
+
+def current_viewer(request: Request) -> Viewer:
+    """The viewer of a valid session (dependency); raises NotLoggedIn otherwise.
+
+    Runs in the thread pool (a plain function): the account is read from the
+    store on each request, so a disabled account or a new password takes effect
+    at once.
+    """
+    cached = getattr(request.state, "viewer", None)
+    if cached is not None:
+        return cached
+    config: HotlineConfig = request.app.state.config
+    keys: Keys = request.app.state.keys
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        raise NotLoggedIn
+    try:
+        data = keys.sessions.loads(raw, max_age=config.web.session_minutes * 60)
+        user_id, version, sid = int(data["u"]), int(data["v"]), str(data["s"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise NotLoggedIn from None
+    with unit_of_work(request.app.state.sessions) as session:
+        user = session.get(User, user_id)
+        if user is None or user.disabled or user.session_version != version:
+            raise NotLoggedIn
+        viewer = Viewer(
+            user_id=user.id,
+            username=user.username,
+            role=user.role,
+            department_id=user.department_id,
+            department_name=user.department.name if user.department else "",
+            sid=sid,
+            csrf=keys.csrf(sid),
+            sees_numbers=user.role in config.web.numbers_visible_to,
+            may_download=user.role in config.web.download_roles,
+        )
+    request.state.viewer = viewer
+    return viewer
+
+
+def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+    """A dependency: the viewer, if their role is one of roles; else 403."""
+
+    def check(request: Request) -> Viewer:
+        viewer = current_viewer(request)
+        if viewer.role not in roles:
+            raise HTTPException(403, "您的角色无权访问此页 / your role may not open this page")
+        return viewer
+
+    return check
+
+
+def check_csrf(request: Request, viewer: Viewer, token: str | None) -> None:
+    """Refuse a state change whose form (or X-CSRF-Token header) lacks the session's token."""
+    keys: Keys = request.app.state.keys
+    token = token or request.headers.get("x-csrf-token")
+    if not keys.csrf_ok(viewer.sid, token):
+        raise HTTPException(403, "表单已失效，请刷新页面重试 / missing or wrong CSRF token")

@@ -1,0 +1,267 @@
+"""Three rates: the unit table for a week / month / assessment month with ranks, drill-down
+through the five levels, trend per unit, the snail seat, deadline lists, and exports.
+
+Figures come from `db.metrics` and ranks from `db.ranking` (with
+`metrics.min_valid_callbacks`); exports are `reports.build` reports written by
+`reports.tables`: the very files `hotline report ... --format csv|xlsx` writes.
+Staff see their own unit's subtree only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from core import periods
+from core.config import HotlineConfig
+from dashboard.auth import Viewer, client_address, current_viewer
+from dashboard.charts import Series, line_chart
+from dashboard.render import page
+from db.audit import audit
+from db.console import children, department_by_code, in_subtree, subtree_units
+from db.metrics import unit_figures
+from db.models import utcnow
+from db.ranking import rank_peer_groups
+from db.session import unit_of_work
+from reports import build, tables
+from reports.tables import Report
+
+router = APIRouter(tags=["rates"])
+REPORTS = ("three-rates", "ranking", "snail-seat", "overdue")
+OVERDUE_LIMIT = 200
+STAFF_OVERDUE_SCAN = 5000  # the city's lists are cut to the staff's units after this many
+TREND_WEEKS = 12
+
+
+class _Recent:
+    """Reports kept for a few minutes: the snail seat reads three months of callbacks, and
+    months that are over do not change while a supervisor clicks through the levels."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._kept: dict[str, tuple[float, Report]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, build_report: Callable[[], Report]) -> Report:
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < self.seconds:
+            return kept[1]
+        report = build_report()
+        with self._lock:
+            self._kept = {k: v for k, v in self._kept.items() if now - v[0] < self.seconds}
+            self._kept[key] = (now, report)
+        return report
+
+
+SNAIL_SECONDS = 300
+
+
+def _snail_cache(request: Request) -> _Recent:
+    """This app's recent snail-seat reports (per app: one app, one store)."""
+    cache = getattr(request.app.state, "snail_cache", None)
+    if cache is None:
+        cache = request.app.state.snail_cache = _Recent(SNAIL_SECONDS)
+    return cache
+
+
+def _period(request: Request) -> tuple[periods.Period, dict[str, str]]:
+    config: HotlineConfig = request.app.state.config
+    chosen = {k: request.query_params.get(k, "")[:20] for k in ("week", "month", "assessment")}
+    try:
+        period = periods.choose_period(
+            datetime.now(config.tz).date(),
+            config.metrics.assessment_month_start_day,
+            week=chosen["week"],
+            month=chosen["month"],
+            assessment=chosen["assessment"],
+        )
+    except periods.PeriodError as exc:
+        raise HTTPException(400, f"时段 period: {exc}") from None
+    return period, {k: v for k, v in chosen.items() if v}
+
+
+def _allowed_codes(session, viewer: Viewer) -> set[str] | None:  # type: ignore[no-untyped-def]
+    if viewer.scope_root is None:
+        return None
+    return {u.code for u in subtree_units(session, viewer.scope_root)}
+
+
+@router.get("/rates")
+def rates_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+    """The units under one unit (or the top level), with rates and ranks; drill down by name."""
+    config: HotlineConfig = request.app.state.config
+    period, chosen = _period(request)
+    code = request.query_params.get("unit", "")[:64]
+    rules = build.rate_rules(config)
+    start, end = period.utc_range(config.timezone)
+    with unit_of_work(request.app.state.sessions) as session:
+        allowed = _allowed_codes(session, viewer)
+        parent = department_by_code(session, code) if code else None
+        if code and parent is None:
+            raise HTTPException(404, f"没有单位 {code} / no unit {code}")
+        if parent is None and viewer.scope_root is not None:
+            parent = subtree_units(session, viewer.scope_root)[0]
+        if (
+            parent is not None
+            and viewer.scope_root is not None
+            and not in_subtree(session, parent.id, viewer.scope_root)
+        ):
+            raise HTTPException(403, "此单位不在您的范围内 / not your unit")
+        figures = unit_figures(session, start, end, rules)
+        ranked = {
+            r.unit.department_id: r
+            for group in rank_peer_groups(figures, config.metrics.min_valid_callbacks).values()
+            for r in group
+        }
+        shown_ids = [u.id for u in children(session, parent.id if parent else None)]
+        if parent is not None:
+            shown_ids.insert(0, parent.id)
+        path = []
+        step = parent
+        while step is not None:
+            path.insert(0, (step.code, step.name))
+            step = step.parent
+        units = None
+        if viewer.scope_root is not None:
+            units = {u.id for u in subtree_units(session, viewer.scope_root)}
+        limit = 50 if units is None else STAFF_OVERDUE_SCAN
+        lists = build.overdue_report(session, config, utcnow(), limit, units)
+        snail = None
+        if chosen.get("month") or chosen.get("assessment"):
+            label = chosen.get("month") or chosen["assessment"]
+            try:
+                snail = _snail_cache(request).get(
+                    label, lambda: build.snail_seat_report(session, config, label)
+                )
+            except periods.PeriodError:
+                snail = None
+    rows = [ranked[i] for i in shown_ids if i in ranked]
+    if allowed is not None:
+        rows = [r for r in rows if r.unit.code in allowed]
+    query = "&".join(f"{k}={v}" for k, v in chosen.items())
+    return page(
+        request,
+        "rates.html",
+        viewer,
+        {
+            "period": period,
+            "chosen": chosen,
+            "query": query,
+            "rows": rows,
+            "parent": parent,
+            "path": path,
+            "lists": lists,
+            "snail": snail,
+            "min_valid": config.metrics.min_valid_callbacks,
+            "too_few": tables.TOO_FEW,
+        },
+    )
+
+
+@router.get("/rates/trend/{code}")
+def trend_page(request: Request, code: str, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+    """A unit's three rates week by week (its whole subtree)."""
+    config: HotlineConfig = request.app.state.config
+    code = code[:64]
+    with unit_of_work(request.app.state.sessions) as session:
+        unit = department_by_code(session, code)
+        if unit is None:
+            raise HTTPException(404, f"没有单位 {code} / no unit {code}")
+        if viewer.scope_root is not None and not in_subtree(session, unit.id, viewer.scope_root):
+            raise HTTPException(403, "此单位不在您的范围内 / not your unit")
+        report = build.trend_report(
+            session, config, datetime.now(config.tz).date(), TREND_WEEKS, code
+        )
+        name = unit.name
+    column = {h: i for i, h in enumerate(report.headers)}
+    chart = line_chart(
+        [row[0][5:] for row in report.rows],
+        [
+            Series(label, colour, [row[column[label]] for row in report.rows])
+            for label, colour in (
+                ("响应率", "#1f77b4"),
+                ("解决率", "#ff7f0e"),
+                ("满意率", "#2ca02c"),
+            )
+        ],
+    )
+    return page(
+        request,
+        "trend.html",
+        viewer,
+        {"name": name, "code": code, "report": report, "chart": chart},
+    )
+
+
+def _report(request: Request, viewer: Viewer, which: str) -> Report:
+    config: HotlineConfig = request.app.state.config
+    period, chosen = _period(request)
+    with unit_of_work(request.app.state.sessions) as session:
+        allowed = _allowed_codes(session, viewer)
+        if which == "three-rates":
+            report = build.three_rates_report(session, config, period)
+        elif which == "ranking":
+            report = build.ranking_report(session, config, period)
+        elif which == "snail-seat":
+            label = chosen.get("month") or chosen.get("assessment")
+            if not label:
+                raise HTTPException(400, "蜗牛席需要月份 / the snail seat needs month=YYYY-MM")
+            try:
+                report = build.snail_seat_report(session, config, label)
+            except periods.PeriodError as exc:
+                raise HTTPException(400, str(exc)) from None
+        else:
+            units = None
+            if viewer.scope_root is not None:
+                units = {u.id for u in subtree_units(session, viewer.scope_root)}
+            report = build.overdue_report(session, config, utcnow(), OVERDUE_LIMIT, units)
+        audit(
+            session,
+            viewer.username,
+            viewer.role,
+            "export",
+            None,
+            None,
+            client_address(request),
+            f"{which} {period.label}",
+        )
+    if allowed is not None and "单位编码" in report.headers:
+        at = report.headers.index("单位编码")
+        report.rows = [row for row in report.rows if row[at] in allowed]
+    return report
+
+
+@router.get("/rates/export/{which}.{fmt}")
+def export(
+    request: Request, which: str, fmt: str, viewer: Annotated[Viewer, Depends(current_viewer)]
+):  # type: ignore[no-untyped-def]
+    """A report as CSV (UTF-8 with BOM) or XLSX: the same file `hotline report` writes."""
+    if which not in REPORTS or fmt not in ("csv", "xlsx"):
+        raise HTTPException(404, "没有这个报表 / no such report")
+    report = _report(request, viewer, which)
+    folder = Path(tempfile.mkdtemp(prefix="hotline-report-"))
+    target = folder / f"report.{fmt}"
+    if fmt == "csv":
+        tables.write_csv(report, target)
+        media = "text/csv; charset=utf-8"
+    else:
+        tables.write_xlsx(report, target)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return FileResponse(
+        target,
+        media_type=media,
+        filename=f"{which}-{report.title.split(' ', 1)[-1].replace(' ', '_')}.{fmt}",
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )

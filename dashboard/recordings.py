@@ -1,0 +1,285 @@
+"""Recordings: search calls, the call page, and audited playback through signed links.
+
+A recording is reached by call id and kind ("call": the whole call recorded by
+MixMonitor; "request": the citizen's request) through a link signed for the
+viewer's session that works for `web.link_seconds`. The file path comes from the
+store, never from the request, and must lie inside the recordings folder. The
+first use of each link writes an audit row (who, when, which, from where);
+HTTP Range requests of the same link (seeking) do not add rows.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path as FilePath
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import FileResponse
+from itsdangerous import BadSignature, SignatureExpired
+
+from core import periods
+from core.config import HotlineConfig
+from core.phone_numbers import mask
+from core.vocabulary import AttemptOutcome, CallDirection, CallStep
+from dashboard.auth import Keys, Viewer, client_address, current_viewer
+from dashboard.render import page
+from dashboard.waveform import cached_peaks, peaks_svg
+from db.audit import audit
+from db.call_search import CallQuery, search_calls
+from db.console import attempts, call_by_id, in_subtree
+from db.models import Call
+from db.session import unit_of_work
+
+router = APIRouter(tags=["recordings"])
+KINDS = {"call": "全程录音 whole call", "request": "诉求录音 request"}
+DIGITS = re.compile(r"^\+?[0-9]{0,20}$")
+PAGE_SIZE = 50
+CallId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+class SearchError(ValueError):
+    """A search field that is not what it should be (named in the message)."""
+
+
+def _digits(value: str, field: str) -> str:
+    value = value.strip()
+    if not DIGITS.match(value):
+        raise SearchError(f"{field}：只能是数字 / {field}: digits only")
+    return value
+
+
+def _choice(value: str, allowed: type, field: str):  # type: ignore[no-untyped-def]
+    if not value:
+        return None
+    try:
+        return allowed(value)
+    except ValueError:
+        raise SearchError(f"{field}：无此选项 / {field}: not one of the choices") from None
+
+
+def _seconds(value: str, field: str) -> int | None:
+    if not value.strip():
+        return None
+    if not value.strip().isdigit() or len(value.strip()) > 6:
+        raise SearchError(f"{field}：请填秒数 / {field}: whole seconds")
+    return int(value)
+
+
+def _cursor(value: str) -> tuple[datetime, int] | None:
+    if not value:
+        return None
+    micros, _, call_id = value.partition(".")
+    if not (micros.isdigit() and call_id.isdigit()) or len(micros) > 17 or len(call_id) > 18:
+        raise SearchError("after：分页参数无效 / after: not a page cursor")
+    return datetime.fromtimestamp(int(micros) / 1e6, UTC), int(call_id)
+
+
+def cursor_of(started_at: datetime, call_id: int) -> str:
+    return f"{round(started_at.timestamp() * 1e6)}.{call_id}"
+
+
+def parse_query(params: dict[str, str], config: HotlineConfig, viewer: Viewer) -> CallQuery:
+    """The search form's fields as a CallQuery; SearchError names a bad field."""
+    start = end = None
+    first, last = params.get("from", "").strip(), params.get("to", "").strip()
+    if first or last:
+        try:
+            span = periods.date_range(first or "2000-01-01", last or "2100-01-01")
+        except periods.PeriodError as exc:
+            raise SearchError(f"日期 date: {exc}") from None
+        start, end = span.utc_range(config.timezone)
+    return CallQuery(
+        ticket_number=_digits(params.get("ticket", ""), "工单号 ticket"),
+        caller=_digits(params.get("caller", ""), "来电号码 caller"),
+        start=start,
+        end=end,
+        did=_digits(params.get("line", ""), "线路 line"),
+        direction=_choice(params.get("direction", ""), CallDirection, "方向 direction"),
+        min_seconds=_seconds(params.get("min_seconds", ""), "最短 min"),
+        max_seconds=_seconds(params.get("max_seconds", ""), "最长 max"),
+        last_step=(_choice(params.get("step", ""), CallStep, "最后步骤 step") or ""),
+        outcome=_choice(params.get("outcome", ""), AttemptOutcome, "回访结果 outcome"),
+        scope_root=viewer.scope_root,
+        after=_cursor(params.get("after", "")),
+        limit=PAGE_SIZE,
+    )
+
+
+SEARCH_FIELDS = ("ticket", "caller", "from", "to", "line", "direction", "min_seconds",
+                 "max_seconds", "step", "outcome", "after")  # fmt: skip
+
+
+@router.get("/calls")
+def calls_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+    """The recordings search, newest first, keyset-paginated."""
+    config: HotlineConfig = request.app.state.config
+    params = {k: request.query_params.get(k, "")[:100] for k in SEARCH_FIELDS}
+    error, hits = "", []
+    try:
+        query = parse_query(params, config, viewer)
+        with unit_of_work(request.app.state.sessions) as session:
+            hits = search_calls(session, query)
+    except SearchError as exc:
+        error = str(exc)
+    more = ""
+    if len(hits) == PAGE_SIZE:
+        more = cursor_of(hits[-1].started_at, hits[-1].id)
+    keep = {k: v for k, v in params.items() if v and k != "after"}
+    return page(
+        request,
+        "calls.html",
+        viewer,
+        {
+            "params": params,
+            "keep": keep,
+            "hits": hits,
+            "error": error,
+            "more": more,
+            "steps": [s.value for s in CallStep],
+            "outcomes": [o.value for o in AttemptOutcome],
+        },
+        400 if error else 200,
+    )
+
+
+def _recording_path(call: Call, kind: str) -> str | None:
+    if kind == "call":
+        return call.recording_path
+    ticket = call.ticket
+    if kind == "request" and ticket is not None and ticket.origin_uniqueid == call.uniqueid:
+        return ticket.recording_path
+    return None
+
+
+def _visible_call(request: Request, viewer: Viewer, call_id: int):  # type: ignore[no-untyped-def]
+    """The call if it exists and the viewer may see it (404 / 403 otherwise); in a session."""
+    with unit_of_work(request.app.state.sessions) as session:
+        call = call_by_id(session, call_id)
+        if call is None:
+            raise HTTPException(404, f"没有编号为 {call_id} 的通话 / no call {call_id}")
+        if viewer.scope_root is not None:
+            unit = call.ticket.department_id if call.ticket else None
+            if not in_subtree(session, unit, viewer.scope_root):
+                raise HTTPException(403, "此通话不属于您的单位 / not a call of your unit")
+        survey = attempts(session, call.started_at, call.started_at, ticket_id=call.ticket_id or -1)
+        return call, survey
+
+
+def _inside(path: FilePath, folder: FilePath) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+@router.get("/calls/{call_id}")
+def call_page(
+    request: Request, call_id: CallId, viewer: Annotated[Viewer, Depends(current_viewer)]
+):  # type: ignore[no-untyped-def]
+    """One call: players with signed links, waveform, transcript, the ticket and its history."""
+    config: HotlineConfig = request.app.state.config
+    keys: Keys = request.app.state.keys
+    call, survey = _visible_call(request, viewer, call_id)
+    recordings = []
+    for kind, label in KINDS.items():
+        stored = _recording_path(call, kind)
+        if not stored:
+            continue
+        path = FilePath(stored)
+        present = path.is_file() and _inside(path, config.recordings_dir)
+        item = {"kind": kind, "label": label, "present": present, "wave": ""}
+        if present:
+            nonce = secrets.token_urlsafe(9)
+            item["play"] = "/media/" + keys.links.dumps(
+                {"c": call.id, "k": kind, "s": viewer.sid, "d": 0, "n": nonce}
+            )
+            if viewer.may_download:
+                item["download"] = "/media/" + keys.links.dumps(
+                    {"c": call.id, "k": kind, "s": viewer.sid, "d": 1, "n": nonce + "d"}
+                )
+            try:
+                item["wave"] = peaks_svg(cached_peaks(path, config.cache_dir))
+            except (OSError, EOFError, ValueError):
+                item["wave"] = ""
+        recordings.append(item)
+    answers = [a for a in survey if a.call_id == call.id]
+    return page(
+        request,
+        "call.html",
+        viewer,
+        {"call": call, "ticket": call.ticket, "recordings": recordings, "answers": answers},
+    )
+
+
+class _Audited:
+    """Link nonces already audited (a seek re-requests the same link with a Range)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_use(self, nonce: str, now: float, ttl: float) -> bool:
+        with self._lock:
+            for old in [n for n, at in self._seen.items() if at < now - ttl]:
+                del self._seen[old]
+            if nonce in self._seen:
+                return False
+            self._seen[nonce] = now
+            return True
+
+
+AUDITED = _Audited()
+
+
+@router.get("/media/{token}")
+def media(request: Request, token: str, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+    """Stream a recording (HTTP Range: seeking works) for a valid link of this session."""
+    config: HotlineConfig = request.app.state.config
+    keys: Keys = request.app.state.keys
+    if len(token) > 400:
+        raise HTTPException(403, "链接无效 / invalid link")
+    try:
+        data = keys.links.loads(token, max_age=config.web.link_seconds)
+        call_id, kind, sid = int(data["c"]), str(data["k"]), str(data["s"])
+        download, nonce = bool(data["d"]), str(data["n"])
+    except SignatureExpired:
+        raise HTTPException(
+            403, "链接已过期，请刷新通话页 / link expired: reload the call page"
+        ) from None
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise HTTPException(403, "链接无效 / invalid link") from None
+    if sid != viewer.sid or kind not in KINDS:
+        raise HTTPException(403, "链接不属于本次登录 / link of another session")
+    if download and not viewer.may_download:
+        raise HTTPException(403, "您的角色不能下载录音 / your role may not download")
+    call, _ = _visible_call(request, viewer, call_id)
+    stored = _recording_path(call, kind)
+    path = FilePath(stored) if stored else None
+    if path is None or not _inside(path, config.recordings_dir) or not path.is_file():
+        raise HTTPException(404, "录音文件不存在 / the recording file is missing")
+    if AUDITED.first_use(nonce, time.monotonic(), config.web.link_seconds * 2):
+        with unit_of_work(request.app.state.sessions) as session:
+            ticket = call.ticket.number if call.ticket else "-"
+            audit(
+                session,
+                viewer.username,
+                viewer.role,
+                "download" if download else "play",
+                "recording",
+                call.id,
+                client_address(request),
+                f"{kind} of call {call.id}, ticket {ticket}, caller {mask(call.caller_number)}",
+            )
+    name = f"call-{call.id}-{kind}.wav"
+    return FileResponse(
+        path,
+        media_type="audio/wav",
+        filename=name if download else None,
+        content_disposition_type="attachment" if download else "inline",
+    )
