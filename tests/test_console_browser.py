@@ -186,7 +186,14 @@ async def test_supervisor_and_staff_use_the_console_in_chromium(
             assert whole["after"] > whole["middle"] > whole["first"] > 0, whole
             request = await play_and_seek(page, "#audio-request")
             assert request["after"] > request["middle"], request
-            assert any(status == 206 and rng and rng != "bytes=0-" for status, rng in media), media
+            assert any(status == 206 for status, _ in media), media  # the player streams by Range
+            # a seek into unbuffered audio asks for a middle range (Chromium may have buffered a
+            # short file whole already, so ask for one as it would)
+            link = await page.get_attribute("#audio-call", "src")
+            ranged = await page.request.get(base + str(link), headers={"Range": "bytes=1000-1999"})
+            assert ranged.status == 206, ranged.status
+            assert ranged.headers["content-range"].startswith("bytes 1000-1999/")
+            assert len(await ranged.body()) == 1000
             await shot(page, "03-call")
             await page.goto(f"{base}/robot")
             assert "回访成功率" in await page.content() or "成功率" in await page.content()
