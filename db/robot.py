@@ -29,6 +29,7 @@ from db.calls import upsert_call_start
 from db.models import (
     CallbackAttempt,
     DoNotCall,
+    RobotHeartbeat,
     RobotLock,
     SurveyAnswer,
     Ticket,
@@ -486,3 +487,20 @@ def waiting_to_retry(session: Session, due: list[int]) -> int:
     if due:
         query = query.where(Ticket.id.not_in(due))
     return int(session.scalar(query) or 0)
+
+
+def record_heartbeat(session: Session, robot_id: str, started_at: datetime, at: datetime) -> None:
+    """A robot's successful dispatch pass (one row per robot process, updated in place)."""
+    row = session.get(RobotHeartbeat, robot_id)
+    if row is None:
+        session.add(RobotHeartbeat(robot_id=robot_id, started_at=started_at, beat_at=at))
+    else:
+        row.beat_at = at
+    session.flush()
+
+
+def latest_heartbeat(session: Session) -> RobotHeartbeat | None:
+    """The most recent dispatch pass of any robot, or None if no robot ever ran."""
+    return session.scalars(
+        select(RobotHeartbeat).order_by(RobotHeartbeat.beat_at.desc()).limit(1)
+    ).first()
