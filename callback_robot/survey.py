@@ -6,7 +6,8 @@ key repeats a question once; then the question is recorded as unanswered
 (-1 no key in time, -2 wrong key, the vendors' convention). The opt-out key
 ends the call and puts the number on the do-not-call list. A hang-up at any
 point keeps the answers already given; `survey-end` then gives the attempt
-its outcome (partial).
+its outcome (partial). Every write goes through `callback_robot.store`: retried,
+then spooled while the database is away, never lost.
 """
 
 from __future__ import annotations
@@ -18,18 +19,17 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.store import (
+    AttemptEnded,
+    RobotStore,
+    SurveyAnswerGiven,
+    SurveyCompleted,
+    SurveyLinked,
+    SurveyOptedOut,
+)
 from core.config import HotlineConfig
 from core.vocabulary import AttemptOutcome, Question
-from db.models import CallbackAttempt, Ticket
-from db.robot import (
-    add_do_not_call,
-    attempt_answered,
-    finish_attempt,
-    link_survey_call,
-    save_answer,
-    send_back_for_rework,
-)
-from db.session import unit_of_work
+from db.robot import attempt_answered
 from prompts.build import PromptLibrary
 from speech.recognition import SpeechModel, recognize
 from telephony.agi import AGI
@@ -55,19 +55,18 @@ class SurveyFlow:
         prompts: PromptLibrary,
         sessions: sessionmaker[Session],
         speech_model: SpeechModel,
+        store: RobotStore | None = None,
     ) -> None:
         self.config = config
         self.robot = config.robot
         self.prompts = prompts
         self.sessions = sessions
         self.speech_model = speech_model
+        self.store = store or RobotStore(config, sessions)
 
     async def db(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with unit_of_work(self.sessions) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        """A read the flow needs now: retried, raises StoreUnavailable."""
+        return await self.store.read(work)
 
     async def __call__(self, agi: AGI) -> None:
         attempt_id = int(await agi.get_variable("HOTLINE_ATTEMPT") or 0)
@@ -78,9 +77,9 @@ class SurveyFlow:
         base = await agi.get_variable("HOTLINE_BASE")
         linkedid = await agi.get_full_variable("${CHANNEL(linkedid)}")
         number = agi.env.get("agi_dnid") or agi.channel
-        await self.db(
-            lambda s: link_survey_call(
-                s, attempt_id, agi.uniqueid, number, f"{base}.wav" if base else None, linkedid
+        await self.store.record(
+            SurveyLinked(
+                attempt_id, agi.uniqueid, number, f"{base}.wav" if base else None, linkedid
             )
         )
         try:
@@ -90,10 +89,8 @@ class SurveyFlow:
                 answers[question], via = await self.ask(agi, prompt, keys)
                 if answers[question] == NO_KEY and base:
                     answers[question], via = await self.by_voice(agi, question, base)
-                await self.db(
-                    lambda s, q=question, v=via: save_answer(  # type: ignore[misc]
-                        s, attempt_id, q, answers[q], v
-                    )
+                await self.store.record(
+                    SurveyAnswerGiven(attempt_id, question.value, answers[question], via)
                 )
                 await agi.set_variable(
                     f"HOTLINE_ANSWER_{question.value.upper()}", str(answers[question])
@@ -101,7 +98,9 @@ class SurveyFlow:
         except OptedOut:
             await self.opt_out(agi, attempt_id, ticket_id)
             return
-        await self.db(lambda s: self.complete(s, attempt_id, ticket_id, answers))
+        await self.store.record(
+            SurveyCompleted(attempt_id, ticket_id, {q.value: a for q, a in answers.items()})
+        )
         await self.play(agi, "survey_thanks")
 
     async def introduce(self, agi: AGI) -> None:
@@ -155,45 +154,23 @@ class SurveyFlow:
                 return int(answer), "speech"
         return NO_KEY, "none"
 
-    def complete(
-        self, session: Session, attempt_id: int, ticket_id: int, answers: dict[Question, int]
-    ) -> None:
-        finish_attempt(session, attempt_id, AttemptOutcome.COMPLETED)
-        if answers.get(Question.RESOLVED) == 2:
-            send_back_for_rework(session, ticket_id, "citizen says: not resolved (未解决)")
-        elif answers.get(Question.SATISFACTION) == 3:
-            send_back_for_rework(session, ticket_id, "citizen says: not satisfied (不满意)")
-
     async def opt_out(self, agi: AGI, attempt_id: int, ticket_id: int) -> None:
-        def record(session: Session) -> None:
-            ticket = session.get(Ticket, ticket_id)
-            if ticket is not None:
-                add_do_not_call(session, ticket.caller_number, f"opted out on attempt {attempt_id}")
-            finish_attempt(session, attempt_id, AttemptOutcome.OPTED_OUT)
-
-        await self.db(record)
+        await self.store.record(SurveyOptedOut(attempt_id, ticket_id))
         await agi.stream_file(self.prompts.path("survey_opted_out"))
 
 
 class SurveyEndRoute:
     """`survey-end`, from the survey context's `h` extension: a hang-up mid-survey is partial."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.sessions = sessions
+    def __init__(self, store: RobotStore) -> None:
+        self.store = store
 
     async def __call__(self, agi: AGI) -> None:
         attempt_id = int(await agi.get_variable("HOTLINE_ATTEMPT") or 0)
         cause = await agi.get_variable("HANGUPCAUSE")
-
-        def run() -> CallbackAttempt | None:
-            # answered but not finished (with or without answers so far): partial; an
-            # attempt the survey already completed or opted out keeps its outcome
-            with unit_of_work(self.sessions) as session:
-                return finish_attempt(session, attempt_id, AttemptOutcome.PARTIAL, cause)
-
-        attempt = await asyncio.to_thread(run)
-        agi.log.info(
-            "survey attempt %s ended: %s",
-            attempt_id,
-            attempt.outcome.value if attempt and attempt.outcome else "unknown",
+        # answered but not finished (with or without answers so far): partial; an
+        # attempt the survey already completed or opted out keeps its outcome
+        stored = await self.store.record(
+            AttemptEnded(attempt_id, AttemptOutcome.PARTIAL.value, cause or None)
         )
+        agi.log.info("survey attempt %s ended (%s)", attempt_id, "stored" if stored else "spooled")

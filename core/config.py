@@ -316,6 +316,11 @@ class HotlineConfig(Section):
         return self.state_dir / "spool" / "tickets"
 
     @property
+    def robot_spool_dir(self) -> Path:
+        """Survey answers and attempt outcomes that waited for the database (issue 11)."""
+        return self.state_dir / "spool" / "robot"
+
+    @property
     def cdr_csv(self) -> Path:
         csv_path = self.asterisk.cdr_csv
         if csv_path is not None:

@@ -151,15 +151,17 @@ def record_valid_callback(session: Session, ticket: Ticket, attempt: CallbackAtt
     session.flush()
 
 
-def send_back_for_rework(session: Session, ticket_id: int, reason: str) -> None:
-    """A 未解决 or 不满意 answer: 发回重办 and onto the follow-up list.
+def send_back_for_rework(
+    session: Session, ticket_id: int, reason: str, due_at: datetime | None = None
+) -> None:
+    """A 未解决 or 不满意 answer: 发回重办 and onto the follow-up list, due anew at `due_at`.
 
     A ticket that is already open again (a supervisor sent it back first) keeps
     its state; the answer is still recorded in the survey.
     """
     ticket = session.get(Ticket, ticket_id)
     if ticket is not None and ticket.status in (TicketStatus.CLOSED, TicketStatus.ARCHIVED):
-        workflow.send_back_for_rework(session, ticket, reason, actor="robot")
+        workflow.send_back_for_rework(session, ticket, reason, actor="robot", due_at=due_at)
 
 
 def add_do_not_call(session: Session, number: str, reason: str) -> None:

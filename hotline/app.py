@@ -17,6 +17,7 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.runner import run_robot
+from callback_robot.store import RobotStore
 from callback_robot.survey import SurveyEndRoute, SurveyFlow
 from core.config import HotlineConfig
 from dashboard.app import create_app
@@ -65,18 +66,24 @@ def build_routes(
     """Every FastAGI route the dialplan may call, by script name."""
     prompts = PromptLibrary(config)
     speech = transcriber.model if transcriber else SpeechModel(None)
+    robot_store = RobotStore(config, store.sessions)  # the survey's retry-then-spool path
     return {
         "echo": echo_route(prompts),
         "ivr": InboundFlow(config, prompts, PhraseCache(config), store),
         "call-end": CallEndRoute(store),
-        "survey": SurveyFlow(config, prompts, store.sessions, speech),
-        "survey-end": SurveyEndRoute(store.sessions),
+        "survey": SurveyFlow(config, prompts, store.sessions, speech, robot_store),
+        "survey-end": SurveyEndRoute(robot_store),
     }
 
 
 def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
     """Wire the store, the routes and the FastAGI server for this config."""
-    engine = make_engine(config.database_url, config.database.echo, config.database.busy_timeout_ms)
+    engine = make_engine(
+        config.database_url,
+        config.database.echo,
+        config.database.busy_timeout_ms,
+        attempt_seconds=config.ivr.db_retry_seconds,  # no try outlives the flows' retry budget
+    )
     sessions = make_session_factory(engine)
     store = IvrStore(config, sessions)
     transcriber = Transcriber(config, sessions, SpeechModel(config.speech_model, config.source))
@@ -103,16 +110,28 @@ async def housekeeping(hotline: Hotline) -> None:
         await asyncio.sleep(min(interval, hotline.config.speech.transcribe_interval_seconds))
 
 
-async def supervise_robot(config: HotlineConfig, stop: asyncio.Event) -> None:
-    """Keep the robot running beside the IVR; an unreachable AMI is retried, not fatal."""
+async def supervise_robot(
+    config: HotlineConfig, stop: asyncio.Event, backoff: tuple[float, float] = (1.0, 60.0)
+) -> None:
+    """Keep the robot running beside the IVR: any failure is logged and it is restarted.
+
+    An unreachable AMI, a database error at start, a bug: the robot is restarted
+    after `backoff[0]` seconds, doubling up to `backoff[1]` while it keeps failing.
+    """
+    delay, longest = backoff
     while not stop.is_set():
         try:
             await run_robot(config, stop)
             return
+        except asyncio.CancelledError:
+            raise
         except AMIError as exc:
-            log.error("callback robot not running: %s; retrying in 10 s", exc)
+            log.error("callback robot not running: %s; restarting in %.1f s", exc, delay)
+        except Exception:
+            log.exception("callback robot stopped by an error; restarting in %.1f s", delay)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 10)
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, longest)
 
 
 async def serve_web(config: HotlineConfig, stop: asyncio.Event) -> None:
