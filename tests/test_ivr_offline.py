@@ -49,7 +49,8 @@ def write_wav(path: Path, seconds: float) -> Path:
 
 
 def day_dir(config: HotlineConfig) -> Path:
-    return config.recordings_dir / "2026" / "11" / "26"
+    """Today's recordings folder (the reconciler looks at today's and yesterday's only)."""
+    return recordings.day_folder(config.recordings_dir, datetime.now(config.tz).date())
 
 
 def cli(config: HotlineConfig, *args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
