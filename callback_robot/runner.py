@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -28,6 +29,7 @@ from callback_robot.dialer import Dialer
 from callback_robot.dispatcher import Dispatcher
 from callback_robot.store import RobotStore
 from core.config import HotlineConfig
+from core.telemetry import DISPATCH_PASSES
 from db.robot import RobotFigures, record_heartbeat, robot_figures
 from db.session import make_engine, make_session_factory, unit_of_work
 from telephony.ami import AMIClient, AMIError
@@ -196,6 +198,7 @@ class Robot:
             record_heartbeat(session, self.id, self.started_at, at)
         self.last_pass = at
         self.passes += 1
+        DISPATCH_PASSES.inc()
 
 
 async def run_robot(
@@ -203,8 +206,12 @@ async def run_robot(
     stop: asyncio.Event | None = None,
     dispatch_seconds: float = DISPATCH_SECONDS,
     recovery_seconds: float = RECOVERY_SECONDS,
+    on_robot: Callable[[Robot | None], None] | None = None,
 ) -> None:
-    """Connect to AMI, recover, then dispatch every few seconds until stopped."""
+    """Connect to AMI, recover, then dispatch every few seconds until stopped.
+
+    `on_robot` is told the running robot (and None when it stops), for /healthz.
+    """
     ami_cfg = config.asterisk.ami
     ami = AMIClient(
         ami_cfg.host,
@@ -232,6 +239,8 @@ async def run_robot(
             recovery_seconds=recovery_seconds,
         )
         await robot.start()
+        if on_robot is not None:
+            on_robot(robot)
         stop = stop or asyncio.Event()
         if not stop.is_set():
             loop = asyncio.get_running_loop()
@@ -242,6 +251,8 @@ async def run_robot(
                     break
         await stop.wait()
     finally:
+        if on_robot is not None:
+            on_robot(None)
         if robot is not None:
             await robot.stop()
         await ami.close()

@@ -225,6 +225,18 @@ class WebConfig(Section):
         return os.environ.get(self.import_token_env) or None
 
 
+class HealthConfig(Section):
+    """Operators' checks (`/healthz`, `/metrics`) and the disk and log limits (issue 11)."""
+
+    # /healthz is unhealthy, and a warning is logged, below this much free recordings disk
+    min_free_disk_mb: int = Field(1024, ge=0)
+    disk_check_seconds: int = Field(60, ge=5)
+    # log file of `hotline serve` / `robot run` (relative: to the state folder); None: stderr
+    log_file: Path | None = Path("log/hotline.log")
+    log_max_mb: int = Field(50, ge=1)
+    log_backups: int = Field(10, ge=1)
+
+
 DEFAULT_LINES = [
     LineConfig(did="12345", name="12345政务服务便民热线", greeting="greeting_main"),
     LineConfig(
@@ -268,6 +280,7 @@ class HotlineConfig(Section):
     robot: RobotConfig = RobotConfig()
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
+    health: HealthConfig = HealthConfig()
     # Where the file was read from: relative paths in it are relative to its folder.
     source: Path = Path(DEFAULT_CONFIG_NAME)
 

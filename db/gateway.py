@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.telemetry import SPOOLED_INTENTS
 from db.outage import is_outage
 from db.session import unit_of_work
 from db.spool import Spool
@@ -109,6 +110,7 @@ class StoreGateway:
         """Spool an intent durably, off the event loop (fsync may take a while)."""
         await asyncio.to_thread(self.spool.put, kind, payload)
         self.spooled += 1
+        SPOOLED_INTENTS.labels(kind).inc()
 
     def apply(self, kind: str, payload: dict[str, Any]) -> None:
         """Apply one spooled intent (raises on database trouble so replay stops there)."""

@@ -16,6 +16,7 @@ from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from core.telemetry import ATTEMPTS_ENDED
 from core.vocabulary import (
     AttemptOutcome,
     AttemptState,
@@ -117,6 +118,7 @@ def finish_attempt(
     attempt.ended_at = utcnow()
     attempt.hangup_cause = hangup_cause
     session.flush()
+    ATTEMPTS_ENDED.labels(outcome.value).inc()
     if outcome == AttemptOutcome.COMPLETED:
         ticket = session.get(Ticket, attempt.ticket_id)
         if ticket is not None:

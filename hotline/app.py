@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import uvicorn
@@ -24,16 +25,17 @@ from dashboard.app import create_app
 from db.lines import LineSpec, sync_lines
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
+from hotline.health import Probe, RobotRef, disk_check, health_router
 from ivr.call_end import CallEndRoute
 from ivr.diagnostics import echo_route
 from ivr.inbound import InboundFlow
-from ivr.reconcile import reconcile
+from ivr.reconcile import reconcile_now
 from ivr.store import IvrStore
 from ivr.transcribe import Transcriber
 from prompts.build import PromptLibrary
 from prompts.phrases import PhraseCache
 from speech.recognition import SpeechModel
-from telephony.ami import AMIError
+from telephony.ami import AMIClient, AMIError
 from telephony.fastagi import FastAGIServer, Handler
 
 log = logging.getLogger(__name__)
@@ -96,22 +98,75 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
     return Hotline(config, sessions, store, server, transcriber)
 
 
-async def housekeeping(hotline: Hotline) -> None:
-    """Reconcile and transcribe periodically, off the event loop."""
-    interval = hotline.config.ivr.reconcile_interval_seconds
+async def every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run job every `seconds` forever; a failure is logged and the next run comes anyway."""
     while True:
         try:
-            await asyncio.to_thread(reconcile, hotline.store)
-            await asyncio.to_thread(hotline.transcriber.run_once)
+            await job()
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("housekeeping pass failed; next one in %d s", interval)
-        await asyncio.sleep(min(interval, hotline.config.speech.transcribe_interval_seconds))
+            log.exception("%s failed; next run in %.0f s", name, seconds)
+        await asyncio.sleep(seconds)
+
+
+def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[None]]:
+    """The reconciler, the transcriber and the disk check: each its own job and interval."""
+    config = hotline.config
+
+    async def transcribe() -> None:
+        await asyncio.to_thread(hotline.transcriber.run_once)
+
+    async def disk() -> None:
+        check = await asyncio.to_thread(disk_check, config)
+        if not check.ok:
+            log.warning("recordings disk nearly full: %s", check.detail)
+
+    jobs = [
+        (
+            config.ivr.reconcile_interval_seconds,
+            lambda: reconcile_now(hotline.store, ami),
+            "reconcile",
+        ),
+        (config.speech.transcribe_interval_seconds, transcribe, "transcription"),
+        (config.health.disk_check_seconds, disk, "disk check"),
+    ]
+    return [asyncio.create_task(every(s, job, name), name=name) for s, job, name in jobs]
+
+
+def ami_client(config: HotlineConfig) -> AMIClient:
+    """An AMI client for this config (not connected yet)."""
+    cfg = config.asterisk.ami
+    return AMIClient(
+        cfg.host,
+        cfg.port,
+        cfg.username,
+        cfg.secret(),
+        connect_timeout=cfg.connect_timeout,
+        reconnect_max_delay=cfg.reconnect_max_delay,
+        secret_hint=cfg.secret_env,
+    )
+
+
+async def keep_connected(ami: AMIClient, stop: asyncio.Event) -> None:
+    """Connect once Asterisk answers (the client reconnects by itself after that)."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await ami.connect()
+            return
+        except AMIError as exc:
+            log.warning("AMI for the reconciler and /healthz: %s; next try in %.0f s", exc, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 30.0)
 
 
 async def supervise_robot(
-    config: HotlineConfig, stop: asyncio.Event, backoff: tuple[float, float] = (1.0, 60.0)
+    config: HotlineConfig,
+    stop: asyncio.Event,
+    backoff: tuple[float, float] = (1.0, 60.0),
+    robot: RobotRef | None = None,
 ) -> None:
     """Keep the robot running beside the IVR: any failure is logged and it is restarted.
 
@@ -121,7 +176,7 @@ async def supervise_robot(
     delay, longest = backoff
     while not stop.is_set():
         try:
-            await run_robot(config, stop)
+            await run_robot(config, stop, on_robot=robot.set if robot else None)
             return
         except asyncio.CancelledError:
             raise
@@ -134,8 +189,11 @@ async def supervise_robot(
         delay = min(delay * 2, longest)
 
 
-async def serve_web(config: HotlineConfig, stop: asyncio.Event) -> None:
-    """The web app (import API) beside the IVR until stop; a taken port is logged, not fatal."""
+async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | None = None) -> None:
+    """The web app (import API, and /healthz and /metrics given a probe) until stop.
+
+    A taken port is logged, not fatal.
+    """
 
     class EmbeddedServer(uvicorn.Server):
         def capture_signals(self):  # type: ignore[no-untyped-def,override]
@@ -153,10 +211,11 @@ async def serve_web(config: HotlineConfig, stop: asyncio.Event) -> None:
                 exc.strerror,
             )
             return
+    app = create_app(config)
+    if probe is not None:
+        app.include_router(health_router(probe))
     server = EmbeddedServer(
-        uvicorn.Config(
-            create_app(config), host=config.web.host, port=config.web.port, log_level="warning"
-        )
+        uvicorn.Config(app, host=config.web.host, port=config.web.port, log_level="warning")
     )
     task = asyncio.create_task(server.serve(), name="web")
     await stop.wait()
@@ -171,20 +230,27 @@ async def run_forever(config: HotlineConfig) -> None:
     if applied or left:
         log.warning("spool on start: %d intents applied, %d left for later", applied, left)
     await hotline.server.start()
-    worker = asyncio.create_task(housekeeping(hotline), name="housekeeping")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    web = asyncio.create_task(serve_web(config, stop), name="web")
+    ami = ami_client(config)
+    linking = asyncio.create_task(keep_connected(ami, stop), name="ami")
+    workers = housekeeping(hotline, ami)
+    probe = Probe(config, hotline.store, hotline.server, ami)
+    web = asyncio.create_task(serve_web(config, stop, probe), name="web")
     robot = None
     if config.robot.enabled:
-        robot = asyncio.create_task(supervise_robot(config, stop), name="robot")
+        robot = asyncio.create_task(supervise_robot(config, stop, robot=probe.robot), name="robot")
     await stop.wait()
-    worker.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await worker
+    for worker in workers:
+        worker.cancel()
+    for worker in workers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
     if robot is not None:
         await robot
     await web
+    await linking
+    await ami.close()
     await hotline.server.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from core.telemetry import CALLS_ENDED
 from ivr.recordings import WAV_HEADER
 from ivr.store import CallEnd, IvrStore
 from telephony.agi import AGI
@@ -65,6 +66,7 @@ class CallEndRoute:
                 last_step=variables["HOTLINE_STEP"] or None,
             )
         )
+        CALLS_ENDED.labels("ticket" if number else "spooled").inc()
         agi.log.info(
             "call ended at step %s (cause %s); ticket %s",
             variables["HOTLINE_STEP"] or "-",

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from core.telemetry import RECONCILE_FINDINGS
 from core.vocabulary import CallStep
 from db.calls import (
     calls_with_recording_since,
@@ -184,6 +185,15 @@ def _ticket(
 
 
 def _log(report: ReconcileReport) -> None:
+    for finding, count in (
+        ("spool_applied", report.spool_applied),
+        ("ticket_for_call", len(report.tickets_for_calls)),
+        ("ticket_for_orphan_recording", len(report.tickets_for_orphan_recordings)),
+        ("empty_recording_removed", len(report.empty_recordings_removed)),
+        ("call_missing_recording", len(report.calls_missing_recording)),
+        ("recording_without_call", len(report.recordings_without_call)),
+    ):
+        RECONCILE_FINDINGS.labels(finding).inc(count)
     made = len(report.tickets_for_calls) + len(report.tickets_for_orphan_recordings)
     if made or report.spool_applied:
         log.warning(

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import HotlineConfig
 from core.deadlines import due_at
+from core.telemetry import TICKETS_CREATED
 from core.vocabulary import CallStep, RequestType, TicketStatus, TranscriptStatus, Urgency
 from db.calls import call_by_uniqueid, end_call, upsert_call_start
 from db.gateway import StoreGateway, StoreUnavailable
@@ -246,7 +247,7 @@ class IvrStore:
                 did=request.did,
                 started_at=accepted,
             )
-        ticket, _created = create_ticket_for_call(
+        ticket, created = create_ticket_for_call(
             session,
             request.uniqueid,
             caller_number=request.caller,
@@ -263,6 +264,8 @@ class IvrStore:
             if request.transcribe and has_audio(request.recording)
             else None,
         )
+        if created:
+            TICKETS_CREATED.labels(request.source).inc()
         return ticket.number
 
     def apply_call_end(self, session: Session, end: CallEnd) -> str:

@@ -15,6 +15,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from telephony.telemetry import AGI_COMMAND_SECONDS
+
 log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
@@ -165,6 +167,11 @@ class AGI:
         if self.hung_up:
             raise AGIHangup("the channel already hung up")
         text = " ".join(words)
+        timer = AGI_COMMAND_SECONDS.labels(words[0].upper()).time()
+        with timer:
+            return await self._exchange(text, words)
+
+    async def _exchange(self, text: str, words: tuple[str, ...]) -> AGIResponse:
         self.writer.write(text.encode("utf-8") + b"\n")
         await self.writer.drain()
         while True:

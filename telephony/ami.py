@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from asterisk.ami import Action, Event, Response
 from asterisk.ami import AMIClient as LibraryClient
 
+from telephony.telemetry import AMI_RECONNECTS
+
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
@@ -282,6 +284,7 @@ class AMIClient:
                 continue
             delay = 0.5
             self.reconnects += 1
+            AMI_RECONNECTS.inc()
             for hook in self.on_connect:
                 try:
                     await hook()
