@@ -48,6 +48,14 @@ def has_audio(path: str | Path | None) -> bool:
         return False
 
 
+def file_size(path: str | Path) -> int:
+    """Bytes on disk; -1 when the file is not there."""
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return -1
+
+
 def parse(path: Path) -> RecordingName | None:
     """What a recording's file name says, or None for a file we did not name."""
     match = NAME.match(path.name)

@@ -55,6 +55,10 @@ class AGICommandFailed(AGIError):
     """result=-1 from a command where -1 means failure rather than hang-up."""
 
 
+class AGIWriteError(AGICommandFailed):
+    """Asterisk could not write a recording (`result=-1 (writefile)`: disk full, no access)."""
+
+
 @dataclass
 class AGIResponse:
     """One parsed `200 result=N (data) key=value` reply."""
@@ -255,7 +259,12 @@ class AGI:
             words.append("BEEP")
         if silence_s:
             words.append(f"s={silence_s}")
-        response = await self._checked(*words)
+        response = await self.command(*words)
+        if response.result == -1 and response.data == "writefile":
+            raise AGIWriteError(f"RECORD FILE {path}.{fmt}: Asterisk could not write the file")
+        if response.result == -1:
+            self.hung_up = True
+            raise AGIHangup(f"RECORD FILE {path} ended: channel gone")
         return _digit(response.result), int(response.extras.get("endpos", "0"))
 
     async def set_variable(self, name: str, value: str) -> None:

@@ -23,7 +23,7 @@ def robot_run(config: ConfigOption = None, verbose: bool = False) -> None:
     from telephony.ami import AMIError
 
     cfg = config_or_exit(config)
-    setup_logging(verbose)
+    setup_logging(verbose, cfg)
     try:
         asyncio.run(run_robot(cfg))
     except AMIError as exc:
