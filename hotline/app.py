@@ -29,7 +29,7 @@ from hotline.health import Probe, RobotRef, disk_check, health_router
 from ivr.call_end import CallEndRoute
 from ivr.diagnostics import echo_route
 from ivr.inbound import InboundFlow
-from ivr.reconcile import reconcile_now
+from ivr.reconcile import ReconcileReport, reconcile_now
 from ivr.store import IvrStore
 from ivr.transcribe import Transcriber
 from prompts.build import PromptLibrary
@@ -146,6 +146,26 @@ def ami_client(config: HotlineConfig) -> AMIClient:
         reconnect_max_delay=cfg.reconnect_max_delay,
         secret_hint=cfg.secret_env,
     )
+
+
+async def reconcile_once(
+    config: HotlineConfig, settle_seconds: int | None = None
+) -> ReconcileReport:
+    """`hotline reconcile`: one pass, asking Asterisk for live calls when AMI answers."""
+    engine = make_engine(config.database_url, False, config.database.busy_timeout_ms)
+    store = IvrStore(config, make_session_factory(engine))
+    ami: AMIClient | None = ami_client(config)
+    try:
+        await ami.connect()  # type: ignore[union-attr]
+    except AMIError as exc:
+        log.warning("Asterisk's live calls unknown (%s): only calls that ended are closed", exc)
+        ami = None
+    try:
+        return await reconcile_now(store, ami, settle_seconds)
+    finally:
+        if ami is not None:
+            await ami.close()
+        engine.dispose()
 
 
 async def keep_connected(ami: AMIClient, stop: asyncio.Event) -> None:

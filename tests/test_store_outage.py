@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from core.config import load_config
@@ -92,6 +90,18 @@ def test_a_poisoned_spool_entry_is_quarantined_and_the_next_ones_land(
     assert spool.replay(store.apply) == (0, 0)  # quarantined entries are not retried
 
 
-@pytest.fixture
-def now() -> datetime:
-    return datetime.now(UTC)
+def test_no_single_try_outlives_the_retry_budget(database_url: str) -> None:
+    from db.migrate import upgrade
+    from db.session import make_engine
+
+    upgrade(database_url)
+    engine = make_engine(database_url, busy_timeout_ms=5000, attempt_seconds=1.5)
+    try:
+        assert engine.pool.timeout() == 1.5  # type: ignore[attr-defined]
+        with engine.connect() as connection:
+            if database_url.startswith("sqlite"):
+                assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1500
+            else:
+                assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "1500ms"
+    finally:
+        engine.dispose()
