@@ -11,6 +11,7 @@ one answer per attempt and question, one outcome per attempt.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -137,8 +138,18 @@ class RobotStore:
         return await self.gateway.run(work)
 
     async def record(self, intent: RobotIntent) -> bool:
-        """Apply an intent now, or spool it; True when it is in the store already."""
+        """Apply an intent now, or spool it; True when it is in the store already.
+
+        Intents of one attempt must land in order (a survey's completion before
+        the hang-up's "partial"): while earlier ones wait in the spool and cannot
+        be applied yet, this one queues behind them.
+        """
         kind = KIND_OF[type(intent)]
+        if self.spool.pending():
+            _applied, left = await asyncio.to_thread(self.gateway.replay)
+            if left:
+                await self.gateway.put(kind, asdict(intent))
+                return False
         done = await self.gateway.write(
             kind, asdict(intent), lambda session: self.apply(session, intent) or True
         )

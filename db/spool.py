@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -61,20 +62,31 @@ class Spool:
         return sorted(self.quarantine.glob("*.json"))
 
     def replay(self, apply: Callable[[str, dict[str, object]], None]) -> tuple[int, int]:
-        """Apply every intent in order; an applied one is removed. Returns (applied, left)."""
+        """Apply every intent in order; an applied one is removed. Returns (applied, left).
+
+        One replay at a time per folder in this process; an entry another process
+        applied meanwhile (its file gone) is skipped.
+        """
         applied = 0
-        for path in self.pending():
-            try:
-                entry = json.loads(path.read_text(encoding="utf-8"))
-                apply(entry["kind"], entry["payload"])
-            except Exception as exc:
-                if is_outage(exc):
-                    log.warning("spool replay stopped at %s: %s; will retry", path.name, exc)
-                    break
-                self._quarantine(path, exc)
-                continue
-            path.unlink()
-            applied += 1
+        with _lock_for(self.folder):
+            for path in self.pending():
+                try:
+                    entry = json.loads(path.read_text(encoding="utf-8"))
+                except FileNotFoundError:
+                    continue  # replayed by another process meanwhile
+                except ValueError as exc:
+                    self._quarantine(path, exc)
+                    continue
+                try:
+                    apply(entry["kind"], entry["payload"])
+                except Exception as exc:
+                    if is_outage(exc):
+                        log.warning("spool replay stopped at %s: %s; will retry", path.name, exc)
+                        break
+                    self._quarantine(path, exc)
+                    continue
+                path.unlink(missing_ok=True)
+                applied += 1
         return applied, len(self.pending())
 
     def _quarantine(self, path: Path, exc: BaseException) -> None:
@@ -82,11 +94,23 @@ class Spool:
         self.quarantine.mkdir(parents=True, exist_ok=True)
         target = self.quarantine / path.name
         target.with_suffix(".reason").write_text(reason + "\n", encoding="utf-8")
-        path.rename(target)
+        try:
+            path.rename(target)
+        except FileNotFoundError:
+            return  # another process dealt with it
         _fsync_dir(self.folder)
         log.error(
             "spool entry %s cannot be applied (%s); quarantined in %s", path.name, reason, target
         )
+
+
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(folder: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(folder.resolve(), threading.Lock())
 
 
 def _fsync_dir(folder: Path) -> None:
