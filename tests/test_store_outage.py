@@ -105,3 +105,31 @@ def test_no_single_try_outlives_the_retry_budget(database_url: str) -> None:
                 assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "1500ms"
     finally:
         engine.dispose()
+
+
+async def test_a_postgresql_that_never_answers_is_given_up_on_within_the_budget(
+    tmp_path: Path,
+) -> None:
+    """A server that accepts TCP and says nothing: without a connect timeout, a call hangs."""
+    from hotline.app import create_hotline
+    from tests.conftest import free_port
+
+    port = free_port()
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
+    try:
+        config = load_config(
+            write_config(
+                tmp_path,
+                database={"url": f"postgresql://hotline@127.0.0.1:{port}/hotline"},
+                ivr={"db_retry_seconds": 3},
+            )
+        )
+        store = create_hotline(config).store
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        start = CallStart("1700000600.1", "13800000600", "12345", None)
+        await asyncio.wait_for(store.call_started(start), 20)
+        assert loop.time() - started < 8  # one try of at most the budget, then the spool
+        assert [p.name.split("-")[1] for p in store.spool.pending()] == ["call_start"]
+    finally:
+        silent.close()
