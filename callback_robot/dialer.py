@@ -4,8 +4,10 @@ The attempt row (state `dialing`) is committed before the Originate is sent,
 its ActionID is the attempt's id, and the channel carries the attempt and
 ticket ids. If Asterisk answers, the survey flow and `survey-end` give the
 outcome; if not, the OriginateResponse reason does. If the AMI link drops
-before Asterisk answers the Originate, the attempt stays `dialing` for the
-recovery job to resolve from Asterisk's own records: it is never re-sent.
+before Asterisk answers the Originate, or its OriginateResponse does not come
+in time, the attempt stays `dialing` for the recovery job to resolve from
+Asterisk's own records: it is never re-sent. Outcomes are written through the
+robot's retry-then-spool path (`callback_robot.store`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.store import AttemptEnded, RobotStore
 from callback_robot.tokens import attempt_token
 from core.config import HotlineConfig
 from core.phone_numbers import BadPhoneNumber, checked
 from core.vocabulary import AttemptOutcome
 from db.models import Ticket
-from db.robot import create_attempt, finish_attempt
+from db.robot import create_attempt
 from db.session import unit_of_work
 from telephony.ami import AMIActionError, AMIClient, AMIDisconnected
 
@@ -45,11 +48,13 @@ class Dialer:
         ami: AMIClient,
         sessions: sessionmaker[Session],
         robot_id: str = "robot",
+        store: RobotStore | None = None,
     ) -> None:
         self.config = config
         self.ami = ami
         self.sessions = sessions
         self.robot_id = robot_id
+        self.store = store or RobotStore(config, sessions)
         self.key = config.agi_key()
 
     async def dial(self, ticket_id: int, planned_at: datetime) -> int:
@@ -77,9 +82,7 @@ class Dialer:
             checked(number, f"ticket {ticket_id}'s caller number")
         except BadPhoneNumber:
             log.error("attempt %s not dialled: the caller number is not a phone number", attempt_id)
-            await asyncio.to_thread(
-                self._finish, attempt_id, AttemptOutcome.FAILED, "not a phone number"
-            )
+            await self._finish(attempt_id, AttemptOutcome.FAILED, "not a phone number")
             return
         channel = self.config.asterisk.outbound_channel.format(number=number)
         try:
@@ -109,12 +112,21 @@ class Dialer:
             return
         except AMIActionError as exc:
             log.error("attempt %s: Asterisk refused the Originate: %s", attempt_id, exc)
-            await asyncio.to_thread(self._finish, attempt_id, AttemptOutcome.FAILED, str(exc))
+            await self._finish(attempt_id, AttemptOutcome.FAILED, str(exc))
+            return
+        except TimeoutError:
+            log.warning(
+                "attempt %s: no OriginateResponse in time; left dialing for recovery, "
+                "never re-sent",
+                attempt_id,
+            )
+            return
+        except Exception:
+            log.exception("attempt %s: Originate failed; left dialing for recovery", attempt_id)
             return
         if result.reason != ANSWERED:
             outcome = REASON_OUTCOMES.get(result.reason, AttemptOutcome.FAILED)
-            await asyncio.to_thread(self._finish, attempt_id, outcome, f"reason {result.reason}")
+            await self._finish(attempt_id, outcome, f"reason {result.reason}")
 
-    def _finish(self, attempt_id: int, outcome: AttemptOutcome, cause: str) -> None:
-        with unit_of_work(self.sessions) as session:
-            finish_attempt(session, attempt_id, outcome, cause)
+    async def _finish(self, attempt_id: int, outcome: AttemptOutcome, cause: str) -> None:
+        await self.store.record(AttemptEnded(attempt_id, outcome.value, cause))

@@ -3,6 +3,12 @@
 State lives in the database, not in the scheduler: attempts are rows written
 before dialing, so a restarted robot recovers what was in flight and then
 simply asks the database again who is due.
+
+Nothing here may stop silently: every job logs its own failure and runs again
+at its next interval; each successful dispatch pass is recorded as the robot's
+heartbeat (`hotline robot status` says "stalled" when it is old); the
+recovery job settles, every `recovery_seconds`, any attempt older than the
+ring timeout plus a grace that Asterisk no longer has a channel for.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,17 +27,24 @@ from sqlalchemy.orm import Session, sessionmaker
 from callback_robot import cdr, recovery
 from callback_robot.dialer import Dialer
 from callback_robot.dispatcher import Dispatcher
+from callback_robot.store import RobotStore
 from core.config import HotlineConfig
-from db.robot import RobotFigures, robot_figures
+from core.telemetry import DISPATCH_PASSES
+from db.robot import RobotFigures, record_heartbeat, robot_figures
 from db.session import make_engine, make_session_factory, unit_of_work
 from telephony.ami import AMIClient, AMIError
 
 log = logging.getLogger(__name__)
 DISPATCH_SECONDS = 10
+RECOVERY_SECONDS = 60
+GRACE_SECONDS = 30  # beyond the ring timeout, before an attempt without a channel is settled
 
 
 def robot_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_this_process = robot_id
 
 
 async def recover(
@@ -38,15 +52,17 @@ async def recover(
     sessions: sessionmaker[Session],
     config: HotlineConfig,
     started_before: datetime | None = None,
-) -> None:
+    records: cdr.CdrReader | None = None,
+) -> list[tuple[int, str]]:
     """Settle attempts in flight that Asterisk no longer has a channel for."""
     try:
         live = await recovery.live_attempt_ids(ami)
     except (AMIError, TimeoutError) as exc:
         log.warning("recovery skipped: cannot list Asterisk's channels (%s)", exc)
-        return
-    records = await asyncio.to_thread(cdr.dispositions, config.cdr_csv)
-    await asyncio.to_thread(recovery.resolve, sessions, live, started_before, records)
+        return []
+    reader = records or cdr.CdrReader(config.cdr_csv)
+    found = await asyncio.to_thread(reader.dispositions)
+    return await asyncio.to_thread(recovery.resolve, sessions, live, started_before, found)
 
 
 async def report(sessions: sessionmaker[Session], config: HotlineConfig) -> None:
@@ -68,12 +84,134 @@ async def report(sessions: sessionmaker[Session], config: HotlineConfig) -> None
     )
 
 
+class Robot:
+    """The robot's jobs on one AMI link and one store; `start()` then `stop()`."""
+
+    def __init__(
+        self,
+        config: HotlineConfig,
+        ami: AMIClient,
+        sessions: sessionmaker[Session],
+        *,
+        robot_id: str | None = None,
+        dispatch_seconds: float = DISPATCH_SECONDS,
+        recovery_seconds: float = RECOVERY_SECONDS,
+        grace_seconds: float = GRACE_SECONDS,
+    ) -> None:
+        self.config = config
+        self.ami = ami
+        self.sessions = sessions
+        self.id = robot_id or _this_process()
+        self.dispatch_seconds = dispatch_seconds
+        self.recovery_seconds = recovery_seconds
+        self.grace = timedelta(seconds=config.robot.ring_timeout_seconds + grace_seconds)
+        self.store = RobotStore(config, sessions)
+        self.dialer = Dialer(config, ami, sessions, self.id, self.store)
+        self.dispatcher = Dispatcher(config, sessions, self.dialer.place, robot_id=self.id)
+        self.records = cdr.CdrReader(config.cdr_csv)
+        self.started_at = datetime.now(UTC)
+        self.lost_at = self.started_at
+        self.last_pass: datetime | None = None
+        self.passes = 0
+        self.pending: set[asyncio.Task[None]] = set()
+        self.scheduler = AsyncIOScheduler(timezone=config.timezone)
+
+    async def start(self) -> None:
+        """Apply what waited in the spool, settle what a crash left, then schedule the jobs."""
+        await asyncio.to_thread(self.store.replay)
+        await self.recover(started_before=None)  # on start: nothing of ours can still be dialing
+        self.ami.on_disconnect.append(self.link_lost)
+        self.ami.on_connect.append(self.after_reconnect)
+        every = {"max_instances": 1, "coalesce": True}
+        self.scheduler.add_job(
+            self.dispatch, "interval", seconds=self.dispatch_seconds, id="dispatch", **every
+        )
+        self.scheduler.add_job(
+            self.periodic_recovery,
+            "interval",
+            seconds=self.recovery_seconds,
+            id="recovery",
+            **every,
+        )
+        self.scheduler.add_job(
+            report,
+            "interval",
+            minutes=self.config.robot.report_minutes,
+            id="report",
+            args=[self.sessions, self.config],
+            **every,
+        )
+        self.scheduler.start()
+        await self.dispatch()
+
+    async def stop(self) -> None:
+        """Stop the jobs and let the calls being placed finish their Originate."""
+        self.scheduler.shutdown(wait=False)
+        for hooks, hook in (
+            (self.ami.on_disconnect, self.link_lost),
+            (self.ami.on_connect, self.after_reconnect),
+        ):
+            if hook in hooks:
+                hooks.remove(hook)
+        if self.pending:
+            await asyncio.gather(*self.pending, return_exceptions=True)
+
+    async def recover(self, started_before: datetime | None) -> None:
+        """Spooled intents first (the citizen's own answers), then Asterisk's view."""
+        await asyncio.to_thread(self.store.replay)
+        await recover(self.ami, self.sessions, self.config, started_before, self.records)
+
+    async def link_lost(self) -> None:
+        self.lost_at = datetime.now(UTC)
+
+    async def after_reconnect(self) -> None:
+        # Asterisk may have restarted: calls placed before the link dropped that it no
+        # longer has are over, and get their outcome now; later ones are left alone.
+        await self.recover(started_before=self.lost_at)
+
+    async def periodic_recovery(self) -> None:
+        """Every attempt older than ring timeout + grace that Asterisk no longer has."""
+        try:
+            await self.recover(started_before=datetime.now(UTC) - self.grace)
+        except Exception:
+            log.exception("recovery pass failed; next one in %.0f s", self.recovery_seconds)
+
+    async def dispatch(self) -> None:
+        """One pass: claim who is due, record the heartbeat, place the calls."""
+        if not self.ami.connected.is_set():
+            log.warning("AMI link down: dispatch skipped")
+            return
+        try:
+            now = self.dispatcher.clock()
+            claimed = await asyncio.to_thread(self.dispatcher.claim, now)
+            await asyncio.to_thread(self.beat, now)
+        except Exception:
+            log.exception("dispatch pass failed; next one in %.0f s", self.dispatch_seconds)
+            return
+        for attempt_id, ticket_id, number in claimed:
+            task = asyncio.create_task(self.dialer.place(attempt_id, ticket_id, number))
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
+
+    def beat(self, at: datetime) -> None:
+        with unit_of_work(self.sessions) as session:
+            record_heartbeat(session, self.id, self.started_at, at)
+        self.last_pass = at
+        self.passes += 1
+        DISPATCH_PASSES.inc()
+
+
 async def run_robot(
     config: HotlineConfig,
     stop: asyncio.Event | None = None,
     dispatch_seconds: float = DISPATCH_SECONDS,
+    recovery_seconds: float = RECOVERY_SECONDS,
+    on_robot: Callable[[Robot | None], None] | None = None,
 ) -> None:
-    """Connect to AMI, recover, then dispatch every few seconds until stopped."""
+    """Connect to AMI, recover, then dispatch every few seconds until stopped.
+
+    `on_robot` is told the running robot (and None when it stops), for /healthz.
+    """
     ami_cfg = config.asterisk.ami
     ami = AMIClient(
         ami_cfg.host,
@@ -85,73 +223,36 @@ async def run_robot(
         secret_hint=ami_cfg.secret_env,
     )
     await ami.connect()
-    sessions = make_session_factory(
-        make_engine(config.database_url, False, config.database.busy_timeout_ms)
-    )
-    await recover(ami, sessions, config)  # on start: nothing of ours can still be dialing
-    grace = timedelta(seconds=config.robot.ring_timeout_seconds + 30)
-
-    link = {"lost_at": datetime.now(UTC)}
-
-    async def link_lost() -> None:
-        link["lost_at"] = datetime.now(UTC)
-
-    async def after_reconnect() -> None:
-        # Asterisk may have restarted: calls placed before the link dropped that it no
-        # longer has are over, and get their outcome now; later ones are left alone.
-        await recover(ami, sessions, config, started_before=link["lost_at"])
-
-    async def periodic_recovery() -> None:
-        await recover(ami, sessions, config, started_before=datetime.now(UTC) - grace)
-
-    ami.on_disconnect.append(link_lost)
-    ami.on_connect.append(after_reconnect)
-    me = robot_id()
-    dialer = Dialer(config, ami, sessions, me)
-    dispatcher = Dispatcher(config, sessions, dialer.place, robot_id=me)
-    pending: set[asyncio.Task[list[int]]] = set()
-
-    async def dispatch() -> None:
-        if not ami.connected.is_set():
-            log.warning("AMI link down: dispatch skipped")
-            return
-        task = asyncio.create_task(dispatcher.run_once())
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-
-    scheduler = AsyncIOScheduler(timezone=config.timezone)
-    scheduler.add_job(
-        dispatch,
-        "interval",
-        seconds=dispatch_seconds,
-        id="dispatch",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        after_reconnect, "interval", minutes=1, id="recovery", max_instances=1, coalesce=True
-    )
-    scheduler.add_job(
-        report,
-        "interval",
-        minutes=config.robot.report_minutes,
-        id="report",
-        args=[sessions, config],
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.start()
-    await dispatch()
-    stop = stop or asyncio.Event()
-    if not stop.is_set():
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (RuntimeError, ValueError):  # not the main thread (tests)
-                break
-    await stop.wait()
-    scheduler.shutdown(wait=False)
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
-    await ami.close()
+    robot: Robot | None = None
+    try:
+        engine = make_engine(
+            config.database_url,
+            False,
+            config.database.busy_timeout_ms,
+            attempt_seconds=config.ivr.db_retry_seconds,
+        )
+        robot = Robot(
+            config,
+            ami,
+            make_session_factory(engine),
+            dispatch_seconds=dispatch_seconds,
+            recovery_seconds=recovery_seconds,
+        )
+        await robot.start()
+        if on_robot is not None:
+            on_robot(robot)
+        stop = stop or asyncio.Event()
+        if not stop.is_set():
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, stop.set)
+                except (RuntimeError, ValueError):  # not the main thread (tests)
+                    break
+        await stop.wait()
+    finally:
+        if on_robot is not None:
+            on_robot(None)
+        if robot is not None:
+            await robot.stop()
+        await ami.close()

@@ -7,7 +7,7 @@ figures, and neither does SQL or period arithmetic of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -20,11 +20,14 @@ from db.robot import (
     RobotFigures,
     attempt_state_counts,
     due_tickets,
+    latest_heartbeat,
     robot_figures,
     waiting_to_retry,
 )
 
 DUE_LIMIT = 100_000  # counting, not claiming: high enough to count every due ticket
+# a robot whose last dispatch pass is older than three dispatch intervals (10 s) has stalled
+STALLED_AFTER = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class RobotStatus:
     states: dict[AttemptState, int]
     due_now: int
     waiting_to_retry: int
+    heartbeat: datetime | None = None  # the last successful dispatch pass of any robot
+    heartbeat_of: str | None = None
+    stalled: bool = True  # no pass within STALLED_AFTER (or never)
 
 
 def robot_status(session: Session, config: HotlineConfig, now: datetime) -> RobotStatus:
@@ -43,13 +49,22 @@ def robot_status(session: Session, config: HotlineConfig, now: datetime) -> Robo
     due = due_tickets(session, due_rules(config, now), limit=DUE_LIMIT)
     is_open = in_call_window(now, config.robot, config.tz)
     opens = None if is_open else next_window_start(now, config.robot, config.tz)
+    beat = latest_heartbeat(session)
     return RobotStatus(
         window_open=is_open,
         window_opens=opens.astimezone(config.tz) if opens is not None else None,
         states=attempt_state_counts(session),
         due_now=len(due),
         waiting_to_retry=waiting_to_retry(session, due),
+        heartbeat=beat.beat_at if beat else None,
+        heartbeat_of=beat.robot_id if beat else None,
+        stalled=is_stalled(beat.beat_at if beat else None, now),
     )
+
+
+def is_stalled(last_pass: datetime | None, now: datetime) -> bool:
+    """No dispatch pass within STALLED_AFTER: the robot is down, stuck or cut off from AMI."""
+    return last_pass is None or now - last_pass > STALLED_AFTER
 
 
 def robot_report(

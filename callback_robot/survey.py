@@ -6,7 +6,8 @@ key repeats a question once; then the question is recorded as unanswered
 (-1 no key in time, -2 wrong key, the vendors' convention). The opt-out key
 ends the call and puts the number on the do-not-call list. A hang-up at any
 point keeps the answers already given; `survey-end` then gives the attempt
-its outcome (partial).
+its outcome (partial). Every write goes through `callback_robot.store`: retried,
+then spooled while the database is away, never lost.
 """
 
 from __future__ import annotations
@@ -18,21 +19,18 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.store import (
+    AttemptEnded,
+    RobotStore,
+    SurveyAnswerGiven,
+    SurveyCompleted,
+    SurveyLinked,
+    SurveyOptedOut,
+)
 from callback_robot.tokens import token_matches
 from core.config import HotlineConfig
 from core.vocabulary import AttemptOutcome, Question
-from db.models import CallbackAttempt, Ticket
-from db.robot import (
-    SurveyRefused,
-    accept_survey_call,
-    add_do_not_call,
-    finish_attempt,
-    link_survey_call,
-    save_answer,
-    send_back_for_rework,
-    survey_channel_matches,
-)
-from db.session import unit_of_work
+from db.robot import SurveyRefused, accept_survey_call, survey_channel_matches
 from prompts.build import PromptLibrary
 from speech.recognition import SpeechModel, recognize
 from telephony.agi import AGI
@@ -58,20 +56,19 @@ class SurveyFlow:
         prompts: PromptLibrary,
         sessions: sessionmaker[Session],
         speech_model: SpeechModel,
+        store: RobotStore | None = None,
     ) -> None:
         self.config = config
         self.robot = config.robot
         self.prompts = prompts
         self.sessions = sessions
         self.speech_model = speech_model
+        self.store = store or RobotStore(config, sessions)
         self.key = config.agi_key()
 
     async def db(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with unit_of_work(self.sessions) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        """A read the flow needs now: retried, raises StoreUnavailable."""
+        return await self.store.read(work)
 
     async def __call__(self, agi: AGI) -> None:
         try:
@@ -84,9 +81,9 @@ class SurveyFlow:
         base = await agi.get_variable("HOTLINE_BASE")
         linkedid = await agi.get_full_variable("${CHANNEL(linkedid)}")
         number = agi.env.get("agi_dnid") or agi.channel
-        await self.db(
-            lambda s: link_survey_call(
-                s, attempt_id, agi.uniqueid, number, f"{base}.wav" if base else None, linkedid
+        await self.store.record(
+            SurveyLinked(
+                attempt_id, agi.uniqueid, number, f"{base}.wav" if base else None, linkedid
             )
         )
         try:
@@ -96,10 +93,8 @@ class SurveyFlow:
                 answers[question], via = await self.ask(agi, prompt, keys)
                 if answers[question] == NO_KEY and base:
                     answers[question], via = await self.by_voice(agi, question, base)
-                await self.db(
-                    lambda s, q=question, v=via: save_answer(  # type: ignore[misc]
-                        s, attempt_id, q, answers[q], v
-                    )
+                await self.store.record(
+                    SurveyAnswerGiven(attempt_id, question.value, answers[question], via)
                 )
                 await agi.set_variable(
                     f"HOTLINE_ANSWER_{question.value.upper()}", str(answers[question])
@@ -107,7 +102,9 @@ class SurveyFlow:
         except OptedOut:
             await self.opt_out(agi, attempt_id, ticket_id)
             return
-        await self.db(lambda s: self.complete(s, attempt_id, ticket_id, answers))
+        await self.store.record(
+            SurveyCompleted(attempt_id, ticket_id, {q.value: a for q, a in answers.items()})
+        )
         await self.play(agi, "survey_thanks")
 
     async def introduce(self, agi: AGI) -> None:
@@ -161,23 +158,8 @@ class SurveyFlow:
                 return int(answer), "speech"
         return NO_KEY, "none"
 
-    def complete(
-        self, session: Session, attempt_id: int, ticket_id: int, answers: dict[Question, int]
-    ) -> None:
-        finish_attempt(session, attempt_id, AttemptOutcome.COMPLETED)
-        if answers.get(Question.RESOLVED) == 2:
-            send_back_for_rework(session, ticket_id, "citizen says: not resolved (未解决)")
-        elif answers.get(Question.SATISFACTION) == 3:
-            send_back_for_rework(session, ticket_id, "citizen says: not satisfied (不满意)")
-
     async def opt_out(self, agi: AGI, attempt_id: int, ticket_id: int) -> None:
-        def record(session: Session) -> None:
-            ticket = session.get(Ticket, ticket_id)
-            if ticket is not None:
-                add_do_not_call(session, ticket.caller_number, f"opted out on attempt {attempt_id}")
-            finish_attempt(session, attempt_id, AttemptOutcome.OPTED_OUT)
-
-        await self.db(record)
+        await self.store.record(SurveyOptedOut(attempt_id, ticket_id))
         await agi.stream_file(self.prompts.path("survey_opted_out"))
 
 
@@ -195,35 +177,26 @@ async def robot_attempt(agi: AGI, key: str) -> int:
 class SurveyEndRoute:
     """`survey-end`, from the survey context's `h` extension: a hang-up mid-survey is partial."""
 
-    def __init__(self, sessions: sessionmaker[Session], key: str) -> None:
-        self.sessions = sessions
+    def __init__(self, store: RobotStore, key: str) -> None:
+        self.store = store
         self.key = key
 
     async def __call__(self, agi: AGI) -> None:
         try:
             attempt_id = await robot_attempt(agi, self.key)
+            if not await self.store.read(
+                lambda s: survey_channel_matches(s, attempt_id, agi.uniqueid)
+            ):
+                raise SurveyRefused(
+                    f"attempt {attempt_id} is surveyed on another channel, not {agi.uniqueid}"
+                )
         except SurveyRefused as exc:
             agi.log.warning("SUSPICIOUS survey end refused, nothing changed: %s", exc)
             return
         cause = await agi.get_variable("HANGUPCAUSE")
-
-        def run() -> CallbackAttempt | None:
-            # answered but not finished (with or without answers so far): partial; an
-            # attempt the survey already completed or opted out keeps its outcome
-            with unit_of_work(self.sessions) as session:
-                if not survey_channel_matches(session, attempt_id, agi.uniqueid):
-                    raise SurveyRefused(
-                        f"attempt {attempt_id} is surveyed on another channel, not {agi.uniqueid}"
-                    )
-                return finish_attempt(session, attempt_id, AttemptOutcome.PARTIAL, cause)
-
-        try:
-            attempt = await asyncio.to_thread(run)
-        except SurveyRefused as exc:
-            agi.log.warning("SUSPICIOUS survey end refused, nothing changed: %s", exc)
-            return
-        agi.log.info(
-            "survey attempt %s ended: %s",
-            attempt_id,
-            attempt.outcome.value if attempt and attempt.outcome else "unknown",
+        # answered but not finished (with or without answers so far): partial; an
+        # attempt the survey already completed or opted out keeps its outcome
+        stored = await self.store.record(
+            AttemptEnded(attempt_id, AttemptOutcome.PARTIAL.value, cause or None)
         )
+        agi.log.info("survey attempt %s ended (%s)", attempt_id, "stored" if stored else "spooled")

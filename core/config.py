@@ -269,6 +269,18 @@ class WebConfig(Section):
         return os.environ.get(self.import_token_env) or None
 
 
+class HealthConfig(Section):
+    """Operators' checks (`/healthz`, `/metrics`) and the disk and log limits (issue 11)."""
+
+    # /healthz is unhealthy, and a warning is logged, below this much free recordings disk
+    min_free_disk_mb: int = Field(1024, ge=0)
+    disk_check_seconds: int = Field(60, ge=5)
+    # log file of `hotline serve` / `robot run` (relative: to the state folder); None: stderr
+    log_file: Path | None = Path("log/hotline.log")
+    log_max_mb: int = Field(50, ge=1)
+    log_backups: int = Field(10, ge=1)
+
+
 DEFAULT_LINES = [
     LineConfig(did="12345", name="12345政务服务便民热线", greeting="greeting_main"),
     LineConfig(
@@ -313,6 +325,7 @@ class HotlineConfig(Section):
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    health: HealthConfig = HealthConfig()
     # Where the file was read from: relative paths in it are relative to its folder.
     source: Path = Path(DEFAULT_CONFIG_NAME)
 
@@ -359,6 +372,11 @@ class HotlineConfig(Section):
     @property
     def spool_dir(self) -> Path:
         return self.state_dir / "spool" / "tickets"
+
+    @property
+    def robot_spool_dir(self) -> Path:
+        """Survey answers and attempt outcomes that waited for the database (issue 11)."""
+        return self.state_dir / "spool" / "robot"
 
     @property
     def cdr_csv(self) -> Path:

@@ -105,3 +105,28 @@ def forget_empty_recording(session: Session, path: str, note: str) -> Call | Non
         ticket.recording_path = None
     session.flush()
     return call
+
+
+def known_recording_paths(session: Session, paths: Iterable[str]) -> set[str]:
+    """Which of these recording paths a call names (indexed lookups, in chunks)."""
+    wanted = list(paths)
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(
+            str(p)
+            for p in session.scalars(
+                select(Call.recording_path).where(Call.recording_path.in_(chunk))
+            )
+        )
+    return found
+
+
+def calls_with_recording_since(session: Session, since: datetime) -> list[tuple[str, str]]:
+    """(uniqueid, recording path) of the calls started since `since` that name a recording."""
+    rows = session.execute(
+        select(Call.uniqueid, Call.recording_path).where(
+            Call.started_at >= since, Call.recording_path.is_not(None)
+        )
+    )
+    return [(str(uid), str(path)) for uid, path in rows]

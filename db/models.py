@@ -371,3 +371,17 @@ class AuditEntry(Base):
     object_id: Mapped[int | None] = mapped_column(Integer)
     address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(String(500))
+
+
+# Reliability (issue 11): the reconciler looks calls up by their recording's path.
+Index("ix_calls_recording_path", Call.recording_path)
+
+
+class RobotHeartbeat(Base):
+    """A robot's last successful dispatch pass: a silent robot is a stalled robot."""
+
+    __tablename__ = "robot_heartbeats"
+
+    robot_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -16,6 +16,7 @@ from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from core.telemetry import ATTEMPTS_ENDED
 from core.vocabulary import (
     AttemptOutcome,
     AttemptState,
@@ -30,6 +31,7 @@ from db.models import (
     Call,
     CallbackAttempt,
     DoNotCall,
+    RobotHeartbeat,
     RobotLock,
     SurveyAnswer,
     Ticket,
@@ -144,6 +146,7 @@ def finish_attempt(
     attempt.ended_at = utcnow()
     attempt.hangup_cause = hangup_cause
     session.flush()
+    ATTEMPTS_ENDED.labels(outcome.value).inc()
     if outcome == AttemptOutcome.COMPLETED:
         ticket = session.get(Ticket, attempt.ticket_id)
         if ticket is not None:
@@ -178,15 +181,17 @@ def record_valid_callback(session: Session, ticket: Ticket, attempt: CallbackAtt
     session.flush()
 
 
-def send_back_for_rework(session: Session, ticket_id: int, reason: str) -> None:
-    """A 未解决 or 不满意 answer: 发回重办 and onto the follow-up list.
+def send_back_for_rework(
+    session: Session, ticket_id: int, reason: str, due_at: datetime | None = None
+) -> None:
+    """A 未解决 or 不满意 answer: 发回重办 and onto the follow-up list, due anew at `due_at`.
 
     A ticket that is already open again (a supervisor sent it back first) keeps
     its state; the answer is still recorded in the survey.
     """
     ticket = session.get(Ticket, ticket_id)
     if ticket is not None and ticket.status in (TicketStatus.CLOSED, TicketStatus.ARCHIVED):
-        workflow.send_back_for_rework(session, ticket, reason, actor="robot")
+        workflow.send_back_for_rework(session, ticket, reason, actor="robot", due_at=due_at)
 
 
 def add_do_not_call(session: Session, number: str, reason: str) -> None:
@@ -514,3 +519,20 @@ def waiting_to_retry(session: Session, due: list[int]) -> int:
     if due:
         query = query.where(Ticket.id.not_in(due))
     return int(session.scalar(query) or 0)
+
+
+def record_heartbeat(session: Session, robot_id: str, started_at: datetime, at: datetime) -> None:
+    """A robot's successful dispatch pass (one row per robot process, updated in place)."""
+    row = session.get(RobotHeartbeat, robot_id)
+    if row is None:
+        session.add(RobotHeartbeat(robot_id=robot_id, started_at=started_at, beat_at=at))
+    else:
+        row.beat_at = at
+    session.flush()
+
+
+def latest_heartbeat(session: Session) -> RobotHeartbeat | None:
+    """The most recent dispatch pass of any robot, or None if no robot ever ran."""
+    return session.scalars(
+        select(RobotHeartbeat).order_by(RobotHeartbeat.beat_at.desc()).limit(1)
+    ).first()

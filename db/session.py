@@ -8,6 +8,7 @@ is off).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +20,24 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 def make_engine(
-    url: str, echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+    url: str,
+    echo: bool = False,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    attempt_seconds: float | None = None,
 ) -> Engine:
-    """An engine for url with the pragmas and pool settings the hotline relies on."""
+    """An engine for url with the pragmas and pool settings the hotline relies on.
+
+    With `attempt_seconds` (the call flows' retry budget) no single try can
+    outlive it: SQLite's busy timeout, the pool's checkout timeout and
+    PostgreSQL's connect and statement timeouts are all bounded by it.
+    """
+    if attempt_seconds is not None:
+        busy_timeout_ms = min(busy_timeout_ms, int(attempt_seconds * 1000))
+    bounded: dict[str, float] = {} if attempt_seconds is None else {"pool_timeout": attempt_seconds}
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000})
+        engine = create_engine(
+            url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000}, **bounded
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -37,7 +51,13 @@ def make_engine(
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    if attempt_seconds is None:
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    limits = {
+        "connect_timeout": max(1, math.ceil(attempt_seconds)),
+        "options": f"-c statement_timeout={max(1, int(attempt_seconds * 1000))}",
+    }
+    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=limits, **bounded)
 
 
 def owner_only(database: str | None) -> None:

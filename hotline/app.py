@@ -12,12 +12,14 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.runner import run_robot
+from callback_robot.store import RobotStore
 from callback_robot.survey import SurveyEndRoute, SurveyFlow
 from core.config import HotlineConfig
 from core.phone_numbers import log_full_numbers
@@ -25,17 +27,18 @@ from dashboard.app import create_app
 from db.lines import LineSpec, sync_lines
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
+from hotline.health import Probe, RobotRef, disk_check, health_router
 from ivr.call_end import CallEndRoute
 from ivr.diagnostics import echo_route
 from ivr.inbound import InboundFlow
-from ivr.reconcile import reconcile
+from ivr.reconcile import ReconcileReport, reconcile_now
 from ivr.store import IvrStore
 from ivr.transcribe import Transcriber
 from privacy.retention import run_retention
 from prompts.build import PromptLibrary
 from prompts.phrases import PhraseCache
 from speech.recognition import SpeechModel
-from telephony.ami import AMIError
+from telephony.ami import AMIClient, AMIError
 from telephony.fastagi import FastAGIServer, Handler
 
 log = logging.getLogger(__name__)
@@ -68,19 +71,25 @@ def build_routes(
     """Every FastAGI route the dialplan may call, by script name."""
     prompts = PromptLibrary(config)
     speech = transcriber.model if transcriber else SpeechModel(None)
+    robot_store = RobotStore(config, store.sessions)  # the survey's retry-then-spool path
     return {
         "echo": echo_route(prompts),
         "ivr": InboundFlow(config, prompts, PhraseCache(config), store),
         "call-end": CallEndRoute(store),
-        "survey": SurveyFlow(config, prompts, store.sessions, speech),
-        "survey-end": SurveyEndRoute(store.sessions, config.agi_key()),
+        "survey": SurveyFlow(config, prompts, store.sessions, speech, robot_store),
+        "survey-end": SurveyEndRoute(robot_store, config.agi_key()),
     }
 
 
 def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
     """Wire the store, the routes and the FastAGI server for this config."""
     log_full_numbers(config.privacy.log_full_numbers)
-    engine = make_engine(config.database_url, config.database.echo, config.database.busy_timeout_ms)
+    engine = make_engine(
+        config.database_url,
+        config.database.echo,
+        config.database.busy_timeout_ms,
+        attempt_seconds=config.ivr.db_retry_seconds,  # no try outlives the flows' retry budget
+    )
     sessions = make_session_factory(engine)
     store = IvrStore(config, sessions)
     transcriber = Transcriber(config, sessions, SpeechModel(config.speech_model, config.source))
@@ -96,60 +105,137 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
     return Hotline(config, sessions, store, server, transcriber)
 
 
-async def housekeeping(hotline: Hotline) -> None:
-    """Reconcile and transcribe periodically, off the event loop."""
-    interval = hotline.config.ivr.reconcile_interval_seconds
+async def every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run job every `seconds` forever; a failure is logged and the next run comes anyway."""
     while True:
         try:
-            await asyncio.to_thread(reconcile, hotline.store)
-            await asyncio.to_thread(hotline.transcriber.run_once)
+            await job()
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("housekeeping pass failed; next one in %d s", interval)
-        await asyncio.sleep(min(interval, hotline.config.speech.transcribe_interval_seconds))
+            log.exception("%s failed; next run in %.0f s", name, seconds)
+        await asyncio.sleep(seconds)
 
 
-async def retention_job(hotline: Hotline) -> None:
-    """Delete personal data past its retention, every privacy.retention_interval_hours."""
-    interval = hotline.config.privacy.retention_interval_hours * 3600
-    while True:
-        try:
-            await asyncio.to_thread(run_retention, hotline.config, hotline.sessions)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("retention pass failed; next one in %d h", interval // 3600)
-        await asyncio.sleep(interval)
+def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[None]]:
+    """The reconciler, the transcriber and the disk check: each its own job and interval."""
+    config = hotline.config
+
+    async def transcribe() -> None:
+        await asyncio.to_thread(hotline.transcriber.run_once)
+
+    async def retention() -> None:
+        await asyncio.to_thread(run_retention, config, hotline.sessions)
+
+    async def disk() -> None:
+        check = await asyncio.to_thread(disk_check, config)
+        if not check.ok:
+            log.warning("recordings disk nearly full: %s", check.detail)
+
+    jobs = [
+        (
+            config.ivr.reconcile_interval_seconds,
+            lambda: reconcile_now(hotline.store, ami),
+            "reconcile",
+        ),
+        (config.speech.transcribe_interval_seconds, transcribe, "transcription"),
+        (config.health.disk_check_seconds, disk, "disk check"),
+        (config.privacy.retention_interval_hours * 3600, retention, "retention"),
+    ]
+    return [asyncio.create_task(every(s, job, name), name=name) for s, job, name in jobs]
 
 
-async def supervise_robot(config: HotlineConfig, stop: asyncio.Event) -> None:
-    """Keep the robot running beside the IVR; an unreachable AMI is retried, not fatal."""
+def ami_client(config: HotlineConfig) -> AMIClient:
+    """An AMI client for this config (not connected yet)."""
+    cfg = config.asterisk.ami
+    return AMIClient(
+        cfg.host,
+        cfg.port,
+        cfg.username,
+        config.ami_secret(),
+        connect_timeout=cfg.connect_timeout,
+        reconnect_max_delay=cfg.reconnect_max_delay,
+        secret_hint=cfg.secret_env,
+    )
+
+
+async def reconcile_once(
+    config: HotlineConfig, settle_seconds: int | None = None
+) -> ReconcileReport:
+    """`hotline reconcile`: one pass, asking Asterisk for live calls when AMI answers."""
+    engine = make_engine(config.database_url, False, config.database.busy_timeout_ms)
+    store = IvrStore(config, make_session_factory(engine))
+    ami: AMIClient | None = ami_client(config)
+    try:
+        await ami.connect()  # type: ignore[union-attr]
+    except AMIError as exc:
+        log.warning("Asterisk's live calls unknown (%s): only calls that ended are closed", exc)
+        ami = None
+    try:
+        return await reconcile_now(store, ami, settle_seconds)
+    finally:
+        if ami is not None:
+            await ami.close()
+        engine.dispose()
+
+
+async def keep_connected(ami: AMIClient, stop: asyncio.Event) -> None:
+    """Connect once Asterisk answers (the client reconnects by itself after that)."""
+    delay = 1.0
     while not stop.is_set():
         try:
-            await run_robot(config, stop)
+            await ami.connect()
             return
         except AMIError as exc:
-            log.error("callback robot not running: %s; retrying in 10 s", exc)
+            log.warning("AMI for the reconciler and /healthz: %s; next try in %.0f s", exc, delay)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 10)
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 30.0)
 
 
-async def serve_web(config: HotlineConfig, stop: asyncio.Event) -> None:
-    """The web app (console, import API) beside the IVR until stop; a taken port is logged.
+async def supervise_robot(
+    config: HotlineConfig,
+    stop: asyncio.Event,
+    backoff: tuple[float, float] = (1.0, 60.0),
+    robot: RobotRef | None = None,
+) -> None:
+    """Keep the robot running beside the IVR: any failure is logged and it is restarted.
+
+    An unreachable AMI, a database error at start, a bug: the robot is restarted
+    after `backoff[0]` seconds, doubling up to `backoff[1]` while it keeps failing.
+    """
+    delay, longest = backoff
+    while not stop.is_set():
+        try:
+            await run_robot(config, stop, on_robot=robot.set if robot else None)
+            return
+        except asyncio.CancelledError:
+            raise
+        except AMIError as exc:
+            log.error("callback robot not running: %s; restarting in %.1f s", exc, delay)
+        except Exception:
+            log.exception("callback robot stopped by an error; restarting in %.1f s", delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, longest)
+
+
+async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | None = None) -> None:
+    """The web app (console, import API, and /healthz and /metrics given a probe) until stop.
 
     It runs in its own thread with its own event loop (and its pages in its own
     thread pool), so rendering a page or an export never delays a FastAGI call;
-    it follows AMI for the live-calls page on that loop too.
+    it follows AMI for the live-calls page on that loop too. A taken port is
+    logged, not fatal.
     """
 
     class EmbeddedServer(uvicorn.Server):
         def capture_signals(self):  # type: ignore[no-untyped-def,override]
             return contextlib.nullcontext()  # run_forever owns SIGINT/SIGTERM
 
-    with socket.socket() as probe:
+    with socket.socket() as port_probe:
         try:
-            probe.bind((config.web.host, config.web.port))
+            port_probe.bind((config.web.host, config.web.port))
         except OSError as exc:
             log.error(
                 "%s: web.port: cannot listen on %s:%d (%s); the web app is not served",
@@ -160,6 +246,8 @@ async def serve_web(config: HotlineConfig, stop: asyncio.Event) -> None:
             )
             return
     app = create_app(config, follow_ami=True)
+    if probe is not None:
+        app.include_router(health_router(probe))
     server = EmbeddedServer(
         uvicorn.Config(app, host=config.web.host, port=config.web.port, log_level="warning")
     )
@@ -177,22 +265,27 @@ async def run_forever(config: HotlineConfig) -> None:
     if applied or left:
         log.warning("spool on start: %d intents applied, %d left for later", applied, left)
     await hotline.server.start()
-    worker = asyncio.create_task(housekeeping(hotline), name="housekeeping")
-    retention = asyncio.create_task(retention_job(hotline), name="retention")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    web = asyncio.create_task(serve_web(config, stop), name="web")
+    ami = ami_client(config)
+    linking = asyncio.create_task(keep_connected(ami, stop), name="ami")
+    workers = housekeeping(hotline, ami)
+    probe = Probe(config, hotline.store, hotline.server, ami)
+    web = asyncio.create_task(serve_web(config, stop, probe), name="web")
     robot = None
     if config.robot.enabled:
-        robot = asyncio.create_task(supervise_robot(config, stop), name="robot")
+        robot = asyncio.create_task(supervise_robot(config, stop, robot=probe.robot), name="robot")
     await stop.wait()
-    retention.cancel()
-    worker.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await worker
+    for worker in workers:
+        worker.cancel()
+    for worker in workers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
     if robot is not None:
         await robot
     await web
+    await linking
+    await ami.close()
     await hotline.server.stop()

@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 
 from core.phone_numbers import from_caller_id
+from core.telemetry import CALLS_ENDED
 from ivr.recordings import WAV_HEADER
 from ivr.store import CallEnd, IvrStore
 from telephony.agi import AGI
@@ -66,6 +67,7 @@ class CallEndRoute:
                 last_step=variables["HOTLINE_STEP"] or None,
             )
         )
+        CALLS_ENDED.labels("ticket" if number else "spooled").inc()
         agi.log.info(
             "call ended at step %s (cause %s); ticket %s",
             variables["HOTLINE_STEP"] or "-",

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from core.config import HotlineConfig, LineConfig
 from core.phone_numbers import for_log, from_caller_id
 from core.vocabulary import CallStep, RequestType, Urgency
+from ivr.recordings import WAV_HEADER, file_size
 from ivr.store import CallStart, IvrStore, TicketRequest, TicketView
 from ivr.verification import CODE_DIGITS, code_matches, ticket_code
 from prompts.build import PromptLibrary
 from prompts.phrases import PhraseCache
-from telephony.agi import AGI
+from telephony.agi import AGI, AGIWriteError
 from telephony.menu import Menu, collect_key
 
 MENU_KEYS = "1230"
@@ -147,26 +148,46 @@ class InboundFlow:
         await call.agi.set_variable("HOTLINE_REQUEST_REC", path + ".wav")
         call.requests.append(path + ".wav")
         await self.play(call, intro)
-        await call.agi.record_file(
-            path,
-            "wav",
-            "#",
-            self.ivr.record_max_seconds * 1000,
-            beep=True,
-            silence_s=self.ivr.record_silence_seconds,
-        )
+        written = await self.record_request(call, path)
         number = await self.store.ticket_for_call(
             TicketRequest(
                 call.agi.uniqueid,
                 call.caller,
                 call.line.did,
-                path + ".wav",
+                path + ".wav" if written else None,
                 call.request_type,
                 call.urgency,
                 source,
             )
         )
         await self.read_back(call, number)
+
+    async def record_request(self, call: CitizenCall, path: str) -> bool:
+        """RECORD FILE; False (logged as a write error, not a hang-up) when nothing was written."""
+        try:
+            _key, endpos = await call.agi.record_file(
+                path,
+                "wav",
+                "#",
+                self.ivr.record_max_seconds * 1000,
+                beep=True,
+                silence_s=self.ivr.record_silence_seconds,
+            )
+        except AGIWriteError as exc:
+            call.agi.log.error("request recording could not be written (%s); disk full?", exc)
+            return False
+        size = file_size(path + ".wav")
+        # Asterisk's buffered writes fail silently on a full disk: not even a whole WAV header
+        if size < WAV_HEADER or (endpos > 0 and size == WAV_HEADER):
+            call.agi.log.error(
+                "request recording %s.wav could not be written (%d bytes on disk, %d samples "
+                "recorded); disk full?",
+                path,
+                size,
+                endpos,
+            )
+            return False
+        return True
 
     async def read_back(self, call: CitizenCall, number: str | None) -> None:
         await self.step(call, CallStep.READBACK)

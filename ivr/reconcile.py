@@ -9,30 +9,37 @@ Run by `hotline reconcile` and periodically by `hotline serve`. In order:
 4. report calls whose recording is missing on disk, and recordings no call
    names (after step 3 these should be none).
 Anything younger than `ivr.reconcile_settle_seconds` may still be in progress
-and is left for the next run.
+and is left for the next run. A call counts as ended only when its hang-up was
+recorded or Asterisk no longer has its channel (`live`: the Uniqueids AMI
+lists now); without AMI, only when it is older than the longest call the
+FastAGI server lets run (`agi.handler_timeout`). A pass looks only at the
+recordings folders of today and yesterday (local time) and at the calls of
+those days, so its cost does not grow with the hotline's history.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from core.phone_numbers import mask_in_text
+from core.telemetry import RECONCILE_FINDINGS
 from core.vocabulary import CallStep
 from db.calls import (
-    calls_with_recording,
+    calls_with_recording_since,
     calls_without_ticket,
     forget_empty_recording,
+    known_recording_paths,
     known_uniqueids,
 )
 from db.session import unit_of_work
 from ivr import recordings
 from ivr.store import CallEnd, IvrStore
+from telephony.ami import AMIClient, AMIError
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +59,32 @@ class ReconcileReport:
         return not (self.spool_left or self.calls_missing_recording or self.recordings_without_call)
 
 
-def reconcile(store: IvrStore, settle_seconds: int | None = None) -> ReconcileReport:
-    """One reconciliation pass (synchronous: run it in a thread from async code)."""
+def reconcile(
+    store: IvrStore, settle_seconds: int | None = None, live: set[str] | None = None
+) -> ReconcileReport:
+    """One reconciliation pass (synchronous: run it in a thread from async code).
+
+    `live`: the Uniqueids of the channels Asterisk has now (None: AMI could not
+    be asked); a call whose channel is live is never closed.
+    """
     config = store.config
     settle = config.ivr.reconcile_settle_seconds if settle_seconds is None else settle_seconds
     report = ReconcileReport()
     report.spool_applied, report.spool_left = store.spool.replay(store.apply)
-    cutoff = datetime.now(UTC) - timedelta(seconds=settle)
-    report.empty_recordings_removed = _remove_empty(store, settle)
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(seconds=settle)
+    longest = now - timedelta(seconds=config.agi.handler_timeout)
+    days = recordings.recent_days(now, config.tz)
+    recent = recordings.scan(config.recordings_dir, days)  # one scan of two folders per pass
+    report.empty_recordings_removed = _remove_empty(store, recent, settle)
+    recent = [r for r in recent if str(r.path) not in report.empty_recordings_removed]
 
     with unit_of_work(store.sessions) as session:
         pending = [
             (c.uniqueid, c.caller_number, c.did, c.recording_path, c.started_at, c.last_step)
             for c in calls_without_ticket(session, cutoff)
+            if c.ended_at is not None
+            or (c.uniqueid not in live if live is not None else c.started_at < longest)
         ]
     for uniqueid, caller, did, recording, started, step in pending:
         request = recordings.request_path(recording) if recording else None
@@ -80,9 +100,7 @@ def reconcile(store: IvrStore, settle_seconds: int | None = None) -> ReconcileRe
         )
         report.tickets_for_calls.append(number)
 
-    found = [
-        r for r in recordings.scan(config.recordings_dir) if time.time() - _mtime(r.path) >= settle
-    ]
+    found = [r for r in recent if time.time() - _mtime(r.path) >= settle]
     by_call: dict[str, list[recordings.RecordingName]] = {}
     for rec in found:
         by_call.setdefault(rec.uniqueid, []).append(rec)
@@ -107,22 +125,28 @@ def reconcile(store: IvrStore, settle_seconds: int | None = None) -> ReconcileRe
         )
         report.tickets_for_orphan_recordings.append(number)
 
+    since = datetime.combine(days[0], datetime.min.time(), config.tz)
+    whole = [str(r.path) for r in recent if not r.is_request]
     with unit_of_work(store.sessions) as session:
-        report.calls_missing_recording = _missing(session)
-        named = {path for _uid, path in calls_with_recording(session)}
+        report.calls_missing_recording = [
+            (uid, path)
+            for uid, path in calls_with_recording_since(session, since)
+            if not Path(path).exists()
+        ]
+        named = known_recording_paths(session, whole)
     report.recordings_without_call = [
         str(r.path)
-        for r in recordings.scan(config.recordings_dir)
+        for r in recent
         if not r.is_request and str(r.path) not in named and time.time() - _mtime(r.path) >= settle
     ]
     _log(report)
     return report
 
 
-def _remove_empty(store: IvrStore, settle: int) -> list[str]:
+def _remove_empty(store: IvrStore, found: list[recordings.RecordingName], settle: int) -> list[str]:
     """Header-only recordings (a call that ended before any audio) are deleted, with a note."""
     removed = []
-    for rec in recordings.scan(store.config.recordings_dir):
+    for rec in found:
         if rec.has_audio or time.time() - _mtime(rec.path) < settle:
             continue
         rec.path.unlink(missing_ok=True)
@@ -161,11 +185,16 @@ def _ticket(
     return store.transaction(lambda s: store.apply_call_end(s, end))
 
 
-def _missing(session: Session) -> list[tuple[str, str]]:
-    return [(uid, path) for uid, path in calls_with_recording(session) if not Path(path).exists()]
-
-
 def _log(report: ReconcileReport) -> None:
+    for finding, count in (
+        ("spool_applied", report.spool_applied),
+        ("ticket_for_call", len(report.tickets_for_calls)),
+        ("ticket_for_orphan_recording", len(report.tickets_for_orphan_recordings)),
+        ("empty_recording_removed", len(report.empty_recordings_removed)),
+        ("call_missing_recording", len(report.calls_missing_recording)),
+        ("recording_without_call", len(report.recordings_without_call)),
+    ):
+        RECONCILE_FINDINGS.labels(finding).inc(count)
     made = len(report.tickets_for_calls) + len(report.tickets_for_orphan_recordings)
     if made or report.spool_applied:
         log.warning(
@@ -177,3 +206,31 @@ def _log(report: ReconcileReport) -> None:
         log.error("call %s names recording %s, which is not on disk", uid, mask_in_text(path))
     for path in report.recordings_without_call:
         log.error("recording %s belongs to no call", mask_in_text(path))
+
+
+async def live_uniqueids(ami: AMIClient | None) -> set[str] | None:
+    """The Uniqueids of every channel Asterisk has now; None when AMI cannot tell."""
+    if ami is None or not ami.connected.is_set():
+        return None
+    queue = ami.subscribe("CoreShowChannel", "CoreShowChannelsComplete")
+    try:
+        await ami.action("CoreShowChannels")
+        live: set[str] = set()
+        while True:
+            event = await asyncio.wait_for(queue.get(), 10)
+            if event.name == "CoreShowChannelsComplete":
+                return live
+            live.add(event.get("Uniqueid"))
+    except (AMIError, TimeoutError) as exc:
+        log.warning("reconciler: cannot list Asterisk's channels (%s)", exc)
+        return None
+    finally:
+        ami.unsubscribe(queue)
+
+
+async def reconcile_now(
+    store: IvrStore, ami: AMIClient | None, settle_seconds: int | None = None
+) -> ReconcileReport:
+    """A pass that first asks Asterisk which calls are still live (off the loop for the rest)."""
+    live = await live_uniqueids(ami)
+    return await asyncio.to_thread(reconcile, store, settle_seconds, live)

@@ -10,7 +10,9 @@ such a file into a ticket with the right caller number and line.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from core.phone_numbers import from_caller_id
@@ -45,6 +47,14 @@ def has_audio(path: str | Path | None) -> bool:
         return False
 
 
+def file_size(path: str | Path) -> int:
+    """Bytes on disk; -1 when the file is not there."""
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return -1
+
+
 def parse(path: Path) -> RecordingName | None:
     """What a recording's file name says, or None for a file we did not name."""
     match = NAME.match(path.name)
@@ -68,11 +78,26 @@ def request_path(call_recording: str) -> str:
     )
 
 
-def scan(recordings_dir: Path) -> list[RecordingName]:
-    """Every hotline-named recording under the folder."""
+def scan(recordings_dir: Path, days: Iterable[date] | None = None) -> list[RecordingName]:
+    """Hotline-named recordings: of the given local days' folders, or the whole tree."""
+    if days is None:
+        paths = recordings_dir.rglob("*.wav")
+    else:
+        paths = (p for day in days for p in day_folder(recordings_dir, day).glob("*.wav"))
     found = []
-    for path in sorted(recordings_dir.rglob("*.wav")):
+    for path in sorted(paths):
         parsed = parse(path)
         if parsed is not None:
             found.append(parsed)
     return found
+
+
+def day_folder(recordings_dir: Path, day: date) -> Path:
+    """The dialplan's folder of one local day: YYYY/MM/DD."""
+    return recordings_dir / f"{day.year:04d}" / f"{day.month:02d}" / f"{day.day:02d}"
+
+
+def recent_days(now: datetime, tz: tzinfo) -> list[date]:
+    """Today and yesterday in the hotline's local time (a call may cross midnight)."""
+    today = now.astimezone(tz).date()
+    return [today - timedelta(days=1), today]

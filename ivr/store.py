@@ -4,29 +4,30 @@ Call flows run on the asyncio loop; database work runs in worker threads so a
 locked SQLite file or a slow PostgreSQL stalls one call, not all of them. A
 write that still fails after `ivr.db_retry_seconds` is written to the durable
 spool and applied later (on start and by the reconciler). Every write is
-idempotent, keyed by the call's Uniqueid.
+idempotent, keyed by the call's Uniqueid. The retry-then-spool path is
+`db.gateway.StoreGateway`, the same one the survey and the dialer use.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import HotlineConfig
 from core.deadlines import due_at
+from core.telemetry import TICKETS_CREATED
 from core.vocabulary import CallStep, RequestType, TicketStatus, TranscriptStatus, Urgency
 from db.calls import call_by_uniqueid, end_call, upsert_call_start
+from db.gateway import StoreGateway, StoreUnavailable
 from db.models import utcnow
 from db.session import unit_of_work
+from db.spool import Spool
 from db.tickets import (
     create_ticket_for_call,
     line_by_did,
@@ -36,14 +37,9 @@ from db.tickets import (
     urge_ticket,
 )
 from ivr.recordings import has_audio
-from ivr.spool import Spool
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class StoreUnavailable(Exception):
-    """The database did not answer within the retry budget."""
 
 
 @dataclass
@@ -143,22 +139,22 @@ class IvrStore:
     ) -> None:
         self.config = config
         self.sessions = sessions
-        self.spool = spool or Spool(config.spool_dir)
+        self.gateway = StoreGateway(
+            sessions, config.ivr.db_retry_seconds, spool or Spool(config.spool_dir)
+        )
+        self.spool = self.gateway.spool
+        for kind, cls in INTENT_KINDS.items():
+            self.gateway.register(
+                kind,
+                lambda session, payload, cls=cls: self.apply_intent(  # type: ignore[misc]
+                    session, cls.from_payload(payload)
+                ),
+            )
 
     # -- plumbing ---------------------------------------------------------------
     async def _run(self, work: Callable[[Session], T]) -> T:
-        """Run work in one transaction in a thread; retry transient failures, then give up."""
-        deadline = time.monotonic() + self.config.ivr.db_retry_seconds
-        delay = 0.1
-        while True:
-            try:
-                return await asyncio.to_thread(self.transaction, work)
-            except OperationalError as exc:
-                if time.monotonic() + delay > deadline:
-                    raise StoreUnavailable(str(exc).splitlines()[0]) from None
-                log.warning("database busy or unreachable (%s); retrying", str(exc).splitlines()[0])
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        """Run work in one transaction off the loop; retry an outage, then StoreUnavailable."""
+        return await self.gateway.run(work)
 
     def transaction(self, work: Callable[[Session], T]) -> T:
         with unit_of_work(self.sessions) as session:
@@ -169,7 +165,7 @@ class IvrStore:
         try:
             await self._run(lambda s: self.apply_call_start(s, start))
         except StoreUnavailable as exc:
-            self.spool_intent(start)
+            await self.spool_intent(start)
             log.error("[%s] call start spooled: %s", start.uniqueid, exc)
 
     async def ticket_for_call(self, request: TicketRequest) -> str | None:
@@ -177,7 +173,7 @@ class IvrStore:
         try:
             return await self._run(lambda s: self.apply_ticket(s, request))
         except StoreUnavailable as exc:
-            self.spool_intent(request)
+            await self.spool_intent(request)
             log.error("[%s] ticket spooled (database unavailable: %s)", request.uniqueid, exc)
             return None
 
@@ -186,13 +182,13 @@ class IvrStore:
         try:
             return await self._run(lambda s: self.apply_call_end(s, end))
         except StoreUnavailable as exc:
-            self.spool_intent(end)
+            await self.spool_intent(end)
             log.error("[%s] call end spooled: %s", end.uniqueid, exc)
             return None
 
-    def spool_intent(self, intent: Intent) -> None:
-        """Keep an intent durably until the database is back."""
-        self.spool.put(KIND_OF[type(intent)], asdict(intent))
+    async def spool_intent(self, intent: Intent) -> None:
+        """Keep an intent durably until the database is back (written off the event loop)."""
+        await self.gateway.put(KIND_OF[type(intent)], asdict(intent))
 
     # -- reads ------------------------------------------------------------------
     async def lookup(self, number: str) -> TicketView | None:
@@ -221,8 +217,7 @@ class IvrStore:
     # -- the idempotent writes themselves (also used by spool replay) ----------
     def apply(self, kind: str, payload: dict[str, Any]) -> None:
         """Apply one spooled intent (raises on database trouble so replay stops)."""
-        intent = INTENT_KINDS[kind].from_payload(payload)
-        self.transaction(lambda s: self.apply_intent(s, intent))
+        self.gateway.apply(kind, payload)
 
     def apply_intent(self, session: Session, intent: Intent) -> None:
         """Apply an intent of any kind."""
@@ -255,7 +250,7 @@ class IvrStore:
                 did=request.did,
                 started_at=accepted,
             )
-        ticket, _created = create_ticket_for_call(
+        ticket, created = create_ticket_for_call(
             session,
             request.uniqueid,
             caller_number=request.caller,
@@ -272,6 +267,8 @@ class IvrStore:
             if request.transcribe and has_audio(request.recording)
             else None,
         )
+        if created:
+            TICKETS_CREATED.labels(request.source).inc()
         return ticket.number
 
     def apply_call_end(self, session: Session, end: CallEnd) -> str:

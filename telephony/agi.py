@@ -17,6 +17,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from telephony.telemetry import AGI_COMMAND_SECONDS
+
 log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
@@ -53,6 +55,10 @@ class AGIUsageError(AGIError):
 
 class AGICommandFailed(AGIError):
     """result=-1 from a command where -1 means failure rather than hang-up."""
+
+
+class AGIWriteError(AGICommandFailed):
+    """Asterisk could not write a recording (`result=-1 (writefile)`: disk full, no access)."""
 
 
 @dataclass
@@ -205,9 +211,10 @@ class AGI:
             raise AGIHangup("the channel already hung up")
         text = " ".join(words)
         started = time.perf_counter()
-        self.writer.write(text.encode("utf-8") + b"\n")
-        await self.writer.drain()
-        response = await self._reply(words)
+        with AGI_COMMAND_SECONDS.labels(command_name(words)).time():
+            self.writer.write(text.encode("utf-8") + b"\n")
+            await self.writer.drain()
+            response = await self._reply(words)
         if self.round_trips is not None:
             self.round_trips.record(command_name(words), time.perf_counter() - started)
         return response
@@ -294,7 +301,12 @@ class AGI:
             words.append("BEEP")
         if silence_s:
             words.append(f"s={silence_s}")
-        response = await self._checked(*words)
+        response = await self.command(*words)
+        if response.result == -1 and response.data == "writefile":
+            raise AGIWriteError(f"RECORD FILE {path}.{fmt}: Asterisk could not write the file")
+        if response.result == -1:
+            self.hung_up = True
+            raise AGIHangup(f"RECORD FILE {path} ended: channel gone")
         return _digit(response.result), int(response.extras.get("endpos", "0"))
 
     async def set_variable(self, name: str, value: str) -> None:

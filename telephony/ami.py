@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from asterisk.ami import Action, Event, Response
 from asterisk.ami import AMIClient as LibraryClient
 
+from telephony.telemetry import AMI_RECONNECTS
+
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
@@ -244,6 +246,9 @@ class AMIClient:
             ) from None
         except AMIDisconnected:
             raise AMIConnectError(f"{where} closed the connection during login") from None
+        except TimeoutError:
+            await asyncio.to_thread(lib.disconnect)
+            raise AMIConnectError(f"{where} did not answer the login in time") from None
         self._lost.clear()
         self.connected.set()
         log.info("AMI connected to %s as %s", where, self.username)
@@ -288,15 +293,23 @@ class AMIClient:
             await self._lost.wait()
             try:
                 await self._open()
-            except AMIError as exc:
-                log.warning("AMI reconnect failed: %s; next try in %.1f s", exc, delay)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # whatever it is, the link must be tried again
+                log.warning("AMI reconnect failed: %r; next try in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.reconnect_max_delay)
                 continue
             delay = 0.5
             self.reconnects += 1
+            AMI_RECONNECTS.inc()
             for hook in self.on_connect:
-                await hook()
+                try:
+                    await hook()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a hook's failure is its own; supervision goes on
+                    log.exception("AMI reconnect hook %s failed", getattr(hook, "__name__", hook))
 
     async def _keepalive(self) -> None:
         """Ping so a half-open link is noticed; a failed ping drops the link for reconnect."""

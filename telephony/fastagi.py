@@ -34,6 +34,7 @@ from telephony.agi import (
     RoundTrips,
     parse_environment,
 )
+from telephony.telemetry import AGI_REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,10 @@ class FastAGIServer:
         if self._calls:
             await asyncio.gather(*self._calls, return_exceptions=True)
 
+    def is_serving(self) -> bool:
+        """Whether the server accepts connections (for /healthz)."""
+        return self._server is not None and self._server.is_serving()
+
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
@@ -206,6 +211,7 @@ class FastAGIServer:
             await asyncio.wait_for(handler(agi), self.handler_timeout)
         except AGIHangup as exc:
             call_log.info("%s: caller hung up (%s)", route, exc)
+            AGI_REQUESTS.labels(route, "hangup").inc()
             return
         except asyncio.CancelledError:
             raise
@@ -213,9 +219,11 @@ class FastAGIServer:
             call_log.exception(
                 "%s: handler failed; sending the call to the dialplan fallback", route
             )
+            AGI_REQUESTS.labels(route, "failed").inc()
             with contextlib.suppress(AGIError, OSError):
                 await agi.set_variable(RESULT_VARIABLE, "failed")
             return
         with contextlib.suppress(AGIHangup):
             await agi.set_variable(RESULT_VARIABLE, "done")
+        AGI_REQUESTS.labels(route, "done").inc()
         call_log.info("%s: done", route)

@@ -49,7 +49,8 @@ def write_wav(path: Path, seconds: float) -> Path:
 
 
 def day_dir(config: HotlineConfig) -> Path:
-    return config.recordings_dir / "2026" / "11" / "26"
+    """Today's recordings folder (the reconciler looks at today's and yesterday's only)."""
+    return recordings.day_folder(config.recordings_dir, datetime.now(config.tz).date())
 
 
 def cli(config: HotlineConfig, *args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
@@ -167,7 +168,7 @@ def test_spool_replays_in_order_and_keeps_unreadable_entries(store: IvrStore) ->
     (spool.folder / "00000000000000000000-ticket-broken.json").write_text("{not json")
     applied, left = spool.replay(store.apply)
     assert (applied, left) == (2, 0)
-    assert list(spool.folder.glob("*.bad"))
+    assert [p.name for p in spool.quarantined()] == ["00000000000000000000-ticket-broken.json"]
     with unit_of_work(store.sessions) as session:
         ticket = ticket_for_call(session, "1700000020.1")
         assert ticket is not None and ticket.urgency.value == "emergency"

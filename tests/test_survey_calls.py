@@ -425,3 +425,15 @@ async def test_retries_wait_for_their_interval_and_stop_at_the_limit(
         clock["now"] = start + timedelta(minutes=minutes)
         await dispatcher.run_once()
         assert outcomes() == [AttemptOutcome.BUSY] * expected, f"at +{minutes} min"
+
+
+def test_the_robots_rework_sets_a_new_due_time_like_a_supervisors(
+    surveyed: dict[str, tuple[CallbackAttempt, str]],
+    hotline: Hotline,
+) -> None:
+    attempt, number = surveyed["answers_2_2_3"]
+    with unit_of_work(hotline.sessions) as session:
+        ticket = ticket_by_number(session, number)
+        assert ticket is not None and ticket.status == TicketStatus.IN_PROGRESS
+        # counted from the survey on the working-day calendar, not the old (past) due time
+        assert ticket.due_at is not None and ticket.due_at > attempt.started_at

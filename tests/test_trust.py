@@ -24,9 +24,9 @@ from db.migrate import upgrade
 from db.models import CallbackAttempt, RetentionDeletion, Ticket
 from db.robot import create_attempt
 from db.session import make_engine, make_session_factory, unit_of_work
+from db.spool import Spool
 from db.tickets import create_ticket
 from hotline.app import prepare_store
-from ivr.spool import Spool
 from privacy.retention import run_retention
 from telephony.ami import AMIClient, AMIFieldError
 from telephony.fastagi import FastAGIServer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import typer
@@ -24,12 +25,11 @@ def reconcile_command(
     config: ConfigOption = None,
 ) -> None:
     """Turn calls and recordings without a ticket into tickets; report orphans both ways."""
-    from ivr.reconcile import reconcile
-    from ivr.store import IvrStore
+    from hotline.app import reconcile_once
 
     cfg = config_or_exit(config)
     setup_logging()
-    report = reconcile(IvrStore(cfg, sessions(cfg)), settle)
+    report = asyncio.run(reconcile_once(cfg, settle))
     console.print(f"spool: {report.spool_applied} applied, {report.spool_left} left")
     console.print(f"tickets created for calls without one: {len(report.tickets_for_calls)}")
     console.print(

@@ -23,7 +23,7 @@ def robot_run(config: ConfigOption = None, verbose: bool = False) -> None:
     from telephony.ami import AMIError
 
     cfg = config_or_exit(config)
-    setup_logging(verbose)
+    setup_logging(verbose, cfg)
     try:
         asyncio.run(run_robot(cfg))
     except AMIError as exc:
@@ -54,6 +54,14 @@ def robot_status(config: ConfigOption = None) -> None:
     console.print(
         f"waiting to retry {status.waiting_to_retry} tickets (interval, daily or per-citizen limit)"
     )
+    if status.heartbeat is None:
+        console.print("robot    [red]stalled[/]: no dispatch pass recorded yet")
+    else:
+        age = (datetime.now(UTC) - status.heartbeat).total_seconds()
+        state = "[red]stalled[/]" if status.stalled else "running"
+        console.print(
+            f"robot    {state}: last dispatch pass {age:.0f} s ago ({status.heartbeat_of})"
+        )
 
 
 @robot_app.command("report")

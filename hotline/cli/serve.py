@@ -29,7 +29,7 @@ def serve(config: ConfigOption = None, verbose: bool = False) -> None:
     from hotline.app import run_forever
 
     cfg = config_or_exit(config)
-    setup_logging(verbose)
+    setup_logging(verbose, cfg)
     try:
         check_current(cfg.database_url)
     except SchemaOutOfDate as exc:

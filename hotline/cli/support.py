@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -48,10 +49,27 @@ def sessions(cfg: HotlineConfig) -> sessionmaker[Session]:
     return make_session_factory(make_engine(cfg.database_url, False, cfg.database.busy_timeout_ms))
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Log lines carry the call's Uniqueid (added by the AGI layer) and a timestamp."""
+def setup_logging(verbose: bool = False, cfg: HotlineConfig | None = None) -> None:
+    """Log lines carry the call's Uniqueid (added by the AGI layer) and a timestamp.
+
+    With a config whose `health.log_file` is set, they also go to that file,
+    rotated by size (`health.log_max_mb`, `health.log_backups`).
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if cfg is not None and cfg.health.log_file is not None:
+        path = cfg.health.log_file.expanduser()
+        path = path if path.is_absolute() else cfg.state_dir / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(
+            RotatingFileHandler(
+                path,
+                maxBytes=cfg.health.log_max_mb * 1024 * 1024,
+                backupCount=cfg.health.log_backups,
+                encoding="utf-8",
+            )
+        )
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=handlers,
     )

@@ -1,7 +1,7 @@
 """retention: what the retention job deleted (audit of deletions)
 
 Revision ID: 0007_retention
-Revises: 0005_console
+Revises: 0006_reliability
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import db.models
 
 revision = "0007_retention"
-down_revision = "0005_console"
+down_revision = "0006_reliability"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,124 @@
+"""One way into the store for every call flow: off the loop, retried, bounded, else spooled.
+
+The IVR, the survey, survey-end and the dialer all write through a
+`StoreGateway`: work runs in one transaction on a thread pool of the engine's
+own (as many threads as the connection pool has connections, so a thread
+never queues for a connection it cannot get); a store that is locked,
+unreachable or out of connections (a pool timeout) is retried until
+`retry_seconds`; then the intent is written to the durable spool off the
+event loop and applied later. The engine is built with every per-attempt
+timeout bounded by the same budget (see `db.session.make_engine`), so no
+single try outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.telemetry import SPOOLED_INTENTS
+from db.outage import is_outage
+from db.session import unit_of_work
+from db.spool import Spool
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Applier = Callable[[Session, dict[str, Any]], None]
+
+_executors: weakref.WeakKeyDictionary[Engine, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
+
+
+class StoreUnavailable(Exception):
+    """The database did not answer within the retry budget."""
+
+
+def pool_capacity(engine: Engine) -> int:
+    """How many connections the engine's pool hands out at most (size + overflow)."""
+    pool = engine.pool
+    size = getattr(pool, "size", lambda: 5)()
+    overflow = max(getattr(pool, "_max_overflow", 0), 0)
+    return max(1, size + overflow)
+
+
+def executor_for(engine: Engine) -> ThreadPoolExecutor:
+    """The thread pool of the flows' store work on this engine (one per engine)."""
+    executor = _executors.get(engine)
+    if executor is None:
+        executor = ThreadPoolExecutor(pool_capacity(engine), thread_name_prefix="store")
+        _executors[engine] = executor
+    return executor
+
+
+class StoreGateway:
+    """Retried, bounded, spooled access to the store for one flow's intents."""
+
+    def __init__(self, sessions: sessionmaker[Session], retry_seconds: float, spool: Spool) -> None:
+        self.sessions = sessions
+        self.retry_seconds = retry_seconds
+        self.spool = spool
+        self.appliers: dict[str, Applier] = {}
+        self.spooled = 0  # intents spooled by this process (for /metrics)
+        engine = sessions.kw["bind"]
+        self.executor = executor_for(engine)
+
+    def register(self, kind: str, applier: Applier) -> None:
+        """How a spooled intent of this kind is applied."""
+        self.appliers[kind] = applier
+
+    def transaction(self, work: Callable[[Session], T]) -> T:
+        with unit_of_work(self.sessions) as session:
+            return work(session)
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """Work in one transaction off the loop; an outage is retried, then StoreUnavailable."""
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.1
+        while True:
+            try:
+                return await loop.run_in_executor(self.executor, self.transaction, work)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailable(reason) from None
+                log.warning("database busy or unreachable (%s); retrying", reason)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    async def write(
+        self, kind: str, payload: dict[str, Any], work: Callable[[Session], T]
+    ) -> T | None:
+        """Apply an intent now, or spool it when the store stays away; None when spooled."""
+        try:
+            return await self.run(work)
+        except StoreUnavailable as exc:
+            await self.put(kind, payload)
+            log.error("%s spooled (database unavailable: %s)", kind, exc)
+            return None
+
+    async def put(self, kind: str, payload: dict[str, Any]) -> None:
+        """Spool an intent durably, off the event loop (fsync may take a while)."""
+        await asyncio.to_thread(self.spool.put, kind, payload)
+        self.spooled += 1
+        SPOOLED_INTENTS.labels(kind).inc()
+
+    def apply(self, kind: str, payload: dict[str, Any]) -> None:
+        """Apply one spooled intent (raises on database trouble so replay stops there)."""
+        applier = self.appliers.get(kind)
+        if applier is None:
+            raise ValueError(f"unknown spooled intent kind {kind!r}")
+        self.transaction(lambda session: applier(session, payload))
+
+    def replay(self) -> tuple[int, int]:
+        """Apply what was spooled, in order (synchronous: run it in a thread)."""
+        return self.spool.replay(self.apply)

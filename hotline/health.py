@@ -1,0 +1,182 @@
+"""`/healthz` and `/metrics` for operators, served beside the web app by `hotline serve`.
+
+`/healthz` answers 200 when every check passes and 503 otherwise, with one
+line per check: Asterisk reachable over AMI, the database writable within the
+flows' retry budget, FastAGI accepting, the robot's AMI link up and its
+heartbeat fresh, the spools empty (nothing waiting, nothing quarantined), the
+recordings disk above `health.min_free_disk_mb`. Every check is made when
+asked, so a failure shows at the next scrape. `/metrics` is the Prometheus
+text format of the process's registry (see `core.telemetry` and
+`telephony.telemetry`), with the gauges read at scrape time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from callback_robot.runner import Robot
+from callback_robot.status import is_stalled
+from core.config import HotlineConfig
+from core.telemetry import (
+    RECORDINGS_FREE_BYTES,
+    ROBOT_HEARTBEAT_AGE,
+    SPOOL_PENDING,
+    SPOOL_QUARANTINED,
+)
+from db.gateway import StoreUnavailable
+from db.health import probe_write
+from db.robot import latest_heartbeat
+from db.spool import Spool
+from ivr.store import IvrStore
+from telephony.ami import AMIClient
+from telephony.fastagi import FastAGIServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RobotRef:
+    """The robot running in this process, if any (set and cleared by its supervisor)."""
+
+    robot: Robot | None = None
+
+    def set(self, robot: Robot | None) -> None:
+        self.robot = robot
+
+
+@dataclass
+class Probe:
+    """What the checks look at: the parts of one running hotline."""
+
+    config: HotlineConfig
+    store: IvrStore
+    server: FastAGIServer
+    ami: AMIClient | None = None  # the hotline's own AMI link (reconciler, health)
+    robot: RobotRef = field(default_factory=RobotRef)
+
+    @property
+    def spools(self) -> dict[str, Spool]:
+        return {"tickets": self.store.spool, "robot": Spool(self.config.robot_spool_dir)}
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    detail: str
+
+
+async def check_health(probe: Probe) -> dict[str, Check]:
+    """Every check, now."""
+    config = probe.config
+    checks = {
+        "asterisk": Check(True, "AMI link up")
+        if probe.ami is not None and probe.ami.connected.is_set()
+        else Check(False, "no AMI link to Asterisk"),
+        "database": await _database(probe),
+        "fastagi": Check(True, f"accepting on {config.agi.host}:{probe.server.port}")
+        if probe.server.is_serving()
+        else Check(False, "FastAGI server not accepting"),
+        "robot": await _robot(probe),
+        "spool": await asyncio.to_thread(_spool, probe),
+        "disk": disk_check(config),
+    }
+    return checks
+
+
+async def _database(probe: Probe) -> Check:
+    try:
+        await probe.store.gateway.run(probe_write)
+    except StoreUnavailable as exc:
+        return Check(False, f"not writable: {exc}")
+    except Exception as exc:
+        return Check(False, f"not writable: {type(exc).__name__}: {exc}")
+    return Check(True, "writable")
+
+
+async def _robot(probe: Probe) -> Check:
+    now = datetime.now(UTC)
+    try:
+        beat = await probe.store.gateway.run(lambda s: _beat_of(latest_heartbeat(s)))
+    except Exception as exc:
+        beat = None
+        log.warning("healthz: cannot read the robot heartbeat: %s", exc)
+    age = "never" if beat is None else f"{(now - beat).total_seconds():.0f} s ago"
+    if not probe.config.robot.enabled:
+        return Check(True, f"not run by this process; last dispatch pass {age}")
+    robot = probe.robot.robot
+    if robot is None:
+        return Check(False, f"not running (restarting?); last dispatch pass {age}")
+    if not robot.ami.connected.is_set():
+        return Check(False, f"robot's AMI link is down; last dispatch pass {age}")
+    if is_stalled(beat, now):
+        return Check(False, f"stalled: last dispatch pass {age}")
+    return Check(True, f"last dispatch pass {age}")
+
+
+def _beat_of(row: object) -> datetime | None:
+    return getattr(row, "beat_at", None)
+
+
+def _spool(probe: Probe) -> Check:
+    waiting = {name: len(spool.pending()) for name, spool in probe.spools.items()}
+    bad = {name: len(spool.quarantined()) for name, spool in probe.spools.items()}
+    detail = ", ".join(
+        f"{name}: {waiting[name]} waiting, {bad[name]} quarantined" for name in waiting
+    )
+    return Check(not any(waiting.values()) and not any(bad.values()), detail)
+
+
+def disk_check(config: HotlineConfig) -> Check:
+    """Free space on the recordings disk against health.min_free_disk_mb."""
+    folder = config.recordings_dir
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    need = config.health.min_free_disk_mb * 1024 * 1024
+    detail = f"{free // (1024 * 1024)} MB free for recordings (minimum {need // (1024 * 1024)})"
+    return Check(free >= need, detail)
+
+
+def health_router(probe: Probe) -> APIRouter:
+    """GET /healthz and GET /metrics."""
+    router = APIRouter()
+
+    @router.get("/healthz")
+    async def healthz() -> JSONResponse:
+        checks = await check_health(probe)
+        healthy = all(c.ok for c in checks.values())
+        body = {
+            "status": "ok" if healthy else "unhealthy",
+            "checks": {name: {"ok": c.ok, "detail": c.detail} for name, c in checks.items()},
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        await asyncio.to_thread(_scrape_gauges, probe)
+        try:
+            beat = await probe.store.gateway.run(lambda s: _beat_of(latest_heartbeat(s)))
+        except Exception:
+            beat = None
+        age = -1.0 if beat is None else (datetime.now(UTC) - beat).total_seconds()
+        ROBOT_HEARTBEAT_AGE.set(age)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _scrape_gauges(probe: Probe) -> None:
+    for name, spool in probe.spools.items():
+        SPOOL_PENDING.labels(name).set(len(spool.pending()))
+        SPOOL_QUARANTINED.labels(name).set(len(spool.quarantined()))
+    folder = probe.config.recordings_dir
+    if folder.exists():
+        RECORDINGS_FREE_BYTES.set(shutil.disk_usage(folder).free)
