@@ -20,7 +20,7 @@ from db.models import CallbackAttempt, RobotHeartbeat
 from db.session import make_engine, make_session_factory, unit_of_work
 from hotline.app import Hotline, supervise_robot
 from telephony.ami import AMIClient, OriginateResult
-from tests.test_survey_calls import closed_ticket, wait_done
+from tests.test_survey_calls import closed_ticket, sim_number, wait_done
 
 pytestmark = pytest.mark.asterisk
 
@@ -42,7 +42,7 @@ def always_open(config: HotlineConfig) -> HotlineConfig:
     robot = config.robot.model_copy(
         update={
             "call_windows": [CallWindow(start=time(0, 0), end=time(23, 59, 59))],
-            "max_calls_per_citizen_per_day": 20,  # "noanswer" is every test's citizen
+            "max_calls_per_citizen_per_day": 20,
         }
     )
     return config.model_copy(update={"robot": robot})
@@ -51,7 +51,7 @@ def always_open(config: HotlineConfig) -> HotlineConfig:
 async def test_an_originate_that_times_out_does_not_raise_and_is_left_for_recovery(
     hotline: Hotline, ami: AMIClient
 ) -> None:
-    ticket_id, _ = closed_ticket(hotline, "noanswer")  # rings for the whole ring timeout
+    ticket_id, _ = closed_ticket(hotline, sim_number("noanswer"))  # rings the whole ring timeout
     dialer = Dialer(hotline.config, ImpatientAMI(ami), hotline.sessions, "impatient")  # type: ignore[arg-type]
     attempt_id = await dialer.dial(ticket_id, datetime.now(UTC))  # must not raise
     with unit_of_work(hotline.sessions) as session:
@@ -65,7 +65,7 @@ async def test_the_periodic_recovery_settles_an_attempt_whose_originate_timed_ou
     from callback_robot.runner import Robot
 
     config = always_open(hotline.config)
-    ticket_id, _ = closed_ticket(hotline, "noanswer")
+    ticket_id, _ = closed_ticket(hotline, sim_number("noanswer"))
     robot = Robot(
         config,
         ImpatientAMI(ami),  # type: ignore[arg-type]

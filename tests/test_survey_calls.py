@@ -360,7 +360,7 @@ async def test_an_attempt_orphaned_by_a_dead_robot_takes_its_outcome_from_the_cd
     from callback_robot import cdr, recovery
     from db.robot import create_attempt
 
-    ticket_id, _ = closed_ticket(hotline, "busy")
+    ticket_id, _ = closed_ticket(hotline, sim_number("busy"))
     with unit_of_work(hotline.sessions) as session:
         attempt_id = create_attempt(session, ticket_id, datetime.now(UTC), "dead-robot").id
     # what a robot sends just before it is killed: the Originate, and nobody waits for it
