@@ -80,6 +80,8 @@ class AsteriskConfig(Section):
     sip: SipConfig = SipConfig()
     outbound_channel: str = "Local/{number}@hotline-outbound"
     include_simulators: bool = True
+    # the bench-only pure-dialplan IVR (dialplans/bench-ivr.conf): capacity benchmarks only
+    include_bench: bool = False
     # Asterisk's CDR CSV (cdr_csv), read by the robot's recovery; None: the local one
     cdr_csv: Path | None = None
     start_timeout: float = Field(60.0, gt=0)
