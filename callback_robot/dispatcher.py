@@ -5,11 +5,19 @@ transaction, see `db.robot.claim_due`); the dialer dials. A pass outside the
 call window does nothing; inside it, new calls are bounded by the free
 channels (the cap minus attempts dialing or in a call, counted in the
 database so it holds across robot processes) and by the calls-per-minute pace.
+
+A channel that frees up is used at once, not at the next periodic pass:
+`follow` runs a pass as soon as a survey channel hangs up (AMI `Hangup` in
+the survey context, which Asterisk sends after `survey-end` has settled the
+attempt) or a placed call ends unanswered, a short moment later so that a
+burst of ends is one pass. The periodic pass stays as the safety net.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -17,10 +25,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.windows import in_call_window
 from core.config import HotlineConfig
-from db.robot import DueRules, claim_due
+from db.robot import DueRules, claim_due, due_tickets, free_budget
 from db.session import unit_of_work
+from telephony.ami import AMIClient
+
+log = logging.getLogger(__name__)
 
 Place = Callable[[int, int, str], Awaitable[None]]  # (attempt id, ticket id, number)
+SURVEY_CONTEXT = "hotline-survey"  # dialplans/extensions.conf: where an answered survey runs
+SETTLE_SECONDS = 0.3  # after a freed channel, wait this long so a burst of ends is one pass
 
 
 def utcnow() -> datetime:
@@ -41,6 +54,11 @@ def due_rules(config: HotlineConfig, now: datetime) -> DueRules:
         retry_after_minutes=dict(robot.retry_after_minutes),
         max_unanswered=robot.max_unanswered,
         max_partial=robot.max_partial,
+        closed_after=(
+            None
+            if robot.survey_within_days is None
+            else now - timedelta(days=robot.survey_within_days)
+        ),
     )
 
 
@@ -59,22 +77,61 @@ class Dispatcher:
         self.place = place
         self.robot_id = robot_id
         self.clock = clock
+        self.freed = asyncio.Event()  # a channel may have freed up: pass again now
 
     def claim(self, now: datetime) -> list[tuple[int, int, str]]:
         """Claim the calls to place at `now` (none outside the window or without capacity)."""
         if not in_call_window(now, self.robot, self.config.tz):
             return []
+        rules = due_rules(self.config, now)
+        limits = {
+            "max_channels": self.robot.max_channels,
+            "calls_per_minute": self.robot.calls_per_minute,
+        }
+        # search without the lock (a read), then claim under it re-checking only those
+        with unit_of_work(self.sessions) as session:
+            budget = free_budget(session, now, **limits)
+            candidates = due_tickets(session, rules, limit=budget * 4) if budget > 0 else []
+        if not candidates:
+            return []
         with unit_of_work(self.sessions) as session:
             return claim_due(
-                session,
-                due_rules(self.config, now),
-                max_channels=self.robot.max_channels,
-                calls_per_minute=self.robot.calls_per_minute,
-                robot_id=self.robot_id,
+                session, rules, **limits, robot_id=self.robot_id, candidates=candidates
             )
 
     async def run_once(self) -> list[int]:
         """Claim at the current time and place those calls; returns the attempts started."""
         claimed = await asyncio.to_thread(self.claim, self.clock())
-        await asyncio.gather(*(self.place(a, t, n) for a, t, n in claimed))
+        await asyncio.gather(*(self._place(a, t, n) for a, t, n in claimed))
         return [attempt_id for attempt_id, _, _ in claimed]
+
+    async def _place(self, attempt_id: int, ticket_id: int, number: str) -> None:
+        await self.place(attempt_id, ticket_id, number)
+        # the Originate resolved: unanswered, the attempt is settled and its channel free
+        self.freed.set()
+
+    async def follow(self, ami: AMIClient, dispatch: Callable[[], Awaitable[None]]) -> None:
+        """Run `dispatch` as soon as a channel frees up (until cancelled)."""
+        hangups = ami.subscribe("Hangup")
+
+        async def survey_ends() -> None:
+            while True:
+                event = await hangups.get()
+                if event.get("Context") == SURVEY_CONTEXT:
+                    self.freed.set()
+
+        listener = asyncio.create_task(survey_ends(), name="survey-ends")
+        try:
+            while True:
+                await self.freed.wait()
+                await asyncio.sleep(SETTLE_SECONDS)
+                self.freed.clear()
+                try:
+                    await dispatch()
+                except Exception:
+                    log.exception("dispatch after a freed channel failed; the periodic pass stays")
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+            ami.unsubscribe(hangups)

@@ -141,6 +141,7 @@ async def run_robot(
         coalesce=True,
     )
     scheduler.start()
+    follower = asyncio.create_task(dispatcher.follow(ami, dispatch), name="dispatch-on-free")
     await dispatch()
     stop = stop or asyncio.Event()
     if not stop.is_set():
@@ -152,6 +153,7 @@ async def run_robot(
                 break
     await stop.wait()
     scheduler.shutdown(wait=False)
+    follower.cancel()
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
     await ami.close()

@@ -8,6 +8,7 @@ answer saved the moment it is given, so a hang-up after Q1 keeps Q1.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -226,16 +227,22 @@ class DueRules:
     )
     max_unanswered: int = 3
     max_partial: int = 1
+    # tickets closed before this are no longer called back (None: no limit); it bounds the
+    # eligibility query by the closed_at index instead of every closed ticket ever
+    closed_after: datetime | None = None
 
 
 UNANSWERED = (AttemptOutcome.NO_ANSWER, AttemptOutcome.BUSY, AttemptOutcome.FAILED)
 IN_FLIGHT = (AttemptState.QUEUED, AttemptState.DIALING, AttemptState.IN_CALL)
 
 
-def due_tickets(session: Session, rules: DueRules, limit: int) -> list[int]:
+def due_tickets(
+    session: Session, rules: DueRules, limit: int, among: Collection[int] | None = None
+) -> list[int]:
     """Tickets the robot should call now, emergencies first, then the oldest closed.
 
-    Due: closed long enough ago; not validly surveyed and not opted out; nothing
+    Due: closed long enough ago (and not before the horizon, `closed_after`);
+    not validly surveyed and not opted out; nothing
     in flight for the ticket or its citizen; under the per-ticket, per-day,
     per-citizen, not-answered and answered-but-unfinished limits; the last
     attempt's retry interval (by its outcome) over; not on the do-not-call list.
@@ -301,6 +308,10 @@ def due_tickets(session: Session, rules: DueRules, limit: int) -> list[int]:
         .order_by(case((Ticket.urgency == "emergency", 0), else_=1), Ticket.closed_at, Ticket.id)
         .limit(limit)
     )
+    if rules.closed_after is not None:
+        query = query.where(Ticket.closed_at > rules.closed_after)
+    if among is not None:
+        query = query.where(Ticket.id.in_(list(among)))
     return list(session.scalars(query))
 
 
@@ -432,8 +443,23 @@ def attempts_in_flight(session: Session) -> list[CallbackAttempt]:
     )
 
 
+def free_budget(
+    session: Session, now: datetime, *, max_channels: int, calls_per_minute: int
+) -> int:
+    """How many calls may start now: free channels, within the calls-per-minute pace."""
+    free = max_channels - live_attempts(session)
+    paced = calls_per_minute - attempts_started_since(session, now - timedelta(minutes=1))
+    return min(free, paced)
+
+
 def claim_due(
-    session: Session, rules: DueRules, *, max_channels: int, calls_per_minute: int, robot_id: str
+    session: Session,
+    rules: DueRules,
+    *,
+    max_channels: int,
+    calls_per_minute: int,
+    robot_id: str,
+    candidates: Collection[int] | None = None,
 ) -> list[tuple[int, int, str]]:
     """Pick the tickets to call now and write their attempts, as one serialised step.
 
@@ -442,19 +468,21 @@ def claim_due(
     time, so the channel cap and the pace hold across robots and no ticket gets
     two attempts. One call per citizen per pass. Returns (attempt id, ticket id,
     caller number) to dial.
+
+    `candidates` (from `due_tickets` in an earlier, read-only transaction) keeps
+    the lock short: under it only those tickets are checked again, instead of
+    searching every closed ticket while the IVR waits for the SQLite write lock.
     """
     now = rules.now
     session.execute(
         update(RobotLock).where(RobotLock.id == 1).values(holder=robot_id, taken_at=now)
     )
-    free = max_channels - live_attempts(session)
-    paced = calls_per_minute - attempts_started_since(session, now - timedelta(minutes=1))
-    budget = min(free, paced)
+    budget = free_budget(session, now, max_channels=max_channels, calls_per_minute=calls_per_minute)
     if budget <= 0:
         return []
     claimed: list[tuple[int, int, str]] = []
     numbers: set[str] = set()
-    for ticket_id in due_tickets(session, rules, limit=budget * 4):
+    for ticket_id in due_tickets(session, rules, limit=budget * 4, among=candidates):
         number = str(session.scalar(select(Ticket.caller_number).where(Ticket.id == ticket_id)))
         if number in numbers:
             continue  # the citizen's other ticket waits for a later, spaced call
