@@ -4,7 +4,9 @@ The bench drives calls from its parent process; this child runs exactly what
 `hotline serve` runs for the IVR (`create_hotline`: every route, the store
 with its retry and spool) so that its CPU time, memory and open files are the
 product's alone. It answers the parent's requests over a pipe: `reset` starts
-a new measurement window, `stats` returns the window's figures, `stop` ends it.
+a new measurement window, `stats` returns the window's figures, `stop` ends it,
+`("variant", "digitwise")` puts back the read-back as it was before the bench's
+fix (one STREAM FILE per digit) so before and after run in one table.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from core.config import load_config
 from hotline.app import create_hotline
+from ivr.inbound import CitizenCall, InboundFlow
 from telephony.agi import QUICK_COMMANDS
 
 LAG_TICK = 0.05  # the lag probe's own wake-ups cost CPU: 20 a second
@@ -27,6 +30,18 @@ LAG_TICK = 0.05  # the lag probe's own wake-ups cost CPU: 20 a second
 def quantile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
+
+
+JOINED_READBACK = InboundFlow.say_number
+
+
+async def digitwise_readback(self: InboundFlow, call: CitizenCall, number: str) -> None:
+    """The read-back before the bench's fix: one STREAM FILE per digit."""
+    for digit in number:
+        await self.play(call, f"digit_{digit}")
+
+
+VARIANTS = {"joined": JOINED_READBACK, "digitwise": digitwise_readback}
 
 
 def cpu_seconds() -> float:
@@ -108,6 +123,9 @@ async def serve(config_path: str, conn: Connection) -> None:
                     "in_progress": len(app.server._calls),
                 }
             )
+        elif isinstance(request, tuple) and request[0] == "variant":
+            InboundFlow.say_number = VARIANTS[request[1]]  # type: ignore[method-assign]
+            conn.send("ok")
         elif request == "stop":
             prober.cancel()
             await app.server.stop()

@@ -53,6 +53,9 @@ from tests.conftest import TEST_SETTINGS, write_config
 from tools.local_asterisk.local import LocalAsterisk
 
 FORMS = {"fastagi": "hotline-in", "dialplan": "bench-in"}
+# optional extra form: the FastAGI IVR as it was before the read-back fix (before/after)
+VARIANT_FORMS = {"fastagi-digitwise": ("fastagi", "digitwise")}
+CONTEXTS = {**FORMS, "fastagi-digitwise": "hotline-in"}
 DID = "12345"
 SCRIPT_ID = "900001"
 # the citizen: 1 (new request) during the greeting, 3 complaint... as the IVR tests do:
@@ -79,6 +82,7 @@ class Row:
     py_peak_mb: float
     ast_peak_mb: float
     agi_per_call: float  # AGI commands per call
+    agi_timeouts: int  # FastAGI connections Asterisk gave up on (its 2 s connect limit)
     wall_s: float
 
     @property
@@ -216,7 +220,7 @@ class Worker:
             raise RuntimeError("the FastAGI worker did not start")
         self.info = self.conn.recv()
 
-    def ask(self, request: str) -> object:
+    def ask(self, request: object) -> object:
         self.conn.send(request)
         if not self.conn.poll(60):
             raise RuntimeError(f"the FastAGI worker did not answer {request!r}")
@@ -232,13 +236,31 @@ class Worker:
             self.proc.join(5)
 
 
-def completed_calls(config: HotlineConfig, form: str, uniqueids: list[str]) -> int:
-    """Calls that left what their form must leave (see the module's docstring)."""
+def asterisk_log(local: LocalAsterisk) -> Path:
+    return local.state / "log" / "messages.log"
+
+
+def agi_timeouts(local: LocalAsterisk, offset: int) -> int:
+    """FastAGI connects that Asterisk gave up on since offset in its log."""
+    with asterisk_log(local).open("rb") as log:
+        log.seek(offset)
+        text = log.read().decode("utf-8", "replace")
+    return len(re.findall(r"FastAGI connection to .* timed out|Connection refused", text))
+
+
+def completed_calls(
+    config: HotlineConfig, form: str, uniqueids: list[str], burst: bool = False
+) -> int:
+    """Calls that left what their form must leave (see the module's docstring).
+
+    After a hang-up burst a call may have been cut at any step: then any ticket
+    with its audio on disk (a), or the call's own recording (b), counts.
+    """
 
     def has_audio(path: str | None) -> bool:
         return bool(path) and Path(str(path)).is_file() and Path(str(path)).stat().st_size > 1000
 
-    if form == "fastagi":
+    if form.startswith("fastagi"):
         engine = make_engine(config.database_url)
         try:
             with unit_of_work(make_session_factory(engine)) as session:
@@ -257,9 +279,14 @@ def completed_calls(config: HotlineConfig, form: str, uniqueids: list[str]) -> i
 
 
 async def place_local_calls(
-    ami: AMIClient, form: str, n: int, ramp: float, timeout: float, tag: int
+    ami: AMIClient, form: str, n: int, args: argparse.Namespace, tag: int, timeout: float = 180
 ) -> tuple[list[str], int]:
-    """N Local-channel citizens started over `ramp` seconds; wait until every one hung up."""
+    """N Local-channel citizens started over `ramp` seconds; wait until every one hung up.
+
+    With --burst S, every citizen hangs up at the same moment, S seconds after the
+    last one was started (the hang-up burst: N `call-end` connections at once).
+    """
+    ramp = args.ramp
     hangups = ami.subscribe("Hangup")
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -269,7 +296,7 @@ async def place_local_calls(
         try:
             result = await ami.originate(
                 f"Local/script{SCRIPT_ID}@sim-citizen",
-                context=FORMS[form],
+                context=CONTEXTS[form],
                 exten=DID,
                 caller_id=f"13{tag % 10}{n % 1000:03d}{i:05d}",
                 timeout_ms=30000,
@@ -282,6 +309,9 @@ async def place_local_calls(
     try:
         ids = await asyncio.gather(*(one(i) for i in range(n)))
         placed = [u for u in ids if u]
+        if args.burst:
+            await asyncio.sleep(args.burst)
+            await ami.action("Hangup", Channel=f"/^Local\\/script{SCRIPT_ID}@sim-citizen-/")
         waiting = set(placed)
         deadline = start + ramp + timeout
         seen: set[str] = set()
@@ -321,16 +351,18 @@ async def run_level(
 ) -> Row:
     pid = local.running_pid()
     assert pid is not None
+    worker.ask(("variant", VARIANT_FORMS.get(form, ("", "joined"))[1]))
     worker.ask("reset")
     reset_peak(pid)
     ast_before = proc_cpu(pid)
+    log_start = asterisk_log(local).stat().st_size
     started = time.monotonic()
     if args.citizens == "sipp":
         from bench.sipp import place_sipp_calls
 
         uniqueids, unfinished = await place_sipp_calls(local, ami, form, n, args, tag)
     else:
-        uniqueids, unfinished = await place_local_calls(ami, form, n, args.ramp, 180, tag)
+        uniqueids, unfinished = await place_local_calls(ami, form, n, args, tag)
     left = await wait_quiet_asterisk(local, worker)
     wall = time.monotonic() - started
     stats = worker.ask("stats")
@@ -338,7 +370,7 @@ async def run_level(
     # what the two processes burn doing nothing (timers, the lag probe) is not the calls' cost
     ast_cpu = max(0.0, proc_cpu(pid) - ast_before - idle[0] * wall)
     py_cpu = max(0.0, stats["cpu"] - idle[1] * wall)
-    done = await asyncio.to_thread(completed_calls, local.config, form, uniqueids)
+    done = await asyncio.to_thread(completed_calls, local.config, form, uniqueids, bool(args.burst))
     if unfinished or left:
         print(f"  {form} N={n}: {unfinished} calls did not hang up, {left} channels left")
     return Row(
@@ -355,6 +387,7 @@ async def run_level(
         py_peak_mb=stats["peak_rss_kb"] / 1024,
         ast_peak_mb=proc_peak_kb(pid) / 1024,
         agi_per_call=stats["agi_commands"] / n,
+        agi_timeouts=agi_timeouts(local, log_start),
         wall_s=wall,
     )
 
@@ -433,7 +466,7 @@ async def run(args: argparse.Namespace) -> int:
             print(
                 f"idle CPU: Asterisk {idle[0] * 1000:.1f} ms/s, FastAGI {idle[1] * 1000:.1f} ms/s"
             )
-            order = list(FORMS)
+            order = args.forms.split(",")
             for index, n in enumerate(levels):
                 level_rows = []
                 for form in order if index % 2 == 0 else order[::-1]:
@@ -471,8 +504,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", default="50,100,200,400,600,800", help="N calls at once")
     parser.add_argument("--citizens", choices=["local", "sipp"], default="local")
+    parser.add_argument(
+        "--forms",
+        default="fastagi,dialplan",
+        help="add fastagi-digitwise for the read-back as it was (one prompt per digit)",
+    )
     parser.add_argument("--ramp", type=float, default=5.0, help="seconds to start N calls")
     parser.add_argument("--pause", type=float, default=3.0, help="seconds between phases")
+    parser.add_argument(
+        "--burst",
+        type=float,
+        default=0.0,
+        help="all citizens hang up together S s after the last start",
+    )
     parser.add_argument("--keep-going", action="store_true", help="rise past a level with losses")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
     parser.add_argument("--wait-timeout", type=float, default=900.0)
