@@ -7,10 +7,9 @@ channels (the cap minus attempts dialing or in a call, counted in the
 database so it holds across robot processes) and by the calls-per-minute pace.
 
 A channel that frees up is used at once, not at the next periodic pass:
-`follow` runs a pass as soon as a survey channel hangs up (AMI `Hangup` in
-the survey context, which Asterisk sends after `survey-end` has settled the
-attempt) or a placed call ends unanswered, a short moment later so that a
-burst of ends is one pass. The periodic pass stays as the safety net.
+`follow` runs a pass as soon as a placed call ends unanswered or a survey
+ends (fewer live attempts in the store), a short moment later so that a burst
+of ends is one pass. The periodic pass stays as the safety net.
 """
 
 from __future__ import annotations
@@ -25,15 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.windows import in_call_window
 from core.config import HotlineConfig
-from db.robot import DueRules, claim_due, due_tickets, free_budget
+from db.robot import DueRules, claim_due, due_tickets, free_budget, live_attempts
 from db.session import unit_of_work
-from telephony.ami import AMIClient
 
 log = logging.getLogger(__name__)
 
 Place = Callable[[int, int, str], Awaitable[None]]  # (attempt id, ticket id, number)
-SURVEY_CONTEXT = "hotline-survey"  # dialplans/extensions.conf: where an answered survey runs
 SETTLE_SECONDS = 0.3  # after a freed channel, wait this long so a burst of ends is one pass
+FOLLOW_SECONDS = 1.0  # how often the live attempts are counted to see a survey end
 
 
 def utcnow() -> datetime:
@@ -110,28 +108,30 @@ class Dispatcher:
         # the Originate resolved: unanswered, the attempt is settled and its channel free
         self.freed.set()
 
-    async def follow(self, ami: AMIClient, dispatch: Callable[[], Awaitable[None]]) -> None:
-        """Run `dispatch` as soon as a channel frees up (until cancelled)."""
-        hangups = ami.subscribe("Hangup")
+    async def follow(self, dispatch: Callable[[], Awaitable[None]]) -> None:
+        """Run `dispatch` as soon as a channel frees up (until cancelled).
 
-        async def survey_ends() -> None:
-            while True:
-                event = await hangups.get()
-                if event.get("Context") == SURVEY_CONTEXT:
-                    self.freed.set()
+        A channel frees when a placed call ends unanswered (`_place` sets `freed`)
+        or when a survey ends, which is seen as fewer live attempts in the store
+        (counted every `FOLLOW_SECONDS` on the state index; it holds across robot
+        processes and whichever process ran the survey's `survey-end`).
+        """
+        last_live: int | None = None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.freed.wait(), FOLLOW_SECONDS)
+            live = await asyncio.to_thread(self.live)
+            freed = self.freed.is_set() or (last_live is not None and live < last_live)
+            last_live = live
+            if not freed:
+                continue
+            await asyncio.sleep(SETTLE_SECONDS)
+            self.freed.clear()
+            try:
+                await dispatch()
+            except Exception:
+                log.exception("dispatch after a freed channel failed; the periodic pass stays")
 
-        listener = asyncio.create_task(survey_ends(), name="survey-ends")
-        try:
-            while True:
-                await self.freed.wait()
-                await asyncio.sleep(SETTLE_SECONDS)
-                self.freed.clear()
-                try:
-                    await dispatch()
-                except Exception:
-                    log.exception("dispatch after a freed channel failed; the periodic pass stays")
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
-            ami.unsubscribe(hangups)
+    def live(self) -> int:
+        with unit_of_work(self.sessions) as session:
+            return live_attempts(session)

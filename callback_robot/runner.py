@@ -141,7 +141,7 @@ async def run_robot(
         coalesce=True,
     )
     scheduler.start()
-    follower = asyncio.create_task(dispatcher.follow(ami, dispatch), name="dispatch-on-free")
+    follower = asyncio.create_task(dispatcher.follow(dispatch), name="dispatch-on-free")
     await dispatch()
     stop = stop or asyncio.Event()
     if not stop.is_set():

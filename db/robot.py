@@ -247,17 +247,32 @@ def due_tickets(
     per-citizen, not-answered and answered-but-unfinished limits; the last
     attempt's retry interval (by its outcome) over; not on the do-not-call list.
     """
+    limits = (rules.max_attempts, rules.max_attempts_per_day, rules.max_unanswered)
+    if min(*limits, rules.max_partial, rules.max_calls_per_citizen_per_day) <= 0:
+        return []  # a limit of 0: nobody is ever due
     other = aliased(CallbackAttempt)
     sibling = aliased(Ticket)
 
-    def count(*conditions):  # type: ignore[no-untyped-def]
-        return (
-            select(func.count())
-            .select_from(other)
-            .where(other.ticket_id == Ticket.id, *conditions)
-            .scalar_subquery()
-        )
+    def tally(condition):  # type: ignore[no-untyped-def]
+        return func.sum(case((condition, 1), else_=0))
 
+    # The ticket's own attempts, in one grouped look-up by ticket_id (its index): the
+    # per-ticket limits. Four correlated counts used to let SQLite pick the outcome
+    # index for one of them and read every partial attempt once per closed ticket.
+    over_limits = (
+        select(other.ticket_id)
+        .where(other.ticket_id == Ticket.id)
+        .group_by(other.ticket_id)
+        .having(
+            or_(
+                func.count() >= rules.max_attempts,
+                tally(other.started_at >= rules.today_start) >= rules.max_attempts_per_day,
+                tally(other.outcome.in_(UNANSWERED)) >= rules.max_unanswered,
+                tally(other.outcome == AttemptOutcome.PARTIAL) >= rules.max_partial,
+            )
+        )
+        .exists()
+    )
     settled = exists().where(
         other.ticket_id == Ticket.id,
         or_(
@@ -265,8 +280,13 @@ def due_tickets(
             other.state.in_(IN_FLIGHT),
         ),
     )
+    # correlated to the outer ticket explicitly: inside the EXISTS below it would
+    # otherwise be the highest attempt number of any ticket
     last_no = (
-        select(func.max(other.attempt_no)).where(other.ticket_id == Ticket.id).scalar_subquery()
+        select(func.max(other.attempt_no))
+        .where(other.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
     )
     last = aliased(CallbackAttempt)
     too_soon = exists().where(
@@ -293,15 +313,18 @@ def due_tickets(
     blocked = exists().where(DoNotCall.number == Ticket.caller_number)
     # surveyed elsewhere (a callback imported from the main platform) counts as settled too
     surveyed = exists().where(ValidCallback.ticket_id == Ticket.id)
+    status = Ticket.status == TicketStatus.CLOSED
+    if rules.closed_after is not None:
+        # walk the closed_at index over the horizon; the status index (every closed
+        # ticket ever) must not look cheaper to a planner without statistics
+        status = (
+            func.coalesce(Ticket.status, TicketStatus.CLOSED.value) == TicketStatus.CLOSED.value
+        )
     query = (
         select(Ticket.id)
-        .where(Ticket.status == TicketStatus.CLOSED, Ticket.closed_at <= rules.closed_before)
-        .where(~settled, ~surveyed, ~blocked, ~too_soon)
+        .where(status, Ticket.closed_at <= rules.closed_before)
+        .where(~settled, ~surveyed, ~blocked, ~over_limits, ~too_soon)
         .where(
-            count() < rules.max_attempts,
-            count(other.started_at >= rules.today_start) < rules.max_attempts_per_day,
-            count(other.outcome.in_(UNANSWERED)) < rules.max_unanswered,
-            count(other.outcome == AttemptOutcome.PARTIAL) < rules.max_partial,
             citizen_today.scalar_subquery() < rules.max_calls_per_citizen_per_day,
             citizen_busy.scalar_subquery() == 0,
         )
