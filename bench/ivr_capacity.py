@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -58,9 +59,9 @@ VARIANT_FORMS = {"fastagi-digitwise": ("fastagi", "digitwise")}
 CONTEXTS = {**FORMS, "fastagi-digitwise": "hotline-in"}
 DID = "12345"
 SCRIPT_ID = "900001"
-# the citizen: 1 (new request) during the greeting, 3 complaint... as the IVR tests do:
-# 1 type consultation, 2 daily life, then speak and press #; stay until the hotline hangs up
-SCRIPT = "w1.5|d1|w1.5|d1|w1.5|d2|w7|p{voice}|w1|d#"
+# the citizen, as the IVR tests' new request: 1 (new request) during the greeting,
+# 3 complaint, 2 daily life, then speak and press #; stay until the hotline hangs up
+SCRIPT = "w1.5|d1|w1.5|d3|w1.5|d2|w7|p{voice}|w1|d#"
 VOICE_TEXT = "안녕하세요 우리 동네 가로등이 사흘째 꺼져 있습니다 빨리 고쳐 주세요"
 HEAVY = 50  # above this many calls at once, wait for a quiet machine first
 
@@ -371,6 +372,9 @@ async def run_level(
     ast_cpu = max(0.0, proc_cpu(pid) - ast_before - idle[0] * wall)
     py_cpu = max(0.0, stats["cpu"] - idle[1] * wall)
     done = await asyncio.to_thread(completed_calls, local.config, form, uniqueids, bool(args.burst))
+    if done < n:
+        keep = Path(tempfile.gettempdir()) / "hotline-bench-lost.txt"
+        keep.write_text("\n".join(uniqueids))
     if unfinished or left:
         print(f"  {form} N={n}: {unfinished} calls did not hang up, {left} channels left")
     return Row(
@@ -390,6 +394,99 @@ async def run_level(
         agi_timeouts=agi_timeouts(local, log_start),
         wall_s=wall,
     )
+
+
+SOAK_RSS_MB = 30.0  # the FastAGI process may grow this much after its first minute
+SOAK_FDS = 20  # open files may end this far above where they started
+
+
+def proc_fds(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def soak(local: LocalAsterisk, worker: Worker, ami: AMIClient, n: int, minutes: float) -> str:
+    """N FastAGI calls at a time for `minutes` (a new call whenever one ends); the verdict."""
+    pid = local.running_pid()
+    assert pid is not None
+    base = worker.ask("stats")
+    assert isinstance(base, dict)
+    hangups = ami.subscribe("Hangup")
+    loop = asyncio.get_running_loop()
+    end = loop.time() + minutes * 60
+    placed: list[str] = []
+    live: set[str] = set()
+    counter = iter(range(10**7))
+    samples = []
+    starting: set[asyncio.Task[None]] = set()
+
+    async def start_one() -> None:
+        i = next(counter)
+        with contextlib.suppress(Exception):  # a failed originate shows as calls != tickets
+            result = await ami.originate(
+                f"Local/script{SCRIPT_ID}@sim-citizen",
+                context=FORMS["fastagi"],
+                exten=DID,
+                caller_id=f"139{i:08d}",
+                timeout_ms=30000,
+            )
+            if result.success:
+                placed.append(result.uniqueid)
+                live.add(result.uniqueid)
+
+    async def sample() -> None:
+        while True:
+            await asyncio.sleep(60)
+            stats = worker.ask("stats")
+            assert isinstance(stats, dict)
+            samples.append(
+                (len(samples) + 1, len(live), stats["rss_kb"] / 1024, stats["fds"],
+                 proc_rss_mb(pid), proc_fds(pid))
+            )  # fmt: skip
+            print(f"  soak minute {samples[-1][0]}: {samples[-1][1:]}", flush=True)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        await asyncio.gather(*(start_one() for _ in range(n)))
+        while loop.time() < end or live:
+            with contextlib.suppress(TimeoutError):
+                event = await asyncio.wait_for(hangups.get(), 5)
+                if event.get("Uniqueid") in live:
+                    live.discard(event.get("Uniqueid"))
+                    if loop.time() < end:
+                        task = asyncio.create_task(start_one())
+                        starting.add(task)
+                        task.add_done_callback(starting.discard)
+            if loop.time() > end + 300:
+                break
+    finally:
+        sampler.cancel()
+        ami.unsubscribe(hangups)
+    left = await wait_quiet_asterisk(local, worker)
+    final = worker.ask("stats")
+    assert isinstance(final, dict)
+    done = await asyncio.to_thread(completed_calls, local.config, "fastagi", placed)
+    first_rss = samples[0][2] if samples else base["rss_kb"] / 1024
+    growth = final["rss_kb"] / 1024 - first_rss
+    fd_growth = final["fds"] - base["fds"]
+    ok = left == 0 and done == len(placed) and growth <= SOAK_RSS_MB and fd_growth <= SOAK_FDS
+    lines = [
+        f"soak: {n} FastAGI calls at a time for {minutes:g} min",
+        "| minute | calls live | Python RSS MB | Python fds | Asterisk RSS MB | Asterisk fds |",
+        "|---|---|---|---|---|---|",
+        *(f"| {m} | {c} | {r:.1f} | {f} | {ar:.1f} | {af} |" for m, c, r, f, ar, af in samples),
+        f"calls placed {len(placed)}, tickets with their recording {done}, channels left {left}",
+        f"Python RSS after the first minute +{growth:.1f} MB (bound {SOAK_RSS_MB:g}); "
+        f"open files {base['fds']} -> {final['fds']} (bound +{SOAK_FDS})",
+        "soak: PASS" if ok else "soak: FAIL",
+    ]
+    return "\n".join(lines)
 
 
 async def idle_rates(
@@ -434,13 +531,14 @@ def draw_chart(rows: list[Row], path: Path) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     levels = [int(x) for x in args.levels.split(",")]
+    soak_report = ""
     under_load = False
-    if max(levels) > HEAVY and not args.no_wait:
+    if (max(levels) > HEAVY or args.minutes >= 5) and not args.no_wait and not args.no_wait:
         under_load = not await asyncio.to_thread(wait_for_quiet, 1.0, 30.0, args.wait_timeout)
     load_start = load_1min()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
-        folder = Path(tmp)
+        folder = Path(tempfile.mkdtemp(prefix="hotline-bench-kept-")) if args.keep else Path(tmp)
         folder.chmod(0o755)
         config = bench_config(folder)
         from prompts.build import build_all
@@ -466,6 +564,9 @@ async def run(args: argparse.Namespace) -> int:
             print(
                 f"idle CPU: Asterisk {idle[0] * 1000:.1f} ms/s, FastAGI {idle[1] * 1000:.1f} ms/s"
             )
+            if args.minutes:
+                soak_report = await soak(local, worker, ami, levels[-1], args.minutes)
+                levels = []
             order = args.forms.split(",")
             for index, n in enumerate(levels):
                 level_rows = []
@@ -485,6 +586,12 @@ async def run(args: argparse.Namespace) -> int:
                 worker.stop()
             await asyncio.to_thread(local.down)
     load_end = load_1min()
+    if soak_report:
+        print()
+        print(f"machine: {multiprocessing.cpu_count()} cores; load {load_start:.2f} -> "
+              f"{load_end:.2f}" + ("; RAN UNDER LOAD" if under_load else ""))  # fmt: skip
+        print(soak_report)
+        return 0 if "FAIL" not in soak_report else 1
     print()
     print(f"machine: {multiprocessing.cpu_count()} cores, {socket.gethostname()}; "
           f"citizens: {args.citizens}; load {load_start:.2f} -> {load_end:.2f}"
@@ -517,6 +624,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="all citizens hang up together S s after the last start",
     )
+    parser.add_argument(
+        "--minutes", type=float, default=0.0, help="soak: the last level's N at a time this long"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the state folder (debugging)")
     parser.add_argument("--keep-going", action="store_true", help="rise past a level with losses")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
     parser.add_argument("--wait-timeout", type=float, default=900.0)
@@ -525,11 +636,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+async def cancellable(work: Coroutine[object, object, int]) -> int:
+    """Run work; SIGTERM cancels it like Ctrl-C, so its finally blocks stop Asterisk."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await work
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so the private Asterisk and the temp folder go too
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    return asyncio.run(run(args))
+    return asyncio.run(cancellable(run(args)))
 
 
 if __name__ == "__main__":
