@@ -314,9 +314,11 @@ def due_tickets(
     # surveyed elsewhere (a callback imported from the main platform) counts as settled too
     surveyed = exists().where(ValidCallback.ticket_id == Ticket.id)
     status = Ticket.status == TicketStatus.CLOSED
-    if rules.closed_after is not None:
-        # walk the closed_at index over the horizon; the status index (every closed
-        # ticket ever) must not look cheaper to a planner without statistics
+    horizon = rules.closed_after if among is None else None  # the candidates were within it
+    if horizon is not None or among is not None:
+        # walk the closed_at index over the horizon, or the candidates by id; the status
+        # index (every closed ticket ever) must not look cheaper to a planner without
+        # statistics
         status = (
             func.coalesce(Ticket.status, TicketStatus.CLOSED.value) == TicketStatus.CLOSED.value
         )
@@ -331,8 +333,8 @@ def due_tickets(
         .order_by(case((Ticket.urgency == "emergency", 0), else_=1), Ticket.closed_at, Ticket.id)
         .limit(limit)
     )
-    if rules.closed_after is not None:
-        query = query.where(Ticket.closed_at > rules.closed_after)
+    if horizon is not None:
+        query = query.where(Ticket.closed_at > horizon)
     if among is not None:
         query = query.where(Ticket.id.in_(list(among)))
     return list(session.scalars(query))
