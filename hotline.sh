@@ -37,8 +37,6 @@ system_packages() {
         # the console's browser tests: Debian's headless Chromium (driven by Playwright)
         # and a CJK font so the screenshots show the Chinese pages readably
         apt_install chromium fonts-noto-cjk
-        # SIPp: the capacity bench's SIP citizens, run small in the test suite
-        apt_install sip-tester
     fi
 }
 

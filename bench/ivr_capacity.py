@@ -372,9 +372,6 @@ async def run_level(
     ast_cpu = max(0.0, proc_cpu(pid) - ast_before - idle[0] * wall)
     py_cpu = max(0.0, stats["cpu"] - idle[1] * wall)
     done = await asyncio.to_thread(completed_calls, local.config, form, uniqueids, bool(args.burst))
-    if done < n:
-        keep = Path(tempfile.gettempdir()) / "hotline-bench-lost.txt"
-        keep.write_text("\n".join(uniqueids))
     if unfinished or left:
         print(f"  {form} N={n}: {unfinished} calls did not hang up, {left} channels left")
     return Row(

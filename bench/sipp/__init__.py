@@ -104,7 +104,6 @@ async def place_sipp_calls(
         deadline = asyncio.get_running_loop().time() + 60
         while legs - ended and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.5)
-        print(f"  sipp: {len(legs)} hotline legs seen, {len(legs - ended)} not hung up", flush=True)
         return sorted(legs), len(legs - ended)
     finally:
         follower.cancel()
