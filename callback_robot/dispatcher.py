@@ -5,11 +5,18 @@ transaction, see `db.robot.claim_due`); the dialer dials. A pass outside the
 call window does nothing; inside it, new calls are bounded by the free
 channels (the cap minus attempts dialing or in a call, counted in the
 database so it holds across robot processes) and by the calls-per-minute pace.
+
+A channel that frees up is used at once, not at the next periodic pass:
+`follow` runs a pass as soon as a placed call ends unanswered or a survey
+ends (fewer live attempts in the store), a short moment later so that a burst
+of ends is one pass. The periodic pass stays as the safety net.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -17,10 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.windows import in_call_window
 from core.config import HotlineConfig
-from db.robot import DueRules, claim_due
+from db.robot import DueRules, claim_due, due_tickets, free_budget, live_attempts
 from db.session import unit_of_work
 
+log = logging.getLogger(__name__)
+
 Place = Callable[[int, int, str], Awaitable[None]]  # (attempt id, ticket id, number)
+SETTLE_SECONDS = 0.3  # after a freed channel, wait this long so a burst of ends is one pass
+FOLLOW_SECONDS = 1.0  # how often the live attempts are counted to see a survey end
 
 
 def utcnow() -> datetime:
@@ -41,6 +52,11 @@ def due_rules(config: HotlineConfig, now: datetime) -> DueRules:
         retry_after_minutes=dict(robot.retry_after_minutes),
         max_unanswered=robot.max_unanswered,
         max_partial=robot.max_partial,
+        closed_after=(
+            None
+            if robot.survey_within_days is None
+            else now - timedelta(days=robot.survey_within_days)
+        ),
     )
 
 
@@ -59,22 +75,64 @@ class Dispatcher:
         self.place = place
         self.robot_id = robot_id
         self.clock = clock
+        self.freed = asyncio.Event()  # a channel may have freed up: pass again now
 
     def claim(self, now: datetime) -> list[tuple[int, int, str]]:
         """Claim the calls to place at `now` (none outside the window or without capacity)."""
         if not in_call_window(now, self.robot, self.config.tz):
             return []
+        rules = due_rules(self.config, now)
+        limits = {
+            "max_channels": self.robot.max_channels,
+            "calls_per_minute": self.robot.calls_per_minute,
+        }
+        # search without the lock (a read), then claim under it re-checking only those
+        with unit_of_work(self.sessions) as session:
+            budget = free_budget(session, now, **limits)
+            candidates = due_tickets(session, rules, limit=budget * 4) if budget > 0 else []
+        if not candidates:
+            return []
         with unit_of_work(self.sessions) as session:
             return claim_due(
-                session,
-                due_rules(self.config, now),
-                max_channels=self.robot.max_channels,
-                calls_per_minute=self.robot.calls_per_minute,
-                robot_id=self.robot_id,
+                session, rules, **limits, robot_id=self.robot_id, candidates=candidates
             )
 
     async def run_once(self) -> list[int]:
         """Claim at the current time and place those calls; returns the attempts started."""
         claimed = await asyncio.to_thread(self.claim, self.clock())
-        await asyncio.gather(*(self.place(a, t, n) for a, t, n in claimed))
+        await asyncio.gather(*(self.place_and_free(a, t, n) for a, t, n in claimed))
         return [attempt_id for attempt_id, _, _ in claimed]
+
+    async def place_and_free(self, attempt_id: int, ticket_id: int, number: str) -> None:
+        """Place a call; once its Originate resolves, a channel may be free: say so."""
+        await self.place(attempt_id, ticket_id, number)
+        # the Originate resolved: unanswered, the attempt is settled and its channel free
+        self.freed.set()
+
+    async def follow(self, dispatch: Callable[[], Awaitable[None]]) -> None:
+        """Run `dispatch` as soon as a channel frees up (until cancelled).
+
+        A channel frees when a placed call ends unanswered (`place_and_free` sets `freed`)
+        or when a survey ends, which is seen as fewer live attempts in the store
+        (counted every `FOLLOW_SECONDS` on the state index; it holds across robot
+        processes and whichever process ran the survey's `survey-end`).
+        """
+        last_live: int | None = None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.freed.wait(), FOLLOW_SECONDS)
+            live = await asyncio.to_thread(self.live)
+            freed = self.freed.is_set() or (last_live is not None and live < last_live)
+            last_live = live
+            if not freed:
+                continue
+            await asyncio.sleep(SETTLE_SECONDS)
+            self.freed.clear()
+            try:
+                await dispatch()
+            except Exception:
+                log.exception("dispatch after a freed channel failed; the periodic pass stays")
+
+    def live(self) -> int:
+        with unit_of_work(self.sessions) as session:
+            return live_attempts(session)

@@ -14,6 +14,7 @@ ring timeout plus a grace that Asterisk no longer has a channel for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -115,6 +116,7 @@ class Robot:
         self.passes = 0
         self.pending: set[asyncio.Task[None]] = set()
         self.scheduler = AsyncIOScheduler(timezone=config.timezone)
+        self.follower: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Apply what waited in the spool, settle what a crash left, then schedule the jobs."""
@@ -142,11 +144,19 @@ class Robot:
             **every,
         )
         self.scheduler.start()
+        # a freed channel is used at once, not at the next periodic pass
+        self.follower = asyncio.create_task(
+            self.dispatcher.follow(self.dispatch), name="dispatch-on-free"
+        )
         await self.dispatch()
 
     async def stop(self) -> None:
         """Stop the jobs and let the calls being placed finish their Originate."""
         self.scheduler.shutdown(wait=False)
+        if self.follower is not None:
+            self.follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.follower
         for hooks, hook in (
             (self.ami.on_disconnect, self.link_lost),
             (self.ami.on_connect, self.after_reconnect),
@@ -189,7 +199,9 @@ class Robot:
             log.exception("dispatch pass failed; next one in %.0f s", self.dispatch_seconds)
             return
         for attempt_id, ticket_id, number in claimed:
-            task = asyncio.create_task(self.dialer.place(attempt_id, ticket_id, number))
+            task = asyncio.create_task(
+                self.dispatcher.place_and_free(attempt_id, ticket_id, number)
+            )
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)
 

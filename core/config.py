@@ -80,6 +80,8 @@ class AsteriskConfig(Section):
     sip: SipConfig = SipConfig()
     outbound_channel: str = "Local/{number}@hotline-outbound"
     include_simulators: bool = True
+    # the bench-only pure-dialplan IVR (dialplans/bench-ivr.conf): capacity benchmarks only
+    include_bench: bool = False
     # Asterisk's CDR CSV (cdr_csv), read by the robot's recovery; None: the local one
     cdr_csv: Path | None = None
     start_timeout: float = Field(60.0, gt=0)
@@ -196,6 +198,8 @@ class RobotConfig(Section):
     max_unanswered: int = Field(3, ge=0)
     max_partial: int = Field(1, ge=0)
     min_hours_after_close: float = Field(2.0, ge=0)
+    # a ticket closed longer ago than this is no longer called back (null: no limit)
+    survey_within_days: int | None = Field(30, ge=1)
     caller_id: str = "12345"
     enabled: bool = True  # `hotline serve` runs the robot beside the IVR
     report_minutes: int = Field(60, ge=1)

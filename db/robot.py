@@ -8,6 +8,7 @@ answer saved the moment it is given, so a hang-up after Q1 keeps Q1.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -231,31 +232,52 @@ class DueRules:
     )
     max_unanswered: int = 3
     max_partial: int = 1
+    # tickets closed before this are no longer called back (None: no limit); it bounds the
+    # eligibility query by the closed_at index instead of every closed ticket ever
+    closed_after: datetime | None = None
 
 
 UNANSWERED = (AttemptOutcome.NO_ANSWER, AttemptOutcome.BUSY, AttemptOutcome.FAILED)
 IN_FLIGHT = (AttemptState.QUEUED, AttemptState.DIALING, AttemptState.IN_CALL)
 
 
-def due_tickets(session: Session, rules: DueRules, limit: int) -> list[int]:
+def due_tickets(
+    session: Session, rules: DueRules, limit: int, among: Collection[int] | None = None
+) -> list[int]:
     """Tickets the robot should call now, emergencies first, then the oldest closed.
 
-    Due: closed long enough ago; not validly surveyed and not opted out; nothing
+    Due: closed long enough ago (and not before the horizon, `closed_after`);
+    not validly surveyed and not opted out; nothing
     in flight for the ticket or its citizen; under the per-ticket, per-day,
     per-citizen, not-answered and answered-but-unfinished limits; the last
     attempt's retry interval (by its outcome) over; not on the do-not-call list.
     """
+    limits = (rules.max_attempts, rules.max_attempts_per_day, rules.max_unanswered)
+    if min(*limits, rules.max_partial, rules.max_calls_per_citizen_per_day) <= 0:
+        return []  # a limit of 0: nobody is ever due
     other = aliased(CallbackAttempt)
     sibling = aliased(Ticket)
 
-    def count(*conditions):  # type: ignore[no-untyped-def]
-        return (
-            select(func.count())
-            .select_from(other)
-            .where(other.ticket_id == Ticket.id, *conditions)
-            .scalar_subquery()
-        )
+    def tally(condition):  # type: ignore[no-untyped-def]
+        return func.sum(case((condition, 1), else_=0))
 
+    # The ticket's own attempts, in one grouped look-up by ticket_id (its index): the
+    # per-ticket limits. Four correlated counts used to let SQLite pick the outcome
+    # index for one of them and read every partial attempt once per closed ticket.
+    over_limits = (
+        select(other.ticket_id)
+        .where(other.ticket_id == Ticket.id)
+        .group_by(other.ticket_id)
+        .having(
+            or_(
+                func.count() >= rules.max_attempts,
+                tally(other.started_at >= rules.today_start) >= rules.max_attempts_per_day,
+                tally(other.outcome.in_(UNANSWERED)) >= rules.max_unanswered,
+                tally(other.outcome == AttemptOutcome.PARTIAL) >= rules.max_partial,
+            )
+        )
+        .exists()
+    )
     settled = exists().where(
         other.ticket_id == Ticket.id,
         or_(
@@ -263,8 +285,13 @@ def due_tickets(session: Session, rules: DueRules, limit: int) -> list[int]:
             other.state.in_(IN_FLIGHT),
         ),
     )
+    # correlated to the outer ticket explicitly: inside the EXISTS below it would
+    # otherwise be the highest attempt number of any ticket
     last_no = (
-        select(func.max(other.attempt_no)).where(other.ticket_id == Ticket.id).scalar_subquery()
+        select(func.max(other.attempt_no))
+        .where(other.ticket_id == Ticket.id)
+        .correlate(Ticket)
+        .scalar_subquery()
     )
     last = aliased(CallbackAttempt)
     too_soon = exists().where(
@@ -291,21 +318,30 @@ def due_tickets(session: Session, rules: DueRules, limit: int) -> list[int]:
     blocked = exists().where(DoNotCall.number == Ticket.caller_number)
     # surveyed elsewhere (a callback imported from the main platform) counts as settled too
     surveyed = exists().where(ValidCallback.ticket_id == Ticket.id)
+    status = Ticket.status == TicketStatus.CLOSED
+    horizon = rules.closed_after if among is None else None  # the candidates were within it
+    if horizon is not None or among is not None:
+        # walk the closed_at index over the horizon, or the candidates by id; the status
+        # index (every closed ticket ever) must not look cheaper to a planner without
+        # statistics
+        status = (
+            func.coalesce(Ticket.status, TicketStatus.CLOSED.value) == TicketStatus.CLOSED.value
+        )
     query = (
         select(Ticket.id)
-        .where(Ticket.status == TicketStatus.CLOSED, Ticket.closed_at <= rules.closed_before)
-        .where(~settled, ~surveyed, ~blocked, ~too_soon)
+        .where(status, Ticket.closed_at <= rules.closed_before)
+        .where(~settled, ~surveyed, ~blocked, ~over_limits, ~too_soon)
         .where(
-            count() < rules.max_attempts,
-            count(other.started_at >= rules.today_start) < rules.max_attempts_per_day,
-            count(other.outcome.in_(UNANSWERED)) < rules.max_unanswered,
-            count(other.outcome == AttemptOutcome.PARTIAL) < rules.max_partial,
             citizen_today.scalar_subquery() < rules.max_calls_per_citizen_per_day,
             citizen_busy.scalar_subquery() == 0,
         )
         .order_by(case((Ticket.urgency == "emergency", 0), else_=1), Ticket.closed_at, Ticket.id)
         .limit(limit)
     )
+    if horizon is not None:
+        query = query.where(Ticket.closed_at > horizon)
+    if among is not None:
+        query = query.where(Ticket.id.in_(list(among)))
     return list(session.scalars(query))
 
 
@@ -437,8 +473,23 @@ def attempts_in_flight(session: Session) -> list[CallbackAttempt]:
     )
 
 
+def free_budget(
+    session: Session, now: datetime, *, max_channels: int, calls_per_minute: int
+) -> int:
+    """How many calls may start now: free channels, within the calls-per-minute pace."""
+    free = max_channels - live_attempts(session)
+    paced = calls_per_minute - attempts_started_since(session, now - timedelta(minutes=1))
+    return min(free, paced)
+
+
 def claim_due(
-    session: Session, rules: DueRules, *, max_channels: int, calls_per_minute: int, robot_id: str
+    session: Session,
+    rules: DueRules,
+    *,
+    max_channels: int,
+    calls_per_minute: int,
+    robot_id: str,
+    candidates: Collection[int] | None = None,
 ) -> list[tuple[int, int, str]]:
     """Pick the tickets to call now and write their attempts, as one serialised step.
 
@@ -447,19 +498,21 @@ def claim_due(
     time, so the channel cap and the pace hold across robots and no ticket gets
     two attempts. One call per citizen per pass. Returns (attempt id, ticket id,
     caller number) to dial.
+
+    `candidates` (from `due_tickets` in an earlier, read-only transaction) keeps
+    the lock short: under it only those tickets are checked again, instead of
+    searching every closed ticket while the IVR waits for the SQLite write lock.
     """
     now = rules.now
     session.execute(
         update(RobotLock).where(RobotLock.id == 1).values(holder=robot_id, taken_at=now)
     )
-    free = max_channels - live_attempts(session)
-    paced = calls_per_minute - attempts_started_since(session, now - timedelta(minutes=1))
-    budget = min(free, paced)
+    budget = free_budget(session, now, max_channels=max_channels, calls_per_minute=calls_per_minute)
     if budget <= 0:
         return []
     claimed: list[tuple[int, int, str]] = []
     numbers: set[str] = set()
-    for ticket_id in due_tickets(session, rules, limit=budget * 4):
+    for ticket_id in due_tickets(session, rules, limit=budget * 4, among=candidates):
         number = str(session.scalar(select(Ticket.caller_number).where(Ticket.id == ticket_id)))
         if number in numbers:
             continue  # the citizen's other ticket waits for a later, spaced call

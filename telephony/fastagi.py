@@ -42,6 +42,11 @@ Handler = Callable[[AGI], Awaitable[None]]
 RESULT_VARIABLE = "HOTLINE_RESULT"
 ENV_TIMEOUT = 10.0
 MAX_ENV_LINES = 200
+# Asterisk gives a FastAGI connect 2 s. When hundreds of callers hang up at once, every
+# `h` extension connects in the same second: asyncio's default listen backlog (100) lets
+# the kernel drop the rest of the SYNs, and a dropped SYN is retried after 1 s, then 3 s:
+# past Asterisk's limit. The kernel caps this at net.core.somaxconn (4096 by default).
+LISTEN_BACKLOG = 4096
 
 
 DIGIT_RUN = re.compile(r"(?<![0-9.-])[0-9]{7,}(?![0-9.])")
@@ -122,7 +127,7 @@ class FastAGIServer:
     async def start(self) -> None:
         """Listen; raises OSError (e.g. address in use) for the caller to report."""
         self._server = await asyncio.start_server(
-            self._on_connection, self.host, self.port, limit=MAX_LINE
+            self._on_connection, self.host, self.port, limit=MAX_LINE, backlog=LISTEN_BACKLOG
         )
         sockets = self._server.sockets or []
         if sockets and self.port == 0:

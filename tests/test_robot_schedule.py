@@ -134,6 +134,7 @@ def test_due_tickets_by_hand(database_url: str) -> None:
         attempt = create_attempt(s, retry, now - timedelta(days=1), "r")
         attempt.started_at = now - timedelta(days=1)  # yesterday: may be retried today
         finish_attempt(s, attempt.id, AttemptOutcome.NO_ANSWER)
+        attempt.ended_at = now - timedelta(days=1)  # (finish_attempt stamps the real clock)
     with unit_of_work(sessions) as s:
         due = due_tickets(
             s, DueRules(now=now, today_start=today, closed_before=now - timedelta(hours=2)), 10
@@ -282,3 +283,27 @@ def test_two_robots_never_claim_the_same_ticket_and_share_the_cap(
         assert len(pairs) == len(set(pairs))
         # a ticket is never claimed again the same day, whichever robot asks
         assert len({a.ticket_id for a in attempts}) == len(attempts)
+
+
+def test_the_retry_interval_counts_each_tickets_own_last_attempt(database_url: str) -> None:
+    """Another ticket with more attempts must not hide this one's recent no-answer."""
+    upgrade(database_url)
+    sessions = make_session_factory(make_engine(database_url))
+    now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    with unit_of_work(sessions) as s:
+        fresh = make_closed(s, "11", now - timedelta(days=2))
+        attempt = create_attempt(s, fresh, now - timedelta(minutes=10), "r")
+        finish_attempt(s, attempt.id, AttemptOutcome.NO_ANSWER)
+        attempt.ended_at = now - timedelta(minutes=10)  # no answer 10 min ago: wait 120
+        busy = make_closed(s, "12", now - timedelta(days=2))
+        for _ in range(2):
+            finish_attempt(s, create_attempt(s, busy, now, "r").id, AttemptOutcome.BUSY)
+    rules = DueRules(
+        now=now,
+        today_start=local(2026, 11, 25, 0, 0),
+        closed_before=now - timedelta(hours=2),
+        max_attempts_per_day=5,
+        retry_after_minutes={"no_answer": 120, "busy": 0, "failed": 60, "partial": 240},
+    )
+    with unit_of_work(sessions) as s:
+        assert fresh not in due_tickets(s, rules, 10)

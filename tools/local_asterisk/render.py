@@ -119,6 +119,8 @@ def globals_conf(config: HotlineConfig) -> str:
         f"HOTLINE_TZ={config.timezone}",
         f"HOTLINE_FALLBACK_SILENCE={max(config.ivr.record_silence_seconds, 1)}",
         f"HOTLINE_FALLBACK_MAX={config.ivr.record_max_seconds}",
+        # the menus' key timeout in seconds (Read() in the bench's pure-dialplan IVR)
+        f"HOTLINE_KEY_TIMEOUT={config.ivr.key_timeout_ms / 1000:g}",
         # the step the hang-up handler and the reconciler read for a dialplan-taken message
         f"HOTLINE_STEP_FALLBACK={CallStep.FALLBACK.value}",
     ]
@@ -196,6 +198,13 @@ def simulators_conf(config: HotlineConfig) -> str:
     return "; simulators disabled (asterisk.include_simulators: false)\n"
 
 
+def bench_conf(config: HotlineConfig) -> str:
+    """Include the bench-only pure-dialplan IVR only where a capacity bench asks for it."""
+    if config.asterisk.include_bench:
+        return '#include "bench-ivr.conf"\n'
+    return "; bench dialplan disabled (asterisk.include_bench: false)\n"
+
+
 def render(config: HotlineConfig, layout: AsteriskLayout, out_dir: Path) -> list[Path]:
     """Write the full configuration tree for this site into out_dir; return the files."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,6 +218,7 @@ def render(config: HotlineConfig, layout: AsteriskLayout, out_dir: Path) -> list
         "hotline_globals.conf": globals_conf(config),
         "pjsip_phones.conf": phones_conf(config),
         "hotline_simulators.conf": simulators_conf(config),
+        "hotline_bench.conf": bench_conf(config),
         "queue_members.conf": queue_members_conf(config),
         "hotline_lines.conf": lines_conf(config),
         "manager_test_user.conf": manager_test_user_conf(config),
