@@ -67,7 +67,8 @@ async def serve(config_path: str, conn: Connection) -> None:
     app = create_hotline(config)
     db_latency: list[float] = []
     lag: list[float] = []
-    original = app.store.transaction
+    # every flow's write goes through the store's gateway (retry, then spool): time it there
+    original = app.store.gateway.transaction
 
     def timed_transaction(work):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
@@ -76,7 +77,7 @@ async def serve(config_path: str, conn: Connection) -> None:
         finally:
             db_latency.append(time.perf_counter() - start)
 
-    app.store.transaction = timed_transaction  # type: ignore[method-assign]
+    app.store.gateway.transaction = timed_transaction  # type: ignore[method-assign]
     await app.server.start()
     loop = asyncio.get_running_loop()
 
