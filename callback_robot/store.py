@@ -32,14 +32,10 @@ from db.robot import (
     save_answer,
     send_back_for_rework,
 )
-from db.spool import Spool
+from db.spool import Spool, read_time
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def _time(value: object) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 @dataclass
@@ -109,7 +105,7 @@ def from_payload(kind: str, payload: dict[str, Any]) -> RobotIntent:
     cls = KINDS[kind]
     values = dict(payload)
     if "at" in values:
-        values["at"] = _time(values["at"])
+        values["at"] = read_time(values["at"])
     return cls(**values)
 
 

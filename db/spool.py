@@ -21,9 +21,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from db.outage import is_outage
+
+
+def read_time(value: object) -> datetime:
+    """A time of a spooled intent as JSON gave it back (ISO text), or as it was."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
 
 log = logging.getLogger(__name__)
 

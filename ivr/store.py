@@ -27,7 +27,7 @@ from db.calls import call_by_uniqueid, end_call, upsert_call_start
 from db.gateway import StoreGateway, StoreUnavailable
 from db.models import utcnow
 from db.session import unit_of_work
-from db.spool import Spool
+from db.spool import Spool, read_time
 from db.tickets import (
     create_ticket_for_call,
     line_by_did,
@@ -56,7 +56,7 @@ class CallStart:
     @classmethod
     def from_payload(cls, p: dict[str, Any]) -> CallStart:
         """The intent as read back from the spool's JSON."""
-        return cls(**{**p, "started_at": _parse_time(p["started_at"])})
+        return cls(**{**p, "started_at": read_time(p["started_at"])})
 
 
 @dataclass
@@ -83,7 +83,7 @@ class TicketRequest:
                 **p,
                 "request_type": RequestType(kind) if kind else None,
                 "urgency": Urgency(p.get("urgency") or Urgency.DAILY_LIFE),
-                "accepted_at": _parse_time(p["accepted_at"]),
+                "accepted_at": read_time(p["accepted_at"]),
             }
         )
 
@@ -104,7 +104,7 @@ class CallEnd:
     @classmethod
     def from_payload(cls, p: dict[str, Any]) -> CallEnd:
         """The intent as read back from the spool's JSON."""
-        return cls(**{**p, "ended_at": _parse_time(p["ended_at"])})
+        return cls(**{**p, "ended_at": read_time(p["ended_at"])})
 
 
 Intent = CallStart | TicketRequest | CallEnd
@@ -125,10 +125,6 @@ class TicketView:
     unit: str | None
     due_at: datetime | None
     caller: str  # whose ticket it is: only they hear its status without the code
-
-
-def _parse_time(value: object) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 class IvrStore:

@@ -35,7 +35,6 @@ def robot_run(config: ConfigOption = None, verbose: bool = False) -> None:
 @robot_app.command("status")
 def robot_status(config: ConfigOption = None) -> None:
     """What is dialing, in a call, and done, and who is due next."""
-
     from callback_robot.status import robot_status as read_status
     from core.vocabulary import AttemptState
     from db.session import unit_of_work
