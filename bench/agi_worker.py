@@ -67,17 +67,20 @@ async def serve(config_path: str, conn: Connection) -> None:
     app = create_hotline(config)
     db_latency: list[float] = []
     lag: list[float] = []
-    # every flow's write goes through the store's gateway (retry, then spool): time it there
-    original = app.store.gateway.transaction
+    # every flow's store work goes through the gateway (queue, retry, then spool): time it
+    # there, from asking to done, as the caller waits for it
+    gateway = app.store.gateway
+    original = gateway.run
 
-    def timed_transaction(work):  # type: ignore[no-untyped-def]
+    async def timed_run(work):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
         try:
-            return original(work)
+            return await original(work)
         finally:
             db_latency.append(time.perf_counter() - start)
 
-    app.store.gateway.transaction = timed_transaction  # type: ignore[method-assign]
+    gateway.run = timed_run  # type: ignore[method-assign]
+    spooled_before = gateway.spooled
     await app.server.start()
     loop = asyncio.get_running_loop()
 
@@ -99,6 +102,7 @@ async def serve(config_path: str, conn: Connection) -> None:
             app.server.refused = 0
             reset_peak_rss()
             window_cpu = cpu_seconds()
+            spooled_before = gateway.spooled
             conn.send("ok")
         elif request == "stats":
             count, p50, p99 = app.server.round_trips.quantiles(QUICK_COMMANDS)
@@ -120,7 +124,7 @@ async def serve(config_path: str, conn: Connection) -> None:
                     "rss_kb": status_kb("VmRSS"),
                     "fds": len(os.listdir("/proc/self/fd")),
                     "refused": app.server.refused,
-                    "spooled": len(app.store.spool.pending()),
+                    "spooled": gateway.spooled - spooled_before,
                     "in_progress": len(app.server._calls),
                 }
             )

@@ -2,8 +2,9 @@
 
 The IVR, the survey, survey-end and the dialer all write through a
 `StoreGateway`: work runs in one transaction on a thread pool of the engine's
-own (as many threads as the connection pool has connections, so a thread
-never queues for a connection it cannot get); a store that is locked,
+own (on PostgreSQL as many threads as the connection pool has connections, so
+a thread never queues for a connection it cannot get; on SQLite one thread,
+see `store_threads`); a store that is locked,
 unreachable or out of connections (a pool timeout) is retried until
 `retry_seconds`; then the intent is written to the durable spool off the
 event loop and applied later. The engine is built with every per-attempt
@@ -48,11 +49,29 @@ def pool_capacity(engine: Engine) -> int:
     return max(1, size + overflow)
 
 
+def store_threads(engine: Engine) -> int:
+    """How many threads run one process's store work on this engine at once.
+
+    SQLite lets one writer in at a time, so on SQLite the flows of a process
+    take turns on one thread: threads racing for the file lock only lose
+    time, and under load they lose calls. A deferred transaction that has
+    read gets "database is locked" at once, without waiting, when another
+    connection commits first (WAL snapshots), and a writer starved of CPU
+    holds the lock while the others sleep through their busy timeout. The
+    capacity bench found tickets spooled that way at 600 callers; in one
+    queue they wait their turn instead. The busy timeout still covers the
+    other processes (robot, console, reconciler) that share the file.
+    """
+    if engine.dialect.name == "sqlite":
+        return 1
+    return pool_capacity(engine)
+
+
 def executor_for(engine: Engine) -> ThreadPoolExecutor:
     """The thread pool of the flows' store work on this engine (one per engine)."""
     executor = _executors.get(engine)
     if executor is None:
-        executor = ThreadPoolExecutor(pool_capacity(engine), thread_name_prefix="store")
+        executor = ThreadPoolExecutor(store_threads(engine), thread_name_prefix="store")
         _executors[engine] = executor
     return executor
 
