@@ -10,7 +10,7 @@ seconds of espeak-ng Korean: the test model is the Korean one that the
 audio time (goal <= 0.2). Then the load the IVR gives it at a capacity of
 `--calls-at-once` calls of `--call-seconds` each: that many tickets with a
 recording arrive per second on average; the transcriber runs as in `hotline
-serve` (a pass every `speech.transcribe_interval_seconds`) for `--minutes`, and
+serve` (draining, every `speech.transcribe_interval_seconds`) for `--minutes`, and
 the number of recordings waiting is sampled at every pass: it must not grow.
 """
 
@@ -90,30 +90,45 @@ def run(args: argparse.Namespace) -> int:
         upgrade(config.database_url)
         sessions = make_session_factory(make_engine(config.database_url))
         made = recordings(folder / "recordings", args.recordings)
-        model = SpeechModel(config.speech_model)
-        loaded = time.perf_counter()
-        model()
-        print(f"model loaded in {time.perf_counter() - loaded:.1f} s (once per process)")
-        # 1. real-time factor, one core, each recording alone
-        factors, texts = [], []
+        tuned = {"beam": str(args.beam), "max-active": str(args.max_active)}
+        decoders = {
+            "the model's own": {},
+            f"beam {args.beam:g}, max-active {args.max_active}": tuned,
+        }
+        models = {name: SpeechModel(config.speech_model, decoder=d) for name, d in decoders.items()}
+        for name, model in models.items():
+            loaded = time.perf_counter()
+            model()
+            print(f"model ({name}) loaded in {time.perf_counter() - loaded:.1f} s (once a process)")
+        # 1. real-time factor, one core, each recording alone, the two decoders in turns
+        factors: dict[str, list[float]] = {name: [] for name in models}
+        texts: dict[str, str] = {}
         for path, seconds in made:
-            start = time.process_time()
-            texts.append(recognize(model(), path))
-            factors.append((time.process_time() - start) / seconds)
+            for name, model in models.items():
+                start = time.process_time()
+                texts.setdefault(name, recognize(model(), path))
+                factors[name].append((time.process_time() - start) / seconds)
         audio = [s for _p, s in made]
         print(f"recordings: {len(made)}, {min(audio):.1f}-{max(audio):.1f} s of audio each")
-        print("| measure (one core) | value |")
-        print("|---|---|")
-        print(f"| real-time factor, median | {statistics.median(factors):.3f} |")
-        print(f"| real-time factor, worst | {max(factors):.3f} |")
-        print(f"| heard (first recording) | {texts[0][:40]} |")
+        names = list(models)
+        print("| measure (one core) | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
+        medians = [statistics.median(factors[n]) for n in names]
+        print("| real-time factor, median | " + " | ".join(f"{m:.3f}" for m in medians) + " |")
+        worst = [max(factors[n]) for n in names]
+        print("| real-time factor, worst | " + " | ".join(f"{w:.3f}" for w in worst) + " |")
+        print("| heard (first recording) | " + " | ".join(texts[n][:30] for n in names) + " |")
+        print(f"median RTF, tuned / the model's own: {medians[1] / medians[0]:.2f}")
+        model = models[names[1]] if args.tuned else models[names[0]]
+        factor = medians[1] if args.tuned else medians[0]
         # 2. the backlog at the IVR's capacity
         rate = args.calls_at_once / args.call_seconds  # tickets with a recording per second
         mean_audio = statistics.mean(audio)
-        need = rate * mean_audio * statistics.median(factors)
-        print(f"| arrivals at {args.calls_at_once} calls at once ({args.call_seconds} s calls) "
-              f"| {rate:.1f} recordings/s |")  # fmt: skip
-        print(f"| cores of transcription needed (arrivals x audio x RTF) | {need:.2f} |")
+        need = rate * mean_audio * factor
+        print(f"arrivals at {args.calls_at_once} calls at once ({args.call_seconds:g} s calls): "
+              f"{rate:.1f} recordings/s")  # fmt: skip
+        which = names[1] if args.tuned else names[0]
+        print(f"cores of transcription needed (arrivals x mean audio x RTF, {which}): {need:.2f}")
         if args.minutes <= 0:
             return 0
         if need > 0.5 and not args.no_wait and not wait_for_quiet():
@@ -139,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         end = time.monotonic() + args.minutes * 60
         while time.monotonic() < end:
             began = time.monotonic()
-            report = transcriber.run_once(limit=10_000)
+            report = transcriber.drain()
             samples.append((round(began - end + args.minutes * 60), report.done, report.waiting))
             time.sleep(max(0.0, interval - (time.monotonic() - began)))
         stop.set()
@@ -169,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--call-seconds", type=float, default=45.0, help="a new-request call")
     parser.add_argument("--minutes", type=float, default=3.0, help="backlog run (0: skip)")
     parser.add_argument("--no-wait", action="store_true")
+    parser.add_argument("--beam", type=float, default=8.0, help="the tuned decoder's beam")
+    parser.add_argument("--max-active", type=int, default=1500, help="its max-active")
+    parser.add_argument(
+        "--tuned", action="store_true", help="run the backlog with the tuned decoder"
+    )
     args = parser.parse_args(argv)
     print(f"load at start: {load_1min():.2f}")
     return run(args)

@@ -92,7 +92,9 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
     )
     sessions = make_session_factory(engine)
     store = IvrStore(config, sessions)
-    transcriber = Transcriber(config, sessions, SpeechModel(config.speech_model, config.source))
+    transcriber = Transcriber(
+        config, sessions, SpeechModel(config.speech_model, config.source, config.speech.decoder())
+    )
     server = FastAGIServer(
         build_routes(config, store, transcriber),
         host=config.agi.host,
@@ -122,7 +124,7 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
     config = hotline.config
 
     async def transcribe() -> None:
-        await asyncio.to_thread(hotline.transcriber.run_once)
+        await asyncio.to_thread(hotline.transcriber.drain)
 
     async def retention() -> None:
         await asyncio.to_thread(run_retention, config, hotline.sessions)

@@ -77,3 +77,21 @@ class Transcriber:
         with unit_of_work(self.sessions) as session:
             report.waiting = count_needing_transcript(session)
         return report
+
+    def drain(self, limit: int = 20) -> TranscribeReport:
+        """Pass after pass while recordings wait and passes get through them.
+
+        `hotline serve` runs this every `speech.transcribe_interval_seconds`:
+        a single pass of `limit` per interval capped transcription at 20
+        recordings per 15 s (1.3 a second) whatever the cores, so a peak's
+        backlog could only grow. Passes of `limit` keep each transaction short.
+        """
+        total = TranscribeReport()
+        while True:
+            report = self.run_once(limit)
+            total.done += report.done
+            total.failed += report.failed
+            total.waiting = report.waiting
+            total.model = report.model
+            if not report.waiting or not (report.done or report.failed):
+                return total

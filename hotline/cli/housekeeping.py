@@ -55,7 +55,7 @@ def transcribe_command(
 
     cfg = config_or_exit(config)
     try:
-        model = SpeechModel(cfg.speech_model, cfg.source)
+        model = SpeechModel(cfg.speech_model, cfg.source, cfg.speech.decoder())
         report = Transcriber(cfg, sessions(cfg), model).run_once(limit)
     except SpeechModelError as exc:
         raise fail(str(exc)) from None
