@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from core import periods
 from core.config import HotlineConfig
@@ -20,7 +20,7 @@ FIELDS = ("user", "action", "object", "from", "to", "before")
 
 
 @router.get("/audit")
-def audit_page(request: Request, viewer: Admin):  # type: ignore[no-untyped-def]
+def audit_page(request: Request, viewer: Admin) -> Response:
     """Who listened to, downloaded or changed what; filters by user, action, recording, days."""
     config: HotlineConfig = request.app.state.config
     params = {k: request.query_params.get(k, "")[:64].strip() for k in FIELDS}
@@ -57,7 +57,7 @@ def audit_page(request: Request, viewer: Admin):  # type: ignore[no-untyped-def]
 
 
 @router.get("/users")
-def users_page(request: Request, viewer: Admin):  # type: ignore[no-untyped-def]
+def users_page(request: Request, viewer: Admin) -> Response:
     """Every account with its role, unit and state (changes go through `hotline users`)."""
     with unit_of_work(request.app.state.sessions) as session:
         users = [

@@ -20,11 +20,12 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from core.config import HotlineConfig
@@ -137,7 +138,7 @@ def session_cookie(keys: Keys, user: User) -> tuple[str, str]:
     return keys.sessions.dumps({"u": user.id, "v": user.session_version, "s": sid}), sid
 
 
-def set_cookie(request: Request, response, name: str, value: str, max_age: int) -> None:  # type: ignore[no-untyped-def]
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
     config: HotlineConfig = request.app.state.config
     response.set_cookie(
         name,
@@ -189,7 +190,7 @@ def current_viewer(request: Request) -> Viewer:
     return viewer
 
 
-def require_roles(*roles: str):  # type: ignore[no-untyped-def]
+def require_roles(*roles: str) -> Callable[[Request], Viewer]:
     """A dependency: the viewer, if their role is one of roles; else 403."""
 
     def check(request: Request) -> Viewer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from core.config import HotlineConfig
@@ -38,7 +38,7 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
-def _form(request: Request, message: str = "", status: int = 200, next_url: str = "/"):  # type: ignore[no-untyped-def]
+def _form(request: Request, message: str = "", status: int = 200, next_url: str = "/") -> Response:
     keys: Keys = request.app.state.keys
     nonce = secrets.token_urlsafe(18)
     response = page(
@@ -53,7 +53,7 @@ def _form(request: Request, message: str = "", status: int = 200, next_url: str 
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "/"):  # type: ignore[no-untyped-def]
+def login_form(request: Request, next: str = "/") -> Response:
     """The login form (with a fresh pre-login CSRF nonce)."""
     return _form(request, next_url=next)
 
@@ -65,7 +65,7 @@ def login(
     password: Annotated[str, Form(max_length=256)],
     csrf: Annotated[str, Form(max_length=128)] = "",
     next: Annotated[str, Form(max_length=500)] = "/",
-):  # type: ignore[no-untyped-def]
+) -> Response:
     """Check the password; throttled per address, locked per account after repeated failures."""
     config: HotlineConfig = request.app.state.config
     keys: Keys = request.app.state.keys
@@ -109,7 +109,7 @@ def logout(
     request: Request,
     viewer: Annotated[Viewer, Depends(current_viewer)],
     csrf: Annotated[str, Form(max_length=128)] = "",
-):  # type: ignore[no-untyped-def]
+) -> Response:
     """End the session (the cookie goes; the link tokens die with the session id)."""
     check_csrf(request, viewer, csrf)
     with unit_of_work(request.app.state.sessions) as session:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from core import periods
@@ -30,7 +30,7 @@ def overview(
     request: Request,
     viewer: Annotated[Viewer, Depends(current_viewer)],
     week: str = Query("", max_length=20, description="ISO week, e.g. 2026-W47"),
-):  # type: ignore[no-untyped-def]
+) -> Response:
     """Last week (or ?week=) at a glance."""
     if viewer.role == "staff":
         return RedirectResponse("/rates", status_code=303)

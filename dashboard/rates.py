@@ -18,8 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 from core import periods
@@ -92,14 +93,14 @@ def _period(request: Request) -> tuple[periods.Period, dict[str, str]]:
     return period, {k: v for k, v in chosen.items() if v}
 
 
-def _allowed_codes(session, viewer: Viewer) -> set[str] | None:  # type: ignore[no-untyped-def]
+def _allowed_codes(session: Session, viewer: Viewer) -> set[str] | None:
     if viewer.scope_root is None:
         return None
     return {u.code for u in subtree_units(session, viewer.scope_root)}
 
 
 @router.get("/rates")
-def rates_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+def rates_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]) -> Response:
     """The units under one unit (or the top level), with rates and ranks; drill down by name."""
     config: HotlineConfig = request.app.state.config
     period, chosen = _period(request)
@@ -171,7 +172,9 @@ def rates_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
 
 
 @router.get("/rates/trend/{code}")
-def trend_page(request: Request, code: str, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+def trend_page(
+    request: Request, code: str, viewer: Annotated[Viewer, Depends(current_viewer)]
+) -> Response:
     """A unit's three rates week by week (its whole subtree)."""
     config: HotlineConfig = request.app.state.config
     code = code[:64]
@@ -246,7 +249,7 @@ def _report(request: Request, viewer: Viewer, which: str) -> Report:
 @router.get("/rates/export/{which}.{fmt}")
 def export(
     request: Request, which: str, fmt: str, viewer: Annotated[Viewer, Depends(current_viewer)]
-):  # type: ignore[no-untyped-def]
+) -> Response:
     """A report as CSV (UTF-8 with BOM) or XLSX: the same file `hotline report` writes."""
     if which not in REPORTS or fmt not in ("csv", "xlsx"):
         raise HTTPException(404, "没有这个报表 / no such report")

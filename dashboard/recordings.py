@@ -15,10 +15,11 @@ import secrets
 import threading
 import time
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path as FilePath
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.responses import FileResponse
 from itsdangerous import BadSignature, SignatureExpired
 
@@ -31,7 +32,7 @@ from dashboard.render import page
 from dashboard.waveform import cached_peaks, peaks_svg
 from db.audit import audit
 from db.call_search import CallQuery, search_calls
-from db.console import attempts, call_by_id, in_subtree
+from db.console import AttemptLine, attempts, call_by_id, in_subtree
 from db.models import Call
 from db.session import unit_of_work
 
@@ -53,7 +54,10 @@ def _digits(value: str, field: str) -> str:
     return value
 
 
-def _choice(value: str, allowed: type, field: str):  # type: ignore[no-untyped-def]
+E = TypeVar("E", bound=Enum)
+
+
+def _choice(value: str, allowed: type[E], field: str) -> E | None:
     if not value:
         return None
     try:
@@ -115,7 +119,7 @@ SEARCH_FIELDS = ("ticket", "caller", "from", "to", "line", "direction", "min_sec
 
 
 @router.get("/calls")
-def calls_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+def calls_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]) -> Response:
     """The recordings search, newest first, keyset-paginated."""
     config: HotlineConfig = request.app.state.config
     params = {k: request.query_params.get(k, "")[:100] for k in SEARCH_FIELDS}
@@ -156,7 +160,7 @@ def _recording_path(call: Call, kind: str) -> str | None:
     return None
 
 
-def _visible_call(request: Request, viewer: Viewer, call_id: int):  # type: ignore[no-untyped-def]
+def _visible_call(request: Request, viewer: Viewer, call_id: int) -> tuple[Call, list[AttemptLine]]:
     """The call if it exists and the viewer may see it (404 / 403 otherwise); in a session."""
     with unit_of_work(request.app.state.sessions) as session:
         call = call_by_id(session, call_id)
@@ -181,7 +185,7 @@ def _inside(path: FilePath, folder: FilePath) -> bool:
 @router.get("/calls/{call_id}")
 def call_page(
     request: Request, call_id: CallId, viewer: Annotated[Viewer, Depends(current_viewer)]
-):  # type: ignore[no-untyped-def]
+) -> Response:
     """One call: players with signed links, waveform, transcript, the ticket and its history."""
     config: HotlineConfig = request.app.state.config
     keys: Keys = request.app.state.keys
@@ -238,7 +242,9 @@ AUDITED = _Audited()
 
 
 @router.get("/media/{token}")
-def media(request: Request, token: str, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+def media(
+    request: Request, token: str, viewer: Annotated[Viewer, Depends(current_viewer)]
+) -> Response:
     """Stream a recording (HTTP Range: seeking works) for a valid link of this session."""
     config: HotlineConfig = request.app.state.config
     keys: Keys = request.app.state.keys

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
 
 from dashboard.auth import Viewer
@@ -57,7 +57,7 @@ templates.env.globals.update(
 
 def page(
     request: Request, name: str, viewer: Viewer | None, context: dict[str, Any], status: int = 200
-):  # type: ignore[no-untyped-def]
+) -> Response:
     """Render a console page with the viewer, the Asterisk link state and the CSRF token."""
     live = getattr(request.app.state, "live", None)
     config = request.app.state.config

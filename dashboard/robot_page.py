@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from callback_robot.status import robot_report, robot_status
 from core import periods
@@ -52,7 +52,7 @@ def weekly(by_day: dict[str, dict[str, int]]) -> dict[str, tuple[int, int]]:
 
 
 @router.get("/robot")
-def robot_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+def robot_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]) -> Response:
     """What the robot did in a span of days (default the last four weeks) and is doing now."""
     config: HotlineConfig = request.app.state.config
     today = datetime.now(config.tz).date()

@@ -8,9 +8,9 @@ CSRF-checked form. Staff see only tickets of their unit's subtree.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 
 from dashboard.auth import Viewer, check_csrf, client_address, current_viewer
@@ -26,7 +26,7 @@ NUMBER = re.compile(r"^[0-9]{1,20}$")
 STEPS = {"sign": "签收 sign", "return": "退单 return", "close": "办结 close"}
 
 
-def _load(request: Request, viewer: Viewer, number: str):  # type: ignore[no-untyped-def]
+def _load(request: Request, viewer: Viewer, number: str) -> dict[str, Any]:
     """The ticket as a dict for the template, if it exists and the viewer may see it."""
     if not NUMBER.match(number):
         raise HTTPException(404, "工单号只能是数字 / a ticket number is digits")
@@ -58,7 +58,9 @@ def _load(request: Request, viewer: Viewer, number: str):  # type: ignore[no-unt
 
 
 @router.get("/tickets/{number}")
-def ticket_page(request: Request, number: str, viewer: Annotated[Viewer, Depends(current_viewer)]):  # type: ignore[no-untyped-def]
+def ticket_page(
+    request: Request, number: str, viewer: Annotated[Viewer, Depends(current_viewer)]
+) -> Response:
     """A ticket with its history, calls and (for its own unit's staff) the handling forms."""
     ticket = _load(request, viewer, number)
     message = request.query_params.get("done", "")[:40]
@@ -78,7 +80,7 @@ def ticket_step(
     viewer: Annotated[Viewer, Depends(current_viewer)],
     csrf: Annotated[str, Form(max_length=128)] = "",
     text: Annotated[str, Form(max_length=2000)] = "",
-):  # type: ignore[no-untyped-def]
+) -> Response:
     """Sign, return (with a reason) or close (with a reply) as the viewer's own unit."""
     check_csrf(request, viewer, csrf)
     if step not in STEPS:
