@@ -56,7 +56,9 @@ from tools.local_asterisk.local import LocalAsterisk
 FORMS = {"fastagi": "hotline-in", "dialplan": "bench-in"}
 # optional extra form: the FastAGI IVR as it was before the read-back fix (before/after)
 VARIANT_FORMS = {"fastagi-digitwise": ("fastagi", "digitwise")}
-CONTEXTS = {**FORMS, "fastagi-digitwise": "hotline-in"}
+# optional extra form: the FastAGI process at nice 0, as before `agi.nice` (before/after)
+NICE_FORMS = {"fastagi-nice0": 0}
+CONTEXTS = {**FORMS, "fastagi-digitwise": "hotline-in", "fastagi-nice0": "hotline-in"}
 DID = "12345"
 SCRIPT_ID = "900001"
 # the citizen, as the IVR tests' new request: 1 (new request) during the greeting,
@@ -81,6 +83,7 @@ class Row:
     rt_p99_ms: float
     lag_p99_ms: float  # event-loop lag
     db_p99_ms: float  # store work of a flow, from asking to done (queue, retries)
+    tx_p99_ms: float  # the same work's transaction alone, on the store thread
     py_peak_mb: float
     ast_peak_mb: float
     agi_per_call: float  # AGI commands per call
@@ -364,6 +367,7 @@ async def run_level(
     pid = local.running_pid()
     assert pid is not None
     worker.ask(("variant", VARIANT_FORMS.get(form, ("", "joined"))[1]))
+    worker.ask(("nice", NICE_FORMS.get(form, local.config.agi.nice)))
     worker.ask("reset")
     reset_peak(pid)
     ast_before = proc_cpu(pid)
@@ -397,6 +401,7 @@ async def run_level(
         rt_p99_ms=1000 * stats["rt_p99"],
         lag_p99_ms=1000 * stats["lag_p99"],
         db_p99_ms=1000 * stats["db_p99"],
+        tx_p99_ms=1000 * stats["tx_p99"],
         py_peak_mb=stats["peak_rss_kb"] / 1024,
         ast_peak_mb=proc_peak_kb(pid) / 1024,
         agi_per_call=stats["agi_commands"] / n,

@@ -112,6 +112,9 @@ class AgiConfig(Section):
         return peers
 
     max_connections: int = Field(2000, ge=1)
+    # `hotline serve`'s call path (event loop, store thread) at this nice value: every call
+    # waits on it, Asterisk's channel threads would otherwise crowd it out on a full machine
+    nice: int = Field(-10, ge=-20, le=19)
     # the per-installation key in every AGI URL; unset: generated once in the state folder
     key_env: str = "HOTLINE_AGI_KEY"
 

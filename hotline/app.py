@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import uvicorn
@@ -28,6 +29,7 @@ from db.lines import LineSpec, sync_lines
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
 from hotline.health import Probe, RobotRef, disk_check, health_router
+from hotline.priority import as_background, as_ordinary, favour_call_path
 from ivr.call_end import CallEndRoute
 from ivr.diagnostics import echo_route
 from ivr.inbound import InboundFlow
@@ -120,17 +122,24 @@ async def every(seconds: float, job: Callable[[], Awaitable[object]], name: str)
 
 
 def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[None]]:
-    """The reconciler, the transcriber and the disk check: each its own job and interval."""
+    """The reconciler, the transcriber and the disk check: each its own job and interval.
+
+    Transcription, retention and the disk check run on one batch thread behind
+    Asterisk and the call path (`hotline.priority`): a backlog of recordings
+    may wait for a quiet minute, a caller may not.
+    """
     config = hotline.config
+    batch = ThreadPoolExecutor(1, thread_name_prefix="batch", initializer=as_background)
+    loop = asyncio.get_running_loop()
 
     async def transcribe() -> None:
-        await asyncio.to_thread(hotline.transcriber.drain)
+        await loop.run_in_executor(batch, hotline.transcriber.drain)
 
     async def retention() -> None:
-        await asyncio.to_thread(run_retention, config, hotline.sessions)
+        await loop.run_in_executor(batch, run_retention, config, hotline.sessions)
 
     async def disk() -> None:
-        check = await asyncio.to_thread(disk_check, config)
+        check = await loop.run_in_executor(batch, disk_check, config)
         if not check.ok:
             log.warning("recordings disk nearly full: %s", check.detail)
 
@@ -253,7 +262,12 @@ async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | N
     server = EmbeddedServer(
         uvicorn.Config(app, host=config.web.host, port=config.web.port, log_level="warning")
     )
-    thread = threading.Thread(target=server.run, name="web", daemon=True)
+
+    def run_pages() -> None:
+        as_ordinary()  # pages are not the call path (see hotline.priority)
+        server.run()
+
+    thread = threading.Thread(target=run_pages, name="web", daemon=True)
     thread.start()
     await stop.wait()
     server.should_exit = True
@@ -262,6 +276,9 @@ async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | N
 
 async def run_forever(config: HotlineConfig) -> None:
     """Serve FastAGI until SIGINT/SIGTERM, then let calls in progress finish."""
+    refused = favour_call_path(config.agi.nice)  # before any thread: they inherit it
+    if refused:
+        log.warning("%s", refused)
     hotline = create_hotline(config)
     applied, left = await asyncio.to_thread(hotline.store.spool.replay, hotline.store.apply)
     if applied or left:
