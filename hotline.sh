@@ -35,8 +35,9 @@ system_packages() {
     fi
     if [ "${1:-}" = "test" ]; then
         # the console's browser tests: Debian's headless Chromium (driven by Playwright)
-        # and a CJK font so the screenshots show the Chinese pages readably
-        apt_install chromium fonts-noto-cjk
+        # and a CJK font so the screenshots show the Chinese pages readably;
+        # sip-tester (SIPp): the capacity test's citizens are real SIP phones
+        apt_install chromium fonts-noto-cjk sip-tester
     fi
 }
 

@@ -1,7 +1,8 @@
 """SIPp citizens for the capacity bench: real SIP over UDP on loopback, RTP, RFC 4733 keys.
 
 Debian's `sip-tester` package is SIPp (`apt-get install -y sip-tester`); the
-scenario in new_request.xml plays the DTMF and voice pcaps that package ships.
+scenario in new_request.xml plays one pcap per run, the citizen's keys and voice
+as one RTP stream (media.py; the voice is the PCMA speech sample that package ships).
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import shutil
 import socket
 from pathlib import Path
 
+from bench.sipp.media import LEAD_MS, citizen_pcap
 from telephony.ami import AMIClient
 from tools.local_asterisk.local import LocalAsterisk
 
 SCENARIO = Path(__file__).with_name("new_request.xml")
-PCAPS = Path("/usr/share/sip-tester")
-VOICE_PCAP = PCAPS / "g711a.pcap"  # about seven seconds of PCMA speech
-VOICE_MS = 7000
+VOICE_PCAP = Path("/usr/share/sip-tester/g711a.pcap")  # about seven seconds of PCMA speech
 PHONE = "6001"  # a citizen test phone (digest auth with its own secret)
 # the dialplan form is reached from the phones as 88 + the line (bench-ivr.conf)
 NUMBERS = {"fastagi": "12345", "fastagi-digitwise": "12345", "dialplan": "8812345"}
@@ -30,14 +30,10 @@ class SippMissing(RuntimeError):
 
 
 def scenario_file(folder: Path) -> Path:
-    """The scenario with this machine's pcap folder and the phone filled in."""
+    """The scenario with the citizen's media track (written beside it) and the phone filled in."""
+    media = citizen_pcap(VOICE_PCAP, folder / "citizen.pcap")
     text = SCENARIO.read_text()
-    for name, value in {
-        "PCAPS": str(PCAPS),
-        "VOICE": str(VOICE_PCAP),
-        "VOICE_MS": str(VOICE_MS),
-        "USER": PHONE,
-    }.items():
+    for name, value in {"MEDIA": str(media), "LEAD_MS": str(LEAD_MS), "USER": PHONE}.items():
         text = text.replace(f"@@{name}@@", value)
     target = folder / "new_request.xml"
     target.write_text(text)
