@@ -8,6 +8,7 @@ recording sets HOTLINE_REQUEST_REC, a created ticket HOTLINE_TICKET.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from core.config import HotlineConfig, LineConfig
@@ -66,24 +67,39 @@ class InboundFlow:
         self.code_secret = config.secrets.get("ticket-codes")
 
     async def __call__(self, agi: AGI) -> None:
-        call = await self.begin(agi)
-        key = await self.greet(call)
-        await self.serve(call, key)
-        await self.play(call, "goodbye")
+        call, call_row = await self.begin(agi)
+        try:
+            key = await self.greet(call)
+            await self.serve(call, key)
+            await self.play(call, "goodbye")
+        finally:
+            await call_row
 
     # -- building blocks --------------------------------------------------------------
-    async def begin(self, agi: AGI) -> CitizenCall:
-        did = await agi.get_variable("HOTLINE_DID") or agi.dialed
-        base = await agi.get_variable("HOTLINE_BASE") or ""
+    async def begin(self, agi: AGI) -> tuple[CitizenCall, asyncio.Task[None]]:
+        """The call, and the writing of its row, which the greeting does not wait for.
+
+        The dialplan hands over the line, the recording's base name and the
+        linkedid as the AGI's arguments (`ivr?key=…,DID,BASE,LINKEDID`), so the
+        greeting is the call's first AGI command; a dialplan without them is
+        asked. The row is written meanwhile: every later write of the call
+        makes it too (upsert), so nothing waits on a slow store before the
+        citizen hears the hotline.
+        """
+        args = agi.script_args
+        if len(args) >= 3:
+            did, base, linkedid = args[0] or agi.dialed, args[1], args[2] or None
+        else:
+            did = await agi.get_variable("HOTLINE_DID") or agi.dialed
+            base = await agi.get_variable("HOTLINE_BASE") or ""
+            linkedid = await agi.get_full_variable("${CHANNEL(linkedid)}")
         line = self.lines.get(did) or self.config.lines[0]
         call = CitizenCall(agi, line, base, self.config.prompts.languages[0])
-        linkedid = await agi.get_full_variable("${CHANNEL(linkedid)}")
         recording = base + ".wav" if base else None
-        await self.store.call_started(
-            CallStart(agi.uniqueid, call.caller, line.did, recording, linkedid)
-        )
+        start = CallStart(agi.uniqueid, call.caller, line.did, recording, linkedid)
+        call_row = asyncio.create_task(self.store.call_started(start))
         agi.log.info("citizen %s on line %s", for_log(call.caller), line.did)
-        return call
+        return call, call_row
 
     async def step(self, call: CitizenCall, step: CallStep) -> None:
         await call.agi.set_variable("HOTLINE_STEP", step.value)

@@ -7,6 +7,7 @@ and audio in the end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -68,7 +69,8 @@ async def test_a_flow_that_crashes_mid_call_falls_back_and_keeps_the_request(
     original = hotline.server.routes["ivr"]
 
     async def crashing(agi: AGI) -> None:
-        await original.begin(agi)  # type: ignore[attr-defined]
+        _call, call_row_written = await original.begin(agi)  # type: ignore[attr-defined]
+        await call_row_written
         raise RuntimeError("simulated crash in the middle of the flow")
 
     hotline.server.routes["ivr"] = crashing
@@ -162,3 +164,36 @@ def test_request_recordings_are_transcribed_with_the_real_model(hotline: Hotline
         ).all()
         texts = {t.transcript for t in done}
     assert "네" in texts  # what the citizen said, through Asterisk, recognised
+
+
+async def test_the_greeting_does_not_wait_for_the_store(
+    hotline: Hotline, ami: AMIClient, voice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow database delays the call's row, never the citizen's first prompt.
+
+    At 600 callers at once the greeting waited behind the store's queue, the
+    citizens' first key fell before it and their calls went astray.
+    """
+    flow = hotline.server.routes["ivr"]
+    store_answered = asyncio.Event()
+    greeted_first: list[bool] = []
+    write_call_start = hotline.store.call_started
+    play = flow.play  # type: ignore[attr-defined]
+
+    async def slow_call_started(start):  # type: ignore[no-untyped-def]
+        with contextlib.suppress(TimeoutError):  # before the fix: nothing plays until this
+            await asyncio.wait_for(store_answered.wait(), 8)
+        greeted_first.append(store_answered.is_set())
+        await write_call_start(start)
+
+    async def greet_then_answer(call, prompt, keys=""):  # type: ignore[no-untyped-def]
+        store_answered.set()  # the database answers once the citizen hears something
+        return await play(call, prompt, keys)
+
+    monkeypatch.setattr(hotline.store, "call_started", slow_call_started)
+    monkeypatch.setattr(flow, "play", greet_then_answer)
+    result = await citizen_call(ami, "12345", NEW_REQUEST.format(voice=voice), caller="13200132009")
+    assert greeted_first == [True]
+    ticket = ticket_of_call(hotline, result.uniqueid)
+    assert ticket is not None and ticket.caller_number == "13200132009"
+    assert call_row(hotline, result.uniqueid) is not None
