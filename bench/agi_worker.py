@@ -16,10 +16,12 @@ import contextlib
 import os
 import resource
 import time
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from core.config import load_config
+from db.gateway import store_threads
 from hotline.app import create_hotline
 from hotline.priority import favour_call_path
 from ivr.inbound import CitizenCall, InboundFlow
@@ -101,6 +103,7 @@ async def serve(config_path: str, conn: Connection) -> None:
 
     gateway.transaction = timed_transaction  # type: ignore[method-assign]
     spooled_before = gateway.spooled
+    executors = {store_threads(gateway.sessions.kw["bind"]): gateway.executor}
     await app.server.start()
     loop = asyncio.get_running_loop()
 
@@ -150,6 +153,12 @@ async def serve(config_path: str, conn: Connection) -> None:
                     "in_progress": len(app.server._calls),
                 }
             )
+        elif isinstance(request, tuple) and request[0] == "store-threads":
+            # a phase with the store work on this many threads (the engine's own pool: 1 on SQLite)
+            if request[1] not in executors:
+                executors[request[1]] = ThreadPoolExecutor(request[1], thread_name_prefix="store")
+            gateway.executor = executors[request[1]]
+            conn.send("ok")
         elif isinstance(request, tuple) and request[0] == "nice":
             conn.send(set_priority(request[1]))
         elif isinstance(request, tuple) and request[0] == "variant":

@@ -60,7 +60,14 @@ FORMS = {"fastagi": "hotline-in", "dialplan": "bench-in"}
 VARIANT_FORMS = {"fastagi-digitwise": ("fastagi", "digitwise")}
 # optional extra form: the FastAGI process at nice 0, as before `agi.nice` (before/after)
 NICE_FORMS = {"fastagi-nice0": 0}
-CONTEXTS = {**FORMS, "fastagi-digitwise": "hotline-in", "fastagi-nice0": "hotline-in"}
+# optional extra form: the store work on 15 threads, as before one store thread on SQLite
+THREAD_FORMS = {"fastagi-threads": 15}
+CONTEXTS = {
+    **FORMS,
+    "fastagi-digitwise": "hotline-in",
+    "fastagi-nice0": "hotline-in",
+    "fastagi-threads": "hotline-in",
+}
 DID = "12345"
 SCRIPT_ID = "900001"
 # the citizen, as the IVR tests' new request: 1 (new request) during the greeting,
@@ -426,6 +433,7 @@ async def run_level(
     assert pid is not None
     worker.ask(("variant", VARIANT_FORMS.get(form, ("", "joined"))[1]))
     worker.ask(("nice", NICE_FORMS.get(form, local.config.agi.nice)))
+    worker.ask(("store-threads", THREAD_FORMS.get(form, 1)))
     worker.ask("reset")
     reset_peak(pid)
     ast_before = proc_cpu(pid)

@@ -127,7 +127,7 @@ class IvrConfig(Section):
     readback_repeats: int = Field(2, ge=0)
     ticket_digits_timeout_ms: int = Field(10000, ge=1000)
     queue_wait_seconds: int = Field(60, ge=1)
-    db_retry_seconds: float = Field(3.0, ge=0)
+    db_retry_seconds: float = Field(3.0, gt=0)
     reconcile_interval_seconds: int = Field(60, ge=5)
     # a recording or call younger than this may still be in progress: leave it alone
     reconcile_settle_seconds: int = Field(300, ge=0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -39,6 +40,10 @@ _executors: weakref.WeakKeyDictionary[Engine, ThreadPoolExecutor] = weakref.Weak
 
 class StoreUnavailable(Exception):
     """The database did not answer within the retry budget."""
+
+
+class QueuedTooLong(Exception):
+    """The work waited for the store's thread past the retry budget; it was not started."""
 
 
 def pool_capacity(engine: Engine) -> int:
@@ -96,14 +101,43 @@ class StoreGateway:
         with unit_of_work(self.sessions) as session:
             return work(session)
 
+    async def attempt(self, work: Callable[[Session], T], deadline: float) -> T:
+        """One try on the store's thread, unless it waited in the queue past the deadline.
+
+        On a machine past its capacity the store's queue grows, and a caller
+        would wait in silence for as long as it is: work not started by the
+        deadline is given up (it will not run when its turn comes) and the
+        flow spools its intent. Work already running is waited for (each try
+        is bounded by the engine's own timeouts).
+        """
+        started = threading.Event()
+
+        def when_its_turn_comes() -> T:
+            if time.monotonic() > deadline:
+                raise QueuedTooLong(f"waited over {self.retry_seconds:g} s for the store")
+            started.set()
+            return self.transaction(work)
+
+        future = asyncio.get_running_loop().run_in_executor(self.executor, when_its_turn_comes)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(future), max(0.0, deadline - time.monotonic())
+            )
+        except TimeoutError:
+            if started.is_set():
+                return await future
+            future.add_done_callback(lambda done: done.exception())  # gives up at its turn
+            raise QueuedTooLong(f"waited over {self.retry_seconds:g} s for the store") from None
+
     async def run(self, work: Callable[[Session], T]) -> T:
         """Work in one transaction off the loop; an outage is retried, then StoreUnavailable."""
-        loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.1
         while True:
             try:
-                return await loop.run_in_executor(self.executor, self.transaction, work)
+                return await self.attempt(work, deadline)
+            except QueuedTooLong as exc:
+                raise StoreUnavailable(str(exc)) from None
             except Exception as exc:
                 if not is_outage(exc):
                     raise

@@ -167,3 +167,34 @@ async def test_one_process_takes_turns_on_sqlite_and_works_in_parallel_on_postgr
         assert most_inside == 1
     else:
         assert most_inside > 1
+
+
+async def test_a_store_queue_longer_than_the_budget_spools_instead_of_keeping_the_caller_waiting(
+    tmp_path: Path,
+) -> None:
+    """Past its capacity the store thread's queue grows; nobody waits on it past the budget."""
+    config = load_config(
+        write_config(tmp_path, ivr={"reconcile_settle_seconds": 0, "db_retry_seconds": 0.5})
+    )
+    prepare_store(config)
+    engine = make_engine(config.database_url, attempt_seconds=config.ivr.db_retry_seconds)
+    store = IvrStore(config, make_session_factory(engine))
+
+    def slow(session: Session) -> None:
+        session.execute(text("SELECT 1"))
+        time.sleep(1.5)  # one long transaction ahead in the queue
+
+    ahead = asyncio.create_task(store.gateway.run(slow))
+    await asyncio.sleep(0.1)
+    request = TicketRequest("1700000300.1", "13800000300", "12345", None, description="queued")
+    number = await store.ticket_for_call(request)
+    given_up_first = not ahead.done()  # at the budget, before the slow work ahead ended
+    await ahead
+    assert given_up_first
+    assert number is None  # the caller hears that the number follows, not silence
+    assert [p.name.split("-")[1] for p in store.spool.pending()] == ["ticket"]
+    applied, left = await asyncio.to_thread(store.spool.replay, store.apply)
+    assert (applied, left) == (1, 0)
+    with unit_of_work(store.sessions) as session:
+        assert ticket_for_call(session, "1700000300.1") is not None
+    engine.dispose()
