@@ -86,7 +86,7 @@ class Row:
     n: int
     completed: int
     lost: int
-    spooled: int  # tickets that went to the spool (they arrive later; counted lost here)
+    spooled: int  # intents spooled (call starts, tickets, call ends: they land later)
     ast_cpu_ms: float  # Asterisk CPU per call
     py_cpu_ms: float  # the FastAGI process's CPU per call
     rt_p50_ms: float  # AGI round trip of the quick commands, in the server
@@ -324,10 +324,10 @@ def completed_calls(
                 ).all()
         finally:
             engine.dispose()
-        return sum(1 for _u, p in paths if str(p).endswith("-request.wav") and has_audio(p))
-    found = {
-        p.name.split("_", 1)[0]: p for p in (config.recordings_dir / "bench").rglob("*-request.wav")
-    }
+        wanted = [p for _u, p in paths if burst or str(p).endswith("-request.wav")]
+        return sum(1 for p in wanted if has_audio(p))
+    pattern = "*.wav" if burst else "*-request.wav"
+    found = {p.name.split("_", 1)[0]: p for p in (config.recordings_dir / "bench").rglob(pattern)}
     return sum(1 for u in uniqueids if u in found and has_audio(str(found[u])))
 
 
