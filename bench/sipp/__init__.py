@@ -21,8 +21,10 @@ from tools.local_asterisk.local import LocalAsterisk
 SCENARIO = Path(__file__).with_name("new_request.xml")
 VOICE_PCAP = Path("/usr/share/sip-tester/g711a.pcap")  # about seven seconds of PCMA speech
 PHONE = "6001"  # a citizen test phone (digest auth with its own secret)
-# the dialplan form is reached from the phones as 88 + the line (bench-ivr.conf)
-NUMBERS = {"fastagi": "12345", "fastagi-digitwise": "12345", "dialplan": "8812345"}
+# the dialplan form is reached from the phones as 88 + the line (bench-ivr.conf);
+# every FastAGI form (fastagi, -digitwise, -nice0, -threads) calls the line itself
+NUMBERS = {"dialplan": "8812345"}
+LINE = "12345"
 
 
 class SippMissing(RuntimeError):
@@ -68,7 +70,7 @@ async def place_sipp_calls(
     rate = max(1.0, n / max(args.ramp, 0.1))
     command = [
         "sipp", f"127.0.0.1:{config.asterisk.sip.port}",
-        "-sf", str(scenario), "-s", NUMBERS[form],
+        "-sf", str(scenario), "-s", NUMBERS.get(form, LINE),
         "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_port()),
         "-au", PHONE, "-ap", config.phone_secret(PHONE),
         "-m", str(n), "-l", str(n), "-r", f"{rate:.2f}", "-rp", "1000",
