@@ -57,8 +57,11 @@ async def test_a_request_recorded_into_a_full_disk_still_becomes_a_ticket_and_is
     original = hotline.server.routes["ivr"]
 
     async def onto_the_full_disk(agi: AGI) -> None:
-        base = await agi.get_variable("HOTLINE_BASE") or ""
-        await agi.set_variable("HOTLINE_BASE", str(full_disk / Path(base).name))
+        # the recording's base name comes as the AGI's second argument (and the variable)
+        base = agi.env.get("agi_arg_2") or await agi.get_variable("HOTLINE_BASE") or ""
+        redirected = str(full_disk / Path(base).name)
+        agi.env["agi_arg_2"] = redirected
+        await agi.set_variable("HOTLINE_BASE", redirected)
         await original(agi)
 
     voice = speech_file(hotline.config.state_dir / "voices", "네")

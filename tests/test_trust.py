@@ -69,8 +69,10 @@ def test_rendered_secrets_are_generated_strong_and_per_phone(
     phones = [*config.asterisk.sip.citizen_phones, *config.asterisk.sip.agent_phones]
     assert len(passwords) == len(phones) == len(set(passwords))  # one secret per phone
     assert f"HOTLINE_AGI_KEY={config.agi_key()}" in files["hotline_globals.conf"]
-    agi_calls = re.findall(r"AGI\(([^)]*)\)", files["extensions.conf"])
-    assert agi_calls and all(c.endswith("?key=${HOTLINE_AGI_KEY}") for c in agi_calls)
+    agi_urls = re.findall(
+        r"AGI\(([^,)]*)", files["extensions.conf"]
+    )  # the URL, before any argument
+    assert agi_urls and all(url.endswith("?key=${HOTLINE_AGI_KEY}") for url in agi_urls)
 
 
 def test_the_robots_ami_user_has_least_privilege_and_no_module_runs_commands(
