@@ -31,13 +31,11 @@ import contextlib
 import json
 import multiprocessing
 import re
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -45,6 +43,7 @@ from sqlalchemy import select
 
 from bench.agi_worker import quantile
 from bench.quiet import load_1min, wait_for_quiet
+from bench.stopping import cancellable
 from core.config import HotlineConfig, load_config
 from dashboard.charts import Series, line_chart
 from db.models import Ticket
@@ -723,14 +722,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chart", default="ivr_capacity.svg", help="SVG chart ('' for none)")
     parser.add_argument("--json", default="", help="also write the rows as JSON here")
     return parser.parse_args(argv)
-
-
-async def cancellable(work: Coroutine[object, object, int]) -> int:
-    """Run work; SIGTERM cancels it like Ctrl-C, so its finally blocks stop Asterisk."""
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    return await work
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,13 +26,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,6 +40,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bench.quiet import load_1min
 from bench.robot_store import fill
+from bench.stopping import cancellable
 from callback_robot.dispatcher import Dispatcher, due_rules
 from callback_robot.runner import run_robot
 from core.config import HotlineConfig, load_config
@@ -419,14 +418,6 @@ async def run(args: argparse.Namespace) -> int:
             await asyncio.to_thread(query_bench, store, args.query_tickets, args.turns, args.cap)
     print(f"load at end: {load_1min():.2f}")
     return 0
-
-
-async def cancellable(work: Coroutine[object, object, int]) -> int:
-    """Run work; SIGTERM cancels it like Ctrl-C, so its finally blocks stop Asterisk."""
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    return await work
 
 
 def main(argv: list[str] | None = None) -> int:
