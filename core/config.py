@@ -128,6 +128,9 @@ class IvrConfig(Section):
     ticket_digits_timeout_ms: int = Field(10000, ge=1000)
     queue_wait_seconds: int = Field(60, ge=1)
     db_retry_seconds: float = Field(3.0, gt=0)
+    # the calls' store work in a process of its own (db.store_process): on a full machine
+    # a store thread sharing the event loop's process waits for the CPU at every GIL hand-over
+    store_process: bool = True
     reconcile_interval_seconds: int = Field(60, ge=5)
     # a recording or call younger than this may still be in progress: leave it alone
     reconcile_settle_seconds: int = Field(300, ge=0)

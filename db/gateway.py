@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from core.telemetry import SPOOLED_INTENTS
 from db.outage import is_outage
 from db.session import unit_of_work
 from db.spool import Spool
+from db.store_process import StoreLate, StoreOutage, StoreProcess
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -84,8 +85,15 @@ def executor_for(engine: Engine) -> ThreadPoolExecutor:
 class StoreGateway:
     """Retried, bounded, spooled access to the store for one flow's intents."""
 
-    def __init__(self, sessions: sessionmaker[Session], retry_seconds: float, spool: Spool) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        retry_seconds: float,
+        spool: Spool,
+        process: StoreProcess | None = None,
+    ) -> None:
         self.sessions = sessions
+        self.process = process  # where `perform` runs operations; None: on the store thread
         self.retry_seconds = retry_seconds
         self.spool = spool
         self.appliers: dict[str, Applier] = {}
@@ -94,7 +102,7 @@ class StoreGateway:
         self.executor = executor_for(engine)
 
     def register(self, kind: str, applier: Applier) -> None:
-        """How a spooled intent of this kind is applied."""
+        """How the operation `kind` runs: `perform`, and the spool's replay of such intents."""
         self.appliers[kind] = applier
 
     def transaction(self, work: Callable[[Session], T]) -> T:
@@ -131,15 +139,27 @@ class StoreGateway:
 
     async def run(self, work: Callable[[Session], T]) -> T:
         """Work in one transaction off the loop; an outage is retried, then StoreUnavailable."""
+        return await self._retried(lambda deadline: self.attempt(work, deadline))
+
+    async def perform(self, kind: str, payload: dict[str, Any]) -> Any:
+        """The registered operation `kind`, in the store process if there is one; as `run`."""
+        process = self.process
+        if process is None:
+            applier = self.appliers[kind]
+            return await self.run(lambda session: applier(session, payload))
+        return await self._retried(lambda deadline: process.attempt(kind, payload, deadline))
+
+    async def _retried(self, attempt: Callable[[float], Awaitable[T]]) -> T:
+        """Tries until the budget's deadline: an outage is retried, then StoreUnavailable."""
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.1
         while True:
             try:
-                return await self.attempt(work, deadline)
-            except QueuedTooLong as exc:
+                return await attempt(deadline)
+            except (QueuedTooLong, StoreLate) as exc:
                 raise StoreUnavailable(str(exc)) from None
             except Exception as exc:
-                if not is_outage(exc):
+                if not (isinstance(exc, StoreOutage) or is_outage(exc)):
                     raise
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 if time.monotonic() + delay > deadline:

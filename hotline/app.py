@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import uvicorn
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.runner import run_robot
@@ -25,16 +27,18 @@ from callback_robot.survey import SurveyEndRoute, SurveyFlow
 from core.config import HotlineConfig
 from core.phone_numbers import log_full_numbers
 from dashboard.app import create_app
+from db.gateway import store_threads
 from db.lines import LineSpec, sync_lines
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
+from db.store_process import StoreProcess, StoreRecipe
 from hotline.health import Probe, RobotRef, disk_check, health_router
 from hotline.priority import as_background, as_ordinary, favour_call_path
 from ivr.call_end import CallEndRoute
 from ivr.diagnostics import echo_route
 from ivr.inbound import InboundFlow
 from ivr.reconcile import ReconcileReport, reconcile_now
-from ivr.store import IvrStore
+from ivr.store import IvrStore, ivr_operations
 from ivr.transcribe import Transcriber
 from privacy.retention import run_retention
 from prompts.build import PromptLibrary
@@ -83,6 +87,21 @@ def build_routes(
     }
 
 
+def store_process(config: HotlineConfig, engine: Engine) -> StoreProcess | None:
+    """The calls' store process (started on first use), unless `ivr.store_process` is off."""
+    if not config.ivr.store_process:
+        return None
+    return StoreProcess(
+        StoreRecipe(
+            url=config.database_url,
+            busy_timeout_ms=config.database.busy_timeout_ms,
+            attempt_seconds=config.ivr.db_retry_seconds,
+            threads=store_threads(engine),
+            operations=functools.partial(ivr_operations, config),
+        )
+    )
+
+
 def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
     """Wire the store, the routes and the FastAGI server for this config."""
     log_full_numbers(config.privacy.log_full_numbers)
@@ -93,7 +112,7 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
         attempt_seconds=config.ivr.db_retry_seconds,  # no try outlives the flows' retry budget
     )
     sessions = make_session_factory(engine)
-    store = IvrStore(config, sessions)
+    store = IvrStore(config, sessions, process=store_process(config, engine))
     transcriber = Transcriber(
         config, sessions, SpeechModel(config.speech_model, config.source, config.speech.decoder())
     )
@@ -283,6 +302,8 @@ async def run_forever(config: HotlineConfig) -> None:
     applied, left = await asyncio.to_thread(hotline.store.spool.replay, hotline.store.apply)
     if applied or left:
         log.warning("spool on start: %d intents applied, %d left for later", applied, left)
+    if hotline.store.gateway.process is not None:
+        await hotline.store.gateway.process.start()  # before the first call, not during it
     await hotline.server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -308,3 +329,4 @@ async def run_forever(config: HotlineConfig) -> None:
     await linking
     await ami.close()
     await hotline.server.stop()
+    await hotline.store.close()

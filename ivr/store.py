@@ -28,6 +28,7 @@ from db.gateway import StoreGateway, StoreUnavailable
 from db.models import utcnow
 from db.session import unit_of_work
 from db.spool import Spool, read_time
+from db.store_process import Operation, StoreProcess
 from db.tickets import (
     create_ticket_for_call,
     line_by_did,
@@ -127,104 +128,37 @@ class TicketView:
     caller: str  # whose ticket it is: only they hear its status without the code
 
 
-class IvrStore:
-    """Async, retried, spooled access to the store for call flows."""
+@dataclass(frozen=True)
+class Filed:
+    """What writing a call's ticket did: its number, and its source if this write created it."""
 
-    def __init__(
-        self, config: HotlineConfig, sessions: sessionmaker[Session], spool: Spool | None = None
-    ) -> None:
+    number: str
+    created: str | None = None
+
+
+class IvrOperations:
+    """The IVR's idempotent writes and its reads, each in one transaction: the store's side.
+
+    They run wherever the store work runs: in the store process
+    (`db.store_process`, `ivr_operations`), on the store thread, or in the
+    spool's replay. They return plain values, so that a ticket created in the
+    store process is counted in the serving process's /metrics.
+    """
+
+    def __init__(self, config: HotlineConfig) -> None:
         self.config = config
-        self.sessions = sessions
-        self.gateway = StoreGateway(
-            sessions, config.ivr.db_retry_seconds, spool or Spool(config.spool_dir)
-        )
-        self.spool = self.gateway.spool
-        for kind, cls in INTENT_KINDS.items():
-            self.gateway.register(
-                kind,
-                lambda session, payload, cls=cls: self.apply_intent(  # type: ignore[misc]
-                    session, cls.from_payload(payload)
-                ),
-            )
 
-    # -- plumbing ---------------------------------------------------------------
-    async def _run(self, work: Callable[[Session], T]) -> T:
-        """Run work in one transaction off the loop; retry an outage, then StoreUnavailable."""
-        return await self.gateway.run(work)
+    def table(self) -> dict[str, Operation]:
+        """Operations by kind: the spooled intents' kinds, and the two reads."""
+        return {
+            "call_start": lambda s, p: self.call_start(s, CallStart.from_payload(p)),
+            "ticket": lambda s, p: self.ticket(s, TicketRequest.from_payload(p)),
+            "call_end": lambda s, p: self.call_end(s, CallEnd.from_payload(p)),
+            "lookup": lambda s, p: self.lookup(s, p["number"]),
+            "urge": lambda s, p: self.urge(s, p["caller"]),
+        }
 
-    def transaction(self, work: Callable[[Session], T]) -> T:
-        with unit_of_work(self.sessions) as session:
-            return work(session)
-
-    # -- writes (spooled when the database is away) -------------------------------
-    async def call_started(self, start: CallStart) -> None:
-        try:
-            await self._run(lambda s: self.apply_call_start(s, start))
-        except StoreUnavailable as exc:
-            await self.spool_intent(start)
-            log.error("[%s] call start spooled: %s", start.uniqueid, exc)
-
-    async def ticket_for_call(self, request: TicketRequest) -> str | None:
-        """The call's ticket number; None when the ticket had to be spooled."""
-        try:
-            return await self._run(lambda s: self.apply_ticket(s, request))
-        except StoreUnavailable as exc:
-            await self.spool_intent(request)
-            log.error("[%s] ticket spooled (database unavailable: %s)", request.uniqueid, exc)
-            return None
-
-    async def call_ended(self, end: CallEnd) -> str | None:
-        """Record the end; make sure the call has a ticket. Returns its number if known."""
-        try:
-            return await self._run(lambda s: self.apply_call_end(s, end))
-        except StoreUnavailable as exc:
-            await self.spool_intent(end)
-            log.error("[%s] call end spooled: %s", end.uniqueid, exc)
-            return None
-
-    async def spool_intent(self, intent: Intent) -> None:
-        """Keep an intent durably until the database is back (written off the event loop)."""
-        await self.gateway.put(KIND_OF[type(intent)], asdict(intent))
-
-    # -- reads ------------------------------------------------------------------
-    async def lookup(self, number: str) -> TicketView | None:
-        def read(session: Session) -> TicketView | None:
-            ticket = ticket_by_number(session, number)
-            if ticket is None:
-                return None
-            unit = ticket.department.name if ticket.department else None
-            return TicketView(
-                ticket.number, ticket.status, unit, ticket.due_at, ticket.caller_number
-            )
-
-        return await self._run(read)
-
-    async def urge_latest(self, caller: str) -> str | None:
-        """Urge the caller's newest open ticket; its number, or None if there is none."""
-
-        def urge(session: Session) -> str | None:
-            tickets = open_tickets_for_caller(session, caller)
-            if not tickets:
-                return None
-            return urge_ticket(session, tickets[0], actor=caller).number
-
-        return await self._run(urge)
-
-    # -- the idempotent writes themselves (also used by spool replay) ----------
-    def apply(self, kind: str, payload: dict[str, Any]) -> None:
-        """Apply one spooled intent (raises on database trouble so replay stops)."""
-        self.gateway.apply(kind, payload)
-
-    def apply_intent(self, session: Session, intent: Intent) -> None:
-        """Apply an intent of any kind."""
-        if isinstance(intent, CallStart):
-            self.apply_call_start(session, intent)
-        elif isinstance(intent, TicketRequest):
-            self.apply_ticket(session, intent)
-        else:
-            self.apply_call_end(session, intent)
-
-    def apply_call_start(self, session: Session, start: CallStart) -> None:
+    def call_start(self, session: Session, start: CallStart) -> None:
         upsert_call_start(
             session,
             uniqueid=start.uniqueid,
@@ -236,7 +170,7 @@ class IvrStore:
             recording_path=start.recording,
         )
 
-    def apply_ticket(self, session: Session, request: TicketRequest) -> str:
+    def ticket(self, session: Session, request: TicketRequest) -> Filed:
         accepted = request.accepted_at
         if call_by_uniqueid(session, request.uniqueid) is None:
             upsert_call_start(
@@ -263,11 +197,9 @@ class IvrStore:
             if request.transcribe and has_audio(request.recording)
             else None,
         )
-        if created:
-            TICKETS_CREATED.labels(request.source).inc()
-        return ticket.number
+        return Filed(ticket.number, request.source if created else None)
 
-    def apply_call_end(self, session: Session, end: CallEnd) -> str:
+    def call_end(self, session: Session, end: CallEnd) -> Filed:
         recording = end.recording
         if recording and not Path(recording).exists():
             recording = None  # never answered, so MixMonitor never started
@@ -288,13 +220,13 @@ class IvrStore:
         )
         existing = ticket_for_call(session, end.uniqueid)
         if existing is not None:
-            return existing.number
+            return Filed(existing.number)
         requests = [r for r in end.request_recordings if has_audio(r)]
         # MixMonitor may still be flushing the call recording: attach it if it exists at all
         audio = requests[0] if requests else (call.recording_path or None)
         step = CallStep.read(end.last_step) if end.last_step else None
         where = step.describe() if step else "before the IVR answered"
-        return self.apply_ticket(
+        return self.ticket(
             session,
             TicketRequest(
                 uniqueid=end.uniqueid,
@@ -308,3 +240,121 @@ class IvrStore:
                 + ("" if requests else "; no request recording, the call recording is attached"),
             ),
         )
+
+    def lookup(self, session: Session, number: str) -> TicketView | None:
+        ticket = ticket_by_number(session, number)
+        if ticket is None:
+            return None
+        unit = ticket.department.name if ticket.department else None
+        return TicketView(ticket.number, ticket.status, unit, ticket.due_at, ticket.caller_number)
+
+    def urge(self, session: Session, caller: str) -> str | None:
+        """Urge the caller's newest open ticket; its number, or None if there is none."""
+        tickets = open_tickets_for_caller(session, caller)
+        if not tickets:
+            return None
+        return urge_ticket(session, tickets[0], actor=caller).number
+
+
+def ivr_operations(config: HotlineConfig) -> dict[str, Operation]:
+    """The store process's operations (`functools.partial(ivr_operations, config)` pickles)."""
+    return IvrOperations(config).table()
+
+
+def counted(result: object) -> object:
+    """A result as the flows see it; a ticket this write created is counted for /metrics."""
+    if isinstance(result, Filed):
+        if result.created:
+            TICKETS_CREATED.labels(result.created).inc()
+        return result.number
+    return result
+
+
+class IvrStore:
+    """Async, retried, spooled access to the store for call flows."""
+
+    def __init__(
+        self,
+        config: HotlineConfig,
+        sessions: sessionmaker[Session],
+        spool: Spool | None = None,
+        process: StoreProcess | None = None,
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.gateway = StoreGateway(
+            sessions, config.ivr.db_retry_seconds, spool or Spool(config.spool_dir), process
+        )
+        self.spool = self.gateway.spool
+        self.operations = IvrOperations(config)
+        for kind, operation in self.operations.table().items():
+            self.gateway.register(
+                kind,
+                lambda session, payload, operation=operation: counted(operation(session, payload)),
+            )
+
+    # -- plumbing ---------------------------------------------------------------
+    async def _perform(self, intent: Intent) -> Any:
+        """An intent's write, in the store process or on the store thread; counted."""
+        return counted(await self.gateway.perform(KIND_OF[type(intent)], asdict(intent)))
+
+    def transaction(self, work: Callable[[Session], T]) -> T:
+        with unit_of_work(self.sessions) as session:
+            return work(session)
+
+    async def close(self) -> None:
+        """Stop the store process, if any, once what it was given is written."""
+        if self.gateway.process is not None:
+            await self.gateway.process.close()
+
+    # -- writes (spooled when the database is away) -------------------------------
+    async def call_started(self, start: CallStart) -> None:
+        try:
+            await self._perform(start)
+        except StoreUnavailable as exc:
+            await self.spool_intent(start)
+            log.error("[%s] call start spooled: %s", start.uniqueid, exc)
+
+    async def ticket_for_call(self, request: TicketRequest) -> str | None:
+        """The call's ticket number; None when the ticket had to be spooled."""
+        try:
+            return await self._perform(request)
+        except StoreUnavailable as exc:
+            await self.spool_intent(request)
+            log.error("[%s] ticket spooled (database unavailable: %s)", request.uniqueid, exc)
+            return None
+
+    async def call_ended(self, end: CallEnd) -> str | None:
+        """Record the end; make sure the call has a ticket. Returns its number if known."""
+        try:
+            return await self._perform(end)
+        except StoreUnavailable as exc:
+            await self.spool_intent(end)
+            log.error("[%s] call end spooled: %s", end.uniqueid, exc)
+            return None
+
+    async def spool_intent(self, intent: Intent) -> None:
+        """Keep an intent durably until the database is back (written off the event loop)."""
+        await self.gateway.put(KIND_OF[type(intent)], asdict(intent))
+
+    # -- reads ------------------------------------------------------------------
+    async def lookup(self, number: str) -> TicketView | None:
+        return await self.gateway.perform("lookup", {"number": number})
+
+    async def urge_latest(self, caller: str) -> str | None:
+        """Urge the caller's newest open ticket; its number, or None if there is none."""
+        return await self.gateway.perform("urge", {"caller": caller})
+
+    # -- the idempotent writes, in this process (spool replay, reconciler, tests) ----
+    def apply(self, kind: str, payload: dict[str, Any]) -> None:
+        """Apply one spooled intent (raises on database trouble so replay stops)."""
+        self.gateway.apply(kind, payload)
+
+    def apply_call_start(self, session: Session, start: CallStart) -> None:
+        self.operations.call_start(session, start)
+
+    def apply_ticket(self, session: Session, request: TicketRequest) -> str:
+        return str(counted(self.operations.ticket(session, request)))
+
+    def apply_call_end(self, session: Session, end: CallEnd) -> str:
+        return str(counted(self.operations.call_end(session, end)))

@@ -143,6 +143,7 @@ async def hotline(asterisk: LocalAsterisk) -> AsyncIterator[Hotline]:
     await app.server.start()
     yield app
     await app.server.stop()
+    await app.store.close()
 
 
 @pytest.fixture(scope="session")
