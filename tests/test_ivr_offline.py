@@ -60,6 +60,7 @@ def cli(config: HotlineConfig, *args: str, columns: int = 200) -> subprocess.Com
         text=True,
         check=False,
         env={**os.environ, "COLUMNS": str(columns)},
+        start_new_session=True,  # `serve` would set its session's scheduling group: not ours
     )
 
 
