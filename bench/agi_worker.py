@@ -23,7 +23,7 @@ from pathlib import Path
 from core.config import load_config
 from db.gateway import store_threads
 from hotline.app import create_hotline
-from hotline.priority import favour_call_path
+from hotline.priority import favour_call_path, set_session_group
 from ivr.inbound import CitizenCall, InboundFlow
 from telephony.agi import QUICK_COMMANDS
 
@@ -48,9 +48,10 @@ VARIANTS = {"joined": JOINED_READBACK, "digitwise": digitwise_readback}
 
 
 def set_priority(nice: int) -> int:
-    """Every thread of this process at this nice value (Linux: nice is per thread)."""
+    """Every thread of this process and its session's group at this nice value."""
     for task in os.listdir("/proc/self/task"):
         os.setpriority(os.PRIO_PROCESS, int(task), nice)
+    set_session_group(nice)
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
@@ -60,20 +61,38 @@ def cpu_seconds() -> float:
 
 
 def status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
+    return proc_status_kb(os.getpid(), field)
 
 
-def reset_peak_rss() -> None:
+def reset_peak_rss(pid: int | str = "self") -> None:
     """Restart VmHWM from the current RSS (Linux: 5 > clear_refs)."""
     with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds; 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    parts = stat[stat.rindex(")") + 2 :].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status_kb(pid: int, field: str) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
 
 
 async def serve(config_path: str, conn: Connection) -> None:
     config = load_config(Path(config_path))
+    # a session of its own, as `hotline serve` has beside Asterisk under `hotline up` or as a
+    # service (not the driver's): its scheduling group is then the call path's alone
+    os.setsid()
     favour_call_path(config.agi.nice)  # as `hotline serve` does, before any thread
     app = create_hotline(config)
     db_latency: list[float] = []
@@ -81,16 +100,16 @@ async def serve(config_path: str, conn: Connection) -> None:
     # every flow's store work goes through the gateway (queue, retry, then spool): time it
     # there, from asking to done, as the caller waits for it
     gateway = app.store.gateway
-    original = gateway.run
+    retried = gateway._retried
 
-    async def timed_run(work):  # type: ignore[no-untyped-def]
+    async def timed_retried(attempt):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
         try:
-            return await original(work)
+            return await retried(attempt)
         finally:
             db_latency.append(time.perf_counter() - start)
 
-    gateway.run = timed_run  # type: ignore[method-assign]
+    gateway._retried = timed_retried  # type: ignore[method-assign]
     in_transaction: list[float] = []  # the same work's transaction alone, on the store thread
     bare_transaction = gateway.transaction
 
@@ -103,7 +122,22 @@ async def serve(config_path: str, conn: Connection) -> None:
 
     gateway.transaction = timed_transaction  # type: ignore[method-assign]
     spooled_before = gateway.spooled
-    executors = {store_threads(gateway.sessions.kw["bind"]): gateway.executor}
+    process = gateway.process
+    assert process is not None, "the bench measures `hotline serve`: ivr.store_process on"
+    await process.start()
+    stores = {
+        "process": (process, 1),  # production: the store process
+        "thread": (None, store_threads(gateway.sessions.kw["bind"])),  # the store thread, here
+        "threads": (None, 15),  # the 15 threads racing for SQLite's lock, before that
+    }
+    executors = {stores["thread"][1]: gateway.executor}
+
+    def store_cpu() -> float:
+        return proc_cpu(process.pid) if process.pid else 0.0
+
+    def store_peak_kb() -> int:
+        return proc_status_kb(process.pid, "VmHWM") if process.pid else 0
+
     await app.server.start()
     loop = asyncio.get_running_loop()
 
@@ -114,7 +148,7 @@ async def serve(config_path: str, conn: Connection) -> None:
             lag.append(max(0.0, loop.time() - before - LAG_TICK))
 
     prober = asyncio.create_task(probe_lag())
-    window_cpu = cpu_seconds()
+    window_cpu = cpu_seconds() + store_cpu()
     conn.send({"port": app.server.port, "pid": os.getpid()})
     while True:
         request = await asyncio.to_thread(conn.recv)
@@ -125,7 +159,10 @@ async def serve(config_path: str, conn: Connection) -> None:
             app.server.round_trips.samples.clear()
             app.server.refused = 0
             reset_peak_rss()
-            window_cpu = cpu_seconds()
+            if process.pid:
+                reset_peak_rss(process.pid)
+            process.tx_seconds.clear()
+            window_cpu = cpu_seconds() + store_cpu()
             spooled_before = gateway.spooled
             conn.send("ok")
         elif request == "stats":
@@ -135,7 +172,7 @@ async def serve(config_path: str, conn: Connection) -> None:
                 by_command[name] = by_command.get(name, 0) + 1
             conn.send(
                 {
-                    "cpu": cpu_seconds() - window_cpu,
+                    "cpu": cpu_seconds() + store_cpu() - window_cpu,
                     "agi_commands": len(app.server.round_trips.samples),
                     "by_command": by_command,
                     "rt_quick_count": count,
@@ -144,8 +181,8 @@ async def serve(config_path: str, conn: Connection) -> None:
                     "lag_p99": quantile(lag, 0.99),
                     "db_writes": len(db_latency),
                     "db_p99": quantile(db_latency, 0.99),
-                    "tx_p99": quantile(in_transaction, 0.99),
-                    "peak_rss_kb": status_kb("VmHWM"),
+                    "tx_p99": quantile(in_transaction + list(process.tx_seconds), 0.99),
+                    "peak_rss_kb": status_kb("VmHWM") + store_peak_kb(),
                     "rss_kb": status_kb("VmRSS"),
                     "fds": len(os.listdir("/proc/self/fd")),
                     "refused": app.server.refused,
@@ -153,13 +190,18 @@ async def serve(config_path: str, conn: Connection) -> None:
                     "in_progress": len(app.server._calls),
                 }
             )
-        elif isinstance(request, tuple) and request[0] == "store-threads":
-            # a phase with the store work on this many threads (the engine's own pool: 1 on SQLite)
-            if request[1] not in executors:
-                executors[request[1]] = ThreadPoolExecutor(request[1], thread_name_prefix="store")
-            gateway.executor = executors[request[1]]
+        elif isinstance(request, tuple) and request[0] == "store":
+            # where a phase's store work runs: "process" (production), "thread", "threads"
+            gateway.process, threads = stores[request[1]]
+            if threads not in executors:
+                executors[threads] = ThreadPoolExecutor(threads, thread_name_prefix="store")
+            gateway.executor = executors[threads]
             conn.send("ok")
         elif isinstance(request, tuple) and request[0] == "nice":
+            if os.environ.get("AUTOGROUP"):
+                Path("/proc/self/autogroup").write_text(str(request[1]))
+            if process.pid:  # the store process's one thread
+                os.setpriority(os.PRIO_PROCESS, process.pid, request[1])
             conn.send(set_priority(request[1]))
         elif isinstance(request, tuple) and request[0] == "variant":
             InboundFlow.say_number = VARIANTS[request[1]]  # type: ignore[method-assign]
@@ -167,6 +209,7 @@ async def serve(config_path: str, conn: Connection) -> None:
         elif request == "stop":
             prober.cancel()
             await app.server.stop()
+            await app.store.close()
             conn.send("stopped")
             return
 

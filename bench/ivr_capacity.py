@@ -41,7 +41,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.agi_worker import quantile
+from bench.agi_worker import proc_cpu, proc_status_kb, quantile
 from bench.quiet import load_1min, wait_for_quiet
 from bench.stopping import cancellable
 from core.config import HotlineConfig, load_config
@@ -59,12 +59,14 @@ FORMS = {"fastagi": "hotline-in", "dialplan": "bench-in"}
 VARIANT_FORMS = {"fastagi-digitwise": ("fastagi", "digitwise")}
 # optional extra form: the FastAGI process at nice 0, as before `agi.nice` (before/after)
 NICE_FORMS = {"fastagi-nice0": 0}
-# optional extra form: the store work on 15 threads, as before one store thread on SQLite
-THREAD_FORMS = {"fastagi-threads": 15}
+# optional extra forms: the store work in the FastAGI process, on its one store thread (as
+# before the store process) or on 15 threads racing for SQLite's lock (before that)
+STORE_FORMS = {"fastagi-thread": "thread", "fastagi-threads": "threads"}
 CONTEXTS = {
     **FORMS,
     "fastagi-digitwise": "hotline-in",
     "fastagi-nice0": "hotline-in",
+    "fastagi-thread": "hotline-in",
     "fastagi-threads": "hotline-in",
 }
 DID = "12345"
@@ -202,19 +204,8 @@ def format_headline(h: Headline) -> str:
 
 
 # -- measuring Asterisk from outside -----------------------------------------------------
-def proc_cpu(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    parts = stat[stat.rindex(")") + 2 :].split()
-    ticks = int(parts[11]) + int(parts[12])
-    return ticks / 100.0
-
-
 def proc_peak_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
+    return proc_status_kb(pid, "VmHWM")
 
 
 def reset_peak(pid: int) -> None:
@@ -432,7 +423,7 @@ async def run_level(
     assert pid is not None
     worker.ask(("variant", VARIANT_FORMS.get(form, ("", "joined"))[1]))
     worker.ask(("nice", NICE_FORMS.get(form, local.config.agi.nice)))
-    worker.ask(("store-threads", THREAD_FORMS.get(form, 1)))
+    worker.ask(("store", STORE_FORMS.get(form, "process")))
     worker.ask("reset")
     reset_peak(pid)
     ast_before = proc_cpu(pid)
