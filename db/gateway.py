@@ -9,7 +9,8 @@ unreachable or out of connections (a pool timeout) is retried until
 `retry_seconds`; then the intent is written to the durable spool off the
 event loop and applied later. The engine is built with every per-attempt
 timeout bounded by the same budget (see `db.session.make_engine`), so no
-single try outlives it.
+single try outlives it. A gateway given a `StoreProcess` runs its registered
+operations there instead (`perform`), under the same budget, deadline and spool.
 """
 
 from __future__ import annotations

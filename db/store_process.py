@@ -310,7 +310,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sink = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must not corrupt the replies
-    serve(sys.stdin.buffer, sink)
+    with contextlib.suppress(BrokenPipeError):  # the parent is gone: nobody to answer
+        serve(sys.stdin.buffer, sink)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,11 @@ def test_shipped_config_is_valid_and_anchors_paths_at_its_folder() -> None:
             "metrics.basic_satisfied_weight: Input should be less than or equal to 1 (got 1.5)",
         ),
         ("web:\n  port: 0\n", "web.port: Input should be greater than or equal to 1 (got 0)"),
+        (
+            "ivr:\n  db_retry_seconds: 0\n",
+            "ivr.db_retry_seconds: Input should be greater than 0 (got 0)",
+        ),
+        ("ivr:\n  store_process: maybe\n", "ivr.store_process: Input should be a valid boolean"),
         ("asterisk: {ami: {port: 1\n", "not valid YAML at line"),
     ],
 )
