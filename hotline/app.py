@@ -31,7 +31,7 @@ from db.gateway import store_threads
 from db.lines import LineSpec, sync_lines
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
-from db.store_process import StoreProcess, StoreRecipe
+from db.store_process import StoreOutage, StoreProcess, StoreRecipe
 from hotline.health import Probe, RobotRef, disk_check, health_router
 from hotline.priority import as_background, as_ordinary, favour_call_path
 from ivr.call_end import CallEndRoute
@@ -303,7 +303,10 @@ async def run_forever(config: HotlineConfig) -> None:
     if applied or left:
         log.warning("spool on start: %d intents applied, %d left for later", applied, left)
     if hotline.store.gateway.process is not None:
-        await hotline.store.gateway.process.start()  # before the first call, not during it
+        try:
+            await hotline.store.gateway.process.start()  # before the first call, not during it
+        except StoreOutage as exc:  # each call tries again; until one succeeds, writes spool
+            log.error("%s; calls spool their store writes until it starts", exc)
     await hotline.server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
