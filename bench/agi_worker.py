@@ -135,8 +135,16 @@ async def serve(config_path: str, conn: Connection) -> None:
     def store_cpu() -> float:
         return proc_cpu(process.pid) if process.pid else 0.0
 
+    def store_status_kb(field: str) -> int:
+        return proc_status_kb(process.pid, field) if process.pid else 0
+
     def store_peak_kb() -> int:
-        return proc_status_kb(process.pid, "VmHWM") if process.pid else 0
+        return store_status_kb("VmHWM")
+
+    def store_fds() -> int:
+        with contextlib.suppress(OSError):
+            return len(os.listdir(f"/proc/{process.pid}/fd")) if process.pid else 0
+        return 0
 
     await app.server.start()
     loop = asyncio.get_running_loop()
@@ -183,8 +191,9 @@ async def serve(config_path: str, conn: Connection) -> None:
                     "db_p99": quantile(db_latency, 0.99),
                     "tx_p99": quantile(in_transaction + list(process.tx_seconds), 0.99),
                     "peak_rss_kb": status_kb("VmHWM") + store_peak_kb(),
-                    "rss_kb": status_kb("VmRSS"),
-                    "fds": len(os.listdir("/proc/self/fd")),
+                    # the FastAGI process and its store process, as the soak watches them
+                    "rss_kb": status_kb("VmRSS") + store_status_kb("VmRSS"),
+                    "fds": len(os.listdir("/proc/self/fd")) + store_fds(),
                     "refused": app.server.refused,
                     "spooled": gateway.spooled - spooled_before,
                     "in_progress": len(app.server._calls),
