@@ -207,8 +207,6 @@ async def serve(config_path: str, conn: Connection) -> None:
             gateway.executor = executors[threads]
             conn.send("ok")
         elif isinstance(request, tuple) and request[0] == "nice":
-            if os.environ.get("AUTOGROUP"):
-                Path("/proc/self/autogroup").write_text(str(request[1]))
             if process.pid:  # the store process's one thread
                 os.setpriority(os.PRIO_PROCESS, process.pid, request[1])
             conn.send(set_priority(request[1]))
