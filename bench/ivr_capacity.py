@@ -62,13 +62,8 @@ NICE_FORMS = {"fastagi-nice0": 0}
 # optional extra forms: the store work in the FastAGI process, on its one store thread (as
 # before the store process) or on 15 threads racing for SQLite's lock (before that)
 STORE_FORMS = {"fastagi-thread": "thread", "fastagi-threads": "threads"}
-CONTEXTS = {
-    **FORMS,
-    "fastagi-digitwise": "hotline-in",
-    "fastagi-nice0": "hotline-in",
-    "fastagi-thread": "hotline-in",
-    "fastagi-threads": "hotline-in",
-}
+# every extra form is the FastAGI IVR's production dialplan, set up differently
+CONTEXTS = FORMS | {f: FORMS["fastagi"] for f in (*VARIANT_FORMS, *NICE_FORMS, *STORE_FORMS)}
 DID = "12345"
 SCRIPT_ID = "900001"
 # the citizen, as the IVR tests' new request: 1 (new request) during the greeting,
@@ -204,10 +199,6 @@ def format_headline(h: Headline) -> str:
 
 
 # -- measuring Asterisk from outside -----------------------------------------------------
-def proc_peak_kb(pid: int) -> int:
-    return proc_status_kb(pid, "VmHWM")
-
-
 def reset_peak(pid: int) -> None:
     with contextlib.suppress(OSError):
         Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -461,7 +452,7 @@ async def run_level(
         db_p99_ms=1000 * stats["db_p99"],
         tx_p99_ms=1000 * stats["tx_p99"],
         py_peak_mb=stats["peak_rss_kb"] / 1024,
-        ast_peak_mb=proc_peak_kb(pid) / 1024,
+        ast_peak_mb=proc_status_kb(pid, "VmHWM") / 1024,
         agi_per_call=stats["agi_commands"] / n,
         agi_timeouts=agi_timeouts(local, log_start),
         call_p50_s=quantile(call_seconds, 0.5),

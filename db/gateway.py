@@ -170,14 +170,18 @@ class StoreGateway:
                 delay = min(delay * 2, 1.0)
 
     async def write(
-        self, kind: str, payload: dict[str, Any], work: Callable[[Session], T]
-    ) -> T | None:
-        """Apply an intent now, or spool it when the store stays away; None when spooled."""
+        self, kind: str, payload: dict[str, Any], work: Callable[[Session], T] | None = None
+    ) -> T | Any | None:
+        """Apply an intent now, or spool it when the store stays away; None when spooled.
+
+        Without `work` the intent's registered operation applies it (`perform`).
+        """
         try:
-            return await self.run(work)
+            return await (self.perform(kind, payload) if work is None else self.run(work))
         except StoreUnavailable as exc:
             await self.put(kind, payload)
-            log.error("%s spooled (database unavailable: %s)", kind, exc)
+            call = f"[{payload['uniqueid']}] " if "uniqueid" in payload else ""
+            log.error("%s%s spooled (database unavailable: %s)", call, kind, exc)
             return None
 
     async def put(self, kind: str, payload: dict[str, Any]) -> None:

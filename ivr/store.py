@@ -10,7 +10,6 @@ idempotent, keyed by the call's Uniqueid. The retry-then-spool path is
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -24,7 +23,7 @@ from core.deadlines import due_at
 from core.telemetry import TICKETS_CREATED
 from core.vocabulary import CallStep, RequestType, TicketStatus, TranscriptStatus, Urgency
 from db.calls import call_by_uniqueid, end_call, upsert_call_start
-from db.gateway import StoreGateway, StoreUnavailable
+from db.gateway import StoreGateway
 from db.models import utcnow
 from db.session import unit_of_work
 from db.spool import Spool, read_time
@@ -39,7 +38,6 @@ from db.tickets import (
 )
 from ivr.recordings import has_audio
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -294,10 +292,6 @@ class IvrStore:
             )
 
     # -- plumbing ---------------------------------------------------------------
-    async def _perform(self, intent: Intent) -> Any:
-        """An intent's write, in the store process or on the store thread; counted."""
-        return counted(await self.gateway.perform(KIND_OF[type(intent)], asdict(intent)))
-
     def transaction(self, work: Callable[[Session], T]) -> T:
         with unit_of_work(self.sessions) as session:
             return work(session)
@@ -308,30 +302,20 @@ class IvrStore:
             await self.gateway.process.close()
 
     # -- writes (spooled when the database is away) -------------------------------
+    async def _write(self, intent: Intent) -> Any:
+        """An intent applied now (a created ticket counted), or spooled: then None."""
+        return counted(await self.gateway.write(KIND_OF[type(intent)], asdict(intent)))
+
     async def call_started(self, start: CallStart) -> None:
-        try:
-            await self._perform(start)
-        except StoreUnavailable as exc:
-            await self.spool_intent(start)
-            log.error("[%s] call start spooled: %s", start.uniqueid, exc)
+        await self._write(start)
 
     async def ticket_for_call(self, request: TicketRequest) -> str | None:
         """The call's ticket number; None when the ticket had to be spooled."""
-        try:
-            return await self._perform(request)
-        except StoreUnavailable as exc:
-            await self.spool_intent(request)
-            log.error("[%s] ticket spooled (database unavailable: %s)", request.uniqueid, exc)
-            return None
+        return await self._write(request)
 
     async def call_ended(self, end: CallEnd) -> str | None:
         """Record the end; make sure the call has a ticket. Returns its number if known."""
-        try:
-            return await self._perform(end)
-        except StoreUnavailable as exc:
-            await self.spool_intent(end)
-            log.error("[%s] call end spooled: %s", end.uniqueid, exc)
-            return None
+        return await self._write(end)
 
     async def spool_intent(self, intent: Intent) -> None:
         """Keep an intent durably until the database is back (written off the event loop)."""
