@@ -10,6 +10,7 @@ owner-only in the state folder (`core.secrets`).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from datetime import time
@@ -18,12 +19,26 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from core.paths import project_dir
 from core.secrets import SecretStore
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 CONFIG_ENV = "HOTLINE_CONFIG"
+# the prompts `hotline prompts build` renders (prompts.build reads the same file); a line's
+# greeting must be one of them, or its callers hear nothing before the menu
+PROMPT_CATALOG = project_dir() / "prompts" / "catalog.yaml"
+# a rule between fields, reported at the field it names (ctx: `field`, relative to the loc)
+RULE_ERROR = "config_rule"
 
 
 class ConfigError(Exception):
@@ -69,6 +84,15 @@ class SipConfig(Section):
     phone_secret_env: str = "HOTLINE_PHONE_SECRET"
     citizen_phones: list[str] = ["6001", "6002", "6003"]
     agent_phones: list[str] = ["7001", "7002"]
+
+    @field_validator("rtp_end")
+    @classmethod
+    def _above_rtp_start(cls, value: int, info: ValidationInfo) -> int:
+        # an empty range renders into rtp.conf and Asterisk then has no port for any call's audio
+        start = info.data.get("rtp_start")
+        if start is not None and value <= start:
+            raise ValueError(f"must be above asterisk.sip.rtp_start ({start})")
+        return value
 
 
 class AsteriskConfig(Section):
@@ -184,10 +208,38 @@ class DeadlineConfig(Section):
     warn_hours_before: int = Field(48, ge=0)
     escalate_hours_before: int = Field(24, ge=0)
 
+    @field_validator("escalate_hours_before")
+    @classmethod
+    def _within_the_warning(cls, value: int, info: ValidationInfo) -> int:
+        # the deadline lists read open tickets from the warning horizon on: an escalation
+        # further out than the warning would never be listed before the warning catches up
+        warn = info.data.get("warn_hours_before")
+        if warn is not None and value > warn:
+            raise ValueError(f"must not exceed deadlines.warn_hours_before ({warn})")
+        return value
+
 
 class CallWindow(Section):
+    """A daily span of local time; a start after the end spans midnight (22:00-06:00: the night).
+
+    A night window belongs to the day it starts on (`robot.working_days_only`
+    asks about that day). Equal ends are refused: empty or all day, either
+    reading would surprise someone.
+    """
+
     start: time
     end: time
+
+    @field_validator("end")
+    @classmethod
+    def _not_the_start(cls, value: time, info: ValidationInfo) -> time:
+        start = info.data.get("start")
+        if start is not None and value == start:
+            raise ValueError(
+                f"equals start ({start:%H:%M}): a window needs a length; one across "
+                "midnight ends before it starts, e.g. 22:00-06:00"
+            )
+        return value
 
 
 class RobotConfig(Section):
@@ -364,6 +416,15 @@ class HotlineConfig(Section):
         duplicates = sorted({d for d in dids if dids.count(d) > 1})
         if duplicates:
             raise ValueError(f"each DID may appear once; repeated: {', '.join(duplicates)}")
+        prompts = prompt_ids(PROMPT_CATALOG)
+        for index, line in enumerate(lines):
+            if line.greeting not in prompts:
+                raise PydanticCustomError(
+                    RULE_ERROR,
+                    f"no such prompt in {PROMPT_CATALOG} (add it there, or use one of its "
+                    "greeting_* prompts)",
+                    {"field": f"{index}.greeting", "value": line.greeting},
+                )
         return lines
 
     @property
@@ -494,9 +555,32 @@ def find_config_file(explicit: Path | None = None) -> Path:
     return Path(DEFAULT_CONFIG_NAME)
 
 
+@functools.cache
+def _prompt_ids(path: Path, stamp: int) -> frozenset[str]:
+    """The catalog's prompt ids (read once per version of the file)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read the prompt catalog {path}: {exc}") from None
+    return frozenset(str(key) for key in data) if isinstance(data, dict) else frozenset()
+
+
+def prompt_ids(path: Path) -> frozenset[str]:
+    """The prompt ids of the catalog at `path`; ValueError when it cannot be read."""
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ValueError(f"cannot read the prompt catalog {path}: {exc.strerror}") from None
+    return _prompt_ids(path, stamp)
+
+
 def _describe(error: dict, data: object) -> str:
     """One readable phrase for a pydantic error, with the offending value."""
-    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    loc = list(error["loc"])
+    if error["type"] == RULE_ERROR:  # a rule checked on a list names the item's field
+        loc += str(error["ctx"]["field"]).split(".")
+        error = {**error, "input": error["ctx"]["value"]}
+    field = ".".join(str(part) for part in loc) or "(top level)"
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown field (check the spelling; see config.yaml for the known ones)"
