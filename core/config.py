@@ -152,6 +152,9 @@ class IvrConfig(Section):
     ticket_digits_timeout_ms: int = Field(10000, ge=1000)
     queue_wait_seconds: int = Field(60, ge=1)
     db_retry_seconds: float = Field(3.0, gt=0)
+    # the ticket verification code's key: every FastAGI host of one hotline must read the same
+    # one, or a citizen's code works only on the host that read it out; unset: generated once
+    ticket_code_secret_env: str = "HOTLINE_TICKET_CODE_SECRET"
     # the calls' store work in a process of its own (db.store_process): on a full machine
     # a store thread sharing the event loop's process waits for the CPU at every GIL hand-over
     store_process: bool = True
@@ -533,6 +536,14 @@ class HotlineConfig(Section):
     def agi_key(self) -> str:
         """The key Asterisk's dialplan sends with every FastAGI request."""
         return self.secrets.get("agi-key", self.agi.key_env)
+
+    def ticket_code_secret(self) -> str:
+        """The key of tickets' verification codes: $ivr.ticket_code_secret_env, else kept here.
+
+        Two FastAGI hosts must set the variable alike: a code read out by one
+        must open the ticket on the other.
+        """
+        return self.secrets.get("ticket-codes", self.ivr.ticket_code_secret_env)
 
 
 def is_loopback(host: str) -> bool:

@@ -64,7 +64,8 @@ class InboundFlow:
         self.phrases = phrases
         self.store = store
         self.lines = {line.did: line for line in config.lines}
-        self.code_secret = config.secrets.get("ticket-codes")
+        # $ivr.ticket_code_secret_env when set: every FastAGI host must give a ticket one code
+        self.code_secret = config.ticket_code_secret()
 
     async def __call__(self, agi: AGI) -> None:
         call, call_row = await self.begin(agi)

@@ -4,7 +4,10 @@ A ticket's status is personal: the progress query speaks it to the number that
 opened the ticket, or to a caller who keys the four-digit code read out with the
 ticket number when it was created. The code is an HMAC of the ticket number
 under a secret of this installation, so it needs no column and cannot be
-derived from the number alone.
+derived from the number alone. The secret is `HotlineConfig.ticket_code_secret`:
+$ivr.ticket_code_secret_env, which every FastAGI host of one hotline must set
+alike (a code read out by one host must open the ticket on the other), else
+one generated once in the state folder.
 """
 
 from __future__ import annotations

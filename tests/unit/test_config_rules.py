@@ -27,7 +27,10 @@ from callback_robot.windows import in_call_window, next_window_start
 from core.config import CallWindow, ConfigError, HotlineConfig, RobotConfig, load_config
 from core.deadlines import is_working_day
 from core.paths import project_dir
-from prompts.build import CATALOG, load_catalog
+from ivr.inbound import InboundFlow
+from ivr.verification import ticket_code
+from prompts.build import CATALOG, PromptLibrary, load_catalog
+from prompts.phrases import PhraseCache
 from tests.support.config import write_config
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -229,3 +232,35 @@ def test_the_shipped_config_lists_the_defaults() -> None:
     assert shipped.asterisk.start_timeout == HotlineConfig().asterisk.start_timeout
     assert shipped.asterisk.ami == HotlineConfig().asterisk.ami
     assert shipped.database.echo is False
+    assert shipped.ivr.ticket_code_secret_env == HotlineConfig().ivr.ticket_code_secret_env
+
+
+# -- 3. the ticket verification code's secret may come from the environment --------------
+def ivr_flow(config: HotlineConfig) -> InboundFlow:
+    """The inbound flow of one FastAGI host (no store: only its code secret is looked at)."""
+    return InboundFlow(config, PromptLibrary(config), PhraseCache(config), store=None)  # type: ignore[arg-type]
+
+
+def test_two_hosts_with_the_secret_in_the_environment_give_one_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOTLINE_TICKET_CODE_SECRET", "shared-by-both-fastagi-hosts-2026")
+    first = load_config(write_config(tmp_path / "host-a"))
+    second = load_config(write_config(tmp_path / "host-b"))
+    assert first.state_dir != second.state_dir
+    number = "20261125000042"
+    # the secret the IVR reads the code out with (and checks a keyed code against)
+    codes = {ticket_code(ivr_flow(config).code_secret, number) for config in (first, second)}
+    assert len(codes) == 1
+    monkeypatch.delenv("HOTLINE_TICKET_CODE_SECRET")
+    # without it each installation generates its own (and keeps it)
+    assert first.ticket_code_secret() != second.ticket_code_secret()
+    assert first.ticket_code_secret() == first.secrets.get("ticket-codes")
+
+
+def test_the_variable_is_named_by_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITY_CODE_KEY", "our-city-ticket-code-key-2026")
+    config = load_config(write_config(tmp_path, ivr={"ticket_code_secret_env": "CITY_CODE_KEY"}))
+    assert config.ticket_code_secret() == "our-city-ticket-code-key-2026"
