@@ -241,7 +241,7 @@ async def run_robot(
             config.database_url,
             False,
             config.database.busy_timeout_ms,
-            attempt_seconds=config.ivr.db_retry_seconds,
+            attempt_seconds=config.robot.db_retry_seconds,  # no try outlives the robot's budget
         )
         robot = Robot(
             config,

@@ -1,7 +1,7 @@
 """The robot's way into the store: the survey, survey-end and the dialer write intents.
 
 The same path as the IVR's (`db.gateway.StoreGateway`): each write is tried
-off the event loop for `ivr.db_retry_seconds` (a locked SQLite, an unreachable
+off the event loop for `robot.db_retry_seconds` (a locked SQLite, an unreachable
 PostgreSQL, an exhausted pool), then spooled durably in
 `var/spool/robot` and applied later — by the robot before every recovery
 pass, so an attempt is never settled from Asterisk's records while the
@@ -118,7 +118,7 @@ class RobotStore:
         self.config = config
         self.sessions = sessions
         self.gateway = StoreGateway(
-            sessions, config.ivr.db_retry_seconds, spool or Spool(config.robot_spool_dir)
+            sessions, config.robot.db_retry_seconds, spool or Spool(config.robot_spool_dir)
         )
         self.spool = self.gateway.spool
         for kind in KINDS:

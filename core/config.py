@@ -275,6 +275,9 @@ class RobotConfig(Section):
     report_minutes: int = Field(60, ge=1)
     answer_timeout_ms: int = Field(5000, ge=1000)
     opt_out_key: str = Field("9", pattern=r"^[0-9*#]$")
+    # the robot's own store budget (survey answers, outcomes), then its spool: a survey may
+    # wait longer than a caller at the IVR's menu, or less; not the IVR's setting
+    db_retry_seconds: float = Field(3.0, gt=0)
 
 
 class MetricsConfig(Section):

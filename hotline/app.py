@@ -109,7 +109,8 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
         config.database_url,
         config.database.echo,
         config.database.busy_timeout_ms,
-        attempt_seconds=config.ivr.db_retry_seconds,  # no try outlives the flows' retry budget
+        # the IVR and the survey share this engine: no try outlives either one's retry budget
+        attempt_seconds=min(config.ivr.db_retry_seconds, config.robot.db_retry_seconds),
     )
     sessions = make_session_factory(engine)
     store = IvrStore(config, sessions, process=store_process(config, engine))

@@ -23,10 +23,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from callback_robot.store import RobotStore
 from callback_robot.windows import in_call_window, next_window_start
 from core.config import CallWindow, ConfigError, HotlineConfig, RobotConfig, load_config
 from core.deadlines import is_working_day
 from core.paths import project_dir
+from db.session import make_engine, make_session_factory
 from ivr.inbound import InboundFlow
 from ivr.verification import ticket_code
 from prompts.build import CATALOG, PromptLibrary, load_catalog
@@ -232,6 +234,7 @@ def test_the_shipped_config_lists_the_defaults() -> None:
     assert shipped.asterisk.start_timeout == HotlineConfig().asterisk.start_timeout
     assert shipped.asterisk.ami == HotlineConfig().asterisk.ami
     assert shipped.database.echo is False
+    assert shipped.robot.db_retry_seconds == HotlineConfig().robot.db_retry_seconds
     assert shipped.ivr.ticket_code_secret_env == HotlineConfig().ivr.ticket_code_secret_env
 
 
@@ -264,3 +267,16 @@ def test_the_variable_is_named_by_the_config(
     monkeypatch.setenv("CITY_CODE_KEY", "our-city-ticket-code-key-2026")
     config = load_config(write_config(tmp_path, ivr={"ticket_code_secret_env": "CITY_CODE_KEY"}))
     assert config.ticket_code_secret() == "our-city-ticket-code-key-2026"
+
+
+# -- 4. the robot's store retry budget is its own ------------------------------------------
+def test_the_robot_store_retries_for_the_robot_setting(tmp_path: Path) -> None:
+    config = load_config(
+        write_config(tmp_path, ivr={"db_retry_seconds": 1.5}, robot={"db_retry_seconds": 8})
+    )
+    engine = make_engine(config.database_url)
+    try:
+        store = RobotStore(config, make_session_factory(engine))
+        assert store.gateway.retry_seconds == 8
+    finally:
+        engine.dispose()
