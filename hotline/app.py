@@ -25,7 +25,7 @@ from callback_robot.runner import run_robot
 from callback_robot.store import RobotStore
 from callback_robot.survey import SurveyEndRoute, SurveyFlow
 from core.config import HotlineConfig
-from core.phone_numbers import log_full_numbers
+from core.phone_numbers import log_full_numbers, mask_in_text
 from dashboard.app import create_app
 from db.gateway import store_threads
 from db.lines import LineSpec, sync_lines
@@ -125,6 +125,7 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
         key=config.agi_key(),
         allowed_peers=config.agi.allowed_peers,
         max_connections=config.agi.max_connections,
+        mask=mask_in_text,  # telephony imports nothing of ours: it is handed the masking
     )
     return Hotline(config, sessions, store, server, transcriber)
 
