@@ -280,3 +280,30 @@ def test_the_robot_store_retries_for_the_robot_setting(tmp_path: Path) -> None:
         assert store.gateway.retry_seconds == 8
     finally:
         engine.dispose()
+
+
+# -- 6. no prompt promises an SMS: nothing sends one ---------------------------------------
+SMS_WORDS = ("短信", "sms", "text message")
+
+
+def sms_enabled(config: HotlineConfig) -> bool:
+    """Whether a setting turns SMS to citizens on: none does, the hotline sends no SMS."""
+
+    def settings_of(data: object) -> list[tuple[str, object]]:
+        if not isinstance(data, dict):
+            return []
+        return [(str(k), v) for k, v in data.items()] + [
+            pair for v in data.values() for pair in settings_of(v)
+        ]
+
+    return any("sms" in name.lower() and value for name, value in settings_of(config.model_dump()))
+
+
+def test_no_prompt_promises_an_sms() -> None:
+    promising = [
+        f"{prompt_id}.{lang}: {text}"
+        for prompt_id, texts in load_catalog(CATALOG).items()
+        for lang, text in texts.items()
+        if any(word in text.lower() for word in SMS_WORDS)
+    ]
+    assert promising == [] or sms_enabled(load_config(SHIPPED)), promising
