@@ -48,7 +48,7 @@ from db.console import department_by_code
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.users import add_user, user_by_name
-from tests.console_city import serve_console  # the same loopback server as the browser tests
+from tools.sandbox.console import serve_console  # the same loopback server as the browser tests
 
 console = Console(width=140)
 PASSWORD = "bench password 1"

