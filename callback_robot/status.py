@@ -19,13 +19,12 @@ from core.vocabulary import AttemptState
 from db.robot import (
     RobotFigures,
     attempt_state_counts,
-    due_tickets,
+    due_counts,
     latest_heartbeat,
     robot_figures,
     waiting_to_retry,
 )
 
-DUE_LIMIT = 100_000  # counting, not claiming: high enough to count every due ticket
 # a robot whose last dispatch pass is older than three dispatch intervals (10 s) has stalled
 STALLED_AFTER = timedelta(seconds=30)
 
@@ -45,8 +44,11 @@ class RobotStatus:
 
 
 def robot_status(session: Session, config: HotlineConfig, now: datetime) -> RobotStatus:
-    """Attempts by state, tickets due now and waiting to retry, and the call window."""
-    due = due_tickets(session, due_rules(config, now), limit=DUE_LIMIT)
+    """Attempts by state, tickets due now and waiting to retry, and the call window.
+
+    The queue is counted in the database, however long it is: no ticket ids leave it.
+    """
+    due, tried_and_due = due_counts(session, due_rules(config, now))
     is_open = in_call_window(now, config.robot, config.tz)
     opens = None if is_open else next_window_start(now, config.robot, config.tz)
     beat = latest_heartbeat(session)
@@ -54,8 +56,8 @@ def robot_status(session: Session, config: HotlineConfig, now: datetime) -> Robo
         window_open=is_open,
         window_opens=opens.astimezone(config.tz) if opens is not None else None,
         states=attempt_state_counts(session),
-        due_now=len(due),
-        waiting_to_retry=waiting_to_retry(session, due),
+        due_now=due,
+        waiting_to_retry=waiting_to_retry(session, tried_and_due),
         heartbeat=beat.beat_at if beat else None,
         heartbeat_of=beat.robot_id if beat else None,
         stalled=is_stalled(beat.beat_at if beat else None, now),

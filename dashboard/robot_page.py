@@ -16,7 +16,7 @@ from core.config import HotlineConfig
 from dashboard.auth import Viewer, current_viewer
 from dashboard.charts import Series, line_chart, stacked_bars
 from dashboard.render import page
-from db.console import attempts, follow_ups, robot_heartbeat
+from db.console import attempts, follow_ups
 from db.models import utcnow
 from db.session import unit_of_work
 
@@ -70,7 +70,6 @@ def robot_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
     with unit_of_work(request.app.state.sessions) as session:
         figures = robot_report(session, config, first, last, within)
         status = robot_status(session, config, utcnow())
-        holder, beat = robot_heartbeat(session)
         recent = attempts(session, start, end, 50, scope_root=viewer.scope_root)
         follow = follow_ups(session, start, 100, viewer.scope_root)
     days = sorted(figures.by_day)
@@ -93,8 +92,6 @@ def robot_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
             "f": figures,
             "status": status,
             "states": {state.value: count for state, count in status.states.items()},
-            "holder": holder,
-            "beat": beat,
             "attempts": recent,
             "follow": follow,
             "day_chart": line_chart(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import Select, and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -39,6 +39,7 @@ from db.models import (
     ValidCallback,
     utcnow,
 )
+from db.session import after_commit
 from db.tickets import add_event
 
 
@@ -147,7 +148,8 @@ def finish_attempt(
     attempt.ended_at = utcnow()
     attempt.hangup_cause = hangup_cause
     session.flush()
-    ATTEMPTS_ENDED.labels(outcome.value).inc()
+    # counted once committed: a retry or a spool replay of a failed commit counts it once
+    after_commit(session, ATTEMPTS_ENDED.labels(outcome.value).inc)
     if outcome == AttemptOutcome.COMPLETED:
         ticket = session.get(Ticket, attempt.ticket_id)
         if ticket is not None:
@@ -246,6 +248,31 @@ def due_tickets(
 ) -> list[int]:
     """Tickets the robot should call now, emergencies first, then the oldest closed.
 
+    Due as `due_now` says; `among` (ids from an earlier search) narrows it to those.
+    """
+    query = due_now(rules, among)
+    if query is None:
+        return []
+    ordered = query.order_by(
+        case((Ticket.urgency == "emergency", 0), else_=1), Ticket.closed_at, Ticket.id
+    )
+    return list(session.scalars(ordered.limit(limit)))
+
+
+def due_counts(session: Session, rules: DueRules) -> tuple[int, int]:
+    """(tickets due now, of which tried before), counted in the database."""
+    query = due_now(rules)
+    if query is None:
+        return 0, 0
+    tried = exists().where(CallbackAttempt.ticket_id == Ticket.id)
+    counts = query.with_only_columns(func.count(), func.count().filter(tried))
+    due, tried_and_due = session.execute(counts.select_from(Ticket)).one()
+    return int(due), int(tried_and_due)
+
+
+def due_now(rules: DueRules, among: Collection[int] | None = None) -> Select[tuple[int]] | None:
+    """The ids of the tickets due now, unordered; None when a limit of 0 lets nobody be due.
+
     Due: closed long enough ago (and not before the horizon, `closed_after`);
     not validly surveyed and not opted out; nothing
     in flight for the ticket or its citizen; under the per-ticket, per-day,
@@ -254,7 +281,7 @@ def due_tickets(
     """
     limits = (rules.max_attempts, rules.max_attempts_per_day, rules.max_unanswered)
     if min(*limits, rules.max_partial, rules.max_calls_per_citizen_per_day) <= 0:
-        return []  # a limit of 0: nobody is ever due
+        return None
     other = aliased(CallbackAttempt)
     sibling = aliased(Ticket)
 
@@ -335,14 +362,12 @@ def due_tickets(
             citizen_today.scalar_subquery() < rules.max_calls_per_citizen_per_day,
             citizen_busy.scalar_subquery() == 0,
         )
-        .order_by(case((Ticket.urgency == "emergency", 0), else_=1), Ticket.closed_at, Ticket.id)
-        .limit(limit)
     )
     if horizon is not None:
         query = query.where(Ticket.closed_at > horizon)
     if among is not None:
         query = query.where(Ticket.id.in_(list(among)))
-    return list(session.scalars(query))
+    return query
 
 
 def attempts_started_since(session: Session, since: datetime) -> int:
@@ -555,8 +580,12 @@ def link_survey_call(
     session.flush()
 
 
-def waiting_to_retry(session: Session, due: list[int]) -> int:
-    """Tickets tried but not yet surveyed, with nothing in flight, that are not due now."""
+def waiting_to_retry(session: Session, tried_and_due: int) -> int:
+    """Tickets tried but not yet surveyed, with nothing in flight, that are not due now.
+
+    Those tried and idle, less `tried_and_due` (from `due_counts`): a due ticket is
+    closed, unsettled and has nothing in flight, so it is always among them.
+    """
     other = CallbackAttempt
     tried = exists().where(other.ticket_id == Ticket.id)
     settled = exists().where(
@@ -564,14 +593,12 @@ def waiting_to_retry(session: Session, due: list[int]) -> int:
         other.outcome.in_((AttemptOutcome.COMPLETED, AttemptOutcome.OPTED_OUT)),
     )
     busy = exists().where(other.ticket_id == Ticket.id, other.state.in_(IN_FLIGHT))
-    query = (
+    idle = session.scalar(
         select(func.count())
         .select_from(Ticket)
         .where(Ticket.status == TicketStatus.CLOSED, tried, ~settled, ~busy)
     )
-    if due:
-        query = query.where(Ticket.id.not_in(due))
-    return int(session.scalar(query) or 0)
+    return int(idle or 0) - tried_and_due
 
 
 def record_heartbeat(session: Session, robot_id: str, started_at: datetime, at: datetime) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+_AFTER_COMMIT = "after_commit"  # session.info key: what to do once the transaction commits
 
 
 def make_engine(
@@ -78,3 +79,27 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits when the block ends and rolls back if it raises."""
     with factory() as session, session.begin():
         yield session
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Do `action` once the session's transaction has committed; never if it rolls back.
+
+    For effects outside the database, such as a metric: done inside the
+    transaction they would happen again each time work whose commit failed is
+    retried or replayed from a spool.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the transaction itself may still roll back
+    for action in session.info.pop(_AFTER_COMMIT, []):
+        action()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_AFTER_COMMIT, None)  # rolled back: its actions never happen

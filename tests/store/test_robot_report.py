@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.recovery import resolve
+from callback_robot.store import AttemptEnded, RobotStore
 from core.config import load_config
+from core.telemetry import ATTEMPTS_ENDED
 from core.vocabulary import AttemptOutcome, AttemptState, Question
 from db.migrate import upgrade
 from db.models import CallbackAttempt
 from db.robot import create_attempt, finish_attempt, robot_figures, save_answer
 from db.session import make_engine, make_session_factory, unit_of_work
+from db.spool import Spool
 from db.tickets import create_ticket
 from tests.support.config import write_config
 
@@ -69,6 +75,34 @@ def test_success_rate_and_daily_mix_by_hand(database_url: str) -> None:
             s, datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC), "Asia/Shanghai"
         )
     assert empty.success_rate is None and empty.placed == 0  # "no data", not 0 %
+
+
+def test_an_outcome_applied_again_is_counted_once(
+    tmp_path: Path, store: sessionmaker[Session]
+) -> None:
+    """Retried after a transaction that failed, replayed from the spool, replayed once
+    more: the attempt ends once, and the outcome metric counts it once, after the commit."""
+    robot = RobotStore(load_config(write_config(tmp_path)), store, Spool(tmp_path / "spool"))
+    with unit_of_work(store) as s:
+        ticket = create_ticket(s, caller_number="1", local_day=date(2026, 11, 20)).id
+        attempt_id = attempt(s, ticket, datetime.now(UTC), None).id
+    ended = AttemptEnded(attempt_id, AttemptOutcome.BUSY.value, "17")
+    busy = ATTEMPTS_ENDED.labels(AttemptOutcome.BUSY.value)
+    before = busy._value.get()
+
+    def then_the_commit_fails(session: Session) -> None:
+        robot.apply(session, ended)
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    with pytest.raises(OperationalError):
+        robot.gateway.transaction(then_the_commit_fails)
+    assert busy._value.get() == before  # rolled back: nothing ended, nothing counted
+    robot.spool.put("attempt_end", asdict(ended))
+    assert robot.replay() == (1, 0)
+    robot.gateway.transaction(lambda s: robot.apply(s, ended))  # the same intent once more
+    assert busy._value.get() - before == 1
+    with unit_of_work(store) as s:
+        assert s.get(CallbackAttempt, attempt_id).outcome == AttemptOutcome.BUSY  # type: ignore[union-attr]
 
 
 def test_report_command_prints_table_and_csv(tmp_path: Path) -> None:
