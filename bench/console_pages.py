@@ -44,10 +44,10 @@ from sqlalchemy import text
 from core.config import load_config
 from dashboard.app import create_app
 from dashboard.auth import hash_password
-from db.console import department_by_code
+from dashboard.users import add_user, user_by_name
+from db.departments import department_by_code
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
-from db.users import add_user, user_by_name
 from tools.sandbox.console import serve_console  # the same loopback server as the browser tests
 
 console = Console(width=140)

@@ -6,7 +6,7 @@ For each database: migrate an empty store (so the indexes are the product's),
 fill a city of ~600 units, 2 million tickets and --rows valid callbacks spread
 over 2.5 years (filled in SQL, in chunks, with a progress bar), then time
 
-- ours: `db.metrics.unit_figures(handling=False)` for one month: the three
+- ours: `reports.metrics.unit_figures(handling=False)` for one month: the three
   rates per unit, rolled up the five-level tree, as Python objects with rates;
 - baseline: a hand-written single GROUP BY over the same callbacks and month
   (the three rates' counts per unit, nothing else);
@@ -35,9 +35,9 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import Engine, text
 
-from db.metrics import RateRules, unit_figures
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
+from reports.metrics import RateRules, unit_figures
 
 START = datetime(2024, 5, 1, tzinfo=UTC)
 SPAN_SECONDS = int(2.5 * 365 * 86400)
@@ -258,7 +258,7 @@ def main() -> None:
             )
     console.print(table)
     console.print(
-        "ours = db.metrics.unit_figures(handling=False): the three rates per unit, rolled up "
+        "ours = reports.metrics.unit_figures(handling=False): the three rates per unit, rolled up "
         "the tree; full = with completion and improper returns (a second aggregate, over the "
         "month's tickets), as `hotline report three-rates` prints it."
     )

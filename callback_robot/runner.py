@@ -33,6 +33,7 @@ from core.config import HotlineConfig
 from core.telemetry import DISPATCH_PASSES
 from db.robot import RobotFigures, record_heartbeat, robot_figures
 from db.session import make_engine, make_session_factory, unit_of_work
+from links.ami import ami_client
 from telephony.ami import AMIClient, AMIError
 
 log = logging.getLogger(__name__)
@@ -224,16 +225,7 @@ async def run_robot(
 
     `on_robot` is told the running robot (and None when it stops), for /healthz.
     """
-    ami_cfg = config.asterisk.ami
-    ami = AMIClient(
-        ami_cfg.host,
-        ami_cfg.port,
-        ami_cfg.username,
-        config.ami_secret(),
-        connect_timeout=ami_cfg.connect_timeout,
-        reconnect_max_delay=ami_cfg.reconnect_max_delay,
-        secret_hint=ami_cfg.secret_env,
-    )
+    ami = ami_client(config)
     await ami.connect()
     robot: Robot | None = None
     try:

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from core import periods
 from core.config import HotlineConfig
+from dashboard.audit import AuditQuery, search_audit
 from dashboard.auth import Viewer, require_roles
 from dashboard.render import page
-from db.audit import AuditQuery, search_audit
+from dashboard.users import list_users
 from db.session import unit_of_work
-from db.users import list_users
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 Admin = Annotated[Viewer, Depends(require_roles("admin"))]

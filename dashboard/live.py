@@ -27,7 +27,8 @@ from core.config import HotlineConfig
 from core.phone_numbers import UNKNOWN, from_caller_id
 from dashboard.auth import Viewer, current_viewer
 from dashboard.render import page
-from telephony.ami import AMIClient, AMIError, AMIEvent
+from links.ami import ami_client
+from telephony.ami import AMIError, AMIEvent
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
@@ -120,12 +121,8 @@ class LiveCalls:
 
     async def follow(self, config: HotlineConfig, stop: asyncio.Event) -> None:
         """Follow AMI until stop; an unreachable Asterisk is retried every few seconds."""
-        ami = config.asterisk.ami
         while not stop.is_set():
-            client = AMIClient(
-                ami.host, ami.port, ami.username, config.ami_secret(),
-                connect_timeout=ami.connect_timeout, reconnect_max_delay=ami.reconnect_max_delay,
-            )  # fmt: skip
+            client = ami_client(config)
             try:
                 await client.connect()
             except (AMIError, OSError) as exc:

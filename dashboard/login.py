@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from core.config import HotlineConfig
+from dashboard.audit import audit
 from dashboard.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -23,10 +24,9 @@ from dashboard.auth import (
     verify_password,
 )
 from dashboard.render import page
-from db.audit import audit
+from dashboard.users import is_locked, record_failure, record_success, user_by_name
 from db.models import utcnow
 from db.session import unit_of_work
-from db.users import is_locked, record_failure, record_success, user_by_name
 
 router = APIRouter(tags=["login"])
 WRONG = "用户名或密码错误 / wrong user name or password"

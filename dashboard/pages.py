@@ -16,10 +16,11 @@ from core import periods
 from dashboard.auth import Viewer, current_viewer
 from dashboard.charts import Series, line_chart
 from dashboard.render import page
-from db.metrics import Rates, overall, robot_figures, unit_figures, weekly_counts
-from db.ranking import rank_peer_groups
+from db.robot import robot_figures
 from db.session import unit_of_work
 from reports.build import rate_rules
+from reports.metrics import Rates, overall, unit_figures, weekly_counts
+from reports.ranking import rank_peer_groups
 
 router = APIRouter()
 TREND_WEEKS = 12

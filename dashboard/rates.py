@@ -1,7 +1,7 @@
 """Three rates: the unit table for a week / month / assessment month with ranks, drill-down
 through the five levels, trend per unit, the snail seat, deadline lists, and exports.
 
-Figures come from `db.metrics` and ranks from `db.ranking` (with
+Figures come from `reports.metrics` and ranks from `reports.ranking` (with
 `metrics.min_valid_callbacks`); exports are `reports.build` reports written by
 `reports.tables`: the very files `hotline report ... --format csv|xlsx` writes.
 Staff see their own unit's subtree only.
@@ -25,16 +25,17 @@ from starlette.background import BackgroundTask
 
 from core import periods
 from core.config import HotlineConfig
+from dashboard.audit import audit
 from dashboard.auth import Viewer, client_address, current_viewer
 from dashboard.charts import Series, line_chart
 from dashboard.render import page
-from db.audit import audit
-from db.console import children, department_by_code, in_subtree, subtree_units
-from db.metrics import unit_figures
+from dashboard.scope import children, in_subtree, subtree_units
+from db.departments import department_by_code
 from db.models import utcnow
-from db.ranking import rank_peer_groups
 from db.session import unit_of_work
 from reports import build, tables
+from reports.metrics import unit_figures
+from reports.ranking import rank_peer_groups
 from reports.tables import Report
 
 router = APIRouter(tags=["rates"])

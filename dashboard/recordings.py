@@ -27,12 +27,13 @@ from core import periods
 from core.config import HotlineConfig
 from core.phone_numbers import mask
 from core.vocabulary import AttemptOutcome, CallDirection, CallStep
+from dashboard.audit import audit
 from dashboard.auth import Keys, Viewer, client_address, current_viewer
+from dashboard.call_search import CallQuery, call_by_id, search_calls
 from dashboard.render import page
+from dashboard.scope import in_subtree
 from dashboard.waveform import cached_peaks, peaks_svg
-from db.audit import audit
-from db.call_search import CallQuery, search_calls
-from db.console import AttemptLine, attempts, call_by_id, in_subtree
+from db.console import AttemptLine, attempts
 from db.models import Call
 from db.session import unit_of_work
 

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 
+from dashboard.audit import audit
 from dashboard.auth import Viewer, check_csrf, client_address, current_viewer
 from dashboard.render import page
-from db.audit import audit
-from db.console import department, in_subtree
+from dashboard.scope import department, in_subtree
 from db.session import unit_of_work
 from db.tickets import ticket_by_number
 from tickets import handling

@@ -1,5 +1,5 @@
-"""Read queries of the supervisors' console: one call or ticket with what hangs off it,
-scope checks for department staff, the robot's attempts and the follow-up list.
+"""Read queries of the console's robot page: the robot's attempts with their answers and the
+follow-up list (the recordings page shows a call's attempts too).
 """
 
 from __future__ import annotations
@@ -7,73 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.vocabulary import EventKind, Question
-from db.call_search import subtree
+from db.departments import subtree
 from db.models import (
-    Call,
     CallbackAttempt,
     Department,
-    RobotLock,
     SurveyAnswer,
     Ticket,
     TicketEvent,
 )
-
-
-def call_by_id(session: Session, call_id: int) -> Call | None:
-    """A call with its ticket (and the ticket's unit, events and calls) loaded."""
-    return session.scalar(
-        select(Call)
-        .where(Call.id == call_id)
-        .options(
-            selectinload(Call.ticket).selectinload(Ticket.events),
-            selectinload(Call.ticket).selectinload(Ticket.department),
-        )
-    )
-
-
-def ticket_by_id(session: Session, ticket_id: int) -> Ticket | None:
-    return session.get(Ticket, ticket_id)
-
-
-def in_subtree(session: Session, department_id: int | None, root_id: int) -> bool:
-    """Is department_id root_id or below it? (None, a ticket with no unit yet: no.)"""
-    if department_id is None:
-        return False
-    found = session.scalar(
-        select(func.count()).where(subtree(root_id).subquery().c.id == department_id)
-    )
-    return bool(found)
-
-
-def subtree_units(session: Session, root_id: int) -> list[Department]:
-    """root_id and every unit below it, by level and code."""
-    return list(
-        session.scalars(
-            select(Department)
-            .where(Department.id.in_(subtree(root_id)))
-            .order_by(Department.level, Department.code)
-        )
-    )
-
-
-def department(session: Session, department_id: int) -> Department | None:
-    return session.get(Department, department_id)
-
-
-def department_by_code(session: Session, code: str) -> Department | None:
-    return session.scalar(select(Department).where(Department.code == code))
-
-
-def children(session: Session, parent_id: int | None) -> list[Department]:
-    """The units one level below parent_id (the top level for None)."""
-    condition = (
-        Department.parent_id.is_(None) if parent_id is None else Department.parent_id == parent_id
-    )
-    return list(session.scalars(select(Department).where(condition).order_by(Department.code)))
 
 
 @dataclass(frozen=True)
@@ -170,9 +115,3 @@ def follow_ups(
         FollowUp(ticket.id, ticket.number, unit or "-", ticket.status.value, event.at, event.note)
         for event, ticket, unit in session.execute(statement)
     ]
-
-
-def robot_heartbeat(session: Session) -> tuple[str | None, datetime | None]:
-    """Which robot last took the claim lock, and when (every dispatcher pass takes it)."""
-    row = session.execute(select(RobotLock.holder, RobotLock.taken_at)).first()
-    return (row[0], row[1]) if row else (None, None)

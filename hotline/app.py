@@ -40,6 +40,7 @@ from ivr.inbound import InboundFlow
 from ivr.reconcile import ReconcileReport, reconcile_now
 from ivr.store import IvrStore, ivr_operations
 from ivr.transcribe import Transcriber
+from links.ami import ami_client
 from privacy.retention import run_retention
 from prompts.build import PromptLibrary
 from prompts.phrases import PhraseCache
@@ -175,20 +176,6 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
         (config.privacy.retention_interval_hours * 3600, retention, "retention"),
     ]
     return [asyncio.create_task(every(s, job, name), name=name) for s, job, name in jobs]
-
-
-def ami_client(config: HotlineConfig) -> AMIClient:
-    """An AMI client for this config (not connected yet)."""
-    cfg = config.asterisk.ami
-    return AMIClient(
-        cfg.host,
-        cfg.port,
-        cfg.username,
-        config.ami_secret(),
-        connect_timeout=cfg.connect_timeout,
-        reconnect_max_delay=cfg.reconnect_max_delay,
-        secret_hint=cfg.secret_env,
-    )
 
 
 async def reconcile_once(

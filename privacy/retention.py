@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import HotlineConfig
 from core.phone_numbers import mask_in_text
-from db.retention import (
+from db.session import unit_of_work
+from privacy.store import (
     expire_transcripts,
     forget_recording,
     record_deletion,
     recordings_of_open_tickets,
 )
-from db.session import unit_of_work
 
 log = logging.getLogger(__name__)
 CDR_END_COLUMN = 11  # cdr_csv: ..., start, answer, end, ... (0-based)

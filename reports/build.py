@@ -12,10 +12,18 @@ from sqlalchemy.orm import Session
 
 from core import periods
 from core.config import HotlineConfig
-from db.metrics import RateRules, Rates, overall, peer_group_totals, unit_figures, weekly_counts
-from db.ranking import rank_peer_groups, snail_seat
-from db.workflow import deadline_lists, department_by_code
+from db.departments import department_by_code
 from reports import tables
+from reports.deadline_lists import deadline_lists
+from reports.metrics import (
+    RateRules,
+    Rates,
+    overall,
+    peer_group_totals,
+    unit_figures,
+    weekly_counts,
+)
+from reports.ranking import rank_peer_groups, snail_seat
 from reports.tables import Report
 
 

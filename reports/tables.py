@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from db.metrics import Counts, RateRules, Rates, UnitFigures
 from db.models import Ticket
-from db.ranking import Ranked, SnailSeat
+from reports.metrics import Counts, RateRules, Rates, UnitFigures
+from reports.ranking import Ranked, SnailSeat
 
 NO_DATA = "无数据"
 TOO_FEW = "样本不足"  # has valid callbacks, fewer than metrics.min_valid_callbacks: not ranked

@@ -1,9 +1,10 @@
 """The handling workflow by ticket number and unit code, with deadlines from config.
 
-`db.workflow` knows states and events; this layer finds the ticket and unit a
-person names, and gives a dispatched or reworked ticket its due time on the
-working-day calendar (`core.deadlines`). Every function raises
-`HandlingError` with a message naming the ticket or unit that is wrong.
+`tickets.workflow` knows states and events (rework, which the robot takes too,
+is `db.workflow`'s); this layer finds the ticket and unit a person names, and
+gives a dispatched or reworked ticket its due time on the working-day calendar
+(`core.deadlines`). Every function raises `HandlingError` with a message naming
+the ticket or unit that is wrong.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from core.config import HotlineConfig
 from core.deadlines import due_at
-from db import workflow
+from db.departments import department_by_code
 from db.models import Department, Ticket, utcnow
 from db.tickets import ticket_by_number, urge_ticket
+from db.workflow import WorkflowError, send_back_for_rework
+from tickets import workflow
 
 
 class HandlingError(ValueError):
@@ -32,7 +35,7 @@ def _ticket(session: Session, number: str) -> Ticket:
 
 
 def _unit(session: Session, code: str) -> Department:
-    unit = workflow.department_by_code(session, code)
+    unit = department_by_code(session, code)
     if unit is None:
         raise HandlingError(f"no department with code {code!r}")
     return unit
@@ -45,7 +48,7 @@ def _due_from(when: datetime, ticket: Ticket, config: HotlineConfig) -> datetime
 def _step(work: Callable[[], Ticket]) -> Ticket:
     try:
         return work()
-    except workflow.WorkflowError as exc:
+    except WorkflowError as exc:
         raise HandlingError(str(exc)) from None
 
 
@@ -93,7 +96,7 @@ def rework(session: Session, number: str, reason: str, actor: str, config: Hotli
     """发回重办: back to its unit with a fresh due time counted from now."""
     ticket = _ticket(session, number)
     due = _due_from(utcnow(), ticket, config)
-    return _step(lambda: workflow.send_back_for_rework(session, ticket, reason, actor, due))
+    return _step(lambda: send_back_for_rework(session, ticket, reason, actor, due))
 
 
 def urge(session: Session, number: str, actor: str) -> Ticket:

@@ -38,8 +38,8 @@ def show_log(
 ) -> None:
     """The audit of deletions, newest first."""
     from core.phone_numbers import mask_in_text
-    from db.retention import deletions
     from db.session import unit_of_work
+    from privacy.store import deletions
     from tickets.views import local_minutes
 
     cfg = config_or_exit(config)

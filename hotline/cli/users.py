@@ -35,9 +35,9 @@ def add(
 ) -> None:
     """Add an account (staff see their unit's subtree only)."""
     from dashboard.auth import hash_password
-    from db.console import department_by_code
+    from dashboard.users import UserError, add_user
+    from db.departments import department_by_code
     from db.session import unit_of_work
-    from db.users import UserError, add_user
 
     cfg = config_or_exit(config)
     if not username.isascii() or not username.replace("_", "").replace("-", "").isalnum():
@@ -63,8 +63,8 @@ def add(
 @users_app.command("list")
 def list_command(config: ConfigOption = None) -> None:
     """Every account with its role, unit, state and last login."""
+    from dashboard.users import list_users
     from db.session import unit_of_work
-    from db.users import list_users
 
     cfg = config_or_exit(config)
     table = Table("user", "role", "unit", "state", "last login")
@@ -84,8 +84,8 @@ def list_command(config: ConfigOption = None) -> None:
 
 def _change(username: str, config: ConfigOption, what: str) -> None:
     from dashboard.auth import hash_password
+    from dashboard.users import disable, set_password, user_by_name
     from db.session import unit_of_work
-    from db.users import disable, set_password, user_by_name
 
     cfg = config_or_exit(config)
     password = _password() if what == "passwd" else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from core.vocabulary import AttemptOutcome, AttemptState, CallDirection
-from db.call_search import CallQuery, search_calls
+from dashboard.call_search import CallQuery, search_calls
 from db.models import Call, CallbackAttempt
 from db.session import unit_of_work
 from db.tickets import create_ticket

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from core.config import HotlineConfig
 from core.vocabulary import Level
 from db.departments import create_department
-from db.metrics import Counts, overall
 from db.migrate import upgrade
 from db.models import (
     CallbackAttempt,
@@ -30,6 +29,7 @@ from db.models import (
 )
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import OPEN_STATUSES, create_ticket
+from reports.metrics import Counts, overall
 from tools.demo_city import DemoError, DemoSummary, generate_demo_city
 
 UNTIL = date(2026, 11, 22)

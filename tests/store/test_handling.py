@@ -14,11 +14,11 @@ from openpyxl import load_workbook
 
 from core.config import load_config
 from core.vocabulary import EventKind, TicketStatus, Urgency
-from db.metrics import RateRules, unit_figures
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import create_ticket
-from db.workflow import deadline_lists
+from reports.deadline_lists import deadline_lists
+from reports.metrics import RateRules, unit_figures
 from tests.support.config import write_config
 from tests.support.metrics_city import add_callback, build_city, utc
 from tickets import handling

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-import db.intake
+import tickets.intake.upsert
 from core.config import HotlineConfig, load_config
 from core.vocabulary import EventKind, TicketStatus
 from db.migrate import upgrade
@@ -175,14 +175,14 @@ def test_a_record_failing_half_way_leaves_nothing_behind(
 ) -> None:  # type: ignore[no-untyped-def]
     config, sessions = site
     import_file(config, sessions, write(tmp_path, "units.csv", DEPARTMENTS_CSV))
-    real = db.intake._add_new_callbacks
+    real = tickets.intake.upsert._add_new_callbacks
 
     def crash_on_p1(session, ticket, record):  # type: ignore[no-untyped-def]
         if record.external_id == "P-1":  # the ticket and its events are written by now
             raise ValueError("disk on fire")
         return real(session, ticket, record)
 
-    monkeypatch.setattr(db.intake, "_add_new_callbacks", crash_on_p1)
+    monkeypatch.setattr(tickets.intake.upsert, "_add_new_callbacks", crash_on_p1)
     report = import_file(config, sessions, write(tmp_path, "tickets.csv", TICKETS_CSV))
     assert ("tickets.csv:2", "disk on fire") in [(e.where, e.reason) for e in report.errors]
     assert report.counts["ticket"]["created"] == 2

@@ -11,10 +11,14 @@ from __future__ import annotations
 from fractions import Fraction as F
 
 import pytest
+from sqlalchemy import update
 
 from core.periods import assessment_month, iso_week, previous_assessment_months
 from core.vocabulary import EventKind
-from db.metrics import (
+from db.models import Department
+from db.session import unit_of_work
+from db.tickets import add_event
+from reports.metrics import (
     Counts,
     RateRules,
     Rates,
@@ -24,9 +28,7 @@ from db.metrics import (
     unit_figures,
     weekly_counts,
 )
-from db.ranking import Ranked, bottom_of_group, rank_peer_groups, snail_seat
-from db.session import unit_of_work
-from db.tickets import add_event
+from reports.ranking import Ranked, bottom_of_group, rank_peer_groups, snail_seat
 from tests.support.metrics_city import add_callback, add_ticket, build_city, utc
 
 TZ = "Asia/Shanghai"
@@ -122,6 +124,22 @@ def test_an_empty_period_has_no_data_not_zero(store) -> None:  # type: ignore[no
     assert total == Counts()
     assert all(u.rates == Rates(None, None, None, None, None) for u in figures)
     assert all(r.rank is None for group in rank_peer_groups(figures).values() for r in group)
+
+
+@pytest.mark.timeout(60, method="thread")  # a roll-up that never ends: the run stops, failed
+def test_a_looping_parent_chain_ends_the_roll_up(store) -> None:  # type: ignore[no-untyped-def]
+    """A cycle written straight into the table: the walk up the tree stops at its bound."""
+    with unit_of_work(store) as session:
+        units = week_47(session)
+        session.execute(
+            update(Department).where(Department.code == "R").values(parent_id=units["S1"].id)
+        )
+    with unit_of_work(store) as session:
+        start, end = iso_week("2026-W47").utc_range(TZ)
+        figures = unit_figures(session, start, end, RULES)
+        trend = weekly_counts(session, iso_week("2026-W46").utc_range(TZ)[0], 3, units["R"].id)
+    assert {u.code for u in figures} == set(units)
+    assert [w.valid for w in trend] == [0, 10, 1]
 
 
 def test_weekly_trend_buckets_in_beijing_time(store) -> None:  # type: ignore[no-untyped-def]

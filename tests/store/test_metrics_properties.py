@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import load_config
-from db.metrics import Counts, RateRules, unit_figures
 from db.models import Base
-from db.ranking import rank_peer_groups
 from db.session import make_engine, make_session_factory, unit_of_work
+from reports.metrics import Counts, RateRules, unit_figures
+from reports.ranking import rank_peer_groups
 from tests.support.config import write_config
 from tests.support.metrics_city import TREE, add_callback, add_ticket, build_city, utc
 from tickets.intake.importer import Importer, body_items

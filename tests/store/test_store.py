@@ -8,15 +8,15 @@ from datetime import UTC, date, datetime
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from core.config import DEFAULT_LINES
 from core.vocabulary import EventKind, Level, TicketStatus, Urgency
-from db.departments import create_department, subtree_ids
+from db.departments import MAX_DEPTH, create_department, subtree, subtree_ids
 from db.lines import LineSpec, sync_lines
 from db.migrate import downgrade, upgrade
-from db.models import Base, Ticket
+from db.models import Base, Department, Ticket
 from db.session import make_engine, unit_of_work
 from db.tickets import add_event, create_ticket, line_by_did, ticket_by_number
 
@@ -62,6 +62,27 @@ def test_department_tree_over_five_levels(store) -> None:  # type: ignore[no-unt
         assert sorted(subtree_ids(session, ids[2])) == sorted([ids[2], ids[4], ids[5]])
         assert sorted(subtree_ids(session, ids[0])) == sorted(ids)
         assert subtree_ids(session, ids[5]) == [ids[5]]
+
+
+@pytest.mark.timeout(60, method="thread")  # a walk that never ends: the run stops, failed
+def test_a_looping_parent_chain_ends_the_subtree_query(store) -> None:  # type: ignore[no-untyped-def]
+    """A cycle written straight into the table, past create_department's level check."""
+    with unit_of_work(store) as session:
+        region = create_department(session, "R", "region", Level.REGION)
+        city = create_department(session, "C", "city", Level.CITY, region)
+        district = create_department(session, "D", "district", Level.DISTRICT, city)
+        session.execute(
+            update(Department).where(Department.id == region.id).values(parent_id=district.id)
+        )
+        ids = sorted((region.id, city.id, district.id))
+    with unit_of_work(store) as session:
+        assert sorted(subtree_ids(session, ids[0])) == ids
+        assert sorted(subtree_ids(session, ids[2])) == ids
+        # round and round the loop until the bound: one row per level walked
+        depth = session.execute(
+            select(func.count()).select_from(subtree(ids[0]).subquery())
+        ).scalar_one()
+        assert depth == MAX_DEPTH + 1
 
 
 def test_ticket_numbers_events_and_lookup(store) -> None:  # type: ignore[no-untyped-def]

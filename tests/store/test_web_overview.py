@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from core.config import load_config
 from dashboard.app import create_app
 from dashboard.auth import hash_password
+from dashboard.users import add_user
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
-from db.users import add_user
 from tests.support.config import write_config
 from tests.support.console_city import PASSWORD, login
 from tests.support.metrics_city import add_callback, build_city, utc

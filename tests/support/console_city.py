@@ -26,10 +26,10 @@ from core.vocabulary import (
     Question,
 )
 from dashboard.auth import hash_password
+from dashboard.users import add_user
 from db.models import Call, CallbackAttempt, SurveyAnswer, ValidCallback
 from db.session import unit_of_work
 from db.tickets import add_event, create_ticket, ticket_by_number
-from db.users import add_user
 from tests.support.metrics_city import build_city
 from tickets import handling
 from tools.sandbox.console import serve_console  # noqa: F401 (re-exported for the tests)

@@ -62,3 +62,15 @@ def test_telephony_importing_the_config_is_refused(tmp_path: Path) -> None:
     result = lint(tree)
     assert result.returncode == 1
     assert "telephony.menu -> core.config" in result.stdout
+
+
+def test_a_feature_importing_another_is_refused(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path)
+    tables = tree / "reports" / "tables.py"
+    tables.write_text(tables.read_text() + "\nimport tickets.views  # noqa\n")
+    result = lint(tree)
+    assert result.returncode == 1
+    assert "1 broken" in result.stdout  # the features' own contract, not the floors
+    broken = result.stdout.split("Broken contracts", 1)[1]
+    assert "Features stand alone" in broken
+    assert "reports.tables -> tickets.views" in broken

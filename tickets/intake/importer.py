@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.config import HotlineConfig
 from core.deadlines import due_at
 from core.vocabulary import Urgency
-from db.intake import Outcome, upsert_department, upsert_ticket
 from tickets.intake.records import DepartmentRecord, TicketRecord, ticket_from_csv_row
+from tickets.intake.upsert import Outcome, upsert_department, upsert_ticket
 
 Item = tuple[str, dict[str, Any]]  # (where it is, the raw record)
 

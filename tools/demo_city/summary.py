@@ -26,7 +26,7 @@ class DemoSummary:
     valid_callbacks: int
     first_day: date
     last_day: date
-    # None where there is nothing to divide by (no data is not 0%, as in db.metrics)
+    # None where there is nothing to divide by (no data is not 0%, as in reports.metrics)
     completion: float | None  # closed or archived / accepted
     response: float | None  # contacted / valid callbacks
     resolution: float | None  # resolved / valid callbacks

@@ -1,6 +1,6 @@
 """Weekly ranking within peer groups, monthly assessment and the snail seat (蜗牛席).
 
-Works on the aggregated figures of `db.metrics` (a few hundred rows), never on
+Works on the aggregated figures of `reports.metrics` (a few hundred rows), never on
 tickets. Units are ranked by their exact composite score (a fraction, so equal
 scores are real ties) inside their peer group (streets are not ranked against
 district bureaus). Ties share a rank (1, 2, 2, 4); the
@@ -24,7 +24,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from db.metrics import RateRules, UnitFigures, unit_figures
+from reports.metrics import RateRules, UnitFigures, unit_figures
 
 
 @dataclass(frozen=True)

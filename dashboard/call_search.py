@@ -1,4 +1,4 @@
-"""Finding calls for the recordings console: filters and keyset pagination.
+"""Finding calls for the recordings console: filters and keyset pagination, one call by id.
 
 Newest first by (started_at, id): a page asks for calls strictly older than
 the last row of the page before, so paging through a million calls costs one
@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from core.vocabulary import AttemptOutcome, CallDirection
+from db.departments import subtree
 from db.models import Call, CallbackAttempt, Department, Ticket
 
 DENSE_LEVELS = 2  # a region's or a city's subtree holds most calls
@@ -58,13 +59,6 @@ def duration_seconds(session: Session):  # type: ignore[no-untyped-def]
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", Call.ended_at - Call.started_at)
     return (func.julianday(Call.ended_at) - func.julianday(Call.started_at)) * 86400.0
-
-
-def subtree(root_id: int):  # type: ignore[no-untyped-def]
-    """A subquery of the ids of root_id and every unit below it."""
-    tree = select(Department.id).where(Department.id == root_id).cte("scope", recursive=True)
-    tree = tree.union_all(select(Department.id).where(Department.parent_id == tree.c.id))
-    return select(tree.c.id)
 
 
 def _statement(session: Session, q: CallQuery) -> Select:  # type: ignore[type-arg]
@@ -162,3 +156,15 @@ def search_calls(session: Session, query: CallQuery) -> list[CallHit]:
 def distinct_steps(session: Session) -> list[str]:
     """The last steps calls have ended in (for the search form's choices)."""
     return [s for s in session.scalars(select(Call.last_step).distinct()) if s]
+
+
+def call_by_id(session: Session, call_id: int) -> Call | None:
+    """A call with its ticket (and the ticket's unit, events and calls) loaded."""
+    return session.scalar(
+        select(Call)
+        .where(Call.id == call_id)
+        .options(
+            selectinload(Call.ticket).selectinload(Ticket.events),
+            selectinload(Call.ticket).selectinload(Ticket.department),
+        )
+    )

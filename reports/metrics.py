@@ -40,10 +40,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from core.vocabulary import EventKind, TicketStatus
+from db.departments import MAX_DEPTH, subtree
 from db.models import Department, Ticket, TicketEvent, UTCDateTime, ValidCallback
-from db.robot import robot_figures
-
-__all__ = ["Counts", "RateRules", "UnitFigures", "overall", "robot_figures", "unit_figures"]
 
 CLOSED_STATUSES = (TicketStatus.CLOSED, TicketStatus.ARCHIVED)
 Bound = datetime | BindParameter[datetime]  # a period bound in SQL: a value or a named parameter
@@ -197,16 +195,24 @@ HANDLING_COUNTS = ("accepted", "closed", "improper_returns")
 
 
 def _ancestry(rolled_up: bool):  # type: ignore[no-untyped-def]
-    """ancestry(unit, ancestor): every unit with itself and, rolled up, each unit above it."""
-    ancestry = select(Department.id.label("unit"), Department.id.label("ancestor")).cte(
-        "ancestry", recursive=True
-    )
+    """ancestry(unit, ancestor): every unit with itself and, rolled up, each unit above it.
+
+    The walk up stops after `MAX_DEPTH` steps, as the walk down does: a looping
+    parent chain must end the report's query, not hang it.
+    """
+    ancestry = select(
+        Department.id.label("unit"),
+        Department.id.label("ancestor"),
+        literal_column("0").label("depth"),
+    ).cte("ancestry", recursive=True)
     if not rolled_up:
         return ancestry
     parent = select(Department.id, Department.parent_id).subquery("parent_link")
     return ancestry.union_all(
-        select(ancestry.c.unit, parent.c.parent_id).where(
-            parent.c.id == ancestry.c.ancestor, parent.c.parent_id.is_not(None)
+        select(ancestry.c.unit, parent.c.parent_id, ancestry.c.depth + literal_column("1")).where(
+            parent.c.id == ancestry.c.ancestor,
+            parent.c.parent_id.is_not(None),
+            ancestry.c.depth < literal_column(str(MAX_DEPTH)),
         )
     )
 
@@ -333,13 +339,6 @@ def peer_group_totals(figures: list[UnitFigures]) -> dict[str, Counts]:
     return dict(sorted(groups.items()))
 
 
-def subtree_filter(root_id: int):  # type: ignore[no-untyped-def]
-    """A SQL condition: the callback's unit is root_id or below it."""
-    tree = select(Department.id).where(Department.id == root_id).cte("subtree", recursive=True)
-    tree = tree.union_all(select(Department.id).where(Department.parent_id == tree.c.id))
-    return ValidCallback.department_id.in_(select(tree.c.id))
-
-
 def _week_index(column, start: datetime, dialect: str):  # type: ignore[no-untyped-def]
     """Whole weeks between start and a UTC timestamp column, computed in SQL."""
     if dialect == "postgresql":
@@ -380,7 +379,7 @@ def weekly_counts(
         .group_by(week)
     )
     if department_id is not None:
-        query = query.where(subtree_filter(department_id))
+        query = query.where(ValidCallback.department_id.in_(subtree(department_id)))
     series = [Counts() for _ in range(weeks)]
     for row in session.execute(query):
         index = int(row[0])

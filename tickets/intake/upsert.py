@@ -10,69 +10,18 @@ or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.vocabulary import EventKind, RequestType, TicketStatus, Urgency
+from core.vocabulary import EventKind, Urgency
+from db.departments import department_by_code
 from db.models import Department, Ticket, TicketEvent, ValidCallback
 from db.tickets import add_event, create_ticket
-
-
-class DepartmentRecord(Protocol):
-    """A unit as the platform sends it (validated at the edge, by `tickets.intake`)."""
-
-    code: str
-    name: str
-    level: int
-    parent_code: str | None
-    peer_group: str
-
-
-class EventRecord(Protocol):
-    """One step of a ticket's history on the platform."""
-
-    kind: EventKind
-    at: datetime
-    actor: str
-    department_code: str | None
-    note: str | None
-
-
-class CallbackRecord(Protocol):
-    """A valid callback made on the platform: the three answers."""
-
-    at: datetime
-    contacted: int
-    resolved: int
-    satisfaction: int
-
-
-class TicketRecord(Protocol):
-    """A ticket as the platform sends it, with its events and callbacks."""
-
-    external_id: str
-    caller_number: str
-    accepted_at: datetime
-    request_type: RequestType | None
-    category: str | None
-    urgency: Urgency
-    description: str | None
-    department_code: str | None
-    status: TicketStatus
-    due_at: datetime | None
-    closed_at: datetime | None
-    reply: str | None
-
-    @property
-    def events(self) -> Sequence[EventRecord]: ...
-
-    @property
-    def callbacks(self) -> Sequence[CallbackRecord]: ...
-
+from tickets.intake.records import DepartmentRecord, TicketRecord
 
 Outcome = Literal["created", "updated", "unchanged"]
 TICKET_FIELDS = (
@@ -93,7 +42,7 @@ class IntakeError(ValueError):
 
 
 def _department(session: Session, code: str, what: str) -> Department:
-    unit = session.scalars(select(Department).where(Department.code == code)).one_or_none()
+    unit = department_by_code(session, code)
     if unit is None:
         raise IntakeError(f"{what} {code!r} is not a known department (import it first)")
     return unit
@@ -112,7 +61,7 @@ def upsert_department(session: Session, record: DepartmentRecord) -> Outcome:
         "parent_id": parent.id if parent else None,
         "peer_group": record.peer_group,
     }
-    unit = session.scalars(select(Department).where(Department.code == record.code)).one_or_none()
+    unit = department_by_code(session, record.code)
     if unit is None:
         session.add(Department(code=record.code, **wanted))
         session.flush()
