@@ -146,10 +146,9 @@ async def ami(asterisk: LocalAsterisk) -> AsyncIterator[AMIClient]:
 
 
 @pytest.fixture(scope="session")
-def store_template(asterisk: LocalAsterisk, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def store_template(asterisk: LocalAsterisk) -> Path:
     """A migrated store with the session's lines, copied for each test that calls."""
-    folder = tmp_path_factory.mktemp("store-template")
-    config = own_config(asterisk.config, folder, "template")
+    config = own_config(asterisk.config, asterisk.config.state_dir / "tests" / "template")
     prepare_store(config)
     return Path(config.database_url.removeprefix("sqlite:///"))
 
@@ -157,12 +156,13 @@ def store_template(asterisk: LocalAsterisk, tmp_path_factory: pytest.TempPathFac
 _own = itertools.count(1)
 
 
-def own_config(session: HotlineConfig, folder: Path, name: str) -> HotlineConfig:
-    """The session's config with a store, spool and recordings folder of `name`'s own.
+def own_config(session: HotlineConfig, folder: Path) -> HotlineConfig:
+    """The session's config with a store, spool and recordings folder of its own in folder.
 
     Asterisk, its ports and its secrets stay the session's: the secrets folder
-    and Asterisk's state are linked in, and the recordings folder lies under
-    the session's (which Asterisk sees) so that the per-test global can point at it.
+    and Asterisk's state are linked in. folder lies inside the session's state
+    folder, which the Asterisk root sees at the same path, so Asterisk can
+    write this config's recordings and play the voices its tests make.
     """
     data = yaml.safe_load(session.source.read_text())
     state = folder / "var"
@@ -171,12 +171,11 @@ def own_config(session: HotlineConfig, folder: Path, name: str) -> HotlineConfig
         link = state / shared
         if not link.exists():
             link.symlink_to(session.state_dir / shared, target_is_directory=True)
-    recordings = session.recordings_dir / "tests" / name
     data["database"] = {**data.get("database", {}), "url": f"sqlite:///{folder / 'hotline.db'}"}
     data["paths"] = {
         **data.get("paths", {}),
         "state_dir": str(state),
-        "recordings_dir": str(recordings),
+        "recordings_dir": str(folder / "recordings"),
         "sounds_dir": str(session.sounds_dir),
     }
     data.setdefault("asterisk", {})["cdr_csv"] = str(session.cdr_csv)
@@ -187,7 +186,7 @@ def own_config(session: HotlineConfig, folder: Path, name: str) -> HotlineConfig
 
 @pytest.fixture(scope="session")
 def start_hotline(
-    asterisk: LocalAsterisk, ami: AMIClient, store_template: Path, tmp_path_factory
+    asterisk: LocalAsterisk, ami: AMIClient, store_template: Path
 ) -> Callable[[], object]:
     """Start a hotline of its own (store, spool, recordings) on the session's Asterisk.
 
@@ -200,14 +199,18 @@ def start_hotline(
 
     @contextlib.asynccontextmanager
     async def started() -> AsyncIterator[Hotline]:
-        name = f"t{next(_own)}"
-        folder = tmp_path_factory.mktemp(name)
-        config = own_config(asterisk.config, folder, name)
+        folder = asterisk.config.state_dir / "tests" / f"t{next(_own)}"
+        config = own_config(asterisk.config, folder)
         shutil.copyfile(store_template, config.database_url.removeprefix("sqlite:///"))
         config.recordings_dir.mkdir(parents=True, exist_ok=True)
         user = asterisk_user(asterisk._install())
         if user is not None:
             hand_over(config.recordings_dir, user, always=True)
+        # call records name robot attempts by id, and ids start again in each store: the
+        # session's records so far are set aside (Asterisk opens the file per record)
+        cdr = asterisk.config.cdr_csv
+        if cdr.exists():
+            cdr.rename(cdr.with_name(f"Master-before-{folder.name}.csv"))
         # where Asterisk writes this hotline's recordings (a dialplan global)
         await ami.action("Setvar", Variable="HOTLINE_RECORDINGS", Value=str(config.recordings_dir))
         app = create_hotline(config)

@@ -7,7 +7,7 @@ them), one scripted citizen per path; each test then checks its own call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -112,6 +112,14 @@ class Placed:
     result: CallResult
     prepared: str
     log_start: int
+
+
+@pytest.fixture(scope="module")
+async def hotline(start_hotline) -> AsyncIterator[Hotline]:  # type: ignore[no-untyped-def]
+    """One store for this module: its calls are placed together, once, and each test
+    below reads its own call's rows from it (none writes)."""
+    async with start_hotline() as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ FALLBACK_MESSAGE = "w9|p{voice}|w1|d#"
 
 
 @pytest.fixture(scope="module")
-def voice(hotline: Hotline) -> str:
-    return speech_file(hotline.config.state_dir / "voices", "네")
+def voice(asterisk: LocalAsterisk) -> str:
+    return speech_file(asterisk.config.state_dir / "voices", "네")
 
 
 def has_audio(path: str | None) -> bool:

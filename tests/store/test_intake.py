@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 import tickets.intake.upsert
+from callback_robot.eligibility import DueRules, due_tickets
 from core.config import HotlineConfig, load_config
 from core.vocabulary import EventKind, TicketStatus
 from db.migrate import upgrade
 from db.models import Ticket, TicketEvent, ValidCallback
-from db.robot import DueRules, due_tickets
 from db.session import make_engine, make_session_factory, unit_of_work
 from tests.support.config import write_config
 from tests.support.snapshots import snapshot

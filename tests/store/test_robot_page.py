@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.attempts import create_attempt, finish_attempt
 from core.config import HotlineConfig, load_config
 from core.vocabulary import AttemptOutcome, TicketStatus
 from dashboard.app import create_app
 from dashboard.auth import hash_password
 from dashboard.users import add_user
 from db.models import RobotHeartbeat, RobotLock
-from db.robot import create_attempt, finish_attempt
 from db.session import unit_of_work
 from db.tickets import create_ticket
 from tests.support.config import write_config

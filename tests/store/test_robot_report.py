@@ -12,14 +12,16 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.answers import save_answer
+from callback_robot.attempts import create_attempt, finish_attempt
 from callback_robot.recovery import resolve
+from callback_robot.reporting import robot_figures
 from callback_robot.store import AttemptEnded, RobotStore
 from core.config import load_config
 from core.telemetry import ATTEMPTS_ENDED
 from core.vocabulary import AttemptOutcome, AttemptState, Question
 from db.migrate import upgrade
 from db.models import CallbackAttempt
-from db.robot import create_attempt, finish_attempt, robot_figures, save_answer
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.spool import Spool
 from db.tickets import create_ticket

@@ -11,14 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from callback_robot.attempts import create_attempt, finish_attempt
+from callback_robot.claim import claim_due
 from callback_robot.dispatcher import Dispatcher
+from callback_robot.eligibility import DueRules, due_tickets
 from callback_robot.windows import in_call_window, next_window_start
 from core.config import CallWindow, RobotConfig, load_config
 from core.deadlines import is_working_day
 from core.vocabulary import AttemptOutcome, TicketStatus, Urgency
 from db.migrate import upgrade
 from db.models import CallbackAttempt, DoNotCall
-from db.robot import DueRules, claim_due, create_attempt, due_tickets, finish_attempt
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import create_ticket
 from tests.support.config import write_config

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from callback_robot.attempts import create_attempt
 from callback_robot.dialer import Dialer
 from core.config import HotlineConfig, load_config
 from core.vocabulary import AttemptOutcome, TicketStatus
 from dashboard.app import create_app
 from db.migrate import upgrade
 from db.models import CallbackAttempt, RetentionDeletion, Ticket
-from db.robot import create_attempt
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.spool import Spool
 from db.tickets import create_ticket

@@ -22,7 +22,8 @@ FAST_SETTINGS: dict[str, object] = {
     "database": {"url": "sqlite:///var/hotline.db", "busy_timeout_ms": 1000},
     # the robot reaches the scripted citizens; ring briefly
     "asterisk": {"outbound_channel": "Local/{number}@sim-citizen"},
-    "robot": {"ring_timeout_seconds": 5, "answer_timeout_ms": 3000},
+    # the survey's writes wait as briefly as the IVR's: a citizen's keys do not wait for them
+    "robot": {"ring_timeout_seconds": 5, "answer_timeout_ms": 3000, "db_retry_seconds": 1.5},
 }
 
 
