@@ -1,7 +1,7 @@
 """A robot's store at scale: a million closed tickets with their callback history.
 
 Used by bench/robot_throughput.py to time the dispatcher's eligibility query
-(`db.robot.due_tickets`) and a whole claim (`claim_due`) on realistic data:
+(`callback_robot.eligibility.due_tickets`) and a whole claim (`claim_due`) on realistic data:
 most old tickets surveyed (the seed city's 72 %), the rest exhausted by
 unanswered or unfinished calls, and the last days' tickets waiting for their
 first call or their retry.

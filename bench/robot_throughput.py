@@ -41,20 +41,15 @@ from sqlalchemy.orm import Session, aliased
 from bench.quiet import load_1min
 from bench.robot_store import fill
 from bench.stopping import cancellable
+from callback_robot.attempts import create_attempt
+from callback_robot.claim import claim_due
 from callback_robot.dispatcher import Dispatcher, due_rules
+from callback_robot.eligibility import IN_FLIGHT, UNANSWERED, DueRules, due_tickets
 from callback_robot.runner import run_robot
 from core.config import HotlineConfig, load_config
 from core.vocabulary import AttemptOutcome, AttemptState, TicketStatus
 from db.migrate import upgrade
 from db.models import CallbackAttempt, DoNotCall, RobotLock, Ticket, ValidCallback
-from db.robot import (
-    IN_FLIGHT,
-    UNANSWERED,
-    DueRules,
-    claim_due,
-    create_attempt,
-    due_tickets,
-)
 from db.session import make_engine, make_session_factory, unit_of_work
 from hotline.app import create_hotline, prepare_store
 from telephony.ami import AMIClient
@@ -68,7 +63,7 @@ PERSONA = "w11|d1|w2|d1|w2|d1"
 
 # -- part 2: the query, as it was and as it is --------------------------------------------
 def legacy_due_tickets(session: Session, rules: DueRules, limit: int) -> list[int]:
-    """db.robot.due_tickets before this change (kept here to measure against)."""
+    """due_tickets before this change (kept here to measure against)."""
     other = aliased(CallbackAttempt)
     sibling = aliased(Ticket)
 

@@ -18,13 +18,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.attempts import create_attempt
 from callback_robot.store import AttemptEnded, RobotStore
 from callback_robot.tokens import attempt_token
 from core.config import HotlineConfig
 from core.phone_numbers import BadPhoneNumber, checked
 from core.vocabulary import AttemptOutcome
 from db.models import Ticket
-from db.robot import create_attempt
 from db.session import unit_of_work
 from telephony.ami import AMIActionError, AMIClient, AMIDisconnected
 

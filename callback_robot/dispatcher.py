@@ -1,7 +1,7 @@
 """One dispatcher pass: who to call now, within the window, the channel cap and the pace.
 
 The dispatcher decides and claims (attempt rows written in one serialised
-transaction, see `db.robot.claim_due`); the dialer dials. A pass outside the
+transaction, see `callback_robot.claim.claim_due`); the dialer dials. A pass outside the
 call window does nothing; inside it, new calls are bounded by the free
 channels (the cap minus attempts dialing or in a call, counted in the
 database so it holds across robot processes) and by the calls-per-minute pace.
@@ -22,9 +22,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.claim import claim_due, free_budget, live_attempts
+from callback_robot.eligibility import DueRules, due_tickets
 from callback_robot.windows import in_call_window
 from core.config import HotlineConfig
-from db.robot import DueRules, claim_due, due_tickets, free_budget, live_attempts
 from db.session import unit_of_work
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot import cdr
+from callback_robot.answers import answers_of
+from callback_robot.attempts import attempts_in_flight, finish_attempt
 from core.vocabulary import AttemptOutcome
-from db.robot import answers_of, attempts_in_flight, finish_attempt
 from db.session import unit_of_work
 from telephony.ami import AMIClient, AMIError
 

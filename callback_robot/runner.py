@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from callback_robot import cdr, recovery
 from callback_robot.dialer import Dialer
 from callback_robot.dispatcher import Dispatcher
+from callback_robot.heartbeat import record_heartbeat
+from callback_robot.reporting import RobotFigures, robot_figures
 from callback_robot.store import RobotStore
 from core.config import HotlineConfig
 from core.telemetry import DISPATCH_PASSES
-from db.robot import RobotFigures, record_heartbeat, robot_figures
 from db.session import make_engine, make_session_factory, unit_of_work
 from links.ami import ami_client
 from telephony.ami import AMIClient, AMIError

@@ -12,18 +12,13 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from callback_robot.dispatcher import due_rules
+from callback_robot.eligibility import due_counts, waiting_to_retry
+from callback_robot.heartbeat import latest_heartbeat
+from callback_robot.reporting import RobotFigures, attempt_state_counts, robot_figures
 from callback_robot.windows import in_call_window, next_window_start
 from core import periods
 from core.config import HotlineConfig
 from core.vocabulary import AttemptState
-from db.robot import (
-    RobotFigures,
-    attempt_state_counts,
-    due_counts,
-    latest_heartbeat,
-    robot_figures,
-    waiting_to_retry,
-)
 
 # a robot whose last dispatch pass is older than three dispatch intervals (10 s) has stalled
 STALLED_AFTER = timedelta(seconds=30)

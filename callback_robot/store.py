@@ -20,18 +20,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.answers import add_do_not_call, link_survey_call, save_answer
+from callback_robot.attempts import finish_attempt, send_back_for_rework
 from core.config import HotlineConfig
 from core.deadlines import due_at
 from core.vocabulary import AttemptOutcome, Question
 from db.gateway import StoreGateway
 from db.models import Ticket, utcnow
-from db.robot import (
-    add_do_not_call,
-    finish_attempt,
-    link_survey_call,
-    save_answer,
-    send_back_for_rework,
-)
 from db.spool import Spool, read_time
 
 log = logging.getLogger(__name__)

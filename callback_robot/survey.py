@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback_robot.answers import SurveyRefused, accept_survey_call, survey_channel_matches
 from callback_robot.store import (
     AttemptEnded,
     RobotStore,
@@ -30,7 +31,6 @@ from callback_robot.store import (
 from callback_robot.tokens import token_matches
 from core.config import HotlineConfig
 from core.vocabulary import AttemptOutcome, Question
-from db.robot import SurveyRefused, accept_survey_call, survey_channel_matches
 from prompts.build import PromptLibrary
 from speech.recognition import SpeechModel, recognize
 from telephony.agi import AGI

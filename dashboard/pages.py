@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from callback_robot.reporting import robot_figures
 from core import periods
 from dashboard.auth import Viewer, current_viewer
 from dashboard.charts import Series, line_chart
 from dashboard.render import page
-from db.robot import robot_figures
 from db.session import unit_of_work
 from reports.build import rate_rules
 from reports.metrics import Rates, overall, unit_figures, weekly_counts

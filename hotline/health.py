@@ -22,6 +22,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from callback_robot.heartbeat import latest_heartbeat
 from callback_robot.runner import Robot
 from callback_robot.status import is_stalled
 from core.config import HotlineConfig
@@ -33,7 +34,6 @@ from core.telemetry import (
 )
 from db.gateway import StoreUnavailable
 from db.health import probe_write
-from db.robot import latest_heartbeat
 from db.spool import Spool
 from ivr.store import IvrStore
 from telephony.ami import AMIClient

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import yaml
 from sqlalchemy import select
 
+from callback_robot.reporting import robot_figures
 from core.vocabulary import AttemptOutcome, AttemptState
 from db.models import CallbackAttempt
-from db.robot import robot_figures
 from db.session import unit_of_work
 from hotline.app import Hotline
 from telephony.ami import AMIClient

@@ -126,8 +126,8 @@ async def test_a_database_error_at_robot_start_is_retried_until_it_is_gone(
 
 
 def test_status_says_stalled_when_the_last_dispatch_pass_is_old(hotline: Hotline) -> None:
+    from callback_robot.heartbeat import record_heartbeat
     from callback_robot.status import robot_status
-    from db.robot import record_heartbeat
 
     now = datetime.now(UTC) + timedelta(minutes=10)  # later than any robot of the session
     with unit_of_work(hotline.sessions) as session:

@@ -146,7 +146,7 @@ async def test_an_attempt_orphaned_by_a_dead_robot_takes_its_outcome_from_the_cd
     ami: AMIClient,
 ) -> None:
     from callback_robot import cdr, recovery
-    from db.robot import create_attempt
+    from callback_robot.attempts import create_attempt
 
     ticket_id, _ = closed_ticket(hotline, sim_number("busy"))
     with unit_of_work(hotline.sessions) as session:

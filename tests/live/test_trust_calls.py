@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from callback_robot.attempts import create_attempt
 from callback_robot.dialer import Dialer
 from callback_robot.tokens import attempt_token
 from core.vocabulary import AttemptOutcome, AttemptState, TicketStatus
 from db.models import CallbackAttempt, SurveyAnswer, Ticket
-from db.robot import create_attempt
 from db.session import unit_of_work
 from db.tickets import create_ticket
 from hotline.app import Hotline
