@@ -23,10 +23,10 @@ from sqlalchemy import select
 from core.vocabulary import Level
 from dashboard.app import create_app
 from dashboard.auth import hash_password
+from dashboard.users import add_user
 from db.departments import create_department
 from db.models import AuditEntry, Department, Ticket
 from db.session import unit_of_work
-from db.users import add_user
 from hotline.app import Hotline
 from telephony.ami import AMIClient
 from tests.support.artifacts import ARTIFACTS

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from core.config import load_config
 from dashboard.app import create_app
 from dashboard.auth import hash_password
+from dashboard.users import add_user
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory, unit_of_work
-from db.users import add_user
 from hotline.app import Hotline, serve_web
 from telephony.ami import AMIClient
 from tests.support.calls import citizen_call, speech_file
