@@ -14,7 +14,7 @@ import pytest
 from hotline.app import Hotline
 from telephony.agi import AGI
 from telephony.ami import AMIClient
-from tests.support.calls import citizen_call, settle, speech_file, ticket_of_call
+from tests.support.calls import calls_ended, citizen_call, speech_file, ticket_of_call
 from tools.local_asterisk.local import LocalAsterisk
 
 NEW_REQUEST = "w1.5|d1|w1.5|d1|w1.5|d2|w7|p{voice}|w1|d#"
@@ -70,7 +70,7 @@ async def test_a_request_recorded_into_a_full_disk_still_becomes_a_ticket_and_is
             result = await citizen_call(
                 ami, "12345", NEW_REQUEST.format(voice=voice), caller="13200132077"
             )
-            await settle()
+            await calls_ended(hotline, result.uniqueid)
     finally:
         hotline.server.routes["ivr"] = original
     assert "could not be written" in caplog.text  # said as what it is, not "hung up"

@@ -19,7 +19,7 @@ from hotline.app import Hotline, ami_client
 from hotline.health import Probe, health_router
 from ivr.store import CallStart
 from telephony.ami import AMIClient
-from tests.support.calls import citizen_call, settle, speech_file, ticket_of_call
+from tests.support.calls import calls_ended, citizen_call, speech_file, ticket_of_call
 
 NEW_REQUEST = "w1.5|d1|w1.5|d1|w1.5|d2|w7|p{voice}|w1|d#"
 
@@ -101,7 +101,7 @@ async def test_metrics_after_a_real_call_parse_with_prometheus_client(
 ) -> None:
     voice = speech_file(hotline.config.state_dir / "voices", "네")
     result = await citizen_call(ami, "12345", NEW_REQUEST.format(voice=voice), caller="13200132099")
-    await settle()
+    await calls_ended(hotline, result.uniqueid)
     assert ticket_of_call(hotline, result.uniqueid) is not None
     probe = Probe(with_robot(hotline.config, False), hotline.store, hotline.server, ami)
     async with await client_for(probe) as client:

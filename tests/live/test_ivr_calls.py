@@ -23,10 +23,10 @@ from telephony.ami import AMIClient
 from tests.support.calls import (
     CallResult,
     call_row,
+    calls_ended,
     channel_log,
     citizen_call,
     played_digits,
-    settle,
     speech_file,
     ticket_of_call,
 )
@@ -136,7 +136,7 @@ async def calls(hotline: Hotline, asterisk: LocalAsterisk, ami: AMIClient) -> di
         return Placed(result, prepared, log_start)
 
     placed = await asyncio.gather(*(place(s) for s in SCENARIOS.values()))
-    await settle()
+    await calls_ended(hotline, *(p.result.uniqueid for p in placed))
     return dict(zip(SCENARIOS, placed, strict=True))
 
 

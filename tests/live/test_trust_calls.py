@@ -222,7 +222,7 @@ async def test_a_50k_record_import_does_not_hold_up_20_calls(
     import uvicorn
 
     from dashboard.app import create_app
-    from tests.support.calls import settle, ticket_of_call
+    from tests.support.calls import calls_ended, ticket_of_call
     from tests.support.config import free_port
 
     monkeypatch.setenv("HOTLINE_IMPORT_TOKEN", "a-long-import-token-for-tests")
@@ -275,7 +275,7 @@ async def test_a_50k_record_import_does_not_hold_up_20_calls(
     finally:
         web.should_exit = True
         await serving
-    await settle()
+    await calls_ended(hotline, *(r.uniqueid for r in quiet + busy))
     await asyncio.to_thread(hotline.store.spool.replay, hotline.store.apply)
     assert importer.returncode == 0, errors.decode()[-2000:]
     report = json.loads(out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
 import subprocess
@@ -16,7 +15,7 @@ from db.models import Call, Ticket
 from db.session import unit_of_work
 from hotline.app import Hotline
 from telephony.ami import AMIClient, AMIEvent
-from tests.support.events import wait_for_event
+from tests.support.events import eventually, wait_for_event
 from tools.local_asterisk.local import LocalAsterisk
 
 _script_ids = itertools.count(1)
@@ -104,6 +103,21 @@ def speech_file(folder: Path, text: str, voice: str = "ko") -> str:
     return str(stem)
 
 
-async def settle() -> None:
-    """Give the call-end handler's database write a moment after the Hangup event."""
-    await asyncio.sleep(0.5)
+def _ended(hotline: Hotline, uniqueid: str, spooled: str) -> bool:
+    row = call_row(hotline, uniqueid)
+    return (row is not None and row.ended_at is not None) or uniqueid in spooled
+
+
+async def calls_ended(hotline: Hotline, *uniqueids: str, timeout: float = 30) -> None:
+    """Wait until the call-end handler has written each call's end (or spooled it).
+
+    Asterisk's Hangup event comes before the `call-end` FastAGI request it runs
+    in the hang-up handler has landed; this waits for the row, not for a guess.
+    """
+
+    def all_ended() -> bool:
+        spool = hotline.store.spool.pending()
+        spooled = "".join(p.read_text(errors="replace") for p in spool if "call_end" in p.name)
+        return all(_ended(hotline, u, spooled) for u in uniqueids)
+
+    await eventually(all_ended, timeout=timeout, what=f"the end of {len(uniqueids)} call(s)")
