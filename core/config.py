@@ -340,6 +340,9 @@ class WebConfig(Section):
     numbers_visible_to: list[Literal["admin", "supervisor", "staff"]] = ["supervisor"]
     download_roles: list[Literal["admin", "supervisor", "staff"]] = ["supervisor"]
     page_workers: int = Field(4, ge=1, le=64)  # threads for pages and exports (never the AGI loop)
+    # a console request's database work is cancelled after this long (503), so no page holds
+    # one of the page_workers for good (SQLite: progress handler; PostgreSQL: statement_timeout)
+    request_seconds: float = Field(60.0, gt=0, le=3600)
 
     def import_token(self) -> str | None:
         """The bearer token the platform must send; None keeps the endpoint closed."""

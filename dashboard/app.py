@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -36,6 +37,7 @@ from dashboard import (
 )
 from dashboard.auth import AddressThrottle, Keys, NotLoggedIn, load_secret
 from dashboard.render import page
+from dashboard.time_limit import TimeLimitMiddleware, bound, timed_out
 from db.session import make_engine, make_session_factory
 
 PUBLIC = {"/login"}
@@ -76,6 +78,8 @@ def create_app(
     app.state.sessions = sessions or make_session_factory(
         make_engine(config.database_url, False, config.database.busy_timeout_ms)
     )
+    bound(app.state.sessions.kw["bind"])  # console requests' queries: web.request_seconds
+    app.add_middleware(TimeLimitMiddleware, seconds=config.web.request_seconds)
     app.state.keys = Keys(load_secret(config))
     app.state.throttle = AddressThrottle(config.web.address_failures_per_hour)
     app.state.live = live.LiveCalls()
@@ -112,6 +116,20 @@ def create_app(
             context = {"title": "参数无效 Invalid input", "message": message}
             return page(request, "message.html", viewer, context, 422)
         return JSONResponse({"detail": message}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def too_long(request: Request, exc: OperationalError) -> Response:
+        if not timed_out(exc):
+            raise exc
+        message = (
+            f"请求超过 {config.web.request_seconds:g} 秒，已取消 / the request took longer than "
+            "web.request_seconds and was cancelled"
+        )
+        if _wants_html(request):
+            viewer = getattr(request.state, "viewer", None)
+            context = {"title": "请求超时 Request took too long", "message": message}
+            return page(request, "message.html", viewer, context, 503)
+        return JSONResponse({"detail": message}, status_code=503)
 
     for router in (
         intake.router,

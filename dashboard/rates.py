@@ -30,8 +30,8 @@ from dashboard.auth import Viewer, client_address, current_viewer
 from dashboard.charts import Series, line_chart
 from dashboard.render import page
 from dashboard.scope import children, in_subtree, subtree_units
-from db.departments import department_by_code
-from db.models import utcnow
+from db.departments import MAX_DEPTH, department_by_code
+from db.models import Department, utcnow
 from db.session import unit_of_work
 from reports import build, tables
 from reports.metrics import unit_figures
@@ -100,6 +100,18 @@ def _allowed_codes(session: Session, viewer: Viewer) -> set[str] | None:
     return {u.code for u in subtree_units(session, viewer.scope_root)}
 
 
+def _path(unit: Department | None) -> list[tuple[str, str]]:
+    """The crumbs from the top down to unit: at most MAX_DEPTH steps up, each unit once
+    (a loop written into the table ends the walk instead of holding the page)."""
+    path: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    while unit is not None and unit.id not in seen and len(path) <= MAX_DEPTH:
+        seen.add(unit.id)
+        path.insert(0, (unit.code, unit.name))
+        unit = unit.parent
+    return path
+
+
 @router.get("/rates")
 def rates_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]) -> Response:
     """The units under one unit (or the top level), with rates and ranks; drill down by name."""
@@ -130,11 +142,7 @@ def rates_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
         shown_ids = [u.id for u in children(session, parent.id if parent else None)]
         if parent is not None:
             shown_ids.insert(0, parent.id)
-        path = []
-        step = parent
-        while step is not None:
-            path.insert(0, (step.code, step.name))
-            step = step.parent
+        path = _path(parent)
         units = None
         if viewer.scope_root is not None:
             units = {u.id for u in subtree_units(session, viewer.scope_root)}

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.vocabulary import EventKind, Urgency
-from db.departments import department_by_code
+from db.departments import MAX_DEPTH, department_by_code
 from db.models import Department, Ticket, TicketEvent, ValidCallback
 from db.tickets import add_event, create_ticket
 from tickets.intake.records import DepartmentRecord, TicketRecord
@@ -49,19 +49,29 @@ def _department(session: Session, code: str, what: str) -> Department:
 
 
 def upsert_department(session: Session, record: DepartmentRecord) -> Outcome:
-    """Create or update one unit; it must sit one level below its parent."""
+    """Create or update one unit; it must sit one level below its parent, never below itself.
+
+    Levels alone do not keep the tree a tree: a batch may move a child up a
+    level and then its former parent under it. The parent's chain is walked up
+    (at most `MAX_DEPTH` steps, the bound every tree query has) and a unit met
+    on it is refused, so no loop ever reaches the table through an import.
+    """
+    if record.parent_code is not None and record.parent_code == record.code:
+        raise IntakeError(f"department {record.code}: parent_code names the unit itself")
     parent = _department(session, record.parent_code, "parent_code") if record.parent_code else None
     if parent is not None and record.level != parent.level + 1:
         raise IntakeError(
             f"level {record.level} cannot sit under {parent.code} (level {parent.level})"
         )
+    unit = department_by_code(session, record.code)
+    if unit is not None and parent is not None:
+        _refuse_loop(session, unit, parent)
     wanted = {
         "name": record.name,
         "level": record.level,
         "parent_id": parent.id if parent else None,
         "peer_group": record.peer_group,
     }
-    unit = department_by_code(session, record.code)
     if unit is None:
         session.add(Department(code=record.code, **wanted))
         session.flush()
@@ -71,6 +81,27 @@ def upsert_department(session: Session, record: DepartmentRecord) -> Outcome:
         setattr(unit, key, value)
     session.flush()
     return "updated" if changed else "unchanged"
+
+
+def _refuse_loop(session: Session, unit: Department, parent: Department) -> None:
+    """Refuse parent when unit is on parent's own chain up (the tree would loop).
+
+    By `parent_id`, not the relationship: earlier records of the batch may have
+    moved a unit in this session."""
+    step: Department | None = parent
+    for _ in range(MAX_DEPTH + 1):
+        if step is None:
+            return
+        if step.id == unit.id:
+            raise IntakeError(
+                f"department {unit.code} cannot sit under {parent.code}: {parent.code} is "
+                f"below {unit.code}, the tree would loop (move {parent.code} first)"
+            )
+        step = session.get(Department, step.parent_id) if step.parent_id else None
+    raise IntakeError(
+        f"department {unit.code}: the units above {parent.code} do not end within "
+        f"{MAX_DEPTH} levels (a loop in the table?)"
+    )
 
 
 def upsert_ticket(
