@@ -241,31 +241,77 @@ def print_table(report: Report, console: Any) -> None:
     console.print(table)
 
 
+# A spreadsheet program reads a CSV cell starting with one of these as a formula (OWASP:
+# CSV injection); unit names, codes, peer groups and categories come from imports.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Fraction) and not isinstance(value, bool)
+
+
+def safe_text(text: str) -> str:
+    """Text as a spreadsheet shows it, never a formula: a leading single quote when needed."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_cell(report: Report, header: str, value: Any) -> str:
+    """A value as a CSV cell: numbers (and our formatted rates) as they are, text made safe."""
+    cell = report.cell(header, value)
+    if is_number(value):
+        return cell
+    return safe_text(cell)
+
+
 def write_csv(report: Report, path: Path | None) -> None:
-    """CSV with a BOM (Excel opens UTF-8 Chinese headers correctly only with it)."""
+    """CSV with a BOM (Excel opens UTF-8 Chinese headers correctly only with it).
+
+    Every text cell goes through `safe_text`, so a name like `=HYPERLINK(...)` from
+    an import is shown, not evaluated; numbers stay numbers.
+    """
     handle = path.open("w", newline="", encoding="utf-8-sig") if path else sys.stdout
     try:
         writer = csv.writer(handle)
-        writer.writerow(report.headers)
+        writer.writerow([safe_text(h) for h in report.headers])
         for row in report.rows:
-            writer.writerow(report.cell(h, v) for h, v in zip(report.headers, row, strict=True))
+            cells = zip(report.headers, row, strict=True)
+            writer.writerow(csv_cell(report, h, v) for h, v in cells)
     finally:
         if path:
             handle.close()
 
 
+def _xlsx_value(value: Any, illegal: Any) -> Any:
+    if is_number(value):
+        return float(value) if isinstance(value, Fraction) else value
+    return illegal.sub("", str(value))
+
+
 def write_xlsx(report: Report, path: Path) -> None:
-    """A workbook with the title, bold headers, percentages as numbers formatted 0.00%."""
+    """A workbook with the title, bold headers, percentages as numbers formatted 0.00%.
+
+    Numbers are number cells; everything else is a string cell (openpyxl would
+    store a string starting with `=` as a live formula), with the characters
+    XML cannot hold taken out.
+    """
     from openpyxl import Workbook  # heavy optional dependency: only an XLSX export loads it
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
+
+    def put(values: list[Any]) -> list[Any]:
+        sheet.append([_xlsx_value(v, ILLEGAL_CHARACTERS_RE) for v in values])
+        cells = list(sheet[sheet.max_row])
+        for cell in cells:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # text, never a formula
+        return cells
 
     book = Workbook()
     sheet = book.active
     sheet.title = "报表"
-    sheet.append([report.title])
+    put([report.title])
     sheet["A1"].font = Font(bold=True, size=14)
-    sheet.append(report.headers)
-    for cell in sheet[2]:
+    for cell in put(report.headers):
         cell.font = Font(bold=True)
     for row in report.rows:
         values = [
@@ -274,8 +320,7 @@ def write_xlsx(report: Report, path: Path) -> None:
             else ("" if value is None else value)
             for header, value in zip(report.headers, row, strict=True)
         ]
-        sheet.append(values)
-        for header, cell in zip(report.headers, sheet[sheet.max_row], strict=True):
+        for header, cell in zip(report.headers, put(values), strict=True):
             if header in report.percent and isinstance(cell.value, float):
                 cell.number_format = "0.00%"
     for index, header in enumerate(report.headers, start=1):
