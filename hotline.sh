@@ -94,7 +94,7 @@ case "${1:-}" in
         # a missing server fails the full run instead of skipping its tests
         export HOTLINE_TESTS_REQUIRE_ALL=1
         say "pytest: every test, two workers (each its own Asterisk), in a random order"
-        .venv/bin/pytest -n 2 --dist loadfile
+        .venv/bin/pytest -n 2 --dist loadfile --durations=25
         say "pytest under faketime, 400 days ahead: no date in a test expires"
         # (the wall clock only: see tests/support/faketime/sitecustomize.py for why)
         FAKETIME_DONT_FAKE_MONOTONIC=1 PYTHONPATH="$PWD/tests/support/faketime" \

@@ -24,39 +24,13 @@ from telephony.agi import (
     parse_response,
 )
 from telephony.fastagi import FastAGIServer, route_name
+from tests.support.agi_stream import Transcript, feed
 
 ENV = (
     b"agi_network: yes\nagi_network_script: echo\nagi_request: agi://127.0.0.1/echo\n"
     b"agi_channel: Local/keys5@sim-citizen-00000001;1\nagi_uniqueid: 1700000000.7\n"
     b"agi_callerid: 13800138000\nagi_extension: echo\n\n"
 )
-
-
-class Transcript:
-    """A writer that records what the server sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def write(self, data: bytes) -> None:
-        self.sent.append(data.decode())
-
-    async def drain(self) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-    async def wait_closed(self) -> None:
-        return None
-
-
-def feed(*chunks: bytes) -> asyncio.StreamReader:
-    reader = asyncio.StreamReader(limit=64 * 1024)
-    for chunk in chunks:
-        reader.feed_data(chunk)
-    reader.feed_eof()
-    return reader
 
 
 def test_parse_result_with_data_and_extras() -> None:

@@ -9,7 +9,6 @@ reached this line.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from core.config import load_config
 from hotline.app import create_hotline
 from telephony.agi import AGI
 from telephony.fastagi import FastAGIServer
+from tests.support.agi_stream import Transcript, feed
 from tests.support.config import write_config
 
 NUMBER = "13800138000"
@@ -36,37 +36,13 @@ def environment(key: str = "") -> bytes:
     ).encode()
 
 
-class Sink:
-    """A writer that takes what the server sends and drops it."""
-
-    def write(self, data: bytes) -> None:
-        return None
-
-    async def drain(self) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-    async def wait_closed(self) -> None:
-        return None
-
-
-def feed(*chunks: bytes) -> asyncio.StreamReader:
-    reader = asyncio.StreamReader(limit=64 * 1024)
-    for chunk in chunks:
-        reader.feed_data(chunk)
-    reader.feed_eof()
-    return reader
-
-
 async def call_line(server: FastAGIServer, caplog: pytest.LogCaptureFixture) -> str:
     """The server's log line announcing the call."""
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="telephony.fastagi"):
         await server.serve_connection(
             feed(environment(server.key or ""), b"200 result=0\n200 result=1\n"),
-            Sink(),  # type: ignore[arg-type]
+            Transcript(),  # type: ignore[arg-type]
         )
     return next(r.getMessage() for r in caplog.records if "call on" in r.getMessage())
 
