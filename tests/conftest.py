@@ -13,6 +13,7 @@ that uses it gets its own store, spool and recordings folder (`hotline`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -30,7 +31,8 @@ from telephony.fastagi import FastAGIServer
 from tests.support.artifacts import ARTIFACTS
 from tests.support.config import TEST_SETTINGS, free_port, vosk_korean_model, write_config
 from tests.support.events import wait_for_event  # noqa: F401 (kept importable from here)
-from tools.local_asterisk.local import LocalAsterisk
+from tools.local_asterisk.local import LocalAsterisk, asterisk_user, hand_over
+from tools.local_asterisk.provision import find_install
 from tools.sandbox.postgres import PostgresMissing, temporary_postgres
 
 TESTS = Path(__file__).resolve().parent
@@ -108,8 +110,6 @@ def built_prompts(hotline_config: HotlineConfig) -> HotlineConfig:
 @pytest.fixture(scope="session")
 def asterisk_install(tmp_path_factory: pytest.TempPathFactory) -> object:
     """Debian's Asterisk 22, provisioned (for tests that start an Asterisk of their own)."""
-    from tools.local_asterisk.provision import find_install
-
     install = find_install(load_config(write_config(tmp_path_factory.mktemp("probe"))))
     if install is None:
         pytest.fail("Asterisk is not provisioned: run `./hotline.sh test` (it provisions it)")
@@ -193,9 +193,6 @@ def start_hotline(
     Returns an async context manager factory; only one hotline listens at a time
     (they share the FastAGI port the dialplan calls).
     """
-    import contextlib
-
-    from tools.local_asterisk.local import asterisk_user, hand_over
 
     @contextlib.asynccontextmanager
     async def started() -> AsyncIterator[Hotline]:
@@ -203,7 +200,8 @@ def start_hotline(
         config = own_config(asterisk.config, folder)
         shutil.copyfile(store_template, config.database_url.removeprefix("sqlite:///"))
         config.recordings_dir.mkdir(parents=True, exist_ok=True)
-        user = asterisk_user(asterisk._install())
+        install = find_install(asterisk.config)
+        user = asterisk_user(install) if install is not None else None
         if user is not None:
             hand_over(config.recordings_dir, user, always=True)
         # call records name robot attempts by id, and ids start again in each store: the
