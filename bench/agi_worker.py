@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from core.config import load_config
-from db.gateway import store_threads
+from db.runtime import store_threads
 from hotline.app import create_hotline
 from hotline.priority import favour_call_path, set_session_group
 from ivr.inbound import CitizenCall, InboundFlow
@@ -110,8 +110,9 @@ async def serve(config_path: str, conn: Connection) -> None:
             db_latency.append(time.perf_counter() - start)
 
     gateway._retried = timed_retried  # type: ignore[method-assign]
+    runtime = gateway.runtime  # the process's one store runtime: where the work runs
     in_transaction: list[float] = []  # the same work's transaction alone, on the store thread
-    bare_transaction = gateway.transaction
+    bare_transaction = runtime.transaction
 
     def timed_transaction(work):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
@@ -120,9 +121,9 @@ async def serve(config_path: str, conn: Connection) -> None:
         finally:
             in_transaction.append(time.perf_counter() - start)
 
-    gateway.transaction = timed_transaction  # type: ignore[method-assign]
+    runtime.transaction = timed_transaction  # type: ignore[method-assign]
     spooled_before = gateway.spooled
-    process = gateway.process
+    process = runtime.process
     assert process is not None, "the bench measures `hotline serve`: ivr.store_process on"
     await process.start()
     stores = {
@@ -130,7 +131,7 @@ async def serve(config_path: str, conn: Connection) -> None:
         "thread": (None, store_threads(gateway.sessions.kw["bind"])),  # the store thread, here
         "threads": (None, 15),  # the 15 threads racing for SQLite's lock, before that
     }
-    executors = {stores["thread"][1]: gateway.executor}
+    executors = {stores["thread"][1]: runtime.executor}
 
     def store_cpu() -> float:
         return proc_cpu(process.pid) if process.pid else 0.0
@@ -201,10 +202,10 @@ async def serve(config_path: str, conn: Connection) -> None:
             )
         elif isinstance(request, tuple) and request[0] == "store":
             # where a phase's store work runs: "process" (production), "thread", "threads"
-            gateway.process, threads = stores[request[1]]
+            runtime.process, threads = stores[request[1]]
             if threads not in executors:
                 executors[threads] = ThreadPoolExecutor(threads, thread_name_prefix="store")
-            gateway.executor = executors[threads]
+            runtime.executor = executors[threads]
             conn.send("ok")
         elif isinstance(request, tuple) and request[0] == "nice":
             if process.pid:  # the store process's one thread

@@ -10,6 +10,7 @@ answer sends the ticket back for rework.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -67,7 +68,8 @@ def finish_attempt(
     attempt.hangup_cause = hangup_cause
     session.flush()
     # counted once committed: a retry or a spool replay of a failed commit counts it once
-    after_commit(session, ATTEMPTS_ENDED.labels(outcome.value).inc)
+    # (in the serving process's /metrics when the store process commits it: it pickles)
+    after_commit(session, partial(count_ended, outcome.value))
     if outcome == AttemptOutcome.COMPLETED:
         ticket = session.get(Ticket, attempt.ticket_id)
         if ticket is not None:
@@ -80,6 +82,11 @@ def finish_attempt(
             )
             record_valid_callback(session, ticket, attempt)
     return attempt
+
+
+def count_ended(outcome: str) -> None:
+    """An attempt ended with this outcome (`hotline_callback_attempts_total`)."""
+    ATTEMPTS_ENDED.labels(outcome).inc()
 
 
 def record_valid_callback(session: Session, ticket: Ticket, attempt: CallbackAttempt) -> None:

@@ -6,26 +6,23 @@ ticket ids. If Asterisk answers, the survey flow and `survey-end` give the
 outcome; if not, the OriginateResponse reason does. If the AMI link drops
 before Asterisk answers the Originate, or its OriginateResponse does not come
 in time, the attempt stays `dialing` for the recovery job to resolve from
-Asterisk's own records: it is never re-sent. Outcomes are written through the
-robot's retry-then-spool path (`callback_robot.store`).
+Asterisk's own records: it is never re-sent. The attempt row and the outcomes
+are written through the robot's gateway (`callback_robot.store`): retried, and
+an outcome spooled when the store stays away.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from callback_robot.attempts import create_attempt
 from callback_robot.store import AttemptEnded, RobotStore
 from callback_robot.tokens import attempt_token
 from core.config import HotlineConfig
 from core.phone_numbers import BadPhoneNumber, checked
 from core.vocabulary import AttemptOutcome
-from db.models import Ticket
-from db.session import unit_of_work
 from telephony.ami import AMIActionError, AMIClient, AMIDisconnected
 
 log = logging.getLogger(__name__)
@@ -59,16 +56,7 @@ class Dialer:
 
     async def dial(self, ticket_id: int, planned_at: datetime) -> int:
         """Write one attempt for a ticket and place it (manual use; the robot claims in bulk)."""
-
-        def begin() -> tuple[int, str]:
-            with unit_of_work(self.sessions) as session:
-                ticket = session.get(Ticket, ticket_id)
-                if ticket is None:
-                    raise ValueError(f"no ticket {ticket_id}")
-                attempt = create_attempt(session, ticket_id, planned_at, self.robot_id)
-                return attempt.id, ticket.caller_number
-
-        attempt_id, number = await asyncio.to_thread(begin)
+        attempt_id, number = await self.store.begin_attempt(ticket_id, planned_at, self.robot_id)
         await self.place(attempt_id, ticket_id, number)
         return attempt_id
 

@@ -1,7 +1,9 @@
 """One dispatcher pass: who to call now, within the window, the channel cap and the pace.
 
 The dispatcher decides and claims (attempt rows written in one serialised
-transaction, see `callback_robot.claim.claim_due`); the dialer dials. A pass outside the
+transaction, see `callback_robot.claim.claim_due`, through the robot's gateway:
+in `hotline serve` it takes its turn with the calls' writes; the search before
+it is a read of its own, off that queue); the dialer dials. A pass outside the
 call window does nothing; inside it, new calls are bounded by the free
 channels (the cap minus attempts dialing or in a call, counted in the
 database so it holds across robot processes) and by the calls-per-minute pace.
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.claim import claim_due, free_budget, live_attempts
 from callback_robot.eligibility import DueRules, due_tickets
+from callback_robot.store import Claimed, RobotStore
 from callback_robot.windows import in_call_window
 from core.config import HotlineConfig
 from db.session import unit_of_work
@@ -69,6 +72,7 @@ class Dispatcher:
         place: Place,
         robot_id: str = "robot",
         clock: Callable[[], datetime] = utcnow,
+        store: RobotStore | None = None,
     ) -> None:
         self.config = config
         self.robot = config.robot
@@ -76,31 +80,48 @@ class Dispatcher:
         self.place = place
         self.robot_id = robot_id
         self.clock = clock
+        self.store = store or RobotStore(config, sessions)
         self.freed = asyncio.Event()  # a channel may have freed up: pass again now
-
-    def claim(self, now: datetime) -> list[tuple[int, int, str]]:
-        """Claim the calls to place at `now` (none outside the window or without capacity)."""
-        if not in_call_window(now, self.robot, self.config.tz):
-            return []
-        rules = due_rules(self.config, now)
-        limits = {
+        self.limits = {
             "max_channels": self.robot.max_channels,
             "calls_per_minute": self.robot.calls_per_minute,
         }
-        # search without the lock (a read), then claim under it re-checking only those
+
+    def search(self, now: datetime) -> tuple[DueRules, list[int]]:
+        """Who may be called at `now` (none outside the window or without capacity): a read.
+
+        Without the robot lock; the claim re-checks only these under it.
+        """
+        if not in_call_window(now, self.robot, self.config.tz):
+            return due_rules(self.config, now), []
+        rules = due_rules(self.config, now)
         with unit_of_work(self.sessions) as session:
-            budget = free_budget(session, now, **limits)
+            budget = free_budget(session, now, **self.limits)
             candidates = due_tickets(session, rules, limit=budget * 4) if budget > 0 else []
+        return rules, candidates
+
+    async def claim(self, now: datetime) -> Claimed:
+        """Claim the calls to place at `now`: searched in a thread, claimed through the store."""
+        rules, candidates = await asyncio.to_thread(self.search, now)
+        if not candidates:
+            return []
+        return await self.store.claim(
+            rules, **self.limits, robot_id=self.robot_id, candidates=candidates
+        )
+
+    def claim_here(self, now: datetime) -> Claimed:
+        """The same claim in this thread on its own sessions (one of several robot processes)."""
+        rules, candidates = self.search(now)
         if not candidates:
             return []
         with unit_of_work(self.sessions) as session:
             return claim_due(
-                session, rules, **limits, robot_id=self.robot_id, candidates=candidates
+                session, rules, **self.limits, robot_id=self.robot_id, candidates=candidates
             )
 
     async def run_once(self) -> list[int]:
         """Claim at the current time and place those calls; returns the attempts started."""
-        claimed = await asyncio.to_thread(self.claim, self.clock())
+        claimed = await self.claim(self.clock())
         await asyncio.gather(*(self.place_and_free(a, t, n) for a, t, n in claimed))
         return [attempt_id for attempt_id, _, _ in claimed]
 

@@ -54,6 +54,19 @@ def resolve(
     started_before: datetime | None = None,
     records: dict[int, str] | None = None,
 ) -> list[tuple[int, str]]:
+    """`settle` in one transaction of its own, in this thread; logged."""
+    with unit_of_work(sessions) as session:
+        resolved = settle(session, live, started_before, records)
+    log_settled(resolved)
+    return resolved
+
+
+def settle(
+    session: Session,
+    live: set[int],
+    started_before: datetime | None = None,
+    records: dict[int, str] | None = None,
+) -> list[tuple[int, str]]:
     """Give every orphaned in-flight attempt an outcome; returns (attempt id, outcome).
 
     The outcome comes from Asterisk's call record of the attempt (`records`:
@@ -64,26 +77,28 @@ def resolve(
     """
     records = records or {}
     resolved = []
-    with unit_of_work(sessions) as session:
-        for attempt in attempts_in_flight(session):
-            if attempt.id in live:
-                continue
-            if started_before and attempt.started_at and attempt.started_at > started_before:
-                continue
-            disposition = records.get(attempt.id)
-            if answers_of(session, attempt.id):
-                outcome, why = AttemptOutcome.PARTIAL, "answers given, then the call was lost"
-            elif disposition is not None:
-                outcome = cdr.OUTCOMES.get(disposition, AttemptOutcome.FAILED)
-                why = f"from Asterisk's call record: {disposition}"
-            else:
-                outcome, why = AttemptOutcome.FAILED, "no call record: never reached Asterisk"
-            finish_attempt(session, attempt.id, outcome, f"robot restarted; {why}")
-            resolved.append((attempt.id, outcome.value))
+    for attempt in attempts_in_flight(session):
+        if attempt.id in live:
+            continue
+        if started_before and attempt.started_at and attempt.started_at > started_before:
+            continue
+        disposition = records.get(attempt.id)
+        if answers_of(session, attempt.id):
+            outcome, why = AttemptOutcome.PARTIAL, "answers given, then the call was lost"
+        elif disposition is not None:
+            outcome = cdr.OUTCOMES.get(disposition, AttemptOutcome.FAILED)
+            why = f"from Asterisk's call record: {disposition}"
+        else:
+            outcome, why = AttemptOutcome.FAILED, "no call record: never reached Asterisk"
+        finish_attempt(session, attempt.id, outcome, f"robot restarted; {why}")
+        resolved.append((attempt.id, outcome.value))
+    return resolved
+
+
+def log_settled(resolved: list[tuple[int, str]]) -> None:
     for attempt_id, outcome in resolved:
         log.warning(
             "attempt %s left in flight by a crash: recorded as %s, not redialled",
             attempt_id,
             outcome,
         )
-    return resolved

@@ -9,6 +9,11 @@ at its next interval; each successful dispatch pass is recorded as the robot's
 heartbeat (`hotline robot status` says "stalled" when it is old); the
 recovery job settles, every `recovery_seconds`, any attempt older than the
 ring timeout plus a grace that Asterisk no longer has a channel for.
+
+Its writes (the claim, the heartbeat, the dialer's attempts and outcomes,
+recovery) go through its gateway on a store runtime (`callback_robot.store`):
+`hotline serve` hands it the runtime its calls use, so they take turns;
+`hotline robot run` builds one of its own on its own engine.
 """
 
 from __future__ import annotations
@@ -28,11 +33,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from callback_robot import cdr, recovery
 from callback_robot.dialer import Dialer
 from callback_robot.dispatcher import Dispatcher
-from callback_robot.heartbeat import record_heartbeat
 from callback_robot.reporting import RobotFigures, robot_figures
 from callback_robot.store import RobotStore
 from core.config import HotlineConfig
 from core.telemetry import DISPATCH_PASSES
+from db.runtime import StoreRuntime
 from db.session import make_engine, make_session_factory, unit_of_work
 from links.ami import ami_client
 from telephony.ami import AMIClient, AMIError
@@ -52,7 +57,7 @@ _this_process = robot_id
 
 async def recover(
     ami: AMIClient,
-    sessions: sessionmaker[Session],
+    store: RobotStore,
     config: HotlineConfig,
     started_before: datetime | None = None,
     records: cdr.CdrReader | None = None,
@@ -65,7 +70,9 @@ async def recover(
         return []
     reader = records or cdr.CdrReader(config.cdr_csv)
     found = await asyncio.to_thread(reader.dispositions)
-    return await asyncio.to_thread(recovery.resolve, sessions, live, started_before, found)
+    settled = await store.settle_in_flight(live, started_before, found)
+    recovery.log_settled(settled)
+    return settled
 
 
 async def report(sessions: sessionmaker[Session], config: HotlineConfig) -> None:
@@ -100,7 +107,9 @@ class Robot:
         dispatch_seconds: float = DISPATCH_SECONDS,
         recovery_seconds: float = RECOVERY_SECONDS,
         grace_seconds: float = GRACE_SECONDS,
+        runtime: StoreRuntime | None = None,
     ) -> None:
+        """On the store runtime given (`hotline serve`'s); else one of its own on `sessions`."""
         self.config = config
         self.ami = ami
         self.sessions = sessions
@@ -108,9 +117,11 @@ class Robot:
         self.dispatch_seconds = dispatch_seconds
         self.recovery_seconds = recovery_seconds
         self.grace = timedelta(seconds=config.robot.ring_timeout_seconds + grace_seconds)
-        self.store = RobotStore(config, sessions)
+        self.store = RobotStore(config, sessions, runtime=runtime)
         self.dialer = Dialer(config, ami, sessions, self.id, self.store)
-        self.dispatcher = Dispatcher(config, sessions, self.dialer.place, robot_id=self.id)
+        self.dispatcher = Dispatcher(
+            config, sessions, self.dialer.place, robot_id=self.id, store=self.store
+        )
         self.records = cdr.CdrReader(config.cdr_csv)
         self.started_at = datetime.now(UTC)
         self.lost_at = self.started_at
@@ -171,7 +182,7 @@ class Robot:
     async def recover(self, started_before: datetime | None) -> None:
         """Spooled intents first (the citizen's own answers), then Asterisk's view."""
         await asyncio.to_thread(self.store.replay)
-        await recover(self.ami, self.sessions, self.config, started_before, self.records)
+        await recover(self.ami, self.store, self.config, started_before, self.records)
 
     async def link_lost(self) -> None:
         self.lost_at = datetime.now(UTC)
@@ -195,8 +206,8 @@ class Robot:
             return
         try:
             now = self.dispatcher.clock()
-            claimed = await asyncio.to_thread(self.dispatcher.claim, now)
-            await asyncio.to_thread(self.beat, now)
+            claimed = await self.dispatcher.claim(now)
+            await self.beat(now)
         except Exception:
             log.exception("dispatch pass failed; next one in %.0f s", self.dispatch_seconds)
             return
@@ -207,9 +218,8 @@ class Robot:
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)
 
-    def beat(self, at: datetime) -> None:
-        with unit_of_work(self.sessions) as session:
-            record_heartbeat(session, self.id, self.started_at, at)
+    async def beat(self, at: datetime) -> None:
+        await self.store.heartbeat(self.id, self.started_at, at)
         self.last_pass = at
         self.passes += 1
         DISPATCH_PASSES.inc()
@@ -221,27 +231,33 @@ async def run_robot(
     dispatch_seconds: float = DISPATCH_SECONDS,
     recovery_seconds: float = RECOVERY_SECONDS,
     on_robot: Callable[[Robot | None], None] | None = None,
+    runtime: StoreRuntime | None = None,
 ) -> None:
     """Connect to AMI, recover, then dispatch every few seconds until stopped.
 
     `on_robot` is told the running robot (and None when it stops), for /healthz.
+    `runtime`: the store runtime of the process it runs in (`hotline serve`);
+    without one it builds its own on an engine of its own (`hotline robot run`).
     """
     ami = ami_client(config)
     await ami.connect()
     robot: Robot | None = None
     try:
-        engine = make_engine(
-            config.database_url,
-            False,
-            config.database.busy_timeout_ms,
-            attempt_seconds=config.robot.db_retry_seconds,  # no try outlives the robot's budget
-        )
+        if runtime is None:
+            engine = make_engine(
+                config.database_url,
+                False,
+                config.database.busy_timeout_ms,
+                attempt_seconds=config.robot.db_retry_seconds,  # no try outlives its budget
+            )
+            runtime = StoreRuntime(make_session_factory(engine))
         robot = Robot(
             config,
             ami,
-            make_session_factory(engine),
+            runtime.sessions,
             dispatch_seconds=dispatch_seconds,
             recovery_seconds=recovery_seconds,
+            runtime=runtime,
         )
         await robot.start()
         if on_robot is not None:

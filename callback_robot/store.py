@@ -1,36 +1,52 @@
-"""The robot's way into the store: the survey, survey-end and the dialer write intents.
+"""The robot's way into the store: the survey, survey-end, the dialer, the claim and the heartbeat.
 
-The same path as the IVR's (`db.gateway.StoreGateway`): each write is tried
-off the event loop for `robot.db_retry_seconds` (a locked SQLite, an unreachable
-PostgreSQL, an exhausted pool), then spooled durably in
-`var/spool/robot` and applied later — by the robot before every recovery
-pass, so an attempt is never settled from Asterisk's records while the
-citizen's own answers still wait in the spool. Every intent is idempotent:
-one answer per attempt and question, one outcome per attempt.
+Its gateway on the process's store runtime (`db.runtime`), beside the IVR's:
+inside `hotline serve` the robot's writes take turns with the calls' on one
+queue (the store process, or the store thread), never racing them for
+SQLite's lock; `hotline robot run` has a runtime of its own on its own engine.
+Each piece of work is an operation named here (`RobotOperations`, built in the
+store process from `robot_operations`), tried for `robot.db_retry_seconds` (a
+locked SQLite, an unreachable PostgreSQL, an exhausted pool). The survey's
+intents are then spooled durably in `var/spool/robot` and applied later — by
+the robot before every recovery pass, so an attempt is never settled from
+Asterisk's records while the citizen's own answers still wait in the spool;
+every intent is idempotent: one answer per attempt and question, one outcome
+per attempt. A claim, a heartbeat or a recovery pass that cannot reach the
+store fails its pass (StoreUnavailable), logged; the next pass tries again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from callback_robot.answers import add_do_not_call, link_survey_call, save_answer
-from callback_robot.attempts import finish_attempt, send_back_for_rework
+from callback_robot.answers import (
+    SurveyRefused,
+    accept_survey_call,
+    add_do_not_call,
+    link_survey_call,
+    save_answer,
+    survey_channel_matches,
+)
+from callback_robot.attempts import create_attempt, finish_attempt, send_back_for_rework
+from callback_robot.claim import claim_due
+from callback_robot.eligibility import DueRules
+from callback_robot.heartbeat import record_heartbeat
+from callback_robot.recovery import settle
 from core.config import HotlineConfig
 from core.deadlines import due_at
 from core.vocabulary import AttemptOutcome, Question
-from db.gateway import StoreGateway
 from db.models import Ticket, utcnow
-from db.spool import Spool, read_time
+from db.runtime import Operation, Spool, StoreRuntime, read_time
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+Claimed = list[tuple[int, int, str]]  # (attempt id, ticket id, caller number) to dial
 
 
 @dataclass
@@ -104,54 +120,65 @@ def from_payload(kind: str, payload: dict[str, Any]) -> RobotIntent:
     return cls(**values)
 
 
-class RobotStore:
-    """Retried, spooled writes of the survey and the dialer."""
+class RobotOperations:
+    """The robot's store work by name, each in one transaction: the store's side.
 
-    def __init__(
-        self, config: HotlineConfig, sessions: sessionmaker[Session], spool: Spool | None = None
-    ) -> None:
+    It runs wherever the store work runs: in the store process
+    (`robot_operations`), on the store thread, or in the spool's replay. Every
+    operation takes and returns plain values (they cross the store process's pipe).
+    """
+
+    def __init__(self, config: HotlineConfig) -> None:
         self.config = config
-        self.sessions = sessions
-        self.gateway = StoreGateway(
-            sessions, config.robot.db_retry_seconds, spool or Spool(config.robot_spool_dir)
-        )
-        self.spool = self.gateway.spool
-        for kind in KINDS:
-            self.gateway.register(
-                kind,
-                lambda session, payload, kind=kind: self.apply(  # type: ignore[misc]
-                    session, from_payload(kind, payload)
+
+    def table(self) -> dict[str, Operation]:
+        """Operations by kind: the spooled intents' kinds, then the robot's own work."""
+        table: dict[str, Operation] = {
+            kind: lambda s, p, kind=kind: self.apply(s, from_payload(kind, p)) or True  # type: ignore[misc]
+            for kind in KINDS
+        }
+        table.update(
+            {
+                "survey_accept": lambda s, p: self.accept(s, p["attempt_id"], p["uniqueid"]),
+                "survey_channel": lambda s, p: survey_channel_matches(
+                    s, p["attempt_id"], p["uniqueid"]
                 ),
-            )
-
-    async def read(self, work: Callable[[Session], T]) -> T:
-        """A read (or a write that needs its answer now): retried, raises StoreUnavailable."""
-        return await self.gateway.run(work)
-
-    async def record(self, intent: RobotIntent) -> bool:
-        """Apply an intent now, or spool it; True when it is in the store already.
-
-        Intents of one attempt must land in order (a survey's completion before
-        the hang-up's "partial"): while earlier ones wait in the spool and cannot
-        be applied yet, this one queues behind them.
-        """
-        kind = KIND_OF[type(intent)]
-        if self.spool.pending():
-            _applied, left = await asyncio.to_thread(self.gateway.replay)
-            if left:
-                await self.gateway.put(kind, asdict(intent))
-                return False
-        done = await self.gateway.write(
-            kind, asdict(intent), lambda session: self.apply(session, intent) or True
+                "attempt_begin": lambda s, p: self.begin(
+                    s, p["ticket_id"], p["planned_at"], p["robot_id"]
+                ),
+                "robot_claim": lambda s, p: claim_due(
+                    s,
+                    p["rules"],
+                    max_channels=p["max_channels"],
+                    calls_per_minute=p["calls_per_minute"],
+                    robot_id=p["robot_id"],
+                    candidates=p["candidates"],
+                ),
+                "robot_heartbeat": lambda s, p: record_heartbeat(
+                    s, p["robot_id"], p["started_at"], p["at"]
+                ),
+                "robot_recover": lambda s, p: settle(
+                    s, p["live"], p["started_before"], p["records"]
+                ),
+            }
         )
-        return bool(done)
+        return table
 
-    def replay(self) -> tuple[int, int]:
-        """Apply the spooled intents in order (synchronous: run it in a thread)."""
-        applied, left = self.gateway.replay()
-        if applied or left:
-            log.warning("robot spool: %d intents applied, %d left for later", applied, left)
-        return applied, left
+    def accept(self, session: Session, attempt_id: int, uniqueid: str) -> dict[str, Any]:
+        """The survey channel accepted (`ticket_id`), or why it is `refused` (nothing changed)."""
+        try:
+            return {"ticket_id": accept_survey_call(session, attempt_id, uniqueid).ticket_id}
+        except SurveyRefused as exc:
+            return {"refused": str(exc)}
+
+    def begin(
+        self, session: Session, ticket_id: int, planned_at: datetime, robot_id: str
+    ) -> tuple[int, str] | None:
+        """A ticket's next attempt, dialing: (attempt id, number); None without such a ticket."""
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None:
+            return None
+        return create_attempt(session, ticket_id, planned_at, robot_id).id, ticket.caller_number
 
     def apply(self, session: Session, intent: RobotIntent) -> None:
         """Apply an intent of any kind, idempotently."""
@@ -196,3 +223,127 @@ class RobotStore:
         # the same step as a supervisor's rework: the due time is counted afresh
         due = due_at(intent.at, ticket.urgency, self.config.deadlines, self.config.tz)
         send_back_for_rework(session, intent.ticket_id, reason, due)
+
+
+def robot_operations(config: HotlineConfig) -> dict[str, Operation]:
+    """The store process's robot operations (`functools.partial(robot_operations, config)`)."""
+    return RobotOperations(config).table()
+
+
+class RobotStore:
+    """The robot's gateway: retried work; the survey's intents spooled when the store is away."""
+
+    def __init__(
+        self,
+        config: HotlineConfig,
+        sessions: sessionmaker[Session],
+        spool: Spool | None = None,
+        runtime: StoreRuntime | None = None,
+    ) -> None:
+        """On the process's store runtime (`hotline serve`'s); else one of its own on `sessions`."""
+        self.config = config
+        self.sessions = sessions
+        self.runtime = runtime or StoreRuntime(sessions)
+        self.gateway = self.runtime.gateway(
+            config.robot.db_retry_seconds, spool or Spool(config.robot_spool_dir)
+        )
+        self.spool = self.gateway.spool
+        self.operations = RobotOperations(config)
+        for kind, operation in self.operations.table().items():
+            self.runtime.register(kind, operation)
+
+    async def record(self, intent: RobotIntent) -> bool:
+        """Apply an intent now, or spool it; True when it is in the store already.
+
+        Intents of one attempt must land in order (a survey's completion before
+        the hang-up's "partial"): while earlier ones wait in the spool and cannot
+        be applied yet, this one queues behind them.
+        """
+        kind = KIND_OF[type(intent)]
+        if self.spool.pending():
+            _applied, left = await asyncio.to_thread(self.gateway.replay)
+            if left:
+                await self.gateway.put(kind, asdict(intent))
+                return False
+        return bool(await self.gateway.write(kind, asdict(intent)))
+
+    # -- work that needs its answer now: retried, then StoreUnavailable --------------
+    async def accept_survey(self, attempt_id: int, uniqueid: str) -> int:
+        """The attempt, now in call on this channel: its ticket id; else SurveyRefused."""
+        accepted = await self.gateway.perform(
+            "survey_accept", {"attempt_id": attempt_id, "uniqueid": uniqueid}
+        )
+        if "refused" in accepted:
+            raise SurveyRefused(accepted["refused"])
+        return int(accepted["ticket_id"])
+
+    async def survey_channel_matches(self, attempt_id: int, uniqueid: str) -> bool:
+        """True when the attempt has no survey call yet or its survey call is this channel."""
+        return bool(
+            await self.gateway.perform(
+                "survey_channel", {"attempt_id": attempt_id, "uniqueid": uniqueid}
+            )
+        )
+
+    async def begin_attempt(
+        self, ticket_id: int, planned_at: datetime, robot_id: str
+    ) -> tuple[int, str]:
+        """A ticket's next attempt, written dialing: (attempt id, caller number)."""
+        begun = await self.gateway.perform(
+            "attempt_begin",
+            {"ticket_id": ticket_id, "planned_at": planned_at, "robot_id": robot_id},
+        )
+        if begun is None:
+            raise ValueError(f"no ticket {ticket_id}")
+        attempt_id, number = begun
+        return attempt_id, number
+
+    async def claim(
+        self,
+        rules: DueRules,
+        *,
+        max_channels: int,
+        calls_per_minute: int,
+        robot_id: str,
+        candidates: Collection[int],
+    ) -> Claimed:
+        """`callback_robot.claim.claim_due` under the robot lock, among the candidates."""
+        claimed = await self.gateway.perform(
+            "robot_claim",
+            {
+                "rules": rules,
+                "max_channels": max_channels,
+                "calls_per_minute": calls_per_minute,
+                "robot_id": robot_id,
+                "candidates": list(candidates),
+            },
+        )
+        return [tuple(row) for row in claimed]  # type: ignore[misc]
+
+    async def heartbeat(self, robot_id: str, started_at: datetime, at: datetime) -> None:
+        """A successful dispatch pass of this robot."""
+        await self.gateway.perform(
+            "robot_heartbeat", {"robot_id": robot_id, "started_at": started_at, "at": at}
+        )
+
+    async def settle_in_flight(
+        self, live: set[int], started_before: datetime | None, records: dict[int, str]
+    ) -> list[tuple[int, str]]:
+        """`callback_robot.recovery.settle`: orphaned attempts given an outcome."""
+        settled = await self.gateway.perform(
+            "robot_recover",
+            {"live": set(live), "started_before": started_before, "records": dict(records)},
+        )
+        return [tuple(row) for row in settled]  # type: ignore[misc]
+
+    # -- the spool ---------------------------------------------------------------------
+    def replay(self) -> tuple[int, int]:
+        """Apply the spooled intents in order (synchronous: run it in a thread)."""
+        applied, left = self.gateway.replay()
+        if applied or left:
+            log.warning("robot spool: %d intents applied, %d left for later", applied, left)
+        return applied, left
+
+    def apply(self, session: Session, intent: RobotIntent) -> None:
+        """Apply an intent of any kind, idempotently, in this session."""
+        self.operations.apply(session, intent)

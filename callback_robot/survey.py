@@ -13,13 +13,11 @@ then spooled while the database is away, never lost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from callback_robot.answers import SurveyRefused, accept_survey_call, survey_channel_matches
+from callback_robot.answers import SurveyRefused
 from callback_robot.store import (
     AttemptEnded,
     RobotStore,
@@ -36,7 +34,6 @@ from speech.recognition import SpeechModel, recognize
 from telephony.agi import AGI
 from telephony.menu import KeyStatus, Menu, MenuExit, collect_key, play
 
-T = TypeVar("T")
 QUESTIONS: list[tuple[Question, str, str]] = [
     (Question.CONTACTED, "survey_contacted", "12"),
     (Question.RESOLVED, "survey_resolved", "12"),
@@ -66,18 +63,13 @@ class SurveyFlow:
         self.store = store or RobotStore(config, sessions)
         self.key = config.agi_key()
 
-    async def db(self, work: Callable[[Session], T]) -> T:
-        """A read the flow needs now: retried, raises StoreUnavailable."""
-        return await self.store.read(work)
-
     async def __call__(self, agi: AGI) -> None:
         try:
             attempt_id = await robot_attempt(agi, self.key)
-            attempt = await self.db(lambda s: accept_survey_call(s, attempt_id, agi.uniqueid))
+            ticket_id = await self.store.accept_survey(attempt_id, agi.uniqueid)
         except SurveyRefused as exc:
             agi.log.warning("SUSPICIOUS survey refused, nothing changed: %s", exc)
             return
-        ticket_id = attempt.ticket_id
         base = await agi.get_variable("HOTLINE_BASE")
         linkedid = await agi.get_full_variable("${CHANNEL(linkedid)}")
         number = agi.env.get("agi_dnid") or agi.channel
@@ -184,9 +176,7 @@ class SurveyEndRoute:
     async def __call__(self, agi: AGI) -> None:
         try:
             attempt_id = await robot_attempt(agi, self.key)
-            if not await self.store.read(
-                lambda s: survey_channel_matches(s, attempt_id, agi.uniqueid)
-            ):
+            if not await self.store.survey_channel_matches(attempt_id, agi.uniqueid):
                 raise SurveyRefused(
                     f"attempt {attempt_id} is surveyed on another channel, not {agi.uniqueid}"
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _AFTER_COMMIT = "after_commit"  # session.info key: what to do once the transaction commits
+_deferred = threading.local()  # .effects: this thread collects after-commit actions, not runs
 
 
 def make_engine(
@@ -91,11 +93,33 @@ def after_commit(session: Session, action: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(action)
 
 
+@contextmanager
+def deferred_after_commit() -> Iterator[list[Callable[[], None]]]:
+    """The after-commit actions of this thread's transactions collected in a list, not done.
+
+    The store process hands them to the process it serves: a metric counted
+    there is counted in that process's `/metrics` (they must pickle: a
+    module-level function, or a functools.partial of one).
+    """
+    effects: list[Callable[[], None]] = []
+    outer = getattr(_deferred, "effects", None)
+    _deferred.effects = effects
+    try:
+        yield effects
+    finally:
+        _deferred.effects = outer
+
+
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint released: the transaction itself may still roll back
-    for action in session.info.pop(_AFTER_COMMIT, []):
+    actions = session.info.pop(_AFTER_COMMIT, [])
+    deferred = getattr(_deferred, "effects", None)
+    if deferred is not None:
+        deferred.extend(actions)
+        return
+    for action in actions:
         action()
 
 

@@ -22,16 +22,22 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot.runner import run_robot
-from callback_robot.store import RobotStore
+from callback_robot.store import RobotStore, robot_operations
 from callback_robot.survey import SurveyEndRoute, SurveyFlow
 from core.config import HotlineConfig
 from core.phone_numbers import log_full_numbers, mask_in_text
 from dashboard.app import create_app
-from db.gateway import store_threads
 from db.lines import LineSpec, sync_lines
 from db.migrate import upgrade
+from db.runtime import (
+    StoreOutage,
+    StoreProcess,
+    StoreRecipe,
+    StoreRuntime,
+    combined,
+    store_threads,
+)
 from db.session import make_engine, make_session_factory, unit_of_work
-from db.store_process import StoreOutage, StoreProcess, StoreRecipe
 from hotline.health import Probe, RobotRef, disk_check, health_router
 from hotline.priority import as_background, as_ordinary, favour_call_path
 from ivr.call_end import CallEndRoute
@@ -71,6 +77,11 @@ class Hotline:
     server: FastAGIServer
     transcriber: Transcriber
 
+    @property
+    def runtime(self) -> StoreRuntime:
+        """The one way into the store of this process: the IVR's, the survey's, the robot's."""
+        return self.store.runtime
+
 
 def build_routes(
     config: HotlineConfig, store: IvrStore, transcriber: Transcriber | None = None
@@ -78,7 +89,8 @@ def build_routes(
     """Every FastAGI route the dialplan may call, by script name."""
     prompts = PromptLibrary(config)
     speech = transcriber.model if transcriber else SpeechModel(None)
-    robot_store = RobotStore(config, store.sessions)  # the survey's retry-then-spool path
+    # the survey's gateway, on the IVR's runtime: their writes take turns
+    robot_store = RobotStore(config, store.sessions, runtime=store.runtime)
     return {
         "echo": echo_route(prompts),
         "ivr": InboundFlow(config, prompts, PhraseCache(config), store),
@@ -89,18 +101,34 @@ def build_routes(
 
 
 def store_process(config: HotlineConfig, engine: Engine) -> StoreProcess | None:
-    """The calls' store process (started on first use), unless `ivr.store_process` is off."""
+    """The store process (started on first use), unless `ivr.store_process` is off.
+
+    It runs the IVR's operations and the robot's (the survey, the dialer, the
+    claim, the heartbeat, recovery): every flow of `hotline serve` takes its
+    turn there.
+    """
     if not config.ivr.store_process:
         return None
     return StoreProcess(
         StoreRecipe(
             url=config.database_url,
             busy_timeout_ms=config.database.busy_timeout_ms,
-            attempt_seconds=config.ivr.db_retry_seconds,
+            attempt_seconds=flows_budget(config),
             threads=store_threads(engine),
-            operations=functools.partial(ivr_operations, config),
+            operations=functools.partial(
+                combined,
+                (
+                    functools.partial(ivr_operations, config),
+                    functools.partial(robot_operations, config),
+                ),
+            ),
         )
     )
+
+
+def flows_budget(config: HotlineConfig) -> float:
+    """The IVR and the robot share the store: no try outlives either one's retry budget."""
+    return min(config.ivr.db_retry_seconds, config.robot.db_retry_seconds)
 
 
 def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
@@ -110,11 +138,11 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
         config.database_url,
         config.database.echo,
         config.database.busy_timeout_ms,
-        # the IVR and the survey share this engine: no try outlives either one's retry budget
-        attempt_seconds=min(config.ivr.db_retry_seconds, config.robot.db_retry_seconds),
+        attempt_seconds=flows_budget(config),
     )
     sessions = make_session_factory(engine)
-    store = IvrStore(config, sessions, process=store_process(config, engine))
+    runtime = StoreRuntime(sessions, store_process(config, engine))
+    store = IvrStore(config, sessions, runtime=runtime)
     transcriber = Transcriber(
         config, sessions, SpeechModel(config.speech_model, config.source, config.speech.decoder())
     )
@@ -217,16 +245,18 @@ async def supervise_robot(
     stop: asyncio.Event,
     backoff: tuple[float, float] = (1.0, 60.0),
     robot: RobotRef | None = None,
+    runtime: StoreRuntime | None = None,
 ) -> None:
     """Keep the robot running beside the IVR: any failure is logged and it is restarted.
 
     An unreachable AMI, a database error at start, a bug: the robot is restarted
     after `backoff[0]` seconds, doubling up to `backoff[1]` while it keeps failing.
+    `runtime`: the IVR's, so that the robot's writes take turns with the calls'.
     """
     delay, longest = backoff
     while not stop.is_set():
         try:
-            await run_robot(config, stop, on_robot=robot.set if robot else None)
+            await run_robot(config, stop, on_robot=robot.set if robot else None, runtime=runtime)
             return
         except asyncio.CancelledError:
             raise
@@ -268,7 +298,13 @@ async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | N
     if probe is not None:
         app.include_router(health_router(probe))
     server = EmbeddedServer(
-        uvicorn.Config(app, host=config.web.host, port=config.web.port, log_level="warning")
+        uvicorn.Config(
+            app,
+            host=config.web.host,
+            port=config.web.port,
+            log_level="warning",
+            proxy_headers=False,  # X-Forwarded-For: web.trusted_proxies only (dashboard.auth)
+        )
     )
 
     def run_pages() -> None:
@@ -291,9 +327,9 @@ async def run_forever(config: HotlineConfig) -> None:
     applied, left = await asyncio.to_thread(hotline.store.spool.replay, hotline.store.apply)
     if applied or left:
         log.warning("spool on start: %d intents applied, %d left for later", applied, left)
-    if hotline.store.gateway.process is not None:
+    if hotline.runtime.process is not None:
         try:
-            await hotline.store.gateway.process.start()  # before the first call, not during it
+            await hotline.runtime.process.start()  # before the first call, not during it
         except StoreOutage as exc:  # each call tries again; until one succeeds, writes spool
             log.error("%s; calls spool their store writes until it starts", exc)
     await hotline.server.start()
@@ -308,7 +344,9 @@ async def run_forever(config: HotlineConfig) -> None:
     web = asyncio.create_task(serve_web(config, stop, probe), name="web")
     robot = None
     if config.robot.enabled:
-        robot = asyncio.create_task(supervise_robot(config, stop, robot=probe.robot), name="robot")
+        robot = asyncio.create_task(
+            supervise_robot(config, stop, robot=probe.robot, runtime=hotline.runtime), name="robot"
+        )
     await stop.wait()
     for worker in workers:
         worker.cancel()

@@ -32,9 +32,8 @@ from core.telemetry import (
     SPOOL_PENDING,
     SPOOL_QUARANTINED,
 )
-from db.gateway import StoreUnavailable
 from db.health import probe_write
-from db.spool import Spool
+from db.runtime import Spool, StoreUnavailable
 from ivr.store import IvrStore
 from telephony.ami import AMIClient
 from telephony.fastagi import FastAGIServer

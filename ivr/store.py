@@ -4,8 +4,9 @@ Call flows run on the asyncio loop; database work runs in worker threads so a
 locked SQLite file or a slow PostgreSQL stalls one call, not all of them. A
 write that still fails after `ivr.db_retry_seconds` is written to the durable
 spool and applied later (on start and by the reconciler). Every write is
-idempotent, keyed by the call's Uniqueid. The retry-then-spool path is
-`db.gateway.StoreGateway`, the same one the survey and the dialer use.
+idempotent, keyed by the call's Uniqueid. The retry-then-spool path is the
+IVR's gateway on the process's store runtime (`db.runtime`), the one the
+survey, the dialer and the robot share.
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ from core.deadlines import due_at
 from core.telemetry import TICKETS_CREATED
 from core.vocabulary import CallStep, RequestType, TicketStatus, TranscriptStatus, Urgency
 from db.calls import call_by_uniqueid, end_call, upsert_call_start
-from db.gateway import StoreGateway
 from db.models import utcnow
+from db.runtime import Operation, Spool, StoreRuntime, read_time
 from db.session import unit_of_work
-from db.spool import Spool, read_time
-from db.store_process import Operation, StoreProcess
 from db.tickets import (
     create_ticket_for_call,
     line_by_did,
@@ -138,7 +137,7 @@ class IvrOperations:
     """The IVR's idempotent writes and its reads, each in one transaction: the store's side.
 
     They run wherever the store work runs: in the store process
-    (`db.store_process`, `ivr_operations`), on the store thread, or in the
+    (`db.runtime.process`, `ivr_operations`), on the store thread, or in the
     spool's replay. They return plain values, so that a ticket created in the
     store process is counted in the serving process's /metrics.
     """
@@ -276,17 +275,19 @@ class IvrStore:
         config: HotlineConfig,
         sessions: sessionmaker[Session],
         spool: Spool | None = None,
-        process: StoreProcess | None = None,
+        runtime: StoreRuntime | None = None,
     ) -> None:
+        """On the process's store runtime (`hotline serve`'s); else one of its own on `sessions`."""
         self.config = config
         self.sessions = sessions
-        self.gateway = StoreGateway(
-            sessions, config.ivr.db_retry_seconds, spool or Spool(config.spool_dir), process
+        self.runtime = runtime or StoreRuntime(sessions)
+        self.gateway = self.runtime.gateway(
+            config.ivr.db_retry_seconds, spool or Spool(config.spool_dir)
         )
         self.spool = self.gateway.spool
         self.operations = IvrOperations(config)
         for kind, operation in self.operations.table().items():
-            self.gateway.register(
+            self.runtime.register(
                 kind,
                 lambda session, payload, operation=operation: counted(operation(session, payload)),
             )
@@ -298,8 +299,7 @@ class IvrStore:
 
     async def close(self) -> None:
         """Stop the store process, if any, once what it was given is written."""
-        if self.gateway.process is not None:
-            await self.gateway.process.close()
+        await self.runtime.close()
 
     # -- writes (spooled when the database is away) -------------------------------
     async def _write(self, intent: Intent) -> Any:

@@ -22,8 +22,8 @@ from core.telemetry import ATTEMPTS_ENDED
 from core.vocabulary import AttemptOutcome, AttemptState, Question
 from db.migrate import upgrade
 from db.models import CallbackAttempt
+from db.runtime import Spool
 from db.session import make_engine, make_session_factory, unit_of_work
-from db.spool import Spool
 from db.tickets import create_ticket
 from tests.support.config import write_config
 

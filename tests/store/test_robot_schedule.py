@@ -262,7 +262,7 @@ def test_two_robots_never_claim_the_same_ticket_and_share_the_cap(
         try:
             for round_no in range(15):
                 barrier.wait()
-                robot.claim(now + timedelta(seconds=round_no))
+                robot.claim_here(now + timedelta(seconds=round_no))
                 with unit_of_work(sessions) as s:
                     live = s.query(CallbackAttempt).filter(CallbackAttempt.outcome.is_(None)).all()
                     peaks.append(len(live))

@@ -15,8 +15,8 @@ import pytest
 
 from core.config import HotlineConfig, load_config
 from core.telemetry import TICKETS_CREATED
+from db.runtime import StoreLate, StoreWorkFailed
 from db.session import unit_of_work
-from db.store_process import StoreLate, StoreWorkFailed
 from db.tickets import ticket_for_call
 from hotline.app import create_hotline, prepare_store
 from ivr.store import CallEnd, CallStart, IvrStore, TicketRequest, TicketView

@@ -23,8 +23,8 @@ from core.vocabulary import AttemptOutcome, TicketStatus
 from dashboard.app import create_app
 from db.migrate import upgrade
 from db.models import CallbackAttempt, RetentionDeletion, Ticket
+from db.runtime import Spool
 from db.session import make_engine, make_session_factory, unit_of_work
-from db.spool import Spool
 from db.tickets import create_ticket
 from hotline.app import prepare_store
 from privacy.retention import run_retention

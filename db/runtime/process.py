@@ -1,4 +1,4 @@
-"""The call path's store work in a process of its own, fed over a pipe from the event loop.
+"""`hotline serve`'s store work in a process of its own, fed over a pipe from the event loop.
 
 Why a process and not a thread: at 500 callers on two cores the FastAGI
 process's store thread spent 5 to 9 s of every 10 runnable but waiting for a
@@ -15,11 +15,14 @@ The protocol is private to this module: length-prefixed pickle frames on the
 child's stdin and stdout (parent and child are the same program, nothing else
 writes to these pipes). The first frame is the `StoreRecipe`; each request is
 `(id, kind, payload, deadline)` and is answered by `("started", id)` then
-`("ok", id, result, seconds)`, `("late", id, reason)` (its deadline passed
+`("ok", id, result, seconds, effects)`, `("late", id, reason)` (its deadline passed
 before its turn: not run), `("outage", id, reason)` (locked, unreachable:
 retry, then spool) or `("failed", id, text)` (a bug or a wrong write). The
-child runs the operations the composition layer hands it in the recipe (a
-picklable callable that builds them), so this module imports no feature.
+`ok` reply also carries what the transaction asked to do once committed
+(`db.session.after_commit`, a metric counted): it is done in the parent, so
+`/metrics` of the serving process counts it. The child runs the operations the
+composition layer hands it in the recipe (a picklable callable that builds
+them: `combined` joins every flow's table), so this module imports no feature.
 """
 
 from __future__ import annotations
@@ -36,32 +39,20 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
 from sqlalchemy.orm import Session
 
-from db.outage import is_outage
-from db.session import make_engine, make_session_factory, unit_of_work
+from db.runtime.outage import StoreLate, StoreOutage, StoreWorkFailed, is_outage
+from db.session import deferred_after_commit, make_engine, make_session_factory, unit_of_work
 
 log = logging.getLogger(__name__)
 Operation = Callable[[Session, dict[str, Any]], Any]
 HEADER = struct.Struct("!I")
 START_SECONDS = 60.0  # importing SQLAlchemy and the features on a machine at its capacity
-
-
-class StoreOutage(Exception):
-    """The store process reported the database away, or itself died: retry, then spool."""
-
-
-class StoreLate(Exception):
-    """The work's deadline passed while it waited for its turn: it was not run."""
-
-
-class StoreWorkFailed(Exception):
-    """The operation raised in the store process (not an outage): the text is its traceback."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +66,19 @@ class StoreRecipe:
     url: str
     busy_timeout_ms: int
     attempt_seconds: float
-    threads: int  # how many transactions at once (1 on SQLite, see db.gateway.store_threads)
+    threads: int  # how many transactions at once (1 on SQLite, see store_threads)
     operations: Callable[[], dict[str, Operation]]
+
+
+def combined(tables: Iterable[Callable[[], dict[str, Operation]]]) -> dict[str, Operation]:
+    """Every flow's operations in one table (`functools.partial(combined, [...])` pickles)."""
+    operations: dict[str, Operation] = {}
+    for table in tables:
+        for kind, operation in table().items():
+            if kind in operations:
+                raise ValueError(f"two flows name an operation {kind!r}")
+            operations[kind] = operation
+    return operations
 
 
 def encode(message: object) -> bytes:
@@ -135,7 +137,7 @@ class StoreProcess:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "db.store_process",
+            "db.runtime",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=1 << 24,
@@ -173,6 +175,7 @@ class StoreProcess:
                 future = self.pending.pop(rid, None)
                 if status == "ok":
                     self.tx_seconds.append(reply[3])
+                    done_after_commit(reply[4])  # committed, whether its flow waits or not
                 if future is None or future.done():
                     continue  # its flow gave up at the deadline (idempotent work: harmless)
                 if status == "ok":
@@ -248,6 +251,15 @@ class StoreProcess:
         self.proc = None
 
 
+def done_after_commit(effects: list[Callable[[], None]]) -> None:
+    """What the child's committed transaction left to do here (a metric counted)."""
+    for effect in effects:
+        try:
+            effect()
+        except Exception:
+            log.exception("an after-commit action of the store process failed")
+
+
 # -- the child ---------------------------------------------------------------------------
 def read_frame(stream: IO[bytes]) -> Any:
     header = stream.read(HEADER.size)
@@ -279,7 +291,7 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
         send(("started", rid))
         began = time.perf_counter()
         try:
-            with unit_of_work(sessions) as session:
+            with deferred_after_commit() as effects, unit_of_work(sessions) as session:
                 result = operations[kind](session, payload)
         except Exception as exc:
             if is_outage(exc):
@@ -287,7 +299,19 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
             else:
                 send(("failed", rid, traceback.format_exc()))
             return
-        send(("ok", rid, result, time.perf_counter() - began))
+        seconds = time.perf_counter() - began
+        try:
+            reply = encode(("ok", rid, result, seconds, effects))
+        except Exception:  # an action that does not pickle: done here, lost to the parent
+            done_after_commit(effects)
+            try:
+                reply = encode(("ok", rid, result, seconds, []))
+            except Exception:
+                send(("failed", rid, f"the result of {kind!r} does not pickle (committed)"))
+                return
+        with writing:
+            sink.write(reply)
+            sink.flush()
 
     send(("ready",))
     pool = ThreadPoolExecutor(recipe.threads) if recipe.threads > 1 else None
@@ -302,7 +326,7 @@ def serve(source: IO[bytes], sink: IO[bytes]) -> None:
 
 
 def main() -> None:
-    """`python -m db.store_process`: frames on stdin, replies on stdout, logs on stderr."""
+    """`python -m db.runtime`: frames on stdin, replies on stdout, logs on stderr."""
     logging.basicConfig(level=logging.INFO, format="store process: %(levelname)s %(message)s")
     # the parent ends us by closing our input once its calls are done: a Ctrl-C or a
     # service manager's SIGTERM to the whole group must not cut their last writes
@@ -312,7 +336,3 @@ def main() -> None:
     os.dup2(2, 1)  # a stray print must not corrupt the replies
     with contextlib.suppress(BrokenPipeError):  # the parent is gone: nobody to answer
         serve(sys.stdin.buffer, sink)
-
-
-if __name__ == "__main__":
-    main()

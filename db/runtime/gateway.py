@@ -1,16 +1,18 @@
-"""One way into the store for every call flow: off the loop, retried, bounded, else spooled.
+"""The store runtime's interface: one queue per process, and each flow's gateway onto it.
 
-The IVR, the survey, survey-end and the dialer all write through a
-`StoreGateway`: work runs in one transaction on a thread pool of the engine's
-own (on PostgreSQL as many threads as the connection pool has connections, so
-a thread never queues for a connection it cannot get; on SQLite one thread,
-see `store_threads`); a store that is locked,
-unreachable or out of connections (a pool timeout) is retried until
-`retry_seconds`; then the intent is written to the durable spool off the
-event loop and applied later. The engine is built with every per-attempt
-timeout bounded by the same budget (see `db.session.make_engine`), so no
-single try outlives it. A gateway given a `StoreProcess` runs its registered
-operations there instead (`perform`), under the same budget, deadline and spool.
+A process builds one `StoreRuntime` on its engine: the store's thread (on
+SQLite one per process, on PostgreSQL as many as the pool has connections,
+see `store_threads`), the store process when it has one, and the operations
+every flow registered by name. Each flow opens its `StoreGateway` on it with
+its own retry budget and spool: `perform` runs a registered operation where the
+runtime runs its work (in the store process if there is one, else on the store
+thread), `write` does the same for an intent and spools it when the store stays
+away, `run` runs a function on the store thread (work that cannot be named,
+such as a health probe), `replay` applies the flow's spool. A store that is
+locked, unreachable or out of connections (a pool timeout) is retried until
+the flow's `retry_seconds`, then StoreUnavailable (and `write` spools). The
+engine is built with every per-attempt timeout bounded by the same budget (see
+`db.session.make_engine`), so no single try outlives it.
 """
 
 from __future__ import annotations
@@ -28,24 +30,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.telemetry import SPOOLED_INTENTS
-from db.outage import is_outage
+from db.runtime.outage import QueuedTooLong, StoreLate, StoreUnavailable, is_outage
+from db.runtime.process import Operation, StoreProcess
+from db.runtime.spool import Spool
 from db.session import unit_of_work
-from db.spool import Spool
-from db.store_process import StoreLate, StoreOutage, StoreProcess
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Applier = Callable[[Session, dict[str, Any]], None]
 
 _executors: weakref.WeakKeyDictionary[Engine, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
-
-
-class StoreUnavailable(Exception):
-    """The database did not answer within the retry budget."""
-
-
-class QueuedTooLong(Exception):
-    """The work waited for the store's thread past the retry budget; it was not started."""
 
 
 def pool_capacity(engine: Engine) -> int:
@@ -67,7 +60,9 @@ def store_threads(engine: Engine) -> int:
     holds the lock while the others sleep through their busy timeout. The
     capacity bench found tickets spooled that way at 600 callers; in one
     queue they wait their turn instead. The busy timeout still covers the
-    other processes (robot, console, reconciler) that share the file.
+    writers outside this queue: other processes (a standalone robot, `hotline
+    web`, the command line) and this process's own sessions (the console's
+    forms, transcription, retention, the reconciler, the spools' replay).
     """
     if engine.dialect.name == "sqlite":
         return 1
@@ -83,32 +78,60 @@ def executor_for(engine: Engine) -> ThreadPoolExecutor:
     return executor
 
 
-class StoreGateway:
-    """Retried, bounded, spooled access to the store for one flow's intents."""
+class StoreRuntime:
+    """One process's store work on one engine: the queue every flow's gateway shares.
+
+    `process`: where registered operations run (`db.runtime.process`); None:
+    on the store thread. Its child must build the same operations by kind.
+    """
 
     def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        retry_seconds: float,
-        spool: Spool,
-        process: StoreProcess | None = None,
+        self, sessions: sessionmaker[Session], process: StoreProcess | None = None
     ) -> None:
         self.sessions = sessions
-        self.process = process  # where `perform` runs operations; None: on the store thread
-        self.retry_seconds = retry_seconds
-        self.spool = spool
-        self.appliers: dict[str, Applier] = {}
-        self.spooled = 0  # intents spooled by this process (for /metrics)
-        engine = sessions.kw["bind"]
-        self.executor = executor_for(engine)
+        self.process = process
+        self.executor = executor_for(sessions.kw["bind"])
+        self.operations: dict[str, Operation] = {}
 
-    def register(self, kind: str, applier: Applier) -> None:
-        """How the operation `kind` runs: `perform`, and the spool's replay of such intents."""
-        self.appliers[kind] = applier
+    def register(self, kind: str, operation: Operation) -> None:
+        """How the operation `kind` runs here (on the store thread, and in a spool's replay)."""
+        self.operations[kind] = operation
+
+    def gateway(self, retry_seconds: float, spool: Spool) -> StoreGateway:
+        """A flow's way in: its retry budget, its spool."""
+        return StoreGateway(self, retry_seconds, spool)
 
     def transaction(self, work: Callable[[Session], T]) -> T:
+        """Work in one transaction, in the calling thread."""
         with unit_of_work(self.sessions) as session:
             return work(session)
+
+    async def close(self) -> None:
+        """Stop the store process, if any, once what it was given is written."""
+        if self.process is not None:
+            await self.process.close()
+
+
+class StoreGateway:
+    """One flow's retried, bounded, spooled way into the store, on the process's runtime."""
+
+    def __init__(self, runtime: StoreRuntime, retry_seconds: float, spool: Spool) -> None:
+        self.runtime = runtime
+        self.retry_seconds = retry_seconds
+        self.spool = spool
+        self.spooled = 0  # intents spooled by this flow in this process (for /metrics)
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self.runtime.sessions
+
+    @property
+    def process(self) -> StoreProcess | None:
+        return self.runtime.process
+
+    def transaction(self, work: Callable[[Session], T]) -> T:
+        """Work in one transaction, in the calling thread (spool replay, tests)."""
+        return self.runtime.transaction(work)
 
     async def attempt(self, work: Callable[[Session], T], deadline: float) -> T:
         """One try on the store's thread, unless it waited in the queue past the deadline.
@@ -120,14 +143,15 @@ class StoreGateway:
         is bounded by the engine's own timeouts).
         """
         started = threading.Event()
+        runtime = self.runtime
 
         def when_its_turn_comes() -> T:
             if time.monotonic() > deadline:
                 raise QueuedTooLong(f"waited over {self.retry_seconds:g} s for the store")
             started.set()
-            return self.transaction(work)
+            return runtime.transaction(work)
 
-        future = asyncio.get_running_loop().run_in_executor(self.executor, when_its_turn_comes)
+        future = asyncio.get_running_loop().run_in_executor(runtime.executor, when_its_turn_comes)
         try:
             return await asyncio.wait_for(
                 asyncio.shield(future), max(0.0, deadline - time.monotonic())
@@ -139,15 +163,15 @@ class StoreGateway:
             raise QueuedTooLong(f"waited over {self.retry_seconds:g} s for the store") from None
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        """Work in one transaction off the loop; an outage is retried, then StoreUnavailable."""
+        """Work in one transaction on the store thread; an outage retried, then StoreUnavailable."""
         return await self._retried(lambda deadline: self.attempt(work, deadline))
 
     async def perform(self, kind: str, payload: dict[str, Any]) -> Any:
-        """The registered operation `kind`, in the store process if there is one; as `run`."""
-        process = self.process
+        """The registered operation `kind`: in the store process if there is one, else as `run`."""
+        process = self.runtime.process
         if process is None:
-            applier = self.appliers[kind]
-            return await self.run(lambda session: applier(session, payload))
+            operation = self.runtime.operations[kind]
+            return await self.run(lambda session: operation(session, payload))
         return await self._retried(lambda deadline: process.attempt(kind, payload, deadline))
 
     async def _retried(self, attempt: Callable[[float], Awaitable[T]]) -> T:
@@ -160,7 +184,7 @@ class StoreGateway:
             except (QueuedTooLong, StoreLate) as exc:
                 raise StoreUnavailable(str(exc)) from None
             except Exception as exc:
-                if not (isinstance(exc, StoreOutage) or is_outage(exc)):
+                if not is_outage(exc):
                     raise
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 if time.monotonic() + delay > deadline:
@@ -169,15 +193,10 @@ class StoreGateway:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
-    async def write(
-        self, kind: str, payload: dict[str, Any], work: Callable[[Session], T] | None = None
-    ) -> T | Any | None:
-        """Apply an intent now, or spool it when the store stays away; None when spooled.
-
-        Without `work` the intent's registered operation applies it (`perform`).
-        """
+    async def write(self, kind: str, payload: dict[str, Any]) -> Any:
+        """Apply an intent now (its registered operation, as `perform`), or spool it: then None."""
         try:
-            return await (self.perform(kind, payload) if work is None else self.run(work))
+            return await self.perform(kind, payload)
         except StoreUnavailable as exc:
             await self.put(kind, payload)
             call = f"[{payload['uniqueid']}] " if "uniqueid" in payload else ""
@@ -191,11 +210,11 @@ class StoreGateway:
         SPOOLED_INTENTS.labels(kind).inc()
 
     def apply(self, kind: str, payload: dict[str, Any]) -> None:
-        """Apply one spooled intent (raises on database trouble so replay stops there)."""
-        applier = self.appliers.get(kind)
-        if applier is None:
+        """Apply one spooled intent in this thread (raises on database trouble: replay stops)."""
+        operation = self.runtime.operations.get(kind)
+        if operation is None:
             raise ValueError(f"unknown spooled intent kind {kind!r}")
-        self.transaction(lambda session: applier(session, payload))
+        self.transaction(lambda session: operation(session, payload))
 
     def replay(self) -> tuple[int, int]:
         """Apply what was spooled, in order (synchronous: run it in a thread)."""

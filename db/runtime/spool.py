@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from db.outage import is_outage
+from db.runtime.outage import is_outage
 
 
 def read_time(value: object) -> datetime:

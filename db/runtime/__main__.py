@@ -1,0 +1,5 @@
+"""`python -m db.runtime`: the store process's child (see `db.runtime.process`)."""
+
+from db.runtime.process import main
+
+main()
