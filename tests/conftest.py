@@ -212,6 +212,8 @@ def start_hotline(
         # where Asterisk writes this hotline's recordings (a dialplan global)
         await ami.action("Setvar", Variable="HOTLINE_RECORDINGS", Value=str(config.recordings_dir))
         app = create_hotline(config)
+        if app.runtime.process is not None:  # as `hotline serve` does, before the first call
+            await app.runtime.process.start()
         await app.server.start()
         try:
             yield app
