@@ -131,3 +131,87 @@ STEP_DESCRIPTIONS = {
     CallStep.UNKNOWN: "unknown (found by the reconciler)",
     CallStep.NO_CALL_ROW: "no call row: the FastAGI server never saw this call",
 }
+
+
+# -- labels: how a person reads each word (Chinese first, English beside it) --------------
+# Per kind: StrEnum members equal their values, so TicketStatus.DISPATCHED and
+# EventKind.DISPATCHED would be one key of a flat dict.
+LABELS: dict[type[enum.Enum], dict[str, tuple[str, str]]] = {
+    RequestType: {
+        RequestType.CONSULTATION.value: ("咨询", "consultation"),
+        RequestType.HELP.value: ("求助", "help"),
+        RequestType.COMPLAINT.value: ("投诉", "complaint"),
+        RequestType.REPORT.value: ("举报", "report"),
+        RequestType.SUGGESTION.value: ("建议", "suggestion"),
+    },
+    Urgency: {
+        Urgency.EMERGENCY.value: ("紧急", "emergency"),
+        Urgency.DAILY_LIFE.value: ("一般", "daily life"),
+        Urgency.COMPLEX.value: ("复杂", "complex"),
+    },
+    TicketStatus: {
+        TicketStatus.ACCEPTED.value: ("受理", "accepted"),
+        TicketStatus.DISPATCHED.value: ("已派单", "dispatched"),
+        TicketStatus.SIGNED.value: ("已签收", "signed"),
+        TicketStatus.IN_PROGRESS.value: ("办理中", "in progress"),
+        TicketStatus.RETURNED.value: ("已退单", "returned"),
+        TicketStatus.CLOSED.value: ("已办结", "closed"),
+        TicketStatus.ARCHIVED.value: ("已归档", "archived"),
+    },
+    EventKind: {
+        EventKind.ACCEPTED.value: ("受理", "accepted"),
+        EventKind.DISPATCHED.value: ("派单", "dispatched"),
+        EventKind.SIGNED.value: ("签收", "signed"),
+        EventKind.RETURNED.value: ("退单", "returned"),
+        EventKind.REDISPATCHED.value: ("重新派单", "re-dispatched"),
+        EventKind.URGED.value: ("催办", "urged"),
+        EventKind.SUPERVISED.value: ("督办", "supervised"),
+        EventKind.CLOSED.value: ("办结", "closed"),
+        EventKind.REWORK.value: ("发回重办", "sent back for rework"),
+        EventKind.SURVEYED.value: ("回访", "surveyed"),
+        EventKind.ARCHIVED.value: ("归档", "archived"),
+        EventKind.DISPATCHED_ABOVE.value: ("双派单", "copy to the level above"),
+        EventKind.RETURN_REJECTED.value: ("不当退单", "improper return"),
+    },
+    CallDirection: {
+        CallDirection.INBOUND.value: ("市民来电", "citizen call"),
+        CallDirection.OUTBOUND.value: ("回访", "robot survey"),
+    },
+    AttemptOutcome: {
+        AttemptOutcome.COMPLETED.value: ("完成", "completed"),
+        AttemptOutcome.PARTIAL.value: ("中途挂断", "partial"),
+        AttemptOutcome.NO_ANSWER.value: ("无人接听", "no answer"),
+        AttemptOutcome.BUSY.value: ("忙", "busy"),
+        AttemptOutcome.FAILED.value: ("失败", "failed"),
+        AttemptOutcome.OPTED_OUT.value: ("拒访", "opted out"),
+    },
+    CallStep: {
+        CallStep.GREETING.value: ("问候语", "greeting"),
+        CallStep.MENU.value: ("主菜单", "menu"),
+        CallStep.TYPE.value: ("诉求类型", "request type"),
+        CallStep.URGENCY.value: ("紧急程度", "urgency"),
+        CallStep.RECORDING.value: ("录音留言", "recording"),
+        CallStep.READBACK.value: ("播报工单号", "ticket read back"),
+        CallStep.PROGRESS.value: ("查询进度", "progress"),
+        CallStep.URGE.value: ("催办", "urge"),
+        CallStep.QUEUE.value: ("排队等坐席", "agent queue"),
+        CallStep.FALLBACK.value: ("拨号计划留言", "dialplan fallback"),
+        CallStep.UNKNOWN.value: ("未知", "unknown"),
+        CallStep.NO_CALL_ROW.value: ("无通话记录", "no call row"),
+    },
+}
+
+
+def label(word: enum.Enum | str | None, kind: type[enum.Enum] | None = None) -> tuple[str, str]:
+    """(Chinese, English) for a word of the vocabulary, or for its stored value given its kind.
+
+    An unknown value is its own label in both languages (never an error on a page).
+    """
+    if word is None:
+        return ("", "")
+    if isinstance(word, enum.Enum):
+        kind, value = type(word), str(word.value)
+    else:
+        value = word
+    found = LABELS.get(kind, {}).get(value) if kind is not None else None
+    return found or (value, value)

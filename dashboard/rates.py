@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
@@ -30,18 +31,20 @@ from dashboard.auth import Viewer, client_address, current_viewer
 from dashboard.charts import Series, line_chart
 from dashboard.render import page
 from dashboard.scope import children, in_subtree, subtree_units
-from db.departments import MAX_DEPTH, department_by_code
+from db.departments import MAX_DEPTH, department_by_code, subtree
 from db.models import Department, utcnow
 from db.session import unit_of_work
 from reports import build, tables
+from reports.deadline_lists import LISTS
 from reports.metrics import unit_figures
 from reports.ranking import rank_peer_groups
 from reports.tables import Report
 
 router = APIRouter(tags=["rates"])
 REPORTS = ("three-rates", "ranking", "snail-seat", "overdue")
-OVERDUE_LIMIT = 200
-STAFF_OVERDUE_SCAN = 5000  # the city's lists are cut to the staff's units after this many
+OVERDUE_LIMIT = 200  # the overdue export's rows
+PREVIEW = 10  # rows of each deadline list on the rates page; the rest on /deadlines
+PAGE_SIZE = 50  # rows of a /deadlines page
 TREND_WEEKS = 12
 
 
@@ -100,6 +103,11 @@ def _allowed_codes(session: Session, viewer: Viewer) -> set[str] | None:
     return {u.code for u in subtree_units(session, viewer.scope_root)}
 
 
+def _staff_units(viewer: Viewer) -> Select[Any] | None:
+    """The viewer's units as a query (staff), or None: every unit."""
+    return None if viewer.scope_root is None else subtree(viewer.scope_root)
+
+
 def _path(unit: Department | None) -> list[tuple[str, str]]:
     """The crumbs from the top down to unit: at most MAX_DEPTH steps up, each unit once
     (a loop written into the table ends the walk instead of holding the page)."""
@@ -143,11 +151,12 @@ def rates_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
         if parent is not None:
             shown_ids.insert(0, parent.id)
         path = _path(parent)
-        units = None
-        if viewer.scope_root is not None:
-            units = {u.id for u in subtree_units(session, viewer.scope_root)}
-        limit = 50 if units is None else STAFF_OVERDUE_SCAN
-        lists = build.overdue_report(session, config, utcnow(), limit, units)
+        now, units = utcnow(), _staff_units(viewer)
+        lists = {
+            which: build.deadline_page_report(session, config, now, which, 0, PREVIEW, units)
+            for which in LISTS
+        }
+        totals = build.deadline_totals(session, config, now, units)
         snail = None
         if chosen.get("month") or chosen.get("assessment"):
             label = chosen.get("month") or chosen["assessment"]
@@ -173,9 +182,44 @@ def rates_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
             "parent": parent,
             "path": path,
             "lists": lists,
+            "totals": totals,
+            "preview": PREVIEW,
             "snail": snail,
             "min_valid": config.metrics.min_valid_callbacks,
             "too_few": tables.TOO_FEW,
+        },
+    )
+
+
+@router.get("/deadlines")
+def deadlines_page(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(current_viewer)],
+    which: Annotated[str, Query(alias="list", max_length=20)] = "overdue",
+    number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
+) -> Response:
+    """One deadline list (overdue, escalate, warn), PAGE_SIZE tickets a page, soonest due first."""
+    if which not in LISTS:
+        raise HTTPException(404, "没有这个列表 / no such list (overdue, escalate, warn)")
+    config: HotlineConfig = request.app.state.config
+    with unit_of_work(request.app.state.sessions) as session:
+        now, units = utcnow(), _staff_units(viewer)
+        total = build.deadline_totals(session, config, now, units)[which]
+        report = build.deadline_page_report(
+            session, config, now, which, (number - 1) * PAGE_SIZE, PAGE_SIZE, units
+        )
+    pages = max(1, -(-total // PAGE_SIZE))
+    return page(
+        request,
+        "deadlines.html",
+        viewer,
+        {
+            "which": which,
+            "name": tables.DEADLINE_LABELS[which],
+            "report": report,
+            "total": total,
+            "number": number,
+            "pages": pages,
         },
     )
 
@@ -235,10 +279,9 @@ def _report(request: Request, viewer: Viewer, which: str) -> Report:
             except periods.PeriodError as exc:
                 raise HTTPException(400, str(exc)) from None
         else:
-            units = None
-            if viewer.scope_root is not None:
-                units = {u.id for u in subtree_units(session, viewer.scope_root)}
-            report = build.overdue_report(session, config, utcnow(), OVERDUE_LIMIT, units)
+            report = build.overdue_report(
+                session, config, utcnow(), OVERDUE_LIMIT, _staff_units(viewer)
+            )
         audit(
             session,
             viewer.username,

@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
+from core.vocabulary import (
+    AttemptOutcome,
+    CallDirection,
+    CallStep,
+    EventKind,
+    RequestType,
+    TicketStatus,
+    Urgency,
+    label,
+)
 from dashboard.auth import Viewer
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
-OUTCOME_NAMES = {
-    "completed": "完成 completed",
-    "partial": "中途挂断 partial",
-    "no_answer": "无人接听 no answer",
-    "busy": "忙 busy",
-    "failed": "失败 failed",
-    "opted_out": "拒访 opted out",
-}
-STATUS_NAMES = {
-    "accepted": "受理 accepted",
-    "dispatched": "已派单 dispatched",
-    "signed": "已签收 signed",
-    "in_progress": "办理中 in progress",
-    "returned": "已退单 returned",
-    "closed": "已办结 closed",
-    "archived": "已归档 archived",
-}
-DIRECTION_NAMES = {"inbound": "市民来电 citizen call", "outbound": "回访 robot survey"}
+
+def _both(word: enum.Enum) -> str:
+    chinese, english = label(word)
+    return f"{chinese} {english}"
+
+
+OUTCOME_NAMES = {o.value: _both(o) for o in AttemptOutcome}
+STATUS_NAMES = {s.value: _both(s) for s in TicketStatus}
+DIRECTION_NAMES = {d.value: _both(d) for d in CallDirection}
 ANSWER_NAMES = {
     "contacted": {1: "联系 yes", 2: "未联系 no"},
     "resolved": {1: "已解决 yes", 2: "未解决 no"},
@@ -46,8 +49,30 @@ def local(value: datetime | None, tz: Any) -> str:
     return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
+def named(word: enum.Enum | str | None, kind: type[enum.Enum] | None = None) -> Markup:
+    """A word of the vocabulary as a person reads it: 一般 <span class="en">daily life</span>."""
+    chinese, english = label(word, kind)
+    if chinese == english:
+        return Markup("{}").format(chinese)
+    return Markup('{} <span class="en">{}</span>').format(chinese, english)
+
+
+# English beside the Chinese words of a report's cells (the deadline lists' state and urgency)
+BESIDE = {
+    "超期": "overdue",
+    "督办": "escalate",
+    "预警": "warn",
+    **{label(u)[0]: label(u)[1] for u in Urgency},
+}
+
 templates.env.filters["percent"] = percent
 templates.env.globals.update(
+    named=named,
+    BESIDE=BESIDE,
+    RequestType=RequestType,
+    Urgency=Urgency,
+    EventKind=EventKind,
+    CallStep=CallStep,
     OUTCOME_NAMES=OUTCOME_NAMES,
     STATUS_NAMES=STATUS_NAMES,
     DIRECTION_NAMES=DIRECTION_NAMES,

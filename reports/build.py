@@ -14,7 +14,7 @@ from core import periods
 from core.config import HotlineConfig
 from db.departments import department_by_code
 from reports import tables
-from reports.deadline_lists import deadline_lists
+from reports.deadline_lists import Units, deadline_counts, deadline_lists, deadline_page
 from reports.metrics import (
     RateRules,
     Rates,
@@ -102,7 +102,7 @@ def overdue_report(
     config: HotlineConfig,
     now: datetime,
     limit: int,
-    units: set[int] | None = None,
+    units: Units = None,
 ) -> Report:
     """Open tickets past due, due within the escalation window, or within the warning one.
 
@@ -110,13 +110,43 @@ def overdue_report(
     """
     rules = config.deadlines
     lists = deadline_lists(
-        session, now, rules.warn_hours_before, rules.escalate_hours_before, limit
+        session, now, rules.warn_hours_before, rules.escalate_hours_before, limit, units
     )
-    if units is not None:
-        lists = {
-            key: [t for t in found if t.department_id in units] for key, found in lists.items()
-        }
     return tables.deadlines(now, lists, config.tz)
+
+
+def deadline_page_report(
+    session: Session,
+    config: HotlineConfig,
+    now: datetime,
+    which: str,
+    offset: int,
+    limit: int,
+    units: Units = None,
+) -> Report:
+    """One page of one deadline list (`overdue`, `escalate`, `warn`) as a report."""
+    rules = config.deadlines
+    tickets = deadline_page(
+        session,
+        now,
+        rules.warn_hours_before,
+        rules.escalate_hours_before,
+        which,
+        offset,
+        limit,
+        units,
+    )
+    return tables.deadlines(now, {which: tickets}, config.tz)
+
+
+def deadline_totals(
+    session: Session, config: HotlineConfig, now: datetime, units: Units = None
+) -> dict[str, int]:
+    """How many tickets each deadline list holds."""
+    rules = config.deadlines
+    return deadline_counts(
+        session, now, rules.warn_hours_before, rules.escalate_hours_before, units
+    )
 
 
 def trend_report(

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from core.vocabulary import label as vocabulary_label
 from db.models import Ticket
 from reports.metrics import Counts, RateRules, Rates, UnitFigures
 from reports.ranking import Ranked, SnailSeat
@@ -195,12 +196,39 @@ def snail_seat(period: str, seats: list[SnailSeat]) -> Report:
     return report
 
 
+def time_left(hours: float) -> str:
+    """Hours to the deadline as a person says it: 超期 905 天 14 小时, 剩余 20 小时."""
+    whole = int(abs(hours))
+    if hours < 0:
+        days, rest = divmod(whole, 24)
+        if not days:
+            return f"超期 {rest} 小时" if rest else "超期 不足 1 小时"
+        return f"超期 {days} 天 {rest} 小时"
+    return f"剩余 {whole} 小时" if whole else "剩余 不足 1 小时"
+
+
+DEADLINE_LABELS = {"overdue": "超期", "escalate": "督办", "warn": "预警"}
+
+
 def deadlines(now: datetime, lists: dict[str, list[Ticket]], tz: Any) -> Report:
-    """Open tickets that are overdue (超期), to escalate (督办) or to warn (预警)."""
-    labels = {"overdue": "超期", "escalate": "督办", "warn": "预警"}
+    """Open tickets that are overdue (超期), to escalate (督办) or to warn (预警).
+
+    `时限` says the time late or left in days and hours; `剩余小时` keeps it as a
+    number (negative: late) for sorting in a spreadsheet.
+    """
     report = Report(
         f"时限预警 {now.astimezone(tz):%Y-%m-%d %H:%M}",
-        ["状态", "工单号", "单位", "受理时间", "办结时限", "剩余小时", "紧急程度", "类别"],
+        [
+            "状态",
+            "工单号",
+            "单位",
+            "受理时间",
+            "办结时限",
+            "时限",
+            "剩余小时",
+            "紧急程度",
+            "类别",
+        ],
     )
     for key, tickets in lists.items():
         for ticket in tickets:
@@ -208,13 +236,14 @@ def deadlines(now: datetime, lists: dict[str, list[Ticket]], tz: Any) -> Report:
             hours = (ticket.due_at - now).total_seconds() / 3600
             report.rows.append(
                 [
-                    labels[key],
+                    DEADLINE_LABELS[key],
                     ticket.number,
                     ticket.department.name if ticket.department else "",
                     f"{ticket.accepted_at.astimezone(tz):%Y-%m-%d %H:%M}",
                     f"{ticket.due_at.astimezone(tz):%Y-%m-%d %H:%M}",
+                    time_left(hours),
                     round(hours, 1),
-                    ticket.urgency.value,
+                    vocabulary_label(ticket.urgency)[0],
                     ticket.category or "",
                 ]
             )

@@ -280,12 +280,12 @@ def test_deadline_lists_show_staff_their_own_units_tickets_only(console) -> None
             )
     engine.dispose()
     login(client, "boss")
-    boss = client.get("/rates").text.split('id="deadlines"')[1]
+    boss = client.get("/rates").text.split('id="deadlines-', 1)[1]
     assert city.tickets["S1"] in boss and city.tickets["S2"] in boss
     assert "超期" in boss and "督办" in boss
     with TestClient(client.app, base_url="http://127.0.0.1") as staff:
         login(staff, "s1")
-        mine = staff.get("/rates").text.split('id="deadlines"')[1]
+        mine = staff.get("/rates").text.split('id="deadlines-', 1)[1]
         exported = staff.get("/rates/export/overdue.csv").content.decode("utf-8-sig")
     assert city.tickets["S1"] in mine and city.tickets["S2"] not in mine
     assert city.tickets["S1"] in exported and city.tickets["S2"] not in exported
