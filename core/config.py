@@ -334,15 +334,37 @@ class WebConfig(Section):
     session_minutes: int = Field(480, ge=5)  # a session ends this long after login
     secure_cookies: bool = False  # True behind HTTPS (production); loopback HTTP in tests
     link_seconds: int = Field(300, ge=10)  # a recording link works this long
-    lockout_failures: int = Field(10, ge=3)  # wrong passwords in a row that lock an account
-    lockout_minutes: int = Field(15, ge=1)
+    idle_minutes: int = Field(30, ge=1)  # a session without a page request this long ends
+    live_recheck_seconds: float = Field(5.0, gt=0, le=60)  # a live stream re-checks its viewer
+    # wrong passwords: the first few in a row are free, then each makes the account wait,
+    # doubling from login_delay_seconds up to login_delay_max_seconds (`hotline users unlock`)
+    login_free_failures: int = Field(5, ge=1)
+    login_delay_seconds: int = Field(2, ge=1)
+    login_delay_max_seconds: int = Field(60, ge=1)
     address_failures_per_hour: int = Field(50, ge=5)  # per client address, any account
+    # X-Forwarded-For is believed only from these peers (addresses or networks); none: never
+    trusted_proxies: list[str] = []
+    # roles outside numbers_visible_to search by caller with a whole number only, audited
+    caller_searches_per_minute: int = Field(5, ge=1)  # per user
+    caller_searches_per_day: int = Field(100, ge=1)  # per user
     numbers_visible_to: list[Literal["admin", "supervisor", "staff"]] = ["supervisor"]
     download_roles: list[Literal["admin", "supervisor", "staff"]] = ["supervisor"]
     page_workers: int = Field(4, ge=1, le=64)  # threads for pages and exports (never the AGI loop)
     # a console request's database work is cancelled after this long (503), so no page holds
     # one of the page_workers for good (SQLite: progress handler; PostgreSQL: statement_timeout)
     request_seconds: float = Field(60.0, gt=0, le=3600)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an address or a network (10.0.0.5, 10.0.0.0/8)"
+                ) from None
+        return value
 
     def import_token(self) -> str | None:
         """The bearer token the platform must send; None keeps the endpoint closed."""

@@ -3,7 +3,7 @@
 A number from outside (CallerID, an import, a web form) becomes an AMI field,
 a dial string or a file name only after it matched `PATTERN`; anything else is
 refused where it enters. Logs and pages for roles that may not see numbers show
-`mask(number)`: `13812345678` -> `138****5678`.
+`mask(number)`: `13812345678` -> `138****5678`, a short number at most half its digits.
 """
 
 from __future__ import annotations
@@ -45,14 +45,21 @@ def from_caller_id(raw: str) -> str:
 
 
 def mask(number: str | None) -> str:
-    """`138****5678`: the first three and the last four digits; short numbers mostly hidden."""
+    """`138****5678`: a mobile-length number (11 digits or more) keeps its first three and
+    last four characters; a shorter one shows at most half its digits, at most three in
+    front and two at the end (`87****21`, `6**1`, `1**`)."""
     if not number:
         return ""
     if number == UNKNOWN:
         return number
-    if len(number) >= 8:
+    plus, digits = ("+", number[1:]) if number.startswith("+") else ("", number)
+    if len(digits) >= 11:
         return number[:3] + "*" * (len(number) - 7) + number[-4:]
-    return number[:1] + "*" * (len(number) - 1)
+    shown = len(digits) // 2
+    front = min(3, (shown + 1) // 2)
+    back = min(2, shown - front)
+    hidden = len(digits) - front - back
+    return plus + digits[:front] + "*" * hidden + (digits[-back:] if back else "")
 
 
 _log_full_numbers = (

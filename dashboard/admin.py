@@ -1,17 +1,19 @@
-"""Admin pages: the audit log (searchable, newest first) and the list of accounts."""
+"""Admin pages: the audit log (searchable, newest first) and the list of accounts, where
+an admin clears an account's login delay (audited)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 
 from core import periods
 from core.config import HotlineConfig
-from dashboard.audit import AuditQuery, search_audit
-from dashboard.auth import Viewer, require_roles
+from dashboard.audit import AuditQuery, audit, search_audit
+from dashboard.auth import Viewer, check_csrf, client_address, require_roles
 from dashboard.render import page
-from dashboard.users import list_users
+from dashboard.users import is_delayed, list_users, unlock, user_by_name
+from db.models import utcnow
 from db.session import unit_of_work
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -56,18 +58,47 @@ def audit_page(request: Request, viewer: Admin) -> Response:
     )
 
 
-@router.get("/users")
-def users_page(request: Request, viewer: Admin) -> Response:
-    """Every account with its role, unit and state (changes go through `hotline users`)."""
+def _users(request: Request, viewer: Viewer, done: str = "") -> Response:
+    now = utcnow()
     with unit_of_work(request.app.state.sessions) as session:
         users = [
-            (
-                u.username,
-                u.role,
-                u.department.name if u.department else "",
-                u.disabled,
-                u.last_login_at,
-            )
+            {
+                "name": u.username,
+                "role": u.role,
+                "unit": u.department.name if u.department else "",
+                "disabled": u.disabled,
+                "last": u.last_login_at,
+                "failures": u.failed_logins,
+                "delayed": is_delayed(u, now),
+            }
             for u in list_users(session)
         ]
-    return page(request, "users.html", viewer, {"users": users})
+    return page(request, "users.html", viewer, {"users": users, "done": done})
+
+
+@router.get("/users")
+def users_page(request: Request, viewer: Admin) -> Response:
+    """Every account with its role, unit, state and failed logins (other changes go
+    through `hotline users`)."""
+    return _users(request, viewer)
+
+
+@router.post("/users/{username}/unlock")
+def unlock_user(
+    request: Request,
+    username: str,
+    viewer: Admin,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Clear an account's failed logins and its delay (as `hotline users unlock` does)."""
+    check_csrf(request, viewer, csrf)
+    with unit_of_work(request.app.state.sessions) as session:
+        user = user_by_name(session, username[:64])
+        if user is None:
+            raise HTTPException(404, "没有这个账号 / no such account")
+        unlock(session, user)
+        address = client_address(request)
+        audit(
+            session, viewer.username, viewer.role, "unlock", "user", user.id, address, user.username
+        )
+    return _users(request, viewer, user.username)

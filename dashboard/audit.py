@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import AuditEntry
@@ -38,6 +38,20 @@ def audit(
     session.add(entry)
     session.flush()
     return entry
+
+
+def count_actions(session: Session, username: str, action: str, since: datetime) -> int:
+    """How often username did action since then (a rate limit read from the trail)."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                AuditEntry.username == username,
+                AuditEntry.at >= since,
+                AuditEntry.action == action,
+            )
+        )
+        or 0
+    )
 
 
 @dataclass(frozen=True)

@@ -1,36 +1,48 @@
-"""Who is asking: passwords, signed session cookies, CSRF tokens, login throttling, roles.
+"""Who is asking: passwords, sessions, CSRF tokens, login throttling, roles.
 
-- Passwords are argon2id hashes (argon2-cffi).
+- Passwords are argon2id hashes (argon2-cffi). Every login runs one hash check,
+  for an unknown or disabled name too (against a dummy hash), so a failure takes
+  the same time whatever its cause.
 - The session is a cookie signed with the installation's secret (itsdangerous):
-  user id, the account's session version (a new password or a disabled
-  account ends older sessions) and a random session id; HttpOnly, SameSite=Strict,
-  Secure behind HTTPS. It expires `web.session_minutes` after login.
+  user id, the account's session version and a random session id; HttpOnly,
+  SameSite=Strict, Secure behind HTTPS. The session itself is a record on the
+  server (`dashboard.sessions`): each request looks it up, so logout, a new
+  password, disabling and `web.idle_minutes` without a request end it at once,
+  and with it every recording link signed for it. It ends `web.session_minutes`
+  after login in any case.
 - Every state change carries a CSRF token: an HMAC of the session id (login
   itself: of a random pre-login cookie), compared in constant time.
-- Wrong passwords are counted per account (the store: `web.lockout_failures` in
-  a row lock it for `web.lockout_minutes`) and per client address (in memory:
-  more than `web.address_failures_per_hour` answers 429).
+- Wrong passwords are counted per account (the store: after
+  `web.login_free_failures` in a row each makes the account wait longer, up to
+  `web.login_delay_max_seconds`; never a lock) and per client address (in
+  memory: more than `web.address_failures_per_hour` answers 429). The client
+  address is the peer's, or the one `X-Forwarded-For` names when the peer is a
+  proxy listed in `web.trusted_proxies`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from core.config import HotlineConfig
 from core.phone_numbers import mask
-from db.models import User
+from dashboard import sessions as console_sessions
+from db.models import User, utcnow
 from db.session import unit_of_work
 
 SESSION_COOKIE = "hotline_session"
@@ -50,6 +62,13 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash of no one's password, made like every other: what an unknown name is
+    checked against, so it costs the time a known one does."""
+    return _hasher.hash(secrets.token_urlsafe(24))
 
 
 def load_secret(config: HotlineConfig) -> bytes:
@@ -128,12 +147,43 @@ class AddressThrottle:
             self._recent(address, time.monotonic()).append(time.monotonic())
 
 
+@functools.cache
+def _networks(
+    proxies: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _trusted(address: str, proxies: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _networks(proxies))
+
+
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the peer's, unless the peer is a trusted proxy; then the
+    last address in X-Forwarded-For that is not itself a trusted proxy."""
+    peer = request.client.host if request.client else "unknown"
+    config: HotlineConfig = request.app.state.config
+    proxies = tuple(config.web.trusted_proxies)
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    hops = ",".join(request.headers.getlist("x-forwarded-for")).split(",")
+    for hop in reversed([h.strip() for h in hops if h.strip()]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # not an address: nothing after it can be believed
+        if not _trusted(hop, proxies):
+            return hop
+    return peer
 
 
 def session_cookie(keys: Keys, user: User) -> tuple[str, str]:
-    """A new session for user: (cookie value, session id)."""
+    """A new session id for user: (cookie value, session id); record it with
+    `dashboard.sessions.start`."""
     sid = secrets.token_urlsafe(18)
     return keys.sessions.dumps({"u": user.id, "v": user.session_version, "s": sid}), sid
 
@@ -151,31 +201,32 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
     )
 
 
-def current_viewer(request: Request) -> Viewer:
-    """The viewer of a valid session (dependency); raises NotLoggedIn otherwise.
+def load_viewer(app: FastAPI, raw: str | None, touch: bool = True) -> Viewer | None:
+    """The viewer of a session cookie if the session is alive, else None.
 
-    Runs in the thread pool (a plain function): the account is read from the
-    store on each request, so a disabled account or a new password takes effect
-    at once.
+    Reads the account and the session from the store each time, so a disabled
+    account, a new password, a logout or an idle session takes effect at once.
+    touch: this request counts as activity (a page; a live stream's re-check does not).
     """
-    cached = getattr(request.state, "viewer", None)
-    if cached is not None:
-        return cached
-    config: HotlineConfig = request.app.state.config
-    keys: Keys = request.app.state.keys
-    raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
-        raise NotLoggedIn
+        return None
+    state = app.state
+    config: HotlineConfig = state.config
+    keys: Keys = state.keys
     try:
         data = keys.sessions.loads(raw, max_age=config.web.session_minutes * 60)
         user_id, version, sid = int(data["u"]), int(data["v"]), str(data["s"])
     except (BadSignature, KeyError, TypeError, ValueError):
-        raise NotLoggedIn from None
-    with unit_of_work(request.app.state.sessions) as session:
+        return None
+    with unit_of_work(state.sessions) as session:
         user = session.get(User, user_id)
         if user is None or user.disabled or user.session_version != version:
-            raise NotLoggedIn
-        viewer = Viewer(
+            return None
+        lifetime = timedelta(minutes=config.web.session_minutes)
+        idle = timedelta(minutes=config.web.idle_minutes)
+        if not console_sessions.alive(session, sid, user.id, utcnow(), lifetime, idle, touch):
+            return None
+        return Viewer(
             user_id=user.id,
             username=user.username,
             role=user.role,
@@ -186,6 +237,19 @@ def current_viewer(request: Request) -> Viewer:
             sees_numbers=user.role in config.web.numbers_visible_to,
             may_download=user.role in config.web.download_roles,
         )
+
+
+def current_viewer(request: Request) -> Viewer:
+    """The viewer of a live session (dependency); raises NotLoggedIn otherwise.
+
+    Runs in the thread pool (a plain function): see `load_viewer`.
+    """
+    cached = getattr(request.state, "viewer", None)
+    if cached is not None:
+        return cached
+    viewer = load_viewer(request.app, request.cookies.get(SESSION_COOKIE))
+    if viewer is None:
+        raise NotLoggedIn
     request.state.viewer = viewer
     return viewer
 

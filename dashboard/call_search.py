@@ -25,7 +25,8 @@ class CallQuery:
     """What a supervisor searches by; empty fields do not filter."""
 
     ticket_number: str = ""
-    caller: str = ""  # a prefix of the caller number (digits, an optional leading +)
+    caller: str = ""  # a prefix of the caller number (digits, an optional leading +) ...
+    caller_exact: bool = False  # ... or the whole number (roles that see numbers masked)
     start: datetime | None = None  # UTC, included
     end: datetime | None = None  # UTC, excluded
     did: str = ""
@@ -82,7 +83,9 @@ def _statement(session: Session, q: CallQuery) -> Select:  # type: ignore[type-a
     conditions = []
     if q.ticket_number:
         conditions.append(Ticket.number == q.ticket_number)
-    if q.caller:  # digits only (checked at the edge): a range on the number
+    if q.caller and q.caller_exact:
+        conditions.append(Call.caller_number == q.caller)
+    elif q.caller:  # digits only (checked at the edge): a range on the number
         # a long prefix is a handful of calls: the number's index finds them; a short one
         # matches many, which the walk down the start-time index meets soonest unaided
         number = Call.caller_number if len(q.caller) >= 7 else func.coalesce(Call.caller_number, "")

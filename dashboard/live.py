@@ -6,6 +6,12 @@ pushes that table to the page as server-sent events whenever it changes, each
 number masked for viewers who may not see it. With Asterisk down the table is
 empty, `connected` is False and every page says so; the rest of the console
 works on the store alone.
+
+Scoped like every other page: staff see only the calls of their unit's subtree's
+tickets (a citizen's call once it has made a ticket of theirs, a survey of one),
+a staff account without a unit sees none. A stream re-checks its viewer every
+`web.live_recheck_seconds` (without counting as activity) and ends, with an `end`
+event, once the session is over or the account disabled.
 """
 
 from __future__ import annotations
@@ -17,16 +23,19 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from core.config import HotlineConfig
 from core.phone_numbers import UNKNOWN, from_caller_id
-from dashboard.auth import Viewer, current_viewer
+from dashboard.auth import SESSION_COOKIE, Viewer, current_viewer, load_viewer
 from dashboard.render import page
+from dashboard.scope import live_in_subtree
+from db.session import unit_of_work
 from links.ami import ami_client
 from telephony.ami import AMIError, AMIEvent
 
@@ -52,6 +61,7 @@ class LiveCall:
     where: str  # ivr | queue | survey
     step: str = ""
     did: str = ""
+    attempt: str = ""  # a survey call: the robot's attempt id (how staff scope finds it)
 
 
 class LiveCalls:
@@ -106,7 +116,8 @@ class LiveCalls:
         elif event.name == "VarSet" and variable == "HOTLINE_STEP":
             self._put(replace(current, step=value[:32]), uniqueid)
         elif event.name == "VarSet" and variable == "HOTLINE_ATTEMPT":
-            self._put(replace(current, where="survey"), uniqueid)
+            attempt = value[:18] if value.isdigit() else ""
+            self._put(replace(current, where="survey", attempt=attempt), uniqueid)
         elif event.name == "VarSet" and variable.lstrip("_") == "HOTLINE_DID" and value.isdigit():
             self._put(replace(current, did=value[:20]), uniqueid)
         elif event.name == "QueueCallerJoin":
@@ -147,11 +158,33 @@ class LiveCalls:
                 await client.close()
 
 
-def _rows(live: LiveCalls, viewer: Viewer) -> list[dict[str, object]]:
+def _visible(request: Request, viewer: Viewer, calls: list[LiveCall]) -> list[LiveCall]:
+    """The calls this viewer may see (staff: their subtree's; a store read, in a thread)."""
+    if viewer.role != "staff":
+        return calls
+    if viewer.department_id is None or not calls:
+        return []
+    attempts = [int(c.attempt) for c in calls if c.attempt]
+    with unit_of_work(request.app.state.sessions) as session:
+        channels, surveys = live_in_subtree(
+            session, viewer.department_id, [c.uniqueid for c in calls], attempts
+        )
+    return [c for c in calls if c.uniqueid in channels or (c.attempt and int(c.attempt) in surveys)]
+
+
+def _rows(request: Request, viewer: Viewer, calls: list[LiveCall]) -> list[dict[str, object]]:
     now = time.time()
     return [
-        {**asdict(c), "number": viewer.number(c.number), "seconds": int(now - c.since)}
-        for c in live.snapshot()
+        {
+            "uniqueid": c.uniqueid,
+            "number": viewer.number(c.number),
+            "since": c.since,
+            "where": c.where,
+            "step": c.step,
+            "did": c.did,
+            "seconds": int(now - c.since),
+        }
+        for c in _visible(request, viewer, calls)
     ]
 
 
@@ -159,23 +192,38 @@ def _rows(live: LiveCalls, viewer: Viewer) -> list[dict[str, object]]:
 def live_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]) -> Response:
     """Calls in progress; the table refreshes itself from /live/events."""
     live: LiveCalls = request.app.state.live
-    return page(request, "live.html", viewer, {"calls": _rows(live, viewer)})
+    return page(request, "live.html", viewer, {"calls": _rows(request, viewer, live.snapshot())})
 
 
 @router.get("/live/events")
 async def live_events(
     request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]
 ) -> Response:
-    """Server-sent events: the live table (masked for this viewer) whenever it changes."""
+    """Server-sent events: the live table (scoped and masked for this viewer) whenever it
+    changes, until the viewer's session ends."""
     live: LiveCalls = request.app.state.live
+    config: HotlineConfig = request.app.state.config
+    cookie = request.cookies.get(SESSION_COOKIE)
 
     async def stream() -> AsyncIterator[str]:
+        current: Viewer | None = viewer
         seen = -1
         beats = 0
+        checked = time.monotonic()
         while not await request.is_disconnected():
+            if time.monotonic() - checked >= config.web.live_recheck_seconds:
+                checked = time.monotonic()
+                again = await anyio.to_thread.run_sync(load_viewer, request.app, cookie, False)
+                if again is None:
+                    yield 'event: end\ndata: {"reason": "session"}\n\n'
+                    return
+                if again != current:  # a new role or unit: send the table as it now sees it
+                    current, seen = again, -1
+            assert current is not None
             if live.version != seen:
                 seen = live.version
-                payload = {"connected": live.connected, "calls": _rows(live, viewer)}
+                rows = await anyio.to_thread.run_sync(_rows, request, current, live.snapshot())
+                payload = {"connected": live.connected, "calls": rows}
                 yield f"event: calls\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
             elif beats % 15 == 0:
                 yield ": keep-alive\n\n"

@@ -6,6 +6,12 @@ viewer's session that works for `web.link_seconds`. The file path comes from the
 store, never from the request, and must lie inside the recordings folder. The
 first use of each link writes an audit row (who, when, which, from where);
 HTTP Range requests of the same link (seeking) do not add rows.
+
+Roles that see numbers masked search by caller with a whole number only, matched
+exactly: a prefix would answer "does the number go on with this digit?", and a
+few dozen such questions give the number back. Each such search is audited (the
+number masked) and counted against `web.caller_searches_per_minute` and
+`web.caller_searches_per_day` for the user, read from the audit trail itself.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import re
 import secrets
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path as FilePath
 from typing import Annotated, TypeVar
@@ -25,16 +31,16 @@ from itsdangerous import BadSignature, SignatureExpired
 
 from core import periods
 from core.config import HotlineConfig
-from core.phone_numbers import mask
+from core.phone_numbers import is_valid, mask
 from core.vocabulary import AttemptOutcome, CallDirection, CallStep
-from dashboard.audit import audit
+from dashboard.audit import audit, count_actions
 from dashboard.auth import Keys, Viewer, client_address, current_viewer
 from dashboard.call_search import CallQuery, call_by_id, search_calls
 from dashboard.render import page
 from dashboard.scope import in_subtree
 from dashboard.waveform import cached_peaks, peaks_svg
 from db.console import AttemptLine, attempts
-from db.models import Call
+from db.models import Call, utcnow
 from db.session import unit_of_work
 
 router = APIRouter(tags=["recordings"])
@@ -46,6 +52,19 @@ CallId = Annotated[int, Path(ge=1, le=2**62)]
 
 class SearchError(ValueError):
     """A search field that is not what it should be (named in the message)."""
+
+    status = 400
+
+
+class SearchLimited(SearchError):
+    """Too many searches by caller number for now."""
+
+    status = 429
+
+
+WHOLE_NUMBER = (
+    "来电号码：您的角色只能按完整号码检索 / caller: your role searches by the whole number only"
+)
 
 
 def _digits(value: str, field: str) -> str:
@@ -98,9 +117,13 @@ def parse_query(params: dict[str, str], config: HotlineConfig, viewer: Viewer) -
         except periods.PeriodError as exc:
             raise SearchError(f"日期 date: {exc}") from None
         start, end = span.utc_range(config.timezone)
+    caller = _digits(params.get("caller", ""), "来电号码 caller")
+    if caller and not viewer.sees_numbers and not is_valid(caller):
+        raise SearchError(WHOLE_NUMBER)
     return CallQuery(
         ticket_number=_digits(params.get("ticket", ""), "工单号 ticket"),
-        caller=_digits(params.get("caller", ""), "来电号码 caller"),
+        caller=caller,
+        caller_exact=not viewer.sees_numbers,
         start=start,
         end=end,
         did=_digits(params.get("line", ""), "线路 line"),
@@ -119,18 +142,47 @@ SEARCH_FIELDS = ("ticket", "caller", "from", "to", "line", "direction", "min_sec
                  "max_seconds", "step", "outcome", "after")  # fmt: skip
 
 
+_CALLER_SEARCHES = threading.Lock()  # count-then-write, one at a time
+
+
+def allow_caller_search(request: Request, viewer: Viewer, query: CallQuery) -> None:
+    """Audit a masked viewer's search by caller number, within the per-user limits;
+    SearchLimited (nothing searched, nothing written) beyond them."""
+    config: HotlineConfig = request.app.state.config
+    now = utcnow()
+    limits = (
+        (timedelta(minutes=1), config.web.caller_searches_per_minute, "每分钟", "a minute"),
+        (timedelta(days=1), config.web.caller_searches_per_day, "每天", "a day"),
+    )
+    with _CALLER_SEARCHES, unit_of_work(request.app.state.sessions) as session:
+        for span, limit, per_zh, per_en in limits:
+            if count_actions(session, viewer.username, "caller_search", now - span) >= limit:
+                raise SearchLimited(
+                    f"按号码检索次数已达上限（{per_zh} {limit} 次），请稍后再试 / searches by "
+                    f"caller number are limited to {limit} {per_en}: try again later"
+                )
+        ticket = f", ticket {query.ticket_number}" if query.ticket_number else ""
+        detail = f"caller {mask(query.caller)}{ticket}"
+        address = client_address(request)
+        audit(
+            session, viewer.username, viewer.role, "caller_search", "calls", None, address, detail
+        )
+
+
 @router.get("/calls")
 def calls_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]) -> Response:
     """The recordings search, newest first, keyset-paginated."""
     config: HotlineConfig = request.app.state.config
     params = {k: request.query_params.get(k, "")[:100] for k in SEARCH_FIELDS}
-    error, hits = "", []
+    error, hits, status = "", [], 200
     try:
         query = parse_query(params, config, viewer)
+        if query.caller and not viewer.sees_numbers:
+            allow_caller_search(request, viewer, query)
         with unit_of_work(request.app.state.sessions) as session:
             hits = search_calls(session, query)
     except SearchError as exc:
-        error = str(exc)
+        error, status = str(exc), exc.status
     more = ""
     if len(hits) == PAGE_SIZE:
         more = cursor_of(hits[-1].started_at, hits[-1].id)
@@ -147,8 +199,9 @@ def calls_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
             "more": more,
             "steps": [s.value for s in CallStep],
             "outcomes": [o.value for o in AttemptOutcome],
+            "masked": not viewer.sees_numbers,
         },
-        400 if error else 200,
+        status,
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.departments import subtree
-from db.models import Department
+from db.models import Call, CallbackAttempt, Department, Ticket
 
 
 def in_subtree(session: Session, department_id: int | None, root_id: int) -> bool:
@@ -43,3 +43,38 @@ def children(session: Session, parent_id: int | None) -> list[Department]:
         Department.parent_id.is_(None) if parent_id is None else Department.parent_id == parent_id
     )
     return list(session.scalars(select(Department).where(condition).order_by(Department.code)))
+
+
+def live_in_subtree(
+    session: Session, root_id: int, uniqueids: list[str], attempt_ids: list[int]
+) -> tuple[set[str], set[int]]:
+    """Of these calls in progress, the ones of a ticket in root_id's subtree: channels by
+    uniqueid (the citizen's call that made the ticket, or a call recorded against it)
+    and survey calls by attempt id. A call with no ticket yet belongs to no unit."""
+    units = subtree(root_id)
+    channels: set[str] = set()
+    if uniqueids:
+        channels.update(
+            session.scalars(
+                select(Ticket.origin_uniqueid).where(
+                    Ticket.origin_uniqueid.in_(uniqueids), Ticket.department_id.in_(units)
+                )
+            )
+        )
+        channels.update(
+            session.scalars(
+                select(Call.uniqueid)
+                .join(Ticket, Ticket.id == Call.ticket_id)
+                .where(Call.uniqueid.in_(uniqueids), Ticket.department_id.in_(units))
+            )
+        )
+    attempts: set[int] = set()
+    if attempt_ids:
+        attempts.update(
+            session.scalars(
+                select(CallbackAttempt.id)
+                .join(Ticket, Ticket.id == CallbackAttempt.ticket_id)
+                .where(CallbackAttempt.id.in_(attempt_ids), Ticket.department_id.in_(units))
+            )
+        )
+    return {c for c in channels if c}, attempts

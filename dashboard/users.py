@@ -1,16 +1,20 @@
-"""Console users: accounts, roles, the failed-login counter and the lock.
+"""Console users: accounts, roles, the failed-login counter and its growing delay.
 
-Takes password hashes, never passwords: hashing is the web layer's business.
+Takes password hashes, never passwords: hashing is the web layer's business. A new
+password or a disabled account ends every session of the account at once (the
+session version goes up, and the server-side sessions are ended).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import User
+from dashboard import sessions as console_sessions
+from db.models import User, utcnow
 
 ROLES = ("admin", "supervisor", "staff")
 
@@ -52,11 +56,12 @@ def list_users(session: Session) -> list[User]:
 
 
 def set_password(session: Session, user: User, password_hash: str) -> None:
-    """A new password: the lock lifts and every older session ends."""
+    """A new password: the delay lifts and every older session ends."""
     user.password_hash = password_hash
     user.failed_logins = 0
-    user.locked_until = None
+    user.login_delay_until = None
     user.session_version += 1
+    console_sessions.end_all(session, user.id, utcnow(), "password")
     session.flush()
 
 
@@ -64,27 +69,51 @@ def disable(session: Session, user: User) -> None:
     """No more logins, and every session of the account ends now."""
     user.disabled = True
     user.session_version += 1
+    console_sessions.end_all(session, user.id, utcnow(), "disabled")
     session.flush()
 
 
-def is_locked(user: User, now: datetime) -> bool:
-    return user.locked_until is not None and user.locked_until > now
+def unlock(session: Session, user: User) -> bool:
+    """Clear the failed-login count and its delay (an admin's act); True if there was one."""
+    had = user.failed_logins > 0 or user.login_delay_until is not None
+    user.failed_logins = 0
+    user.login_delay_until = None
+    session.flush()
+    return had
 
 
-def record_failure(
-    session: Session, user: User, now: datetime, limit: int, lock_minutes: int
-) -> bool:
-    """Count a wrong password; the limit-th in a row locks the account. True if locked now."""
+@dataclass(frozen=True)
+class Backoff:
+    """How wrong passwords slow an account down: `free` in a row cost nothing, then each
+    makes it wait `first` seconds, doubling, at most `longest`."""
+
+    free: int
+    first: int
+    longest: int
+
+    def delay(self, failures: int) -> timedelta | None:
+        """The wait after this many wrong passwords in a row (None: none yet)."""
+        if failures <= self.free:
+            return None
+        doublings = min(failures - self.free - 1, 30)
+        return timedelta(seconds=min(self.first * 2**doublings, self.longest))
+
+
+def is_delayed(user: User, now: datetime) -> bool:
+    """Must this account wait before a password is looked at?"""
+    return user.login_delay_until is not None and user.login_delay_until > now
+
+
+def record_failure(session: Session, user: User, now: datetime, backoff: Backoff) -> None:
+    """Count a wrong password; past the free ones the account waits a little longer."""
     user.failed_logins += 1
-    if user.failed_logins >= limit:
-        user.locked_until = now + timedelta(minutes=lock_minutes)
-        user.failed_logins = 0
+    wait = backoff.delay(user.failed_logins)
+    user.login_delay_until = now + wait if wait is not None else None
     session.flush()
-    return is_locked(user, now)
 
 
 def record_success(session: Session, user: User, now: datetime) -> None:
     user.failed_logins = 0
-    user.locked_until = None
+    user.login_delay_until = None
     user.last_login_at = now
     session.flush()

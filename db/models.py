@@ -330,6 +330,9 @@ class User(Base):
 
     Staff see their department's subtree only. `session_version` goes up with a
     new password or a disabled account, which ends every session issued before.
+    `failed_logins` counts wrong passwords in a row; past the free ones each sets
+    `login_delay_until`, before which no password is even looked at (a growing
+    delay, never a lock; an admin clears it).
     """
 
     __tablename__ = "users"
@@ -342,12 +345,30 @@ class User(Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    login_delay_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     department: Mapped[Department | None] = relationship()
+
+
+class ConsoleSession(Base):
+    """One login to the console, kept on the server: the cookie names it, and it is dead
+    once ended (logout, a new password, a disabled account) or idle too long.
+
+    Keyed by a hash of the session id, so the table alone cannot be replayed as cookies.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the session id
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_why: Mapped[str | None] = mapped_column(String(16))  # logout, password, disabled, idle
+    address: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEntry(Base):

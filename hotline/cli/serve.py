@@ -19,7 +19,11 @@ def web(config: ConfigOption = None) -> None:
     cfg = config_or_exit(config)
     console.print(f"web app on http://{cfg.web.host}:{cfg.web.port}/ (Ctrl-C stops)")
     uvicorn.run(
-        create_app(cfg, follow_ami=True), host=cfg.web.host, port=cfg.web.port, log_level="info"
+        create_app(cfg, follow_ami=True),
+        host=cfg.web.host,
+        port=cfg.web.port,
+        log_level="info",
+        proxy_headers=False,  # X-Forwarded-For: web.trusted_proxies only (dashboard.auth)
     )
 
 

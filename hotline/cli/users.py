@@ -1,4 +1,4 @@
-"""`hotline users add|list|disable|passwd`: the supervisors' console accounts.
+"""`hotline users add|list|disable|passwd|unlock`: the supervisors' console accounts.
 
 Passwords are asked for twice without echo (or read from two lines on stdin)
 and stored as argon2id hashes. Features load inside each command, as in every
@@ -67,7 +67,7 @@ def list_command(config: ConfigOption = None) -> None:
     from db.session import unit_of_work
 
     cfg = config_or_exit(config)
-    table = Table("user", "role", "unit", "state", "last login")
+    table = Table("user", "role", "unit", "state", "failed logins", "last login")
     with unit_of_work(sessions(cfg)) as session:
         for user in list_users(session):
             table.add_row(
@@ -75,6 +75,7 @@ def list_command(config: ConfigOption = None) -> None:
                 user.role,
                 user.department.code if user.department else "",
                 "disabled" if user.disabled else "active",
+                str(user.failed_logins or ""),
                 f"{user.last_login_at.astimezone(cfg.tz):%Y-%m-%d %H:%M}"
                 if user.last_login_at
                 else "",
@@ -109,5 +110,22 @@ def disable_command(username: Name, config: ConfigOption = None) -> None:
 
 @users_app.command("passwd")
 def passwd(username: Name, config: ConfigOption = None) -> None:
-    """Set a new password (lifts a lock, ends the account's sessions)."""
+    """Set a new password (clears a login delay, ends the account's sessions)."""
     _change(username, config, "passwd")
+
+
+@users_app.command("unlock")
+def unlock_command(username: Name, config: ConfigOption = None) -> None:
+    """Clear an account's failed logins and the delay they set (wrong passwords never lock)."""
+    from dashboard.users import unlock, user_by_name
+    from db.session import unit_of_work
+
+    cfg = config_or_exit(config)
+    with unit_of_work(sessions(cfg)) as session:
+        user = user_by_name(session, username)
+        if user is None:
+            raise fail(f"no user {username!r} (see `hotline users list`)")
+        had = unlock(session, user)
+    console.print(
+        f"user {username}: failed logins cleared" if had else f"user {username}: had no delay"
+    )

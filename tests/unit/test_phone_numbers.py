@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,8 +36,35 @@ def test_caller_id_keeps_digits_and_is_bounded() -> None:
 def test_mask_keeps_three_and_four() -> None:
     assert mask("13812345678") == "138****5678"
     assert mask("+8613812345678") == "+86*******5678"
-    assert mask("6001") == "6***"
+    assert mask("6001") == "6**1"
     assert mask("unknown") == "unknown" and mask(None) == ""
+
+
+def test_short_numbers_show_at_most_half_their_digits() -> None:
+    assert mask("87654321") == "87****21"  # 8 digits: 4 shown, never 7
+    assert mask("0105551234") == "010*****34"
+    assert mask("1234567") == "12****7"
+    assert mask("110") == "1**"
+    assert mask("+12345678") == "+12****78"
+
+
+@given(st.from_regex(r"\A\+?[0-9]{3,20}\Z"))
+def test_a_mask_hides_at_least_half_of_a_short_number_and_four_digits_of_any(
+    number: str,
+) -> None:
+    shown = mask(number)
+    digits = number.lstrip("+")
+    visible = [i for i, c in enumerate(shown) if c.isdigit()]
+    assert len(shown) == len(number) and shown.startswith("+") == number.startswith("+")
+    assert all(shown[i] == number[i] for i in visible)  # digits shown are the number's own
+    assert set(shown.lstrip("+")) - set("0123456789") <= {"*"}
+    hidden = shown.count("*")
+    if len(digits) < 11:
+        assert len(visible) <= len(digits) // 2  # at most half of a short number
+    else:
+        assert hidden >= 4 and len(visible) <= 7  # a mobile number: 138****5678
+    # what is shown is a prefix and a suffix only: the middle is hidden in one run
+    assert re.fullmatch(r"\+?[0-9]*\**[0-9]*", shown)
 
 
 @given(st.text(max_size=60))

@@ -13,7 +13,10 @@ import uvicorn
 @contextlib.contextmanager
 def serve_console(app, port: int) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The app served by uvicorn on loopback in its own thread (own event loop); its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False
+    )  # X-Forwarded-For counts only from web.trusted_proxies, as in `hotline serve`
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="console", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
