@@ -374,6 +374,13 @@ class WebConfig(Section):
 class HealthConfig(Section):
     """Operators' checks (`/healthz`, `/metrics`) and the disk and log limits (issue 11)."""
 
+    # `hotline serve` answers /healthz and /metrics here only, never on the console's port;
+    # keep it on loopback (a scraper on the host, or an SSH tunnel); None: not served
+    host: str = "127.0.0.1"
+    port: int | None = Field(8346, ge=1, le=65535)
+    # the checks that ask the store (a write, the robot's heartbeat) are made at most this
+    # often, however many ask; the others (links, spools, disk, web) are read each time
+    cache_seconds: float = Field(5.0, ge=0, le=300)
     # /healthz is unhealthy, and a warning is logged, below this much free recordings disk
     min_free_disk_mb: int = Field(1024, ge=0)
     disk_check_seconds: int = Field(60, ge=5)
@@ -527,6 +534,7 @@ class HotlineConfig(Section):
                 ("asterisk.sip.bind", self.asterisk.sip.bind),
                 ("agi.host", self.agi.host),
                 ("web.host", self.web.host),
+                ("health.host", self.health.host),
             )
             if not is_loopback(host)
         ]
@@ -536,6 +544,11 @@ class HotlineConfig(Section):
                 f"{self.source}: asterisk.include_simulators is true while "
                 f"{', '.join(exposed)} is not loopback: scripted citizens and the tests' AMI "
                 "user are loaded; set asterisk.include_simulators: false in production"
+            )
+        if self.health.port is not None and not is_loopback(self.health.host):
+            found.append(
+                f"{self.source}: health.host {self.health.host} is not loopback: /healthz and "
+                "/metrics (the hotline's state and call volumes) answer anyone who reaches it"
             )
         if self.privacy.log_full_numbers:
             found.append(

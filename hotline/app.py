@@ -13,9 +13,11 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine
@@ -38,7 +40,7 @@ from db.runtime import (
     store_threads,
 )
 from db.session import make_engine, make_session_factory, unit_of_work
-from hotline.health import Probe, RobotRef, disk_check, health_router
+from hotline.health import Check, Probe, RobotRef, disk_check, operations_app
 from hotline.priority import as_background, as_ordinary, favour_call_path
 from ivr.call_end import CallEndRoute
 from ivr.diagnostics import echo_route
@@ -269,53 +271,173 @@ async def supervise_robot(
         delay = min(delay * 2, longest)
 
 
-async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | None = None) -> None:
-    """The web app (console, import API, and /healthz and /metrics given a probe) until stop.
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn inside `hotline serve`: run_forever owns SIGINT/SIGTERM."""
 
-    It runs in its own thread with its own event loop (and its pages in its own
-    thread pool), so rendering a page or an export never delays a FastAGI call;
-    it follows AMI for the live-calls page on that loop too. A taken port is
-    logged, not fatal.
+    def capture_signals(self):  # type: ignore[no-untyped-def,override]
+        return contextlib.nullcontext()
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound for listening the way uvicorn binds one (SO_REUSEADDR).
+
+    A port whose last connections wait in TIME_WAIT (the console restarted a
+    moment after a browser used it) is free to listen on again; a port another
+    listener holds is not (OSError).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclass
+class Listener:
+    """One HTTP app of `hotline serve` on its host and port; `report` hears whether it listens."""
+
+    name: str
+    setting: str  # the config key to name in the log
+    app: Any
+    host: str
+    port: int
+    report: Callable[[Check], None] = lambda _check: None
+
+
+class WebThread:
+    """The web apps' own thread and event loop: the console and the operations endpoints.
+
+    A port that cannot be listened on is logged, reported (the console's in
+    `/healthz`, check `web`) and tried again, backing off up to `backoff[1]`
+    seconds, until it is free: the hotline's calls go on meanwhile.
     """
 
-    class EmbeddedServer(uvicorn.Server):
-        def capture_signals(self):  # type: ignore[no-untyped-def,override]
-            return contextlib.nullcontext()  # run_forever owns SIGINT/SIGTERM
+    def __init__(
+        self,
+        config: HotlineConfig,
+        listeners: list[Listener],
+        backoff: tuple[float, float] = (1.0, 30.0),
+    ) -> None:
+        self.config = config
+        self.listeners = listeners
+        self.backoff = backoff
+        self.stopping = threading.Event()
+        self.servers: list[EmbeddedServer] = []
+        self.thread = threading.Thread(target=self._run, name="web", daemon=True)
 
-    with socket.socket() as port_probe:
-        try:
-            port_probe.bind((config.web.host, config.web.port))
-        except OSError as exc:
-            log.error(
-                "%s: web.port: cannot listen on %s:%d (%s); the web app is not served",
-                config.source,
-                config.web.host,
-                config.web.port,
-                exc.strerror,
-            )
-            return
-    app = create_app(config, follow_ami=True)
-    if probe is not None:
-        app.include_router(health_router(probe))
-    server = EmbeddedServer(
-        uvicorn.Config(
-            app,
-            host=config.web.host,
-            port=config.web.port,
-            log_level="warning",
-            proxy_headers=False,  # X-Forwarded-For: web.trusted_proxies only (dashboard.auth)
-        )
-    )
-
-    def run_pages() -> None:
+    def _run(self) -> None:
         as_ordinary()  # pages are not the call path (see hotline.priority)
-        server.run()
+        asyncio.run(self._serve_all())
 
-    thread = threading.Thread(target=run_pages, name="web", daemon=True)
-    thread.start()
+    async def _serve_all(self) -> None:
+        await asyncio.gather(*(self._keep_listening(x) for x in self.listeners))
+
+    async def _keep_listening(self, listener: Listener) -> None:
+        delay, longest = self.backoff
+        while not self.stopping.is_set():
+            try:
+                sock = listen_socket(listener.host, listener.port)
+            except OSError as exc:
+                self._cannot_listen(listener, exc.strerror or str(exc), delay)
+                await self._pause(delay)
+                delay = min(delay * 2, longest)
+                continue
+            server = EmbeddedServer(
+                uvicorn.Config(
+                    listener.app,
+                    log_level="warning",
+                    proxy_headers=False,  # X-Forwarded-For: web.trusted_proxies only
+                )
+            )
+            self.servers.append(server)
+            if self.stopping.is_set():
+                server.should_exit = True
+            listener.report(Check(True, f"{listener.name} listening"))
+            try:
+                await server.serve(sockets=[sock])
+            except (Exception, SystemExit) as exc:  # uvicorn exits on a failed start
+                self._cannot_listen(listener, f"{type(exc).__name__}: {exc}", delay)
+                sock.close()
+                await self._pause(delay)
+                delay = min(delay * 2, longest)
+                continue
+            return
+
+    def _cannot_listen(self, listener: Listener, why: str, delay: float) -> None:
+        log.error(
+            "%s: %s: cannot listen on %s:%d (%s); the %s is not served, next try in %.0f s",
+            self.config.source,
+            listener.setting,
+            listener.host,
+            listener.port,
+            why,
+            listener.name,
+            delay,
+        )
+        listener.report(
+            Check(False, f"{listener.name} not served: cannot listen on port {listener.port}")
+        )
+
+    async def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for server in list(self.servers):
+            server.should_exit = True
+
+
+async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | None = None) -> None:
+    """The console (and, given a probe, /healthz and /metrics on their own port) until stop.
+
+    They run in a thread of their own with its own event loop (and the pages in
+    their own thread pool), so rendering a page or an export never delays a
+    FastAGI call; the console follows AMI for the live-calls page on that loop
+    too. The operations endpoints answer on `health.host:health.port` only,
+    never on the console's port. A port that is taken is logged, shown in
+    `/healthz` (check `web`) and tried again until it is free; it never stops
+    the calls.
+    """
+
+    def console_state(check: Check) -> None:
+        if probe is not None:
+            probe.web = check
+
+    listeners = [
+        Listener(
+            "console",
+            "web.port",
+            create_app(config, follow_ami=True),
+            config.web.host,
+            config.web.port,
+            console_state,
+        )
+    ]
+    if probe is not None and config.health.port is not None:
+        listeners.append(
+            Listener(
+                "operations endpoints",
+                "health.port",
+                operations_app(probe),
+                config.health.host,
+                config.health.port,
+            )
+        )
+    console_state(Check(False, "console starting"))
+    web = WebThread(config, listeners)
+    web.start()
     await stop.wait()
-    server.should_exit = True
-    await asyncio.to_thread(thread.join)
+    web.stop()
+    await asyncio.to_thread(web.thread.join)
 
 
 async def run_forever(config: HotlineConfig) -> None:

@@ -1,12 +1,19 @@
-"""`/healthz` and `/metrics` for operators, served beside the web app by `hotline serve`.
+"""`/healthz` and `/metrics` for operators, served by `hotline serve` on a port of their own.
 
-`/healthz` answers 200 when every check passes and 503 otherwise, with one
-line per check: Asterisk reachable over AMI, the database writable within the
-flows' retry budget, FastAGI accepting, the robot's AMI link up and its
-heartbeat fresh, the spools empty (nothing waiting, nothing quarantined), the
-recordings disk above `health.min_free_disk_mb`. Every check is made when
-asked, so a failure shows at the next scrape. `/metrics` is the Prometheus
-text format of the process's registry (see `core.telemetry` and
+They answer on `health.host:health.port` (loopback by default), never on the
+console's port: the console is for people who log in, these are for the host's
+scraper. `/healthz` answers 200 when every check passes and 503 otherwise,
+with one line per check: Asterisk reachable over AMI, the database writable
+within the flows' retry budget, FastAGI accepting, the robot's AMI link up and
+its heartbeat fresh, the spools empty (nothing waiting, nothing quarantined),
+the recordings disk above `health.min_free_disk_mb`, and, in `hotline serve`,
+the console listening. The checks that ask the store (the write, the robot's
+heartbeat) are made at most every `health.cache_seconds`, however many ask at
+once, so a burst of requests never queues writes on the store thread the
+calls use; the others are read at each request. A detail never carries an
+error text from the database driver (it may name the server's host and the
+user): the kind of error only, the text goes to the log. `/metrics` is the
+Prometheus text format of the process's registry (see `core.telemetry` and
 `telephony.telemetry`), with the gauges read at scrape time.
 """
 
@@ -15,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -51,6 +59,22 @@ class RobotRef:
         self.robot = robot
 
 
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    detail: str
+
+
+@dataclass
+class StoreLook:
+    """The store checks' last answers, kept for `health.cache_seconds`."""
+
+    at: float = -1e9
+    database: Check = Check(False, "not checked yet")
+    beat: datetime | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 @dataclass
 class Probe:
     """What the checks look at: the parts of one running hotline."""
@@ -60,53 +84,70 @@ class Probe:
     server: FastAGIServer
     ami: AMIClient | None = None  # the hotline's own AMI link (reconciler, health)
     robot: RobotRef = field(default_factory=RobotRef)
+    # the console's listener (set by `hotline.app.serve_web`); None: not part of this process
+    web: Check | None = None
+    looked: StoreLook = field(default_factory=StoreLook)
 
     @property
     def spools(self) -> dict[str, Spool]:
         return {"tickets": self.store.spool, "robot": Spool(self.config.robot_spool_dir)}
 
 
-@dataclass(frozen=True)
-class Check:
-    ok: bool
-    detail: str
-
-
 async def check_health(probe: Probe) -> dict[str, Check]:
-    """Every check, now."""
+    """Every check: the store's as last looked at (see `look_at_store`), the rest now."""
     config = probe.config
+    looked = await look_at_store(probe)
     checks = {
         "asterisk": Check(True, "AMI link up")
         if probe.ami is not None and probe.ami.connected.is_set()
         else Check(False, "no AMI link to Asterisk"),
-        "database": await _database(probe),
-        "fastagi": Check(True, f"accepting on {config.agi.host}:{probe.server.port}")
+        "database": looked.database,
+        "fastagi": Check(True, "accepting calls")
         if probe.server.is_serving()
         else Check(False, "FastAGI server not accepting"),
-        "robot": await _robot(probe),
+        "robot": _robot(probe, looked.beat),
         "spool": await asyncio.to_thread(_spool, probe),
         "disk": disk_check(config),
     }
+    if probe.web is not None:
+        checks["web"] = probe.web
     return checks
 
 
+async def look_at_store(probe: Probe) -> StoreLook:
+    """The write check and the robot's heartbeat, asked at most every `health.cache_seconds`.
+
+    Requests that come together wait for one look instead of each queueing its own.
+    """
+    looked = probe.looked
+    async with looked.lock:
+        if time.monotonic() - looked.at < probe.config.health.cache_seconds:
+            return looked
+        looked.database = await _database(probe)
+        try:
+            looked.beat = await probe.store.gateway.run(lambda s: _beat_of(latest_heartbeat(s)))
+        except Exception as exc:
+            looked.beat = None
+            log.warning("healthz: cannot read the robot heartbeat: %s", exc)
+        looked.at = time.monotonic()
+        return looked
+
+
 async def _database(probe: Probe) -> Check:
+    """Writable or not; the error's text (host, user ...) goes to the log, not the answer."""
     try:
         await probe.store.gateway.run(probe_write)
     except StoreUnavailable as exc:
-        return Check(False, f"not writable: {exc}")
+        log.warning("healthz: the store is not writable: %s", exc)
+        return Check(False, "not writable: unreachable or busy past the retry budget (see the log)")
     except Exception as exc:
-        return Check(False, f"not writable: {type(exc).__name__}: {exc}")
+        log.warning("healthz: the store is not writable: %s", exc)
+        return Check(False, f"not writable: {type(exc).__name__} (see the log)")
     return Check(True, "writable")
 
 
-async def _robot(probe: Probe) -> Check:
+def _robot(probe: Probe, beat: datetime | None) -> Check:
     now = datetime.now(UTC)
-    try:
-        beat = await probe.store.gateway.run(lambda s: _beat_of(latest_heartbeat(s)))
-    except Exception as exc:
-        beat = None
-        log.warning("healthz: cannot read the robot heartbeat: %s", exc)
     age = "never" if beat is None else f"{(now - beat).total_seconds():.0f} s ago"
     if not probe.config.robot.enabled:
         return Check(True, f"not run by this process; last dispatch pass {age}")
@@ -161,15 +202,19 @@ def health_router(probe: Probe) -> APIRouter:
     @router.get("/metrics")
     async def metrics() -> Response:
         await asyncio.to_thread(_scrape_gauges, probe)
-        try:
-            beat = await probe.store.gateway.run(lambda s: _beat_of(latest_heartbeat(s)))
-        except Exception:
-            beat = None
+        beat = (await look_at_store(probe)).beat
         age = -1.0 if beat is None else (datetime.now(UTC) - beat).total_seconds()
         ROBOT_HEARTBEAT_AGE.set(age)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def operations_app(probe: Probe) -> FastAPI:
+    """The app on `health.host:health.port`: /healthz and /metrics, nothing else."""
+    app = FastAPI(title="12345 hotline operations", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(health_router(probe))
+    return app
 
 
 def _scrape_gauges(probe: Probe) -> None:

@@ -57,6 +57,7 @@ def write_config(folder: Path, **overrides: object) -> Path:
         },
         "agi": {"port": free_port()},
         "web": {"port": free_port()},
+        "health": {"port": free_port()},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
