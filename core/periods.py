@@ -22,6 +22,16 @@ class PeriodError(ValueError):
     """A period label that cannot be read; the message says the expected form."""
 
 
+# The days a period may cover: a hotline's records start after 1970, and local midnight
+# of year 1 or the day after 9999-12-31 cannot even be written as a UTC instant.
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def _within(label: str, *days: date) -> None:
+    if any(not EARLIEST <= day <= LATEST for day in days):
+        raise PeriodError(f"{label!r}: outside {EARLIEST} .. {LATEST}")
+
+
 @dataclass(frozen=True)
 class Period:
     """Local days [first, end) with the label reports print."""
@@ -54,6 +64,7 @@ def iso_week(label: str) -> Period:
     if not match:
         raise PeriodError(f"week {label!r}: expected YYYY-Www, e.g. 2026-W47")
     year, week = int(match[1]), int(match[2])
+    _within(label, date(year, 1, 1))
     try:
         monday = date.fromisocalendar(year, week, 1)
     except ValueError:
@@ -71,7 +82,9 @@ def _month_start(label: str) -> date:
     match = MONTH.match(label.strip())
     if not match or not 1 <= int(match[2]) <= 12:
         raise PeriodError(f"month {label!r}: expected YYYY-MM, e.g. 2026-10")
-    return date(int(match[1]), int(match[2]), 1)
+    first = date(int(match[1]), int(match[2]), 1)
+    _within(label, first)
+    return first
 
 
 def _add_months(day: date, months: int) -> date:
@@ -107,6 +120,7 @@ def date_range(first: str, last: str) -> Period:
         raise PeriodError(f"date range {first}..{last}: {exc} (expected YYYY-MM-DD)") from None
     if stop < start:
         raise PeriodError(f"date range {first}..{last}: the end is before the start")
+    _within(f"{first}..{last}", start, stop)
     return Period(f"{start}..{stop}", start, stop + timedelta(days=1))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import quote
 
 import anyio.to_thread
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
 
 from core.config import HotlineConfig
 from dashboard import (
@@ -36,6 +38,7 @@ from dashboard import (
     ticket_page,
 )
 from dashboard.auth import AddressThrottle, Keys, NotLoggedIn, load_secret
+from dashboard.headers import SecurityHeaders
 from dashboard.render import page
 from dashboard.time_limit import TimeLimitMiddleware, bound, timed_out
 from db.session import make_engine, make_session_factory
@@ -80,6 +83,8 @@ def create_app(
     )
     bound(app.state.sessions.kw["bind"])  # console requests' queries: web.request_seconds
     app.add_middleware(TimeLimitMiddleware, seconds=config.web.request_seconds)
+    app.add_middleware(SecurityHeaders, https=config.web.secure_cookies)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.state.keys = Keys(load_secret(config))
     app.state.throttle = AddressThrottle(config.web.address_failures_per_hour)
     app.state.live = live.LiveCalls()

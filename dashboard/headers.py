@@ -1,0 +1,69 @@
+"""Headers on every console response: what the browser may run, frame, sniff, send or keep.
+
+- `Content-Security-Policy`: scripts, styles, media and connections from the
+  console's own origin only, no inline script or style (the pages carry none:
+  `static/console.css`, `static/live.js`), no plugins, no `<base>`, forms post
+  to the console only, and no page may be framed (`frame-ancestors 'none'`;
+  `X-Frame-Options: DENY` for older browsers).
+- `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` (a ticket
+  number or a signed recording link in a URL never leaves in a Referer).
+- `Cache-Control: no-store` on everything but the static files: pages show
+  citizens' numbers, recordings and exports hold them, and a shared computer's
+  browser cache must keep none of it.
+- `Strict-Transport-Security` when `web.secure_cookies` is on (behind HTTPS).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "media-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+STATIC = "/static/"
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: the headers above on each HTTP response of the console."""
+
+    def __init__(self, app: Any, https: bool = False) -> None:
+        self.app = app
+        self.fixed = [
+            (b"content-security-policy", POLICY.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+        ]
+        if https:
+            self.fixed.append((b"strict-transport-security", b"max-age=31536000"))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        keep = scope["path"].startswith(STATIC)
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                ours = {name for name, _ in self.fixed}
+                if not keep:
+                    ours.add(b"cache-control")
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in ours]
+                headers += self.fixed
+                if not keep:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
