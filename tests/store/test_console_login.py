@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -50,32 +49,49 @@ def _answer(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, CSRF.sub("", response.text)
 
 
-def test_every_login_failure_gets_one_answer_in_one_time(site) -> None:  # type: ignore[no-untyped-def]
+def test_every_login_failure_gets_one_answer_in_one_time(
+    site, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The same answer, and the same work: one argon2 check per try, whatever the name.
+
+    The work is counted, not timed: a timing assertion on a shared 2-core machine
+    flakes (a disabled account's median once came out at 3.4x an unknown name's
+    while another suite ran); the argon2 check is what takes the time.
+    """
+    import dashboard.login
+
     client, _, _, _, _ = site
+    checks: list[str] = []
+    real_verify = dashboard.login.verify_password
+
+    def counted(stored: str, password: str) -> bool:
+        checks.append(stored[:9])  # "$argon2id" for every kind of try
+        return real_verify(stored, password)
+
+    monkeypatch.setattr(dashboard.login, "verify_password", counted)
     tries = {
         "unknown name": ("nobody-here", "a long wrong password"),
         "disabled account, right password": ("gone", PASSWORD),
         "wrong password": ("boss", "a long wrong password"),
     }
     answers: dict[str, set[tuple[int, str]]] = {kind: set() for kind in tries}
-    times: dict[str, list[float]] = {kind: [] for kind in tries}
-    for _ in range(8):
+    work: dict[str, list[list[str]]] = {kind: [] for kind in tries}
+    for _ in range(4):
         for kind, (username, password) in tries.items():
             token = CSRF.search(client.get("/login").text)
             assert token
-            started = time.perf_counter()
+            checks.clear()
             response = client.post(
                 "/login", data={"username": username, "password": password, "csrf": token[1]}
             )
-            times[kind].append(time.perf_counter() - started)
+            work[kind].append(list(checks))
             answers[kind].add(_answer(response))
     assert all(len(seen) == 1 for seen in answers.values()), answers
     assert len({next(iter(seen)) for seen in answers.values()}) == 1  # the same for all three
     status, text = next(iter(answers["unknown name"]))
     assert status == 401 and "锁定" not in text and "locked" not in text
-    medians = {kind: statistics.median(spent) for kind, spent in times.items()}
-    print({kind: f"{m * 1000:.1f} ms" for kind, m in medians.items()})
-    assert max(medians.values()) < 1.6 * min(medians.values()), medians
+    for kind, per_try in work.items():
+        assert per_try == [["$argon2id"]] * 4, (kind, per_try)
 
 
 def test_wrong_passwords_delay_the_account_more_each_time_and_an_admin_clears_it(site) -> None:  # type: ignore[no-untyped-def]
