@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from core.vocabulary import AttemptOutcome, AttemptState
-from db.models import CallbackAttempt
+from db.models import CallbackAttempt, Ticket
 
 
 def _local_day(column, dialect: str, tz: str):  # type: ignore[no-untyped-def]
@@ -59,15 +60,27 @@ class RobotFigures:
 
 
 def robot_figures(
-    session: Session, start: datetime, end: datetime, tz: str, within_attempts: int = 3
+    session: Session,
+    start: datetime,
+    end: datetime,
+    tz: str,
+    within_attempts: int = 3,
+    units: Select[Any] | None = None,
 ) -> RobotFigures:
-    """Calls placed, reached, completed, success rate and the outcome mix per local day."""
+    """Calls placed, reached, completed, success rate and the outcome mix per local day.
+
+    `units` (department ids, a staff member's subtree) counts the attempts of those
+    departments' tickets only; None counts every attempt (the city-wide figures).
+    """
     dialect = session.get_bind().dialect.name
-    in_range = (
+    in_range: tuple[Any, ...] = (
         CallbackAttempt.started_at >= start,
         CallbackAttempt.started_at < end,
         CallbackAttempt.outcome.is_not(None),
     )
+    if units is not None:
+        own = select(Ticket.id).where(Ticket.department_id.in_(units))
+        in_range = (*in_range, CallbackAttempt.ticket_id.in_(own))
     day = _local_day(CallbackAttempt.started_at, dialect, tz).label("day")
     rows = session.execute(
         select(day, CallbackAttempt.outcome, func.count())

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from callback_robot.dispatcher import due_rules
@@ -65,11 +67,17 @@ def is_stalled(last_pass: datetime | None, now: datetime) -> bool:
 
 
 def robot_report(
-    session: Session, config: HotlineConfig, first: str, last: str, within: int
+    session: Session,
+    config: HotlineConfig,
+    first: str,
+    last: str,
+    within: int,
+    units: Select[Any] | None = None,
 ) -> RobotFigures:
-    """The robot's figures from local day `first` to `last` (YYYY-MM-DD, both included).
+    """The robot's figures from local day `first` to `last` (YYYY-MM-DD, both included),
+    of every ticket or (`units`) of those departments' tickets only.
 
     Raises periods.PeriodError with a readable message for a bad day.
     """
     start, end = periods.date_range(first, last).utc_range(config.timezone)
-    return robot_figures(session, start, end, config.timezone, within)
+    return robot_figures(session, start, end, config.timezone, within, units)

@@ -348,7 +348,16 @@ class WebConfig(Section):
     caller_searches_per_minute: int = Field(5, ge=1)  # per user
     caller_searches_per_day: int = Field(100, ge=1)  # per user
     numbers_visible_to: list[Literal["admin", "supervisor", "staff"]] = ["supervisor"]
+    # roles that open recordings at all (the recordings search, a call's page, its audio);
+    # admins manage accounts and read the audit log, and listen only when listed here
+    recording_roles: list[Literal["admin", "supervisor", "staff"]] = ["supervisor", "staff"]
+    # of those, the roles that may save a whole recording (a download link, audited as a
+    # download); the others' player gets the audio in pieces of at most stream_piece_kb
     download_roles: list[Literal["admin", "supervisor", "staff"]] = ["supervisor"]
+    stream_piece_kb: int = Field(64, ge=4, le=4096)
+    # Host names a request may carry besides the loopback names and `host`; another Host
+    # answers 400 (a wildcard only as "*.example.org"; "*" turns the check off)
+    allowed_hosts: list[str] = []
     page_workers: int = Field(4, ge=1, le=64)  # threads for pages and exports (never the AGI loop)
     # a console request's database work is cancelled after this long (503), so no page holds
     # one of the page_workers for good (SQLite: progress handler; PostgreSQL: statement_timeout)
@@ -365,6 +374,27 @@ class WebConfig(Section):
                     f"{item!r} is not an address or a network (10.0.0.5, 10.0.0.0/8)"
                 ) from None
         return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: list[str]) -> list[str]:
+        for item in value:
+            name = item.strip().lower()
+            wild = name.startswith("*.") or name == "*"
+            if not name or "*" in (name[2:] if wild else name) or "/" in name or " " in name:
+                raise ValueError(
+                    f"{item!r} is not a host name (console.example.org, *.example.org, 10.0.0.5)"
+                )
+        return [item.strip().lower() for item in value]
+
+    def hosts(self) -> list[str]:
+        """Every Host a console request may name: loopback, `host` (unless it listens on
+        every address), and `allowed_hosts`."""
+        names = ["127.0.0.1", "localhost", "[::1]"]
+        own = self.host.strip().lower()
+        if own and own not in ("0.0.0.0", "::", "[::]"):
+            names.append(f"[{own.strip('[]')}]" if ":" in own else own)
+        return list(dict.fromkeys([*names, *self.allowed_hosts]))
 
     def import_token(self) -> str | None:
         """The bearer token the platform must send; None keeps the endpoint closed."""

@@ -2,9 +2,11 @@
 
 Every route needs a session except the login form and the platform's import
 API (which has its own bearer token); pages without one redirect to /login,
-everything else answers 401. Page handlers are plain functions, so they run in
-a thread pool of `web.page_workers` threads, never on an event loop that serves
-calls; `follow_ami` starts the live-calls feed on this app's own loop.
+everything else answers 401. Every request must name one of `web.hosts()` in
+its Host header (loopback, `web.host`, `web.allowed_hosts`), or it gets 400.
+Page handlers are plain functions, so they run in a thread pool of
+`web.page_workers` threads, never on an event loop that serves calls;
+`follow_ami` starts the live-calls feed on this app's own loop.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
 from core.config import HotlineConfig
@@ -83,6 +86,8 @@ def create_app(
     )
     bound(app.state.sessions.kw["bind"])  # console requests' queries: web.request_seconds
     app.add_middleware(TimeLimitMiddleware, seconds=config.web.request_seconds)
+    # a request naming another host (DNS rebinding, a poisoned absolute URL) answers 400
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.web.hosts(), www_redirect=False)
     app.add_middleware(SecurityHeaders, https=config.web.secure_cookies)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.state.keys = Keys(load_secret(config))

@@ -5,11 +5,19 @@
   the same time whatever its cause.
 - The session is a cookie signed with the installation's secret (itsdangerous):
   user id, the account's session version and a random session id; HttpOnly,
-  SameSite=Strict, Secure behind HTTPS. The session itself is a record on the
+  SameSite=Strict, Path=/. With `web.secure_cookies` (behind HTTPS) it and the
+  login form's cookie are Secure and named with the `__Host-` prefix, so the
+  browser takes them only from HTTPS, for this very host (no Domain), for every
+  path: a neighbouring subdomain cannot plant or shadow them. The session itself is a record on the
   server (`dashboard.sessions`): each request looks it up, so logout, a new
   password, disabling and `web.idle_minutes` without a request end it at once,
   and with it every recording link signed for it. It ends `web.session_minutes`
   after login in any case.
+- Roles: supervisors read everything; staff their unit's subtree (a staff account
+  without a unit sees nothing: every page but logout answers 403); admins manage
+  accounts and read the audit log. Recordings (the search, a call's page, the
+  audio) are for `web.recording_roles` only, whole-file downloads for
+  `web.download_roles` only.
 - Every state change carries a CSRF token: an HMAC of the session id (login
   itself: of a random pre-login cookie), compared in constant time.
 - Wrong passwords are counted per account (the store: after
@@ -47,6 +55,8 @@ from db.session import unit_of_work
 
 SESSION_COOKIE = "hotline_session"
 LOGIN_COOKIE = "hotline_login"
+HOST_PREFIX = "__Host-"  # Secure, Path=/, no Domain: the browser enforces all three
+NO_UNIT = 0  # the scope of a staff account without a unit: no department has id 0
 ROLE_NAMES = {"admin": "管理员 Admin", "supervisor": "督办员 Supervisor", "staff": "承办单位 Staff"}
 _hasher = PasswordHasher()
 
@@ -105,11 +115,20 @@ class Viewer:
     csrf: str
     sees_numbers: bool
     may_download: bool
+    may_listen: bool = False
 
     @property
     def scope_root(self) -> int | None:
-        """Staff see their unit's subtree only; None = everything."""
-        return self.department_id if self.role == "staff" else None
+        """Staff see their unit's subtree only (a staff account without a unit: NO_UNIT,
+        the subtree of no department); None = everything."""
+        if self.role != "staff":
+            return None
+        return self.department_id if self.department_id is not None else NO_UNIT
+
+    @property
+    def unitless(self) -> bool:
+        """A staff account that belongs to no unit: it may see nothing."""
+        return self.role == "staff" and self.department_id is None
 
     @property
     def role_name(self) -> str:
@@ -188,16 +207,41 @@ def session_cookie(keys: Keys, user: User) -> tuple[str, str]:
     return keys.sessions.dumps({"u": user.id, "v": user.session_version, "s": sid}), sid
 
 
+def cookie_name(config: HotlineConfig, name: str) -> str:
+    """A cookie's name as set and read: `__Host-` + name with `web.secure_cookies`."""
+    return HOST_PREFIX + name if config.web.secure_cookies else name
+
+
+def read_cookie(request: Request, name: str) -> str | None:
+    """The value of one of the console's cookies (by its base name), if the request has it."""
+    return request.cookies.get(cookie_name(request.app.state.config, name))
+
+
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    """Set one of the console's cookies: HttpOnly, SameSite=Strict, Path=/, no Domain;
+    Secure and `__Host-` with `web.secure_cookies`."""
     config: HotlineConfig = request.app.state.config
     response.set_cookie(
-        name,
+        cookie_name(config, name),
         value,
         max_age=max_age,
         httponly=True,
         samesite="strict",
         secure=config.web.secure_cookies,
         path="/",
+    )
+
+
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    """Delete one of the console's cookies (with the attributes it was set with: a browser
+    refuses a `__Host-` cookie, even an expired one, without Secure and Path=/)."""
+    config: HotlineConfig = request.app.state.config
+    response.delete_cookie(
+        cookie_name(config, name),
+        path="/",
+        secure=config.web.secure_cookies,
+        httponly=True,
+        samesite="strict",
     )
 
 
@@ -235,22 +279,51 @@ def load_viewer(app: FastAPI, raw: str | None, touch: bool = True) -> Viewer | N
             sid=sid,
             csrf=keys.csrf(sid),
             sees_numbers=user.role in config.web.numbers_visible_to,
-            may_download=user.role in config.web.download_roles,
+            may_download=user.role in config.web.download_roles
+            and user.role in config.web.recording_roles,
+            may_listen=user.role in config.web.recording_roles,
         )
 
 
-def current_viewer(request: Request) -> Viewer:
-    """The viewer of a live session (dependency); raises NotLoggedIn otherwise.
+NO_UNIT_MESSAGE = (
+    "您的账号未分配承办单位，无权查看任何内容，请联系管理员 / your account belongs to no unit "
+    "and may see nothing: ask an admin to give it one"
+)
+
+
+def session_viewer(request: Request) -> Viewer:
+    """The viewer of a live session, whatever their role and unit (logout's dependency);
+    raises NotLoggedIn otherwise.
 
     Runs in the thread pool (a plain function): see `load_viewer`.
     """
     cached = getattr(request.state, "viewer", None)
     if cached is not None:
         return cached
-    viewer = load_viewer(request.app, request.cookies.get(SESSION_COOKIE))
+    viewer = load_viewer(request.app, read_cookie(request, SESSION_COOKIE))
     if viewer is None:
         raise NotLoggedIn
     request.state.viewer = viewer
+    return viewer
+
+
+def current_viewer(request: Request) -> Viewer:
+    """The viewer of a live session who may see something (the dependency of every page,
+    export and stream): NotLoggedIn without a session, 403 for a staff account without
+    a unit (it sees nothing; it can still log out)."""
+    viewer = session_viewer(request)
+    if viewer.unitless:
+        raise HTTPException(403, NO_UNIT_MESSAGE)
+    return viewer
+
+
+def recording_viewer(request: Request) -> Viewer:
+    """The viewer, if their role opens recordings (`web.recording_roles`); else 403."""
+    viewer = current_viewer(request)
+    if not viewer.may_listen:
+        raise HTTPException(
+            403, "您的角色不能打开录音 / your role does not open recordings (web.recording_roles)"
+        )
     return viewer
 
 

@@ -32,7 +32,7 @@ from fastapi.responses import StreamingResponse
 
 from core.config import HotlineConfig
 from core.phone_numbers import UNKNOWN, from_caller_id
-from dashboard.auth import SESSION_COOKIE, Viewer, current_viewer, load_viewer
+from dashboard.auth import SESSION_COOKIE, Viewer, current_viewer, load_viewer, read_cookie
 from dashboard.render import page
 from dashboard.scope import live_in_subtree
 from db.session import unit_of_work
@@ -203,7 +203,7 @@ async def live_events(
     changes, until the viewer's session ends."""
     live: LiveCalls = request.app.state.live
     config: HotlineConfig = request.app.state.config
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = read_cookie(request, SESSION_COOKIE)
 
     async def stream() -> AsyncIterator[str]:
         current: Viewer | None = viewer
@@ -214,7 +214,7 @@ async def live_events(
             if time.monotonic() - checked >= config.web.live_recheck_seconds:
                 checked = time.monotonic()
                 again = await anyio.to_thread.run_sync(load_viewer, request.app, cookie, False)
-                if again is None:
+                if again is None or again.unitless:
                     yield 'event: end\ndata: {"reason": "session"}\n\n'
                     return
                 if again != current:  # a new role or unit: send the table as it now sees it

@@ -27,10 +27,12 @@ from dashboard.auth import (
     Keys,
     Viewer,
     check_csrf,
+    clear_cookie,
     client_address,
-    current_viewer,
     dummy_hash,
+    read_cookie,
     session_cookie,
+    session_viewer,
     set_cookie,
     verify_password,
 )
@@ -84,7 +86,7 @@ def login(
     keys: Keys = request.app.state.keys
     throttle: AddressThrottle = request.app.state.throttle
     address = client_address(request)
-    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    nonce = read_cookie(request, LOGIN_COOKIE) or ""
     if not nonce or not keys.csrf_ok("login:" + nonce, csrf):
         return _form(request, "表单已失效，请重试 / the form expired, try again", 403, next)
     if throttle.blocked(address):
@@ -118,14 +120,14 @@ def login(
         console_sessions.start(session, user.id, sid, now, address, lifetime)
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_cookie(request, response, SESSION_COOKIE, cookie, web.session_minutes * 60)
-    response.delete_cookie(LOGIN_COOKIE, path="/")
+    clear_cookie(request, response, LOGIN_COOKIE)
     return response
 
 
 @router.post("/logout")
 def logout(
     request: Request,
-    viewer: Annotated[Viewer, Depends(current_viewer)],
+    viewer: Annotated[Viewer, Depends(session_viewer)],
     csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """End the session on the server (a copy of the cookie, every link signed for it and
@@ -135,5 +137,5 @@ def logout(
         console_sessions.end(session, viewer.sid, utcnow(), "logout")
         audit(session, viewer.username, viewer.role, "logout", address=client_address(request))
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_cookie(request, response, SESSION_COOKIE)
     return response

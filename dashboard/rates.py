@@ -9,6 +9,7 @@ Staff see their own unit's subtree only.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import threading
@@ -97,6 +98,15 @@ def _period(request: Request) -> tuple[periods.Period, dict[str, str]]:
     return period, {k: v for k, v in chosen.items() if v}
 
 
+def _own_rows(report: Report, allowed: set[str] | None) -> Report:
+    """The report with the rows of these unit codes only (a staff member's subtree:
+    no city-wide totals, no other unit's place on the snail seat); None: all of it."""
+    if allowed is None or "单位编码" not in report.headers:
+        return report
+    at = report.headers.index("单位编码")
+    return dataclasses.replace(report, rows=[row for row in report.rows if row[at] in allowed])
+
+
 def _allowed_codes(session: Session, viewer: Viewer) -> set[str] | None:
     if viewer.scope_root is None:
         return None
@@ -166,6 +176,8 @@ def rates_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
                 )
             except periods.PeriodError:
                 snail = None
+    if snail is not None:
+        snail = _own_rows(snail, allowed)  # the cache keeps the whole report, staff see theirs
     rows = [ranked[i] for i in shown_ids if i in ranked]
     if allowed is not None:
         rows = [r for r in rows if r.unit.code in allowed]
@@ -292,10 +304,7 @@ def _report(request: Request, viewer: Viewer, which: str) -> Report:
             client_address(request),
             f"{which} {period.label}",
         )
-    if allowed is not None and "单位编码" in report.headers:
-        at = report.headers.index("单位编码")
-        report.rows = [row for row in report.rows if row[at] in allowed]
-    return report
+    return _own_rows(report, allowed)
 
 
 @router.get("/rates/export/{which}.{fmt}")

@@ -7,6 +7,17 @@ store, never from the request, and must lie inside the recordings folder. The
 first use of each link writes an audit row (who, when, which, from where);
 HTTP Range requests of the same link (seeking) do not add rows.
 
+Recordings are for `web.recording_roles` (supervisors and staff by default; an
+admin manages accounts and reads the audit log, and listens only if listed): the
+search, the call page and the audio answer 403 to the others. Of those, the
+roles in `web.download_roles` get a download link (the whole file as an
+attachment, audited as a download) and a player link that serves the whole
+file; the others' player link answers Range requests only (every HTML5 player
+sends them) and at most `web.stream_piece_kb` of audio per answer, so no single
+request, and no "save" of the player, hands over the whole file. Anyone who can
+hear a recording can record it: what the setting decides is who is handed the
+file, and the audit trail says who listened.
+
 Roles that see numbers masked search by caller with a whole number only, matched
 exactly: a prefix would answer "does the number go on with this digit?", and a
 few dozen such questions give the number back. Each such search is audited (the
@@ -34,7 +45,7 @@ from core.config import HotlineConfig
 from core.phone_numbers import is_valid, mask
 from core.vocabulary import AttemptOutcome, CallDirection, CallStep
 from dashboard.audit import audit, count_actions
-from dashboard.auth import Keys, Viewer, client_address, current_viewer
+from dashboard.auth import Keys, Viewer, client_address, recording_viewer
 from dashboard.call_search import CallQuery, call_by_id, search_calls
 from dashboard.render import page
 from dashboard.scope import in_subtree
@@ -46,6 +57,7 @@ from db.session import unit_of_work
 router = APIRouter(tags=["recordings"])
 KINDS = {"call": "全程录音 whole call", "request": "诉求录音 request"}
 DIGITS = re.compile(r"^\+?[0-9]{0,20}$")
+RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")
 PAGE_SIZE = 50
 CallId = Annotated[int, Path(ge=1, le=2**62)]
 
@@ -169,8 +181,11 @@ def allow_caller_search(request: Request, viewer: Viewer, query: CallQuery) -> N
         )
 
 
+Listener = Annotated[Viewer, Depends(recording_viewer)]
+
+
 @router.get("/calls")
-def calls_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]) -> Response:
+def calls_page(request: Request, viewer: Listener) -> Response:
     """The recordings search, newest first, keyset-paginated."""
     config: HotlineConfig = request.app.state.config
     params = {k: request.query_params.get(k, "")[:100] for k in SEARCH_FIELDS}
@@ -237,9 +252,7 @@ def _inside(path: FilePath, folder: FilePath) -> bool:
 
 
 @router.get("/calls/{call_id}")
-def call_page(
-    request: Request, call_id: CallId, viewer: Annotated[Viewer, Depends(current_viewer)]
-) -> Response:
+def call_page(request: Request, call_id: CallId, viewer: Listener) -> Response:
     """One call: players with signed links, waveform, transcript, the ticket and its history."""
     config: HotlineConfig = request.app.state.config
     keys: Keys = request.app.state.keys
@@ -295,11 +308,49 @@ class _Audited:
 AUDITED = _Audited()
 
 
+PLAYER_ONLY = (
+    "请在通话页的播放器中收听；您的角色不能下载录音 / listen in the call page's player: "
+    "your role may not download recordings"
+)
+
+
+def _piece(path: FilePath, header: str, most: int) -> Response:
+    """One byte range of a recording, at most `most` bytes (206), for a role that may
+    listen but not download (a request without a Range, a save or a script, got 403)."""
+    size = path.stat().st_size
+    found = RANGE.match(header.strip())
+    first = last = None
+    if found and (found[1] or found[2]):
+        if found[1]:
+            first = int(found[1])
+            last = min(int(found[2]), size - 1) if found[2] else size - 1
+        else:  # bytes=-N: the last N bytes
+            first, last = max(size - int(found[2]), 0), size - 1
+    if first is None or last is None or first >= size or last < first:
+        return Response(
+            status_code=416,
+            headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"},
+        )
+    last = min(last, first + most - 1)
+    with path.open("rb") as handle:
+        handle.seek(first)
+        data = handle.read(last - first + 1)
+    return Response(
+        data,
+        status_code=206,
+        media_type="audio/wav",
+        headers={
+            "Content-Range": f"bytes {first}-{first + len(data) - 1}/{size}",
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": "inline",
+        },
+    )
+
+
 @router.get("/media/{token}")
-def media(
-    request: Request, token: str, viewer: Annotated[Viewer, Depends(current_viewer)]
-) -> Response:
-    """Stream a recording (HTTP Range: seeking works) for a valid link of this session."""
+def media(request: Request, token: str, viewer: Listener) -> Response:
+    """Stream a recording (HTTP Range: seeking works) for a valid link of this session:
+    the whole file for `web.download_roles`, pieces of it for the other listeners."""
     config: HotlineConfig = request.app.state.config
     keys: Keys = request.app.state.keys
     if len(token) > 400:
@@ -323,6 +374,9 @@ def media(
     path = FilePath(stored) if stored else None
     if path is None or not _inside(path, config.recordings_dir) or not path.is_file():
         raise HTTPException(404, "录音文件不存在 / the recording file is missing")
+    ranged = request.headers.get("range", "")
+    if not viewer.may_download and not ranged:
+        raise HTTPException(403, PLAYER_ONLY)
     if AUDITED.first_use(nonce, time.monotonic(), config.web.link_seconds * 2):
         with unit_of_work(request.app.state.sessions) as session:
             ticket = call.ticket.number if call.ticket else "-"
@@ -336,6 +390,8 @@ def media(
                 client_address(request),
                 f"{kind} of call {call.id}, ticket {ticket}, caller {mask(call.caller_number)}",
             )
+    if not viewer.may_download:
+        return _piece(path, ranged, config.web.stream_piece_kb * 1024)
     name = f"call-{call.id}-{kind}.wav"
     return FileResponse(
         path,

@@ -1,6 +1,9 @@
 """The callback robot: success rate per day and week with trends, the outcome mix per day,
 reach within N attempts, the queue now with the heartbeat, the attempts with their
 answers and survey recordings, and the follow-up list (sent back for rework).
+
+Staff see the figures of their subtree's tickets only, and not the queue (the whole
+city's work in progress); supervisors and admins see the city's.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dashboard.auth import Viewer, current_viewer
 from dashboard.charts import Series, line_chart, stacked_bars
 from dashboard.render import page
 from db.console import attempts, follow_ups
+from db.departments import subtree
 from db.models import utcnow
 from db.session import unit_of_work
 
@@ -67,9 +71,11 @@ def robot_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
         start, end = periods.date_range(first, last).utc_range(config.timezone)
     except periods.PeriodError as exc:
         raise HTTPException(400, f"日期 date: {exc}") from None
+    scope = viewer.scope_root
+    units = subtree(scope) if scope is not None else None
     with unit_of_work(request.app.state.sessions) as session:
-        figures = robot_report(session, config, first, last, within)
-        status = robot_status(session, config, utcnow())
+        figures = robot_report(session, config, first, last, within, units)
+        status = robot_status(session, config, utcnow()) if scope is None else None
         recent = attempts(session, start, end, 50, scope_root=viewer.scope_root)
         follow = follow_ups(session, start, 100, viewer.scope_root)
     days = sorted(figures.by_day)
@@ -91,7 +97,7 @@ def robot_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewe
             "within": within,
             "f": figures,
             "status": status,
-            "states": {state.value: count for state, count in status.states.items()},
+            "states": {state.value: n for state, n in status.states.items()} if status else {},
             "attempts": recent,
             "follow": follow,
             "day_chart": line_chart(

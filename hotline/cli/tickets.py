@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -19,6 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hotline.cli.support import ConfigOption, config_or_exit, console, fail, sessions
+
+if TYPE_CHECKING:  # the store's types only: `hotline --help` loads no SQLAlchemy
+    from sqlalchemy.orm import Session, sessionmaker
 
 tickets_app = typer.Typer(help="Tickets in the store: list, show, import, the handling steps.")
 
@@ -40,17 +43,19 @@ def import_tickets(
     from tickets.intake.importer import Importer, ImportFileError, count_records, read_file
 
     cfg = config_or_exit(config)
+    factory = sessions(cfg)
     try:
         items = read_file(file)
         total = count_records(file)
         columns = [TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("import", total=total)
-            report = Importer(sessions(cfg), cfg).run(
+            report = Importer(factory, cfg).run(
                 items, lambda n: progress.advance(task, n), chunk
             )
     except ImportFileError as exc:
         raise fail(str(exc)) from None
+    _audit_import(factory, file, report.summary())
     console.print(f"{file}: {report.summary()}", highlight=False, markup=False)
     for error in report.errors[:50]:
         # where and why come from the platform's file: printed as text, never as markup
@@ -61,6 +66,31 @@ def import_tickets(
         console.print(f"  ... and {len(report.errors) - 50} more", highlight=False)
     if report.errors:
         raise typer.Exit(code=1)
+
+
+def _audit_import(factory: sessionmaker[Session], file: Path, summary: str) -> None:
+    """The import as an audit row, like the platform's through the API: who (the
+    operator's login), which file, the counts."""
+    import getpass
+
+    from dashboard.audit import audit
+    from db.session import unit_of_work
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    with unit_of_work(factory) as session:
+        audit(
+            session,
+            f"cli:{who}"[:64],
+            "cli",
+            "import",
+            "import",
+            None,
+            "local",
+            f"file {file.name}; {summary}",
+        )
 
 
 def _run_step(config: Path | None, step: str, *args: object) -> None:

@@ -57,7 +57,11 @@ def site(tmp_path: Path, monkeypatch) -> Iterator[tuple[TestClient, HotlineConfi
             database={"url": url},
             paths={"state_dir": str(tmp_path / "var"), "recordings_dir": str(tmp_path / "rec")},
             asterisk={"ami": {"port": free_port()}},
-            web={"address_failures_per_hour": 40},
+            # the admin of the hostile-strings test reaches the recordings' search too
+            web={
+                "address_failures_per_hour": 40,
+                "recording_roles": ["admin", "supervisor", "staff"],
+            },
         )
     )
     engine = make_engine(url)

@@ -283,7 +283,7 @@ def test_http_endpoint_needs_the_token_and_imports_idempotently(site, monkeypatc
         ],
     }
     monkeypatch.delenv("HOTLINE_IMPORT_TOKEN", raising=False)
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
         closed = client.post("/api/import", json=body)
         assert closed.status_code == 503 and "HOTLINE_IMPORT_TOKEN" in closed.json()["detail"]
         monkeypatch.setenv("HOTLINE_IMPORT_TOKEN", "s3cret")

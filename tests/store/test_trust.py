@@ -281,7 +281,7 @@ def test_the_import_endpoint_refuses_before_reading_and_bounds_what_it_reads(
     prepare_store(config)
     monkeypatch.setenv("HOTLINE_IMPORT_TOKEN", "a-long-import-token-for-tests")
     auth = {"Authorization": "Bearer a-long-import-token-for-tests"}
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
         assert client.get("/docs").status_code == 404
         assert client.get("/openapi.json").status_code == 404
         big = client.post("/api/import", content=b"[" + b" " * 70000 + b"]", headers=auth)
@@ -324,7 +324,7 @@ def test_a_huge_post_without_a_token_is_refused_from_its_headers(tmp_path: Path)
         rss_before = _rss_kib(server.pid)
         with probe:
             probe.sendall(
-                b"POST /api/import HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"POST /api/import HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 b"Content-Length: 104857600\r\n\r\n"
             )
             probe.settimeout(10)

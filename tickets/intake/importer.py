@@ -8,6 +8,9 @@ file again picks up where it stopped (upserts are idempotent).
 
 Departments are applied before tickets and parents before children (sorted by
 level), so a file may list a tree in any order.
+
+A refusal names the record by where it is and the field by its name, with what
+is wrong; it never repeats what the record holds (no value, no whole record).
 """
 
 from __future__ import annotations
@@ -180,12 +183,14 @@ def count_records(path: Path) -> int | None:
 
 # -- validating --------------------------------------------------------------------
 def _reason(exc: ValidationError) -> str:
+    """Why a record was refused: the fields and what is wrong with them, never what they
+    hold (the answer goes back to whoever sent the record, and into logs: a field may be
+    a citizen's number, a 4,000-character text or a list of 200 events)."""
     parts = []
-    for error in exc.errors()[:3]:
-        location = ".".join(str(p) for p in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        got = f" (got {error['input']!r})" if not isinstance(error["input"], dict) else ""
-        parts.append(f"{location}: {message}{got}" if location else message)
+    for error in exc.errors(include_input=False, include_url=False)[:3]:
+        location = ".".join(str(p)[:40] for p in error["loc"][:6])  # a key may be anything
+        message = error["msg"].removeprefix("Value error, ")[:200]
+        parts.append(f"{location}: {message}" if location else message)
     return "; ".join(parts)
 
 

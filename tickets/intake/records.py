@@ -99,16 +99,38 @@ Instant = Annotated[datetime, AfterValidator(_in_hotline_zone)]
 When = Annotated[datetime | None, BeforeValidator(_blank_is_none), AfterValidator(_in_hotline_zone)]
 
 
-# per-record bounds: a ticket is a request and its history, not a data dump
+# per-record bounds: a ticket is a request and its history, not a data dump; every text
+# field has one (a code or a name as long as its column, free text a few thousand)
 MAX_TEXT = 4000
 MAX_NOTE = 1000
 MAX_EVENTS = 200
 MAX_CALLBACKS = 50
+MAX_CODE = 64  # department codes, peer groups (the columns' length)
+MAX_CATEGORY = 100
+MAX_ACTOR = 100
+
+
+# optional texts of at most so many characters, blank meaning not given (the bound sits on
+# the text itself, so a refusal reads "String should have at most N characters")
+_blank = BeforeValidator(_blank_is_none)
+Code = Annotated[Annotated[str, Field(max_length=MAX_CODE)] | None, _blank]
+Category = Annotated[Annotated[str, Field(max_length=MAX_CATEGORY)] | None, _blank]
+Note = Annotated[Annotated[str, Field(max_length=MAX_NOTE)] | None, _blank]
+LongText = Annotated[Annotated[str, Field(max_length=MAX_TEXT)] | None, _blank]
 
 
 def _phone_number(value: str) -> str:
-    """Digits with an optional leading +: it will become a dial string and an AMI field."""
-    return phone_numbers.checked(value.strip(), "caller_number")
+    """Digits with an optional leading +: it will become a dial string and an AMI field.
+
+    The refusal names the field, never the value (a citizen's number, or whatever
+    was sent in its place, is not echoed back)."""
+    value = value.strip()
+    if not phone_numbers.is_valid(value):
+        raise ValueError(
+            "is not a phone number (digits, an optional leading +, "
+            f"3 to {phone_numbers.MAX_DIGITS} digits)"
+        )
+    return value
 
 
 class Record(BaseModel):
@@ -119,13 +141,14 @@ class DepartmentRecord(Record):
     """A unit of the five-level tree; the parent must exist or come earlier in the import."""
 
     kind: Literal["department"] = "department"
-    code: str = Field(min_length=1, max_length=64)
+    code: str = Field(min_length=1, max_length=MAX_CODE)
     name: str = Field(min_length=1, max_length=200)
     level: Annotated[int, _label(LEVEL_NAMES), Field(ge=1, le=5)]
-    parent_code: Text = None
-    peer_group: Annotated[str, BeforeValidator(lambda v: _blank_is_none(v) or "default")] = (
-        "default"
-    )
+    parent_code: Code = None
+    peer_group: Annotated[
+        Annotated[str, Field(max_length=MAX_CODE)],
+        BeforeValidator(lambda v: _blank_is_none(v) or "default"),
+    ] = "default"
 
     @model_validator(mode="after")
     def _parent_fits_level(self) -> DepartmentRecord:
@@ -141,9 +164,9 @@ class EventRecord(Record):
 
     kind: EventKind
     at: Instant
-    actor: str = "platform"
-    department_code: Text = None
-    note: Annotated[Text, Field(max_length=MAX_NOTE)] = None
+    actor: str = Field("platform", max_length=MAX_ACTOR)
+    department_code: Code = None
+    note: Note = None
 
 
 class CallbackRecord(Record):
@@ -163,14 +186,14 @@ class TicketRecord(Record):
     caller_number: Annotated[str, AfterValidator(_phone_number)]
     accepted_at: Instant
     request_type: Annotated[RequestType | None, _label(CHINESE_REQUEST_TYPES)] = None
-    category: Text = None
+    category: Category = None
     urgency: Annotated[Urgency, _label(CHINESE_URGENCIES)] = Urgency.DAILY_LIFE
-    description: Annotated[Text, Field(max_length=MAX_TEXT)] = None
-    department_code: Text = None
+    description: LongText = None
+    department_code: Code = None
     status: Annotated[TicketStatus, _label(CHINESE_STATUSES)] = TicketStatus.ACCEPTED
     due_at: When = None
     closed_at: When = None
-    reply: Annotated[Text, Field(max_length=MAX_TEXT)] = None
+    reply: LongText = None
     events: list[EventRecord] = Field(default=[], max_length=MAX_EVENTS)
     callbacks: list[CallbackRecord] = Field(default=[], max_length=MAX_CALLBACKS)
 
