@@ -34,13 +34,15 @@ system_packages() {
     if [ "${1:-}" = "test" ] && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
         apt_install postgresql  # a real server for the store's PostgreSQL tests
     fi
-    if [ "${1:-}" = "test" ]; then
+    if [ "${1:-}" = "test" ] || [ "${1:-}" = "quick" ]; then
         # the console's browser tests: Debian's headless Chromium (driven by Playwright)
-        # and a CJK font so the screenshots show the Chinese pages readably;
-        # sip-tester (SIPp): the capacity test's citizens are real SIP phones
-        apt_install chromium fonts-noto-cjk sip-tester
+        # and a CJK font so the screenshots show the Chinese pages readably
+        apt_install chromium fonts-noto-cjk
+    fi
+    if [ "${1:-}" = "test" ]; then
+        # sip-tester (SIPp): the capacity test's citizens are real SIP phones;
         # faketime: the quick tests run again 400 days ahead, so no date in a test expires
-        apt_install faketime
+        apt_install sip-tester faketime
     fi
 }
 
@@ -69,7 +71,7 @@ case "${1:-}" in
     test)
         shift
         if [ "${1:-}" = "--quick" ]; then
-            # unit + store on SQLite: no Asterisk, no PostgreSQL, no browser (about 2 minutes)
+            # unit + store on SQLite: no Asterisk, no PostgreSQL (about 2 minutes)
             shift
             system_packages quick
             python_env
@@ -93,8 +95,8 @@ case "${1:-}" in
         fi
         # a missing server fails the full run instead of skipping its tests
         export HOTLINE_TESTS_REQUIRE_ALL=1
-        say "pytest: every test, two workers (each its own Asterisk), in a random order"
-        .venv/bin/pytest -n 2 --dist loadfile --durations=25
+        say "pytest: every test, three workers (each its own Asterisk), in a random order"
+        .venv/bin/pytest -n 3 --dist loadfile --durations=25
         say "pytest under faketime, 400 days ahead: no date in a test expires"
         # (the wall clock only: see tests/support/faketime/sitecustomize.py for why)
         FAKETIME_DONT_FAKE_MONOTONIC=1 PYTHONPATH="$PWD/tests/support/faketime" \
