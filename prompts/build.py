@@ -17,6 +17,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def load_catalog(
     return catalog
 
 
+ATTEMPTS = 4  # tries per prompt before the build gives up on it
+
+
 class Synthesizer:
     """pyttsx3 on espeak-ng, one engine for the whole build."""
 
@@ -80,7 +84,11 @@ class Synthesizer:
 
     def to_wav(self, text: str, voice: str, target: Path) -> None:
         """Speak text with voice into target (the engine's native WAV)."""
-        for _attempt in range(2):  # pyttsx3's espeak driver occasionally drops a file
+        # pyttsx3's espeak driver occasionally drops a file, more often on a loaded
+        # machine (twice running was seen with three test workers building at once)
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(0.2 * attempt)
             target.unlink(missing_ok=True)
             self.engine.setProperty("voice", voice)
             self.engine.setProperty("rate", self.words_per_minute)

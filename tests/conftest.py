@@ -14,6 +14,7 @@ that uses it gets its own store, spool and recordings folder (`hotline`).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import shutil
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import HotlineConfig, load_config
 from hotline.app import Hotline, create_hotline, prepare_store
+from prompts.build import build_all
 from telephony.ami import AMIClient
 from telephony.fastagi import FastAGIServer
 from tests.support.artifacts import ARTIFACTS
@@ -100,10 +102,24 @@ def hotline_config(tmp_path_factory: pytest.TempPathFactory) -> HotlineConfig:
 
 
 @pytest.fixture(scope="session")
-def built_prompts(hotline_config: HotlineConfig) -> HotlineConfig:
-    from prompts.build import build_all
+def built_prompts(
+    hotline_config: HotlineConfig, tmp_path_factory: pytest.TempPathFactory
+) -> HotlineConfig:
+    """The session's prompts, built once for all test workers and copied to each.
 
-    build_all(hotline_config)
+    Each worker's Asterisk reads its own sounds folder; the first worker builds
+    under a lock, the others copy its folder (manifest included), after which
+    `build_all` finds nothing to do.
+    """
+    shared = tmp_path_factory.getbasetemp().parent / "prompts-built"
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    with open(shared.parent / "prompts-built.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if shared.exists():
+            shutil.copytree(shared, hotline_config.sounds_dir, dirs_exist_ok=True)
+        build_all(hotline_config)
+        if not shared.exists():
+            shutil.copytree(hotline_config.sounds_dir, shared)
     return hotline_config
 
 
