@@ -71,7 +71,7 @@ case "${1:-}" in
     test)
         shift
         if [ "${1:-}" = "--quick" ]; then
-            # unit + store on SQLite: no Asterisk, no PostgreSQL (about 2 minutes)
+            # unit + store on SQLite, three workers: no Asterisk, no PostgreSQL (about 2 minutes)
             shift
             system_packages quick
             python_env
@@ -80,7 +80,7 @@ case "${1:-}" in
             say "import-linter (the floors of the architecture)"
             .venv/bin/lint-imports --no-cache
             say "pytest --quick: unit and store tests on SQLite"
-            exec .venv/bin/pytest -n 2 -m "not asterisk and not postgres" "$@"
+            exec .venv/bin/pytest -n 3 -m "not asterisk and not postgres" "$@"
         fi
         system_packages test
         python_env

@@ -21,6 +21,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,6 +45,11 @@ LIVE_FIXTURES = frozenset({"asterisk", "asterisk_install", "hotline", "agi_serve
 POSTGRES_FIXTURES = frozenset({"postgres_url"})
 STORE_FIXTURES = frozenset({"database_url", "store", "migrated_url"})
 DERIVED_MARKS = ("asterisk", "postgres")
+
+# no per-example deadline: a time limit in a test flakes on a loaded 2-core machine (seen
+# under faketime with three workers); speed is measured in bench/, not asserted here
+hypothesis.settings.register_profile("hotline", deadline=None)
+hypothesis.settings.load_profile("hotline")
 
 
 def _uses_postgres(item: pytest.Item) -> bool:
