@@ -18,12 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from core.config import HotlineConfig, load_config
 from dashboard.app import create_app
-from db.migrate import upgrade
-from db.session import make_engine, make_session_factory
-from tests.support.config import free_port, write_config
-from tests.support.console_city import build_console_city, login
+from tests.support.console_city import login
+from tests.support.console_site import console_site
 
 TOKEN = "platform-token-for-the-export-tests"
 HOSTILE = {
@@ -41,19 +38,7 @@ TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setenv("HOTLINE_IMPORT_TOKEN", TOKEN)
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    upgrade(url)
-    config: HotlineConfig = load_config(
-        write_config(
-            tmp_path / "cfg",
-            database={"url": url},
-            paths={"state_dir": str(tmp_path / "var"), "recordings_dir": str(tmp_path / "rec")},
-            asterisk={"ami": {"port": free_port()}},
-        )
-    )
-    engine = make_engine(url)
-    build_console_city(make_session_factory(engine), config)
-    engine.dispose()
+    config, _, _, _ = console_site(tmp_path)
     body = {
         "departments": [
             {"code": "=1+1", "name": HOSTILE["name"], "level": 4, "parent_code": "D2",

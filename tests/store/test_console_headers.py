@@ -12,33 +12,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from core.config import HotlineConfig, load_config
 from dashboard.app import create_app
-from db.migrate import upgrade
-from db.session import make_engine, make_session_factory
-from tests.support.config import free_port, write_config
-from tests.support.console_city import ConsoleCity, build_console_city, login
+from tests.support.console_city import ConsoleCity, login
+from tests.support.console_site import console_site
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[TestClient, ConsoleCity]]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    upgrade(url)
-    config: HotlineConfig = load_config(
-        write_config(
-            tmp_path / "cfg",
-            database={"url": url},
-            paths={
-                "state_dir": str(tmp_path / "var"),
-                "recordings_dir": str(tmp_path / "rec"),
-                "cache_dir": str(tmp_path / "cache"),
-            },
-            asterisk={"ami": {"port": free_port()}},
-        )
-    )
-    engine = make_engine(url)
-    city = build_console_city(make_session_factory(engine), config)
-    engine.dispose()
+    config, _, city, _ = console_site(tmp_path)
     with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
         yield client, city
 

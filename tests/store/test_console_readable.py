@@ -15,15 +15,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from core.config import HotlineConfig, load_config
 from core.vocabulary import EventKind, RequestType, TicketStatus, Urgency
 from dashboard.app import create_app
 from db.departments import department_by_code
-from db.migrate import upgrade
-from db.session import make_engine, make_session_factory, unit_of_work
+from db.session import unit_of_work
 from db.tickets import add_event, create_ticket
-from tests.support.config import free_port, write_config
-from tests.support.console_city import ConsoleCity, build_console_city, login
+from tests.support.console_city import ConsoleCity, login
+from tests.support.console_site import console_site
 
 LATE = 120  # overdue tickets of S1, since January 2024
 DUE = datetime(2024, 1, 5, 1, 0, tzinfo=UTC)
@@ -31,19 +29,7 @@ DUE = datetime(2024, 1, 5, 1, 0, tzinfo=UTC)
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[TestClient, ConsoleCity, list[str]]]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    upgrade(url)
-    config: HotlineConfig = load_config(
-        write_config(
-            tmp_path / "cfg",
-            database={"url": url},
-            paths={"state_dir": str(tmp_path / "var"), "recordings_dir": str(tmp_path / "rec")},
-            asterisk={"ami": {"port": free_port()}},
-        )
-    )
-    engine = make_engine(url)
-    sessions = make_session_factory(engine)
-    city = build_console_city(sessions, config)
+    config, _, city, sessions = console_site(tmp_path)
     late: list[str] = []
     with unit_of_work(sessions) as session:
         for code, count in (("S1", LATE), ("S2", 3)):
@@ -65,7 +51,7 @@ def site(tmp_path: Path) -> Iterator[tuple[TestClient, ConsoleCity, list[str]]]:
                 add_event(session, ticket, EventKind.DISPATCHED, actor="test", at=accepted)
                 if code == "S1":
                     late.append(ticket.number)
-    engine.dispose()
+    sessions.kw["bind"].dispose()
     with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
         yield client, city, late
 
