@@ -31,6 +31,8 @@ from starlette.staticfiles import StaticFiles
 from core.config import HotlineConfig
 from dashboard import (
     admin,
+    agent_pop,
+    agent_workspace,
     intake,
     live,
     login,
@@ -64,12 +66,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.web.page_workers
         stop = asyncio.Event()
-        task = None
+        tasks: list[asyncio.Task[None]] = []
         if follow_ami:
-            task = asyncio.create_task(app.state.live.follow(config, stop), name="live-calls")
+            tasks = [
+                asyncio.create_task(app.state.live.follow(config, stop), name="live-calls"),
+                asyncio.create_task(app.state.desk.follow(config, stop), name="agent-desk"),
+            ]
         yield
         stop.set()
-        if task is not None:
+        for task in tasks:
             await task
 
     app = FastAPI(
@@ -93,6 +98,7 @@ def create_app(
     app.state.keys = Keys(load_secret(config))
     app.state.throttle = AddressThrottle(config.web.address_failures_per_hour)
     app.state.live = live.LiveCalls()
+    app.state.desk = agent_pop.AgentDesk()  # the agents' calls and states (screen pops)
 
     @app.exception_handler(NotLoggedIn)
     async def not_logged_in(request: Request, exc: NotLoggedIn) -> Response:
@@ -151,6 +157,7 @@ def create_app(
         robot_page.router,
         live.router,
         admin.router,
+        agent_workspace.router,
     ):
         app.include_router(router)
     return app

@@ -17,7 +17,8 @@
   without a unit sees nothing: every page but logout answers 403); admins manage
   accounts and read the audit log. Recordings (the search, a call's page, the
   audio) are for `web.recording_roles` only, whole-file downloads for
-  `web.download_roles` only.
+  `web.download_roles` only. Agents open their workspace (/agent) and the tickets
+  they filed, nothing else.
 - Every state change carries a CSRF token: an HMAC of the session id (login
   itself: of a random pre-login cookie), compared in constant time.
 - Wrong passwords are counted per account (the store: after
@@ -57,7 +58,12 @@ SESSION_COOKIE = "hotline_session"
 LOGIN_COOKIE = "hotline_login"
 HOST_PREFIX = "__Host-"  # Secure, Path=/, no Domain: the browser enforces all three
 NO_UNIT = 0  # the scope of a staff account without a unit: no department has id 0
-ROLE_NAMES = {"admin": "管理员 Admin", "supervisor": "督办员 Supervisor", "staff": "承办单位 Staff"}
+ROLE_NAMES = {
+    "admin": "管理员 Admin",
+    "supervisor": "督办员 Supervisor",
+    "staff": "承办单位 Staff",
+    "agent": "坐席 Agent",
+}
 _hasher = PasswordHasher()
 
 
@@ -314,7 +320,18 @@ def current_viewer(request: Request) -> Viewer:
     viewer = session_viewer(request)
     if viewer.unitless:
         raise HTTPException(403, NO_UNIT_MESSAGE)
+    if viewer.role == "agent" and not _agent_may_open(request.url.path):
+        raise HTTPException(403, AGENT_MESSAGE)
     return viewer
+
+
+AGENT_MESSAGE = "坐席只能使用坐席工作台 / agents use the agent workspace (/agent) only"
+
+
+def _agent_may_open(path: str) -> bool:
+    """An agent opens their workspace, "/" (which sends them there) and ticket pages
+    (`dashboard.ticket_page` shows them only the tickets they filed); nothing else."""
+    return path == "/" or path == "/agent" or path.startswith(("/agent/", "/tickets/"))
 
 
 def recording_viewer(request: Request) -> Viewer:

@@ -35,6 +35,8 @@ def overview(
     """Last week (or ?week=) at a glance."""
     if viewer.role == "staff":
         return RedirectResponse("/rates", status_code=303)
+    if viewer.role == "agent":
+        return RedirectResponse("/agent", status_code=303)
     config = request.app.state.config
     today = datetime.now(config.tz).date()
     try:

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 
+from agents.store import agent_of_user
+from core.phone_numbers import mask
 from dashboard.audit import audit
 from dashboard.auth import Viewer, check_csrf, client_address, current_viewer
 from dashboard.render import page
@@ -38,10 +40,20 @@ def _load(request: Request, viewer: Viewer, number: str) -> dict[str, Any]:
             session, ticket.department_id, viewer.scope_root
         ):
             raise HTTPException(403, "此工单不属于您的单位 / not a ticket of your unit")
+        filer = agent_of_user(session, viewer.user_id) if viewer.role == "agent" else None
+        if viewer.role == "agent" and (filer is None or ticket.agent_id != filer.id):
+            raise HTTPException(403, "坐席只能查看自己受理的工单 / not a ticket you filed")
+        # 保密: number and text masked for everyone but the agent who filed it
+        hidden = ticket.confidential and filer is None
+        secret = "（保密）"
         return {
             "number": ticket.number,
             "status": ticket.status.value,
-            "caller": viewer.number(ticket.caller_number),
+            "caller": mask(ticket.caller_number)
+            if hidden
+            else ticket.caller_number
+            if filer is not None  # the agent who took the call heard the number
+            else viewer.number(ticket.caller_number),
             "type": ticket.request_type.value if ticket.request_type else "-",
             "category": ticket.category or "-",
             "urgency": ticket.urgency.value,
@@ -49,9 +61,9 @@ def _load(request: Request, viewer: Viewer, number: str) -> dict[str, Any]:
             "due": ticket.due_at,
             "unit": ticket.department.name if ticket.department else "-",
             "own": ticket.department_id == viewer.department_id,
-            "description": ticket.description or "",
-            "transcript": ticket.transcript or "",
-            "reply": ticket.reply or "",
+            "description": secret if hidden else ticket.description or "",
+            "transcript": secret if hidden else ticket.transcript or "",
+            "reply": secret if hidden else ticket.reply or "",
             "events": [(e.at, e.kind.value, e.actor, e.note) for e in ticket.events],
             "calls": [(c.id, c.started_at, c.direction.value) for c in ticket.calls],
         }

@@ -1,0 +1,304 @@
+"""The agent's screen pop: who is ringing, on which line, and what they asked before.
+
+`AgentDesk` follows app_queue's member events over AMI (its own connection in
+the web app's event loop, like `dashboard.live.LiveCalls`): `AgentCalled`
+names the agent (MemberName = their login), the caller's channel, Uniqueid and
+number, so the agent's page can show the caller within a second of the ring.
+It keeps, per login, the latest call and the calls it was rung for (the
+filing form's call must be one of them, or a CONNECT of queue_log), and the
+state app_queue reports (QueueMemberPause/Added/Removed).
+
+`pop_payload` is the store's part: the caller's earlier tickets (open ones
+first), the line, and a warning when an open ticket exists. Agents see the
+full number: they are talking to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session, selectinload
+
+from core.config import HotlineConfig
+from core.phone_numbers import UNKNOWN, from_caller_id
+from core.vocabulary import AgentState, TicketStatus, label
+from db.calls import call_by_uniqueid
+from db.models import Ticket, ValidCallback
+from db.tickets import OPEN_STATUSES, line_by_did
+from links.ami import ami_client
+from telephony.ami import AMIError, AMIEvent
+
+log = logging.getLogger(__name__)
+EVENTS = (
+    "AgentCalled",
+    "AgentConnect",
+    "AgentRingNoAnswer",
+    "AgentComplete",
+    "AgentDump",
+    "Hangup",
+    "QueueMemberAdded",
+    "QueueMemberRemoved",
+    "QueueMemberPause",
+)
+REMEMBERED = 50  # calls per agent kept in memory for the filing form's check
+EARLIER = 20  # earlier tickets shown in a pop
+SATISFACTION = {1: "满意", 2: "基本满意", 3: "不满意"}
+RESOLVED = {1: "已解决", 2: "未解决"}
+
+
+@dataclass(frozen=True)
+class Ring:
+    """One call app_queue offered an agent, as AMI reported it."""
+
+    uniqueid: str  # the caller's channel: the ticket's origin_uniqueid
+    linkedid: str
+    channel: str  # the caller's channel name (a transfer redirects it)
+    number: str
+    queue: str
+    interface: str
+    at: float  # epoch seconds of AgentCalled
+    state: str = "ringing"  # ringing | connected | ended | missed
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("channel")
+        return data
+
+
+class AgentDesk:
+    """The agents' calls and states as AMI reports them (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._rings: dict[str, Ring] = {}
+        self._rung: dict[str, deque[Ring]] = {}
+        self._states: dict[str, tuple[AgentState, str | None, float]] = {}
+        self._versions: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.connected = False
+
+    # -- reading ------------------------------------------------------------------
+    def version(self, login: str) -> int:
+        return self._versions.get(login, 0)
+
+    def ring(self, login: str) -> Ring | None:
+        """The agent's latest call (ringing, connected or just ended)."""
+        with self._lock:
+            return self._rings.get(login)
+
+    def rung_for(self, login: str, uniqueid: str) -> Ring | None:
+        """The call if app_queue rang this agent for it (and it did not ring out unanswered)."""
+        with self._lock:
+            for ring in self._rung.get(login, ()):
+                if ring.uniqueid == uniqueid and ring.state != "missed":
+                    return ring
+        return None
+
+    def state(self, login: str) -> tuple[AgentState, str | None, float] | None:
+        """The agent's state as AMI last reported it (None: nothing seen since start)."""
+        with self._lock:
+            return self._states.get(login)
+
+    # -- writing ------------------------------------------------------------------
+    def _bump(self, login: str) -> None:
+        self._versions[login] = self._versions.get(login, 0) + 1
+
+    def _set_state(self, login: str, state: AgentState, reason: str | None = None) -> None:
+        self._states[login] = (state, reason, time.time())
+        self._bump(login)
+
+    def _update(self, login: str, uniqueid: str, **changes: Any) -> None:
+        ring = self._rings.get(login)
+        if ring is not None and ring.uniqueid == uniqueid:
+            self._rings[login] = replace(ring, **changes)
+            self._bump(login)
+        rung = self._rung.get(login)
+        if rung is not None:
+            for index, old in enumerate(rung):
+                if old.uniqueid == uniqueid:
+                    rung[index] = replace(old, **changes)
+
+    def feed(self, event: AMIEvent) -> None:
+        """Apply one AMI event."""
+        login = event.get("MemberName")
+        uniqueid = event.get("Uniqueid")
+        with self._lock:
+            if event.name == "AgentCalled" and login and uniqueid:
+                number = from_caller_id(event.get("CallerIDNum"))
+                ring = Ring(
+                    uniqueid=uniqueid[:64],
+                    linkedid=event.get("Linkedid")[:64],
+                    channel=event.get("Channel")[:100],
+                    number="" if number == UNKNOWN else number,
+                    queue=event.get("Queue")[:64],
+                    interface=event.get("Interface")[:100],
+                    at=time.time(),
+                )
+                self._rings[login] = ring
+                self._rung.setdefault(login, deque(maxlen=REMEMBERED)).append(ring)
+                self._set_state(login, AgentState.RINGING)
+            elif event.name == "AgentConnect" and login:
+                self._update(login, uniqueid, state="connected")
+                self._set_state(login, AgentState.ON_CALL)
+            elif event.name in ("AgentRingNoAnswer", "AgentDump") and login:
+                self._update(login, uniqueid, state="missed")
+                self._set_state(login, AgentState.READY)
+            elif event.name == "AgentComplete" and login:
+                self._update(login, uniqueid, state="ended")
+                self._set_state(login, AgentState.WRAP_UP)
+            elif event.name == "QueueMemberAdded" and login:
+                paused = event.get("Paused") == "1"
+                self._set_state(
+                    login,
+                    AgentState.PAUSED if paused else AgentState.READY,
+                    event.get("PausedReason") or None,
+                )
+            elif event.name == "QueueMemberRemoved" and login:
+                self._set_state(login, AgentState.LOGGED_OUT)
+            elif event.name == "QueueMemberPause" and login:
+                if event.get("Paused") == "1":
+                    self._set_state(login, AgentState.PAUSED, event.get("PausedReason") or None)
+                else:
+                    self._set_state(login, AgentState.READY)
+            elif event.name == "Hangup" and uniqueid:
+                for who, ring in list(self._rings.items()):
+                    if ring.uniqueid == uniqueid and ring.state in ("ringing", "connected"):
+                        self._update(who, uniqueid, state="ended")
+
+    def note_state(self, login: str, state: AgentState, reason: str | None = None) -> None:
+        """What the agent's own button just did (AMI's events confirm it a moment later)."""
+        with self._lock:
+            self._set_state(login, state, reason)
+
+    async def follow(self, config: HotlineConfig, stop: asyncio.Event) -> None:
+        """Follow AMI until stop; an unreachable Asterisk is retried every few seconds."""
+        while not stop.is_set():
+            client = ami_client(config)
+            try:
+                await client.connect()
+            except (AMIError, OSError) as exc:
+                self.connected = False
+                log.info("agent desk: AMI not reachable (%s); retrying", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 3)
+                continue
+            queue = client.subscribe(*EVENTS)
+            try:
+                while not stop.is_set():
+                    self.connected = client.connected.is_set()
+                    try:
+                        self.feed(await asyncio.wait_for(queue.get(), 1))
+                    except TimeoutError:
+                        continue
+            finally:
+                self.connected = False
+                client.unsubscribe(queue)
+                await client.close()
+
+
+# -- the store's part ------------------------------------------------------------------
+def _survey(session: Session, ticket_id: int) -> str:
+    row = session.scalars(
+        select(ValidCallback)
+        .where(ValidCallback.ticket_id == ticket_id)
+        .order_by(ValidCallback.surveyed_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return ""
+    return f"{RESOLVED.get(row.resolved, '?')} · {SATISFACTION.get(row.satisfaction, '?')}"
+
+
+def _local(value: datetime | None, tz: tzinfo) -> str:
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def earlier_tickets(
+    session: Session, number: str, tz: tzinfo, except_uniqueid: str = ""
+) -> list[dict[str, Any]]:
+    """The caller's tickets, open ones first, newest first within each (not this call's)."""
+    if not number:
+        return []
+    is_open = case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1)
+    statement = (
+        select(Ticket)
+        .where(Ticket.caller_number == number)
+        .options(selectinload(Ticket.department))
+        .order_by(is_open, Ticket.accepted_at.desc(), Ticket.id.desc())
+        .limit(EARLIER)
+    )
+    if except_uniqueid:
+        statement = statement.where(
+            (Ticket.origin_uniqueid.is_(None)) | (Ticket.origin_uniqueid != except_uniqueid)
+        )
+    found = []
+    for ticket in session.scalars(statement):
+        found.append(
+            {
+                "number": ticket.number,
+                "open": ticket.status in OPEN_STATUSES,
+                "status": label(ticket.status, TicketStatus)[0],
+                "category": ticket.category or "",
+                "unit": ticket.department.name if ticket.department else "",
+                "accepted": _local(ticket.accepted_at, tz),
+                "due": _local(ticket.due_at, tz),
+                "survey": _survey(session, ticket.id),
+                "summary": "（保密）" if ticket.confidential else (ticket.description or "")[:80],
+            }
+        )
+    return found
+
+
+def warning(tickets: list[dict[str, Any]], category: str = "") -> str:
+    """The open-ticket warning: the same matter when the category is known, else any."""
+    open_ones = [t for t in tickets if t["open"]]
+    if not open_ones:
+        return ""
+    if category:
+        same = [t["number"] for t in open_ones if t["category"] == category]
+        if same:
+            return f"同一事项（{category}）已有未办结工单 {'、'.join(same)}，请考虑并单"
+    numbers = "、".join(t["number"] for t in open_ones)
+    return f"该号码有 {len(open_ones)} 张未办结工单 {numbers}（事项是否相同未知，请核对）"
+
+
+def pop_payload(
+    session: Session,
+    tz: tzinfo,
+    uniqueid: str,
+    number: str = "",
+    did: str = "",
+    queue: str = "",
+    state: str = "",
+) -> dict[str, Any]:
+    """What the agent's page shows for a call: number, line, earlier tickets, a warning.
+
+    The number and line come from the call row when the store has one (the IVR
+    wrote it when the call came in), else from AMI.
+    """
+    call = call_by_uniqueid(session, uniqueid)
+    if call is not None:
+        number = call.caller_number or number
+        did = call.did or did
+    line = line_by_did(session, did) if did else None
+    category = line.default_category if line and line.default_category else ""
+    tickets = earlier_tickets(session, number, tz, uniqueid)
+    return {
+        "uniqueid": uniqueid,
+        "number": number,
+        "did": did,
+        "line": line.name if line else did,
+        "queue": queue,
+        "state": state,
+        "category": category,
+        "tickets": tickets,
+        "warning": warning(tickets, category),
+    }

@@ -1,0 +1,276 @@
+// The agent's workspace (/agent): state buttons, the screen pop from /agent/events, the
+// ticket form bound to the call (drafts every 2 s and on hang-up), the browser phone.
+// A file of its own: the Content-Security-Policy runs no inline script.
+const $ = (id) => document.getElementById(id);
+const csrf = document.body.dataset.csrf;
+const form = $("ticket-form");
+let phone = null;
+let pop = null; // the pop of the call the form is bound to
+let dirty = false;
+let saveTimer = null;
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+async function post(url, fields) {
+  const body = new FormData();
+  body.append("csrf", csrf);
+  for (const [k, v] of Object.entries(fields)) body.append(k, v);
+  const response = await fetch(url, {
+    method: "POST", body, headers: { Accept: "application/json", "X-CSRF-Token": csrf },
+  });
+  let data = {};
+  try { data = await response.json(); } catch { data = {}; }
+  if (!response.ok) throw new Error(data.detail || `${response.status}`);
+  return data;
+}
+
+function showState(s) {
+  if (!s) return;
+  const el = $("state");
+  el.dataset.state = s.state;
+  el.className = `state s-${s.state}`;
+  el.textContent = s.label + (s.reason ? ` · ${s.reason}` : "");
+}
+
+async function setState(action) {
+  showError("");
+  try {
+    showState(await post("/agent/state", { action, reason: $("pause-reason").value }));
+  } catch (e) {
+    showError(`状态未改变：${e.message}`);
+  }
+}
+
+// -- the pop ---------------------------------------------------------------------------
+function renderPop(p) {
+  const box = $("pop");
+  if (!p) { box.hidden = true; $("no-call").hidden = false; return; }
+  box.hidden = false;
+  $("no-call").hidden = true;
+  box.dataset.uniqueid = p.uniqueid;
+  $("pop-number").textContent = p.number || "未知号码";
+  $("pop-line").textContent = p.line || "-";
+  $("pop-queue").textContent = p.queue || "-";
+  $("pop-state").textContent = { ringing: "振铃", connected: "通话中", ended: "已结束", missed: "未接" }[p.state] || "";
+  const warn = $("pop-warning");
+  warn.textContent = p.warning || "";
+  warn.hidden = !p.warning;
+  $("pop-tickets").replaceChildren(...p.tickets.map((t) => {
+    const li = document.createElement("li");
+    li.className = t.open ? "open" : "done";
+    li.dataset.number = t.number;
+    const link = document.createElement("b");
+    link.textContent = t.number;
+    li.append(link, ` ${t.status} · ${t.category || "-"} · ${t.unit || "未派单"}`,
+      t.due ? ` · 期限 ${t.due}` : "", t.survey ? ` · 回访 ${t.survey}` : "",
+      t.summary ? ` — ${t.summary}` : "");
+    return li;
+  }));
+  const merge = $("f-merge-into");
+  merge.replaceChildren(merge.options[0], ...p.tickets.filter((t) => t.open).map((t) => {
+    const o = document.createElement("option");
+    o.value = t.number;
+    o.textContent = `${t.number} ${t.category || ""}`;
+    return o;
+  }));
+}
+
+function bind(p) {
+  // the form follows a new call only when it is not holding another call's unsaved work
+  if (pop && pop.uniqueid !== p.uniqueid && dirty) return;
+  if (!pop || pop.uniqueid !== p.uniqueid) {
+    form.reset();
+    dirty = false;
+    $("form-message").textContent = "";
+  }
+  pop = p;
+  $("f-uniqueid").value = p.uniqueid;
+  $("bound").textContent = `通话 ${p.uniqueid}`;
+  $("file").disabled = false;
+  renderPop(p);
+  if (!$("f-category").value && p.category) $("f-category").value = p.category;
+  showOutcome();
+}
+
+// -- drafts ----------------------------------------------------------------------------
+function fields() {
+  const data = {};
+  for (const [k, v] of new FormData(form).entries()) if (k !== "csrf" && k !== "uniqueid") data[k] = v;
+  return data;
+}
+
+function restore(body) {
+  const data = JSON.parse(body);
+  for (const el of form.elements) {
+    if (!el.name || el.name === "csrf" || el.name === "uniqueid" || !(el.name in data)) continue;
+    if (el.type === "radio") el.checked = el.value === data[el.name];
+    else if (el.type === "checkbox") el.checked = data[el.name] === el.value;
+    else el.value = data[el.name];
+  }
+  showOutcome();
+}
+
+async function saveDraft() {
+  clearTimeout(saveTimer);
+  saveTimer = null;
+  if (!pop || !dirty) return;
+  try {
+    const saved = await post("/agent/draft", { uniqueid: pop.uniqueid, body: JSON.stringify(fields()) });
+    dirty = false;
+    $("draft-state").textContent = `草稿已保存 ${saved.updated}`;
+  } catch (e) {
+    $("draft-state").textContent = `草稿未保存：${e.message}`;
+  }
+}
+
+function renderDrafts(drafts) {
+  $("drafts").replaceChildren(...drafts.map((d) => {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = `通话 ${d.uniqueid} · ${d.updated}`;
+    button.addEventListener("click", () => openDraft(d));
+    li.append(button);
+    return li;
+  }));
+}
+
+async function openDraft(d) {
+  await saveDraft();
+  const response = await fetch(`/agent/pop?uniqueid=${encodeURIComponent(d.uniqueid)}`);
+  if (!response.ok) { showError("无法打开这通电话"); return; }
+  dirty = false;
+  pop = null;
+  bind(await response.json());
+  restore(d.body);
+}
+
+// -- the form --------------------------------------------------------------------------
+function showOutcome() {
+  const chosen = form.elements.handling.value;
+  for (const box of document.querySelectorAll(".outcome")) box.hidden = box.dataset.for !== chosen;
+}
+
+form.addEventListener("input", () => {
+  dirty = true;
+  showOutcome();
+  if (!saveTimer) saveTimer = setTimeout(saveDraft, 2000);
+});
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!pop) return;
+  clearTimeout(saveTimer);
+  showError("");
+  try {
+    const data = fields();
+    const done = await post("/agent/file", { ...data, uniqueid: pop.uniqueid });
+    $("form-message").textContent = `已提交工单 ${done.number}（${done.status_label}${done.unit ? " → " + done.unit : ""}${done.due ? "，期限 " + done.due : ""}）`;
+    dirty = false;
+    form.reset();
+    showOutcome();
+    $("file").disabled = true;
+    loadCurrent();
+  } catch (e) {
+    showError(`工单未提交：${e.message}`);
+  }
+});
+
+// -- the phone (agent_phone.js, if it is there) -------------------------------------------
+async function startPhone() {
+  if (document.body.dataset.phone !== "webrtc") return;
+  let module;
+  try {
+    module = await import("/static/agent_phone.js");
+  } catch {
+    $("phone-state").textContent = "网页电话不可用 browser phone unavailable";
+    return;
+  }
+  try {
+    const seat = await (await fetch("/agent/phone", { cache: "no-store" })).json();
+    if (!seat.ok) return;
+    phone = module.createPhone({
+      wsUrl: seat.wsUrl, uri: seat.uri, password: seat.password,
+      audioElement: $("remote-audio"),
+      onEvent: (e) => {
+        const words = { registered: "网页电话已注册", unregistered: "网页电话未注册", incoming: "来电振铃", connected: "通话中", ended: "通话结束", "registration-failed": "注册失败" };
+        if (words[e.type]) $("phone-state").textContent = words[e.type];
+        $("answer").disabled = e.type !== "incoming";
+        $("hangup").disabled = !(e.type === "incoming" || e.type === "connected");
+        if (e.type === "ended") { dirty = true; saveDraft(); }
+      },
+    });
+    await phone.register();
+  } catch (e) {
+    $("phone-state").textContent = `网页电话出错：${e.message}`;
+  }
+}
+
+// -- live: state and pops ----------------------------------------------------------------
+async function loadCurrent() {
+  const response = await fetch("/agent/current", { cache: "no-store" });
+  if (!response.ok) return;
+  const data = await response.json();
+  showState(data.state);
+  renderDrafts(data.drafts);
+  if (data.pop && !pop) bind(data.pop);
+  else if (!pop && data.drafts.length) openDraft(data.drafts[0]);
+}
+
+const source = new EventSource("/agent/events");
+source.addEventListener("desk", (e) => {
+  const data = JSON.parse(e.data);
+  showState(data.state);
+  $("link").textContent = data.connected ? "" : "Asterisk 未连接";
+  if (!data.pop) return;
+  if (pop && pop.uniqueid === data.pop.uniqueid) {
+    const ended = pop.state === "connected" && data.pop.state === "ended";
+    pop = data.pop;
+    renderPop(pop);
+    if (ended) { dirty = true; saveDraft(); } // the caller hung up: keep what was typed
+  } else {
+    bind(data.pop);
+  }
+});
+source.addEventListener("end", () => {
+  source.close();
+  showError("会话已结束，请重新登录 Session ended: log in again");
+});
+
+// -- keys --------------------------------------------------------------------------------
+$("btn-ready").addEventListener("click", () => setState("ready"));
+$("btn-pause").addEventListener("click", () => setState("pause"));
+$("btn-logout").addEventListener("click", () => setState("logout"));
+$("answer").addEventListener("click", () => phone && phone.answer());
+$("hangup").addEventListener("click", () => phone && phone.hangup());
+$("transfer").addEventListener("click", async () => {
+  if (!pop) return;
+  showError("");
+  try {
+    await post("/agent/transfer", { uniqueid: pop.uniqueid, queue: $("transfer-queue").value });
+    $("form-message").textContent = `已转接到 ${$("transfer-queue").value}`;
+  } catch (e) {
+    showError(`未转接：${e.message}`);
+  }
+});
+document.addEventListener("keydown", (e) => {
+  const keys = {
+    F2: () => setState("ready"), F3: () => setState("pause"),
+    F4: () => $("answer").click(), F7: () => $("hangup").click(),
+    F8: () => form.requestSubmit(), F9: () => $("transfer").click(),
+  };
+  if (keys[e.key]) { e.preventDefault(); keys[e.key](); return; }
+  if (e.altKey && /^[1-5]$/.test(e.key)) {
+    const radio = form.querySelectorAll('input[name="request_type"]')[Number(e.key) - 1];
+    if (radio) { e.preventDefault(); radio.checked = true; dirty = true; }
+  }
+});
+window.addEventListener("pagehide", () => { if (dirty) saveDraft(); });
+
+showOutcome();
+loadCurrent();
+startPhone();
