@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import HotlineConfig
+from tools.local_asterisk.certs import CertificateError, ensure_certificate
 from tools.local_asterisk.provision import AsteriskInstall, ProvisionError, find_install, provision
 from tools.local_asterisk.render import AsteriskLayout, RenderError, render
 
@@ -235,10 +236,11 @@ class LocalAsterisk:
 
     def _check_ports(self, linger: float = 5.0) -> None:
         """Our ports must be free; a port a crashed Asterisk held may take a moment to free."""
-        ast = self.config.asterisk
+        ast, wss_port = self.config.asterisk, self.config.agents.wss_port
         checks = [
             ("asterisk.ami.port", ast.ami.host, ast.ami.port, socket.SOCK_STREAM, "TCP"),
             ("asterisk.sip.port", ast.sip.bind, ast.sip.port, socket.SOCK_DGRAM, "UDP"),
+            ("agents.wss_port", ast.sip.bind, wss_port, socket.SOCK_STREAM, "TCP"),
         ]
         deadline = time.monotonic() + linger
         for field, host, port, kind, proto in checks:
@@ -253,6 +255,7 @@ class LocalAsterisk:
     def _hand_over(self, install: AsteriskInstall, layout: AsteriskLayout, user: RunAs) -> None:
         """Asterisk's folders become the asterisk user's: its configs, run folder, logs, files."""
         hand_over(layout.etc_dir, user, always=True)
+        hand_over(self.state / "keys", user, always=True)  # the wss certificate and key
         hand_over(install.host_path(layout.run_dir), user, always=True)
         for sub in ("log", "spool", "db"):
             hand_over(self.state / sub, user, always=False)
@@ -320,6 +323,10 @@ class LocalAsterisk:
         (self.config.sounds_dir / "moh").mkdir(parents=True, exist_ok=True)
         self.prune_stale_mounts(install)
         layout = self.layout(install)
+        try:  # the browser phones' wss certificate: made once, a site's own one is kept
+            ensure_certificate(self.state / "keys", self.config.asterisk.sip.bind)
+        except CertificateError as exc:
+            raise AsteriskError(str(exc)) from None
         try:
             render(self.config, layout, layout.etc_dir)
         except RenderError as exc:

@@ -17,6 +17,7 @@ from core.config import HotlineConfig, is_loopback
 from core.paths import project_dir
 from core.secrets import MIN_STRONG_LENGTH, SecretError, is_weak
 from core.vocabulary import CallStep
+from tools.local_asterisk.certs import certificate_paths
 
 PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
 
@@ -75,6 +76,7 @@ def all_phones(config: HotlineConfig) -> list[str]:
 def site_values(config: HotlineConfig, layout: AsteriskLayout) -> dict[str, str]:
     """The placeholder values for this site."""
     ast = config.asterisk
+    wss = certificate_paths(layout.state_dir / "keys")
     return {
         "ETC_DIR": str(layout.etc_dir),
         "MOD_DIR": str(layout.module_dir),
@@ -89,6 +91,11 @@ def site_values(config: HotlineConfig, layout: AsteriskLayout) -> dict[str, str]
         "RTP_START": str(ast.sip.rtp_start),
         "RTP_END": str(ast.sip.rtp_end),
         "SOUNDS_DIR": str(config.sounds_dir),
+        # the browser phones' secure WebSocket (http.conf, pjsip.conf transport-wss)
+        "WSS_BIND": ast.sip.bind,
+        "WSS_PORT": str(config.agents.wss_port),
+        "WSS_CERT": str(wss.cert),
+        "WSS_KEY": str(wss.key),
     }
 
 

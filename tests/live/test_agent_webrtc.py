@@ -1,0 +1,339 @@
+"""The agent's browser phone in real headless Chromium: JsSIP over Asterisk's wss, DTLS-SRTP.
+
+Chromium (Debian's, driven by Playwright) opens a small harness page served on
+loopback with dashboard/static/agent_phone.js, registers seat agent-w001 over
+the TLS WebSocket (its self-signed certificate accepted by its SPKI hash only),
+and answers a call Asterisk places to it. Its microphone is a 1 kHz tone
+(Chromium's fake capture device); Asterisk plays a 440 Hz tone back. Both
+directions are checked: getStats in the browser, MixMonitor's per-direction
+recordings in Asterisk, each with its own tone's frequency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import functools
+import hashlib
+import math
+import subprocess
+import sys
+import threading
+import uuid
+import wave
+from array import array
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from playwright.async_api import async_playwright
+
+from core.seats import seat_password
+from dashboard.headers import POLICY
+from telephony.ami import AMIClient
+from tests.support.artifacts import ARTIFACTS
+from tests.support.events import eventually, wait_for_event
+from tools.local_asterisk.certs import certificate_paths, ensure_certificate, spki_hash
+from tools.local_asterisk.local import LocalAsterisk
+
+CHROMIUM = "/usr/bin/chromium"
+STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
+SEAT = "agent-w001"
+CALLER = "13812340002"
+MIC_HZ, CALLER_HZ = 1000, 440
+
+HARNESS_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>agent phone harness</title>
+<script type="module" src="/harness.js"></script></head>
+<body><h1>agent phone</h1><p id="state">idle</p><ol id="log"></ol>
+<audio id="remote" autoplay></audio></body></html>
+"""
+
+HARNESS_JS = """import { createPhone } from "/static/agent_phone.js";
+window.phoneEvents = [];
+const note = (text) => {
+  document.getElementById("state").textContent = text;
+  const item = document.createElement("li");
+  item.textContent = text;
+  document.getElementById("log").appendChild(item);
+};
+window.startPhone = async (options) => {
+  window.phone = createPhone({
+    ...options,
+    audioElement: document.getElementById("remote"),
+    onEvent: (event) => {
+      const { header, ...plain } = event;
+      window.phoneEvents.push(plain);
+      note(event.type + (event.from ? " " + event.from : "") + (event.cause ? " " + event.cause : ""));
+    },
+  });
+  await window.phone.register();
+};
+window.phoneReady = true;
+"""
+
+
+def tone_wav(path: Path, hz: int, rate: int = 48000, seconds: float = 10.0) -> Path:
+    """A mono 16-bit sine at hz: the browser's fake microphone."""
+    samples = array(
+        "h",
+        (
+            int(0.4 * 32767 * math.sin(2 * math.pi * hz * n / rate))
+            for n in range(int(rate * seconds))
+        ),
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+def loudness(path: Path, hz: int) -> tuple[float, float]:
+    """(RMS of the sound in full-scale units, the share of it that is a tone at hz) of a WAV.
+
+    The share is Goertzel's power at hz over each 20 ms block's power (1.0: a pure
+    tone at hz), averaged over the blocks that carry sound: silence before the
+    answer and a block's phase jumps do not count against it.
+    """
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        assert wav.getsampwidth() == 2 and wav.getnchannels() == 1
+        samples = array("h", wav.readframes(wav.getnframes()))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    size = rate // 50
+    coeff = 2 * math.cos(2 * math.pi * hz / rate)
+    total = shares = 0.0
+    voiced = 0
+    for start in range(0, len(samples) - size + 1, size):
+        block = [s / 32768.0 for s in samples[start : start + size]]
+        power = sum(x * x for x in block)
+        total += power
+        if power / size < 1e-5:  # quieter than -50 dBFS: silence
+            continue
+        s1 = s2 = 0.0
+        for x in block:
+            s1, s2 = x + coeff * s1 - s2, s1
+        tone = s1 * s1 + s2 * s2 - coeff * s1 * s2
+        shares += min(1.0, 2 * tone / (size * power))
+        voiced += 1
+    rms = math.sqrt(total / max(1, len(samples)))
+    return rms, (shares / voiced if voiced else 0.0)
+
+
+@contextlib.contextmanager
+def serve_harness(site: Path, wss_origin: str) -> Iterator[str]:
+    """The harness page and dashboard/static on http://127.0.0.1:PORT (getUserMedia allows it).
+
+    Served with the console's Content-Security-Policy, connect-src widened by the one
+    wss origin, as the agent's page will have to (no inline script, no eval).
+    """
+    policy = POLICY.replace("connect-src 'self'", f"connect-src 'self' {wss_origin}")
+    (site / "static").symlink_to(STATIC, target_is_directory=True)
+    (site / "index.html").write_text(HARNESS_HTML)
+    (site / "harness.js").write_text(HARNESS_JS)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def end_headers(self) -> None:
+            self.send_header("Content-Security-Policy", policy)
+            super().end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def contacts_of(ami: AMIClient, aor: str) -> list[dict[str, str]]:
+    """PJSIPShowContacts' rows for aor."""
+    queue = ami.subscribe("ContactList", "ContactListComplete")
+    try:
+        await ami.action("PJSIPShowContacts")
+        rows = []
+        while True:
+            event = await wait_for_event(queue, lambda _e: True, timeout=10)
+            if event.name == "ContactListComplete":
+                return rows
+            if event.get("ObjectName").split(";")[0] == aor:  # "AOR;@HASH"
+                rows.append(dict(event.fields))
+    finally:
+        ami.unsubscribe(queue)
+
+
+async def test_the_browser_phone_registers_answers_and_carries_audio_both_ways(
+    asterisk: LocalAsterisk, ami: AMIClient, tmp_path: Path
+) -> None:
+    config = asterisk.config
+    cert = certificate_paths(asterisk.state / "keys").cert
+    mic = tone_wav(tmp_path / "mic.wav", MIC_HZ)
+    site = tmp_path / "site"
+    site.mkdir()
+    host = "127.0.0.1"
+    options = {
+        "wsUrl": f"wss://{host}:{config.agents.wss_port}/ws",
+        "uri": f"sip:{SEAT}@{host}",
+        "password": seat_password(config.agent_sip_key(), SEAT),
+    }
+    record = config.recordings_dir / f"webrtc-{uuid.uuid4().hex[:12]}"
+    rx, tx = Path(f"{record}-rx.wav"), Path(f"{record}-tx.wav")
+    shots = ARTIFACTS / "agent-webrtc"
+    shots.mkdir(parents=True, exist_ok=True)
+    args = [
+        "--no-sandbox",
+        "--autoplay-policy=no-user-gesture-required",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-audio-capture={mic}",
+        # Asterisk on loopback cannot resolve the .local names Chromium hides its IPs behind
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        # the local Asterisk's self-signed wss certificate, and no other, is accepted
+        f"--ignore-certificate-errors-spki-list={spki_hash(cert)}",
+    ]
+    statuses = ami.subscribe("ContactStatus")
+    hangups = ami.subscribe("Hangup")
+    with serve_harness(site, f"wss://{host}:{config.agents.wss_port}") as base:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+            try:
+                page = await browser.new_page()
+                console: list[str] = []
+                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+                await page.goto(f"{base}/index.html")
+                await page.wait_for_function("window.phoneReady === true", timeout=10000)
+                await asyncio.wait_for(page.evaluate("(o) => window.startPhone(o)", options), 20)
+
+                # Asterisk sees the registration, over the wss transport
+                status = await wait_for_event(statuses, lambda e: e.get("AOR") == SEAT, timeout=15)
+                assert status.get("ContactStatus") in {"Created", "Reachable", "NonQualified"}, (
+                    status
+                )
+                contacts = await contacts_of(ami, SEAT)
+                assert len(contacts) == 1, contacts
+                assert contacts[0]["UserAgent"].startswith("12345-hotline agent phone"), contacts
+                assert "transport=ws" in contacts[0]["Uri"], contacts  # JsSIP's wss Contact
+                # qualified (OPTIONS over the WebSocket, answered by JsSIP)
+                await eventually(
+                    lambda: "Avail" in asterisk.rx(f"pjsip show contacts like {SEAT}"),
+                    timeout=10,
+                    what="the seat's contact qualified Avail",
+                )
+
+                # a call to the seat; the browser sees the caller and its X- header
+                calling = asyncio.create_task(
+                    ami.originate(
+                        f"PJSIP/{SEAT}",
+                        context="sim-webrtc",
+                        exten="talk",
+                        caller_id=f'"citizen" <{CALLER}>',
+                        variables={
+                            "SIM_WEBRTC_FILE": str(record),
+                            "PJSIP_HEADER(add,X-Hotline-Test)": "webrtc-1",
+                        },
+                        timeout_ms=20000,
+                    )
+                )
+                incoming = await eventually(
+                    lambda: page.evaluate(
+                        "window.phoneEvents.find((e) => e.type === 'incoming') || null"
+                    ),
+                    timeout=15,
+                    what="the incoming call in the browser",
+                )
+                assert incoming["from"] == CALLER, incoming
+                assert incoming["headers"].get("X-Hotline-Test") == "webrtc-1", incoming
+                answer_ms = await asyncio.wait_for(
+                    page.evaluate(
+                        "async () => { const t = performance.now(); await window.phone.answer();"
+                        " return performance.now() - t; }"
+                    ),
+                    15,
+                )
+                answered = await calling
+                assert answered.success, answered
+
+                # audio both ways in the browser's own counters (getStats)
+                async def flowing() -> dict | None:
+                    stats = await page.evaluate("window.phone.stats()")
+                    good = stats["inbound"]["energy"] > 0 and stats["outbound"]["energy"] > 0
+                    return stats if good and stats["inbound"]["packets"] > 100 else None
+
+                stats = await eventually(flowing, timeout=15, every=0.5, what="audio both ways")
+                await page.screenshot(path=str(shots / "phone-in-call.png"), full_page=True)
+
+                await page.evaluate("window.phone.hangup()")
+                await eventually(
+                    lambda: page.evaluate("window.phoneEvents.some((e) => e.type === 'ended')"),
+                    timeout=10,
+                    what="the call's end in the browser",
+                )
+                await wait_for_event(
+                    hangups, lambda e: e.get("Channel", "").startswith(f"PJSIP/{SEAT}-"), 10
+                )
+                await asyncio.wait_for(page.evaluate("window.phone.unregister()"), 10)
+                await wait_for_event(
+                    statuses,
+                    lambda e: e.get("AOR") == SEAT and e.get("ContactStatus") == "Removed",
+                    timeout=10,
+                )
+                await page.screenshot(path=str(shots / "phone-after-call.png"), full_page=True)
+                events = [e["type"] for e in await page.evaluate("window.phoneEvents")]
+            finally:
+                await browser.close()
+    ami.unsubscribe(statuses)
+    ami.unsubscribe(hangups)
+
+    assert not [line for line in console if "Content Security Policy" in line], console
+    assert events[:2] == ["transport", "registered"], (events, console)
+    assert {"incoming", "connected", "ended", "unregistered"} <= set(events), events
+    assert answer_ms < 3000, answer_ms  # no waiting seconds for ICE gathering
+    assert stats["dtls"] == "connected", stats  # DTLS-SRTP, the only media webrtc=yes allows
+    # Asterisk heard the browser's microphone (the 1 kHz tone) and sent it the 440 Hz one
+    await eventually(lambda: rx.exists() and tx.exists(), timeout=10, what="the recordings")
+    heard, heard_share = loudness(rx, MIC_HZ)
+    sent, sent_share = loudness(tx, CALLER_HZ)
+    summary = (
+        f"answered in {answer_ms:.0f} ms; browser in {stats['inbound']} out {stats['outbound']}; asterisk rx rms {heard:.3f} "
+        f"({heard_share:.2f} of it {MIC_HZ} Hz), tx rms {sent:.3f} ({sent_share:.2f} {CALLER_HZ} Hz)"
+    )
+    (shots / "energy.txt").write_text(summary + "\n")
+    print(summary)
+    assert heard > 0.02 and heard_share > 0.8, summary
+    assert sent > 0.02 and sent_share > 0.8, summary
+
+
+def test_the_wss_certificate_is_made_once_and_a_sites_own_is_kept(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    made = ensure_certificate(keys, "192.0.2.7")
+    first = made.cert.read_bytes()
+    assert ensure_certificate(keys, "192.0.2.7") == made and made.cert.read_bytes() == first
+    assert oct(made.key.stat().st_mode & 0o777) == "0o600"
+    text = subprocess.run(
+        ["openssl", "x509", "-in", str(made.cert), "-noout", "-text"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "IP Address:127.0.0.1" in text and "IP Address:192.0.2.7" in text, text
+    assert "DNS:localhost" in text, text
+    # the hash Chromium's --ignore-certificate-errors-spki-list wants: sha256 of the SPKI
+    der = subprocess.run(
+        ["openssl", "x509", "-in", str(made.cert), "-noout", "-pubkey"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    spki = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "der"], input=der, capture_output=True, check=True
+    ).stdout
+    assert spki_hash(made.cert) == base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    # a site's own certificate at the same paths is never replaced
+    made.cert.write_text("a site's own certificate\n")
+    ensure_certificate(keys, "192.0.2.7")
+    assert made.cert.read_text() == "a site's own certificate\n"
