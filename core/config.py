@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -83,7 +84,6 @@ class SipConfig(Section):
     # each phone's password: $HOTLINE_PHONE_SECRET_<user>, else generated once per phone
     phone_secret_env: str = "HOTLINE_PHONE_SECRET"
     citizen_phones: list[str] = ["6001", "6002", "6003"]
-    agent_phones: list[str] = ["7001", "7002"]
 
     @field_validator("rtp_end")
     @classmethod
@@ -108,6 +108,8 @@ class AsteriskConfig(Section):
     include_bench: bool = False
     # Asterisk's CDR CSV (cdr_csv), read by the robot's recovery; None: the local one
     cdr_csv: Path | None = None
+    # Asterisk's queue_log, tailed into the store (every queue and agent figure); None: local
+    queue_log: Path | None = None
     start_timeout: float = Field(60.0, gt=0)
 
     @field_validator("outbound_channel")
@@ -150,7 +152,6 @@ class IvrConfig(Section):
     record_silence_seconds: int = Field(5, ge=0)
     readback_repeats: int = Field(2, ge=0)
     ticket_digits_timeout_ms: int = Field(10000, ge=1000)
-    queue_wait_seconds: int = Field(60, ge=1)
     db_retry_seconds: float = Field(3.0, gt=0)
     # the ticket verification code's key: every FastAGI host of one hotline must read the same
     # one, or a citizen's code works only on the host that read it out; unset: generated once
@@ -193,15 +194,105 @@ class SpeechConfig(Section):
 class PromptsConfig(Section):
     languages: list[Literal["zh", "en"]] = ["zh", "en"]
     voices: dict[str, str] = {"zh": "cmn", "en": "en"}
-    words_per_minute: int = Field(150, ge=60, le=400)
+    words_per_minute: int = Field(175, ge=60, le=400)
     sample_rate: Literal[8000, 16000] = 8000
 
 
+class CallWindow(Section):
+    """A daily span of local time; a start after the end spans midnight (22:00-06:00: the night).
+
+    A night window belongs to the day it starts on (`robot.working_days_only`
+    asks about that day). Equal ends are refused: empty or all day, either
+    reading would surprise someone.
+    """
+
+    start: time
+    end: time
+
+    def holds(self, clock: time) -> bool:
+        """Whether a local wall-clock time lies in the window (across midnight too)."""
+        if self.start < self.end:
+            return self.start <= clock < self.end
+        return clock >= self.start or clock < self.end
+
+    @field_validator("end")
+    @classmethod
+    def _not_the_start(cls, value: time, info: ValidationInfo) -> time:
+        start = info.data.get("start")
+        if start is not None and value == start:
+            raise ValueError(
+                f"equals start ({start:%H:%M}): a window needs a length; one across "
+                "midnight ends before it starts, e.g. 22:00-06:00"
+            )
+        return value
+
+
 class LineConfig(Section):
+    """One number citizens dial; `answer` says who answers it (GB/T 33358: people, no menu)."""
+
     did: str = Field(pattern=r"^[0-9]{3,20}$")
     name: str
     greeting: str
     default_category: str | None = None
+    # agents: a short greeting, then the queue (a key for a ticket's progress, a key to leave
+    # a message); menu: the self-service key menu, for lines that want one
+    answer: Literal["agents", "menu"] = "agents"
+    queue: str = "hotline-agents"  # a name of `queues`
+    # local times people answer this line; []: around the clock (7x24). Outside them the
+    # caller is offered the message at once
+    staffed_hours: list[CallWindow] = []
+
+    def staffed(self, clock: time) -> bool:
+        """Whether people answer this line at a local wall-clock time."""
+        return not self.staffed_hours or any(w.holds(clock) for w in self.staffed_hours)
+
+
+class QueueConfig(Section):
+    """One app_queue queue: its members are the agents who log in to it (dialect and
+    language seats are queues of their own, GB/T 33358)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    language: Literal["zh", "en"] = "zh"
+    # app_queue's ring strategy; leastrecent/fewestcalls spread the work, rrmemory takes turns
+    strategy: Literal[
+        "ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear"
+    ] = "leastrecent"
+    ring_seconds: int = Field(15, ge=5, le=120)  # an agent's phone rings this long (then RONA)
+    retry_seconds: int = Field(1, ge=0, le=30)  # pause before ringing the next agent
+    wrapup_seconds: int = Field(10, ge=0, le=600)  # after a call, before the next one rings
+    service_level_seconds: int = Field(15, ge=1, le=600)  # GB/T 33358: answered within 15 s
+    announce_seconds: int = Field(30, ge=0, le=600)  # position and wait, this often; 0: never
+    max_wait_seconds: int = Field(120, ge=5, le=3600)  # then the message is offered
+    # ring-no-answer pauses the agent (reason "rona") and the call rings the next one
+    pause_on_no_answer: bool = True
+
+
+class AgentsConfig(Section):
+    """The people who answer: their phones (PJSIP seats), pauses and transfer directory."""
+
+    # every seat's SIP password is derived from this key; unset: generated once
+    sip_secret_env: str = "HOTLINE_AGENT_SIP_SECRET"
+    # PJSIP endpoints rendered for agents: browser phones (WebRTC) and desk phones; an
+    # agent account is bound to a free one when it is made
+    webrtc_seats: int = Field(20, ge=0, le=2000)
+    desk_seats: int = Field(5, ge=0, le=2000)
+    pause_reasons: list[str] = ["break", "training", "meeting"]
+    # the key that leaves the queue for a message, announced once while waiting
+    message_key: str = Field("1", pattern=r"^[0-9*#]$")
+    # the key during the greeting that asks for a ticket's progress
+    progress_key: str = Field("2", pattern=r"^[0-9*#]$")
+    # WebRTC: Asterisk's TLS WebSocket (wss://) for the browser phones
+    wss_port: int = Field(8089, ge=1, le=65535)
+    # one-key transfers and three-way calls (三方通话): name -> number (digits only)
+    directory: dict[str, str] = {"110报警": "110", "12315市场监管": "12315"}
+
+    @field_validator("directory")
+    @classmethod
+    def _numbers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, number in value.items():
+            if not number.isdigit() or len(number) > 20:
+                raise ValueError(f"{name}: {number!r} is not a number (digits only)")
+        return value
 
 
 class DeadlineConfig(Section):
@@ -219,29 +310,6 @@ class DeadlineConfig(Section):
         warn = info.data.get("warn_hours_before")
         if warn is not None and value > warn:
             raise ValueError(f"must not exceed deadlines.warn_hours_before ({warn})")
-        return value
-
-
-class CallWindow(Section):
-    """A daily span of local time; a start after the end spans midnight (22:00-06:00: the night).
-
-    A night window belongs to the day it starts on (`robot.working_days_only`
-    asks about that day). Equal ends are refused: empty or all day, either
-    reading would surprise someone.
-    """
-
-    start: time
-    end: time
-
-    @field_validator("end")
-    @classmethod
-    def _not_the_start(cls, value: time, info: ValidationInfo) -> time:
-        start = info.data.get("start")
-        if start is not None and value == start:
-            raise ValueError(
-                f"equals start ({start:%H:%M}): a window needs a length; one across "
-                "midnight ends before it starts, e.g. 22:00-06:00"
-            )
         return value
 
 
@@ -459,6 +527,11 @@ class HotlineConfig(Section):
     speech: SpeechConfig = SpeechConfig()
     prompts: PromptsConfig = PromptsConfig()
     lines: list[LineConfig] = DEFAULT_LINES
+    queues: list[QueueConfig] = [
+        QueueConfig(name="hotline-agents"),
+        QueueConfig(name="hotline-agents-en", language="en"),
+    ]
+    agents: AgentsConfig = AgentsConfig()
     deadlines: DeadlineConfig = DeadlineConfig()
     robot: RobotConfig = RobotConfig()
     metrics: MetricsConfig = MetricsConfig()
@@ -495,6 +568,35 @@ class HotlineConfig(Section):
                 )
         return lines
 
+    @model_validator(mode="after")
+    def _queues_known(self) -> HotlineConfig:
+        names = [queue.name for queue in self.queues]
+        if len(set(names)) != len(names) or not names:
+            raise PydanticCustomError(
+                RULE_ERROR,
+                "at least one queue, each name once",
+                {"field": "queues", "value": names},
+            )
+        for index, line in enumerate(self.lines):
+            if line.queue not in names:
+                raise PydanticCustomError(
+                    RULE_ERROR,
+                    f"names no queue of `queues` ({', '.join(names)})",
+                    {"field": f"lines.{index}.queue", "value": line.queue},
+                )
+        return self
+
+    def queue(self, name: str) -> QueueConfig:
+        """The queue called name (validated to exist for every line)."""
+        return next(queue for queue in self.queues if queue.name == name)
+
+    def language_queue(self, line: LineConfig, lang: str) -> QueueConfig:
+        """The line's queue, or the first queue whose agents speak lang (a language seat)."""
+        own = self.queue(line.queue)
+        if own.language == lang:
+            return own
+        return next((q for q in self.queues if q.language == lang), own)
+
     @property
     def base_dir(self) -> Path:
         """The folder that relative paths in the config are resolved against."""
@@ -525,6 +627,13 @@ class HotlineConfig(Section):
     def robot_spool_dir(self) -> Path:
         """Survey answers and attempt outcomes that waited for the database (issue 11)."""
         return self.state_dir / "spool" / "robot"
+
+    @property
+    def queue_log(self) -> Path:
+        """Asterisk's queue_log (logger.conf): the local one unless asterisk.queue_log says."""
+        if self.asterisk.queue_log is not None:
+            return self.path(self.asterisk.queue_log)
+        return self.state_dir / "asterisk" / "log" / "queue_log"
 
     @property
     def cdr_csv(self) -> Path:
@@ -603,6 +712,10 @@ class HotlineConfig(Section):
     def phone_secret(self, user: str) -> str:
         """One SIP phone's password."""
         return self.secrets.get(f"phone-{user}", f"{self.asterisk.sip.phone_secret_env}_{user}")
+
+    def agent_sip_key(self) -> str:
+        """The key every agent seat's SIP password is derived from (`agents.seat_secret`)."""
+        return self.secrets.get("agent-sip", self.agents.sip_secret_env)
 
     def agi_key(self) -> str:
         """The key Asterisk's dialplan sends with every FastAGI request."""

@@ -88,6 +88,33 @@ class AttemptOutcome(enum.StrEnum):
     OPTED_OUT = "opted_out"
 
 
+class AgentState(enum.StrEnum):
+    """An agent's state, each change recorded with its time (from queue_log and AMI)."""
+
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    RINGING = "ringing"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"  # with a reason: break, training, meeting, rona (rang out)
+
+
+class Handling(enum.StrEnum):
+    """What the agent did with the request on the call."""
+
+    DIRECT = "direct"  # 直办: answered on the call, closed at once
+    DISPATCH = "dispatch"  # 派单: sent to a unit of the tree
+    MERGE = "merge"  # 并单: joined to an open ticket of the same matter
+
+
+class ClosedAs(enum.StrEnum):
+    """How a closed ticket ended."""
+
+    RESOLVED = "resolved"  # 已解决
+    EXPLAINED = "explained"  # 已解释
+    UNRESOLVABLE = "unresolvable"  # 无法解决
+
+
 class Question(enum.StrEnum):
     CONTACTED = "contacted"
     RESOLVED = "resolved"
@@ -110,6 +137,7 @@ class CallStep(enum.StrEnum):
     PROGRESS = "progress"
     URGE = "urge"
     QUEUE = "queue"
+    AGENT = "agent"  # an agent answered (app_queue connected the call)
     FALLBACK = "fallback"  # the dialplan took the message itself (FastAGI down or failed)
     UNKNOWN = "unknown"  # the reconciler found the call with no step recorded
     NO_CALL_ROW = "no_call_row"  # the reconciler found only recordings: FastAGI never saw it
@@ -185,6 +213,24 @@ LABELS: dict[type[enum.Enum], dict[str, tuple[str, str]]] = {
         AttemptOutcome.FAILED.value: ("失败", "failed"),
         AttemptOutcome.OPTED_OUT.value: ("拒访", "opted out"),
     },
+    AgentState: {
+        AgentState.LOGGED_OUT.value: ("未登录", "logged out"),
+        AgentState.READY.value: ("空闲", "ready"),
+        AgentState.RINGING.value: ("振铃", "ringing"),
+        AgentState.ON_CALL.value: ("通话中", "on call"),
+        AgentState.WRAP_UP.value: ("话后处理", "wrap-up"),
+        AgentState.PAUSED.value: ("小休", "paused"),
+    },
+    Handling: {
+        Handling.DIRECT.value: ("直办", "answered on the call"),
+        Handling.DISPATCH.value: ("派单", "dispatched"),
+        Handling.MERGE.value: ("并单", "merged"),
+    },
+    ClosedAs: {
+        ClosedAs.RESOLVED.value: ("已解决", "resolved"),
+        ClosedAs.EXPLAINED.value: ("已解释", "explained"),
+        ClosedAs.UNRESOLVABLE.value: ("无法解决", "unresolvable"),
+    },
     CallStep: {
         CallStep.GREETING.value: ("问候语", "greeting"),
         CallStep.MENU.value: ("主菜单", "menu"),
@@ -195,6 +241,7 @@ LABELS: dict[type[enum.Enum], dict[str, tuple[str, str]]] = {
         CallStep.PROGRESS.value: ("查询进度", "progress"),
         CallStep.URGE.value: ("催办", "urge"),
         CallStep.QUEUE.value: ("排队等坐席", "agent queue"),
+        CallStep.AGENT.value: ("坐席接听", "agent answered"),
         CallStep.FALLBACK.value: ("拨号计划留言", "dialplan fallback"),
         CallStep.UNKNOWN.value: ("未知", "unknown"),
         CallStep.NO_CALL_ROW.value: ("无通话记录", "no call row"),

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from dashboard import sessions as console_sessions
 from db.models import User, utcnow
 
-ROLES = ("admin", "supervisor", "staff")
+ROLES = ("admin", "supervisor", "staff", "agent")
 
 
 class UserError(ValueError):

@@ -12,6 +12,7 @@ import enum
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -28,10 +29,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.vocabulary import (
+    AgentState,
     AttemptOutcome,
     AttemptState,
     CallDirection,
+    ClosedAs,
     EventKind,
+    Handling,
     Question,
     RequestType,
     TicketStatus,
@@ -151,6 +155,17 @@ class Ticket(Base):
         str_enum(TranscriptStatus, "transcript_status"), index=True
     )
     reply: Mapped[str | None] = mapped_column(Text)  # the unit's answer when it closed the ticket
+    # who answered the call it came from (issue 20): cut the three rates by agent and queue
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    wait_seconds: Mapped[int | None] = mapped_column(Integer)  # in the queue, from queue_log
+    talk_seconds: Mapped[int | None] = mapped_column(Integer)
+    handling: Mapped[Handling | None] = mapped_column(str_enum(Handling, "handling"))
+    closed_as: Mapped[ClosedAs | None] = mapped_column(str_enum(ClosedAs, "closed_as"))
+    # 保密: the number and the text are masked for every role but the agent who filed it
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    place: Mapped[str | None] = mapped_column(String(200))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
     line: Mapped[Line | None] = relationship()
     department: Mapped[Department | None] = relationship()
@@ -336,7 +351,9 @@ class User(Base):
     """
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'supervisor', 'staff')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'supervisor', 'staff', 'agent')", name="role"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -406,3 +423,112 @@ class RobotHeartbeat(Base):
     robot_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Agent(Base):
+    """A console user who answers calls, bound to their own PJSIP seat (core.seats)."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    endpoint: Mapped[str] = mapped_column(String(32), unique=True)  # agent-w001
+    phone: Mapped[str] = mapped_column(String(8))  # webrtc | desk
+    # the queues the agent logs in to (comma-separated names of config `queues`)
+    queues: Mapped[str] = mapped_column(String(400))
+    team: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def queue_names(self) -> list[str]:
+        return [name for name in self.queues.split(",") if name]
+
+
+class AgentStateChange(Base):
+    """One change of an agent's state, with its time and reason (a pause's reason)."""
+
+    __tablename__ = "agent_states"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    state: Mapped[AgentState] = mapped_column(str_enum(AgentState, "agent_state"))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    uniqueid: Mapped[str | None] = mapped_column(String(64))  # the call, for ringing/on call
+
+    __table_args__ = (Index("ix_agent_states_agent_at", "agent_id", "at"),)
+
+
+class QueueLogEntry(Base):
+    """One line of Asterisk's queue_log, as Asterisk wrote it: every queue figure's source."""
+
+    __tablename__ = "queue_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    callid: Mapped[str] = mapped_column(String(64), index=True)  # the caller's Uniqueid
+    queue: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(64))  # the member name (an agent's login)
+    event: Mapped[str] = mapped_column(String(32))
+    data1: Mapped[str | None] = mapped_column(String(200))
+    data2: Mapped[str | None] = mapped_column(String(200))
+    data3: Mapped[str | None] = mapped_column(String(200))
+    data4: Mapped[str | None] = mapped_column(String(200))
+    data5: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_queue_log_queue_at", "queue", "at"),)
+
+
+class QueueLogPosition(Base):
+    """How far queue_log has been read (the file's inode and byte offset), kept with its rows."""
+
+    __tablename__ = "queue_log_position"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inode: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class TicketDraft(Base):
+    """The agent's ticket form while the call lasts: saved as typed, bound to the call."""
+
+    __tablename__ = "ticket_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)  # the citizen's call
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)  # the form's fields as JSON
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CallLeg(Base):
+    """A transfer or a three-way call's extra party, on the citizen call's record."""
+
+    __tablename__ = "call_legs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), index=True)  # the citizen's call
+    kind: Mapped[str] = mapped_column(String(16))  # blind | three_way
+    target: Mapped[str] = mapped_column(String(64))  # a queue, an agent or a directory number
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    channel: Mapped[str | None] = mapped_column(String(100))
+    recording_path: Mapped[str | None] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CallbackTask(Base):
+    """A citizen to call back: a message left in the queue or a missed call (回拨未接来电)."""
+
+    __tablename__ = "callback_tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)  # the call it comes from
+    caller_number: Mapped[str] = mapped_column(String(40), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    reason: Mapped[str] = mapped_column(String(24))  # message | abandoned | refused
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_why: Mapped[str | None] = mapped_column(String(64))

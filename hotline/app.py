@@ -23,6 +23,7 @@ import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from agents.follow import ingest_once
 from callback_robot.runner import run_robot
 from callback_robot.store import RobotStore, robot_operations
 from callback_robot.survey import SurveyEndRoute, SurveyFlow
@@ -93,9 +94,11 @@ def build_routes(
     speech = transcriber.model if transcriber else SpeechModel(None)
     # the survey's gateway, on the IVR's runtime: their writes take turns
     robot_store = RobotStore(config, store.sessions, runtime=store.runtime)
+    inbound = InboundFlow(config, prompts, PhraseCache(config), store)
     return {
         "echo": echo_route(prompts),
-        "ivr": InboundFlow(config, prompts, PhraseCache(config), store),
+        "ivr": inbound,
+        "ivr-after-queue": inbound.after_queue,
         "call-end": CallEndRoute(store),
         "survey": SurveyFlow(config, prompts, store.sessions, speech, robot_store),
         "survey-end": SurveyEndRoute(robot_store, config.agi_key()),
@@ -195,7 +198,13 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
         if not check.ok:
             log.warning("recordings disk nearly full: %s", check.detail)
 
+    queue_log = ThreadPoolExecutor(1, thread_name_prefix="queue-log")
+
+    async def follow_queue_log() -> None:
+        await loop.run_in_executor(queue_log, ingest_once, hotline.sessions, config.queue_log)
+
     jobs = [
+        (1.0, follow_queue_log, "queue_log"),
         (
             config.ivr.reconcile_interval_seconds,
             lambda: reconcile_now(hotline.store, ami),

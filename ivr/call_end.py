@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.phone_numbers import from_caller_id
 from core.telemetry import CALLS_ENDED
+from core.vocabulary import CallStep
 from ivr.recordings import WAV_HEADER
 from ivr.store import CallEnd, IvrStore
 from telephony.agi import AGI
@@ -50,6 +51,7 @@ class CallEndRoute:
             "HOTLINE_REQUEST_REC",
             "HOTLINE_MESSAGE_REC",
             "HANGUPCAUSE",
+            "MEMBERNAME",  # app_queue (setinterfacevar): the agent who answered
         ):
             variables[name] = await agi.get_variable(name) or ""
         base = variables["HOTLINE_BASE"]
@@ -64,7 +66,10 @@ class CallEndRoute:
                 recording=base + ".wav" if base else None,
                 request_recordings=[r for r in requests if r],
                 hangup_cause=variables["HANGUPCAUSE"] or None,
-                last_step=variables["HOTLINE_STEP"] or None,
+                last_step=CallStep.AGENT.value
+                if variables["MEMBERNAME"]
+                else variables["HOTLINE_STEP"] or None,
+                agent=variables["MEMBERNAME"] or None,
             )
         )
         CALLS_ENDED.labels("ticket" if number else "spooled").inc()

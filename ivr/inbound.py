@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from core.config import HotlineConfig, LineConfig
 from core.phone_numbers import for_log, from_caller_id
@@ -63,6 +64,7 @@ class InboundFlow:
         self.prompts = prompts
         self.phrases = phrases
         self.store = store
+        self.agents = config.agents
         self.lines = {line.did: line for line in config.lines}
         # $ivr.ticket_code_secret_env when set: every FastAGI host must give a ticket one code
         self.code_secret = config.ticket_code_secret()
@@ -70,11 +72,50 @@ class InboundFlow:
     async def __call__(self, agi: AGI) -> None:
         call, call_row = await self.begin(agi)
         try:
-            key = await self.greet(call)
-            await self.serve(call, key)
-            await self.play(call, "goodbye")
+            if call.line.answer == "agents":
+                await self.answer_with_people(call)
+            else:
+                key = await self.greet(call)
+                await self.serve(call, key)
+                await self.play(call, "goodbye")
         finally:
             await call_row
+
+    async def answer_with_people(self, call: CitizenCall) -> None:
+        """GB/T 33358: a short greeting, then a person; a ticket's progress is one key away."""
+        key = await self.greet_briefly(call)
+        if key == self.agents.progress_key:
+            await self.progress(call)
+            await self.play(call, "goodbye")
+        elif not call.line.staffed(datetime.now(self.config.tz).time()):
+            await self.take_message(call, "message_after_hours", reason="after_hours")
+        else:
+            await self.join_queue(call)
+
+    async def after_queue(self, agi: AGI) -> None:
+        """The FastAGI route `ivr-after-queue`: nobody answered, so the message is taken.
+
+        The dialplan comes back here when the caller pressed the message key
+        while waiting, when no agent could take the call (JOINEMPTY,
+        LEAVEEMPTY) or when the wait ran out (TIMEOUT): the request is
+        recorded, becomes a ticket and a callback task, and its number is read back.
+        """
+        did, base, status, left_by = [*agi.script_args, "", "", "", ""][:4]
+        line = self.lines.get(did) or self.config.lines[0]
+        lang = await agi.get_variable("HOTLINE_LANG") or ""
+        call = CitizenCall(
+            agi,
+            line,
+            base,
+            lang if lang in self.config.prompts.languages else self.config.prompts.languages[0],
+        )
+        agi.log.info("queue ended: %s%s", status or "-", " (message key)" if left_by else "")
+        if left_by == "key":
+            await self.take_message(call, "message_by_key", reason="message_key")
+        elif status == "TIMEOUT":
+            await self.take_message(call, "message_wait_too_long", reason="wait_too_long")
+        else:
+            await self.take_message(call, "message_no_agents", reason="no_agents")
 
     # -- building blocks --------------------------------------------------------------
     async def begin(self, agi: AGI) -> tuple[CitizenCall, asyncio.Task[None]]:
@@ -134,15 +175,48 @@ class InboundFlow:
             raise AGIHangup("the caller hung up during the read-back")
 
     # -- the call ---------------------------------------------------------------------
-    async def greet(self, call: CitizenCall) -> str | None:
-        """The line's greeting; 9 switches to English; a menu key already answers the menu."""
+    async def greet_briefly(self, call: CitizenCall) -> str | None:
+        """The line's greeting and the progress offer (at most 8 s): 9 English, 2 progress."""
         await self.step(call, CallStep.GREETING)
-        key = await self.play(call, call.line.greeting, MENU_KEYS + ENGLISH_KEY)
-        if key == ENGLISH_KEY and "en" in self.config.prompts.languages:
-            call.lang = "en"
-            await call.agi.set_variable("CHANNEL(language)", "en")
-            return None
-        return key if key is not None and key in MENU_KEYS else None
+        keys = self.agents.progress_key + ENGLISH_KEY
+        for prompt in (call.line.greeting, "progress_offer"):
+            key = await self.play(call, prompt, keys)
+            if key == ENGLISH_KEY and "en" in self.config.prompts.languages:
+                call.lang = "en"
+                await call.agi.set_variable("CHANNEL(language)", "en")
+            elif key is not None:
+                return key
+        return None
+
+    async def join_queue(self, call: CitizenCall) -> None:
+        """Into the agents' queue (the dialplan's Queue() runs once this route returns)."""
+        await self.step(call, CallStep.QUEUE)
+        queue = self.config.language_queue(call.line, call.lang)
+        if await self.play(call, "queue_message_offer", self.agents.message_key):
+            await self.take_message(call, "message_by_key", reason="message_key")
+            return
+        await call.agi.set_variable("HOTLINE_LANG", call.lang)  # the message after the queue
+        await call.agi.set_variable("HOTLINE_QUEUE", queue.name)
+        await call.agi.set_variable("HOTLINE_QUEUE_WAIT", str(queue.max_wait_seconds))
+        await call.agi.set_variable("HOTLINE_NEXT", "queue")
+
+    async def take_message(self, call: CitizenCall, intro: str, reason: str) -> None:
+        """Record the request instead of a conversation: a ticket and a callback task."""
+        await self.record_and_ticket(call, source=f"queue-{reason}", intro=intro, callback=reason)
+        await self.play(call, "goodbye")
+
+    async def greet(self, call: CitizenCall) -> str | None:
+        """The line's greeting and the English offer; a menu key already answers the menu."""
+        await self.step(call, CallStep.GREETING)
+        for prompt in (call.line.greeting, "english_offer"):
+            key = await self.play(call, prompt, MENU_KEYS + ENGLISH_KEY)
+            if key == ENGLISH_KEY and "en" in self.config.prompts.languages:
+                call.lang = "en"
+                await call.agi.set_variable("CHANNEL(language)", "en")
+                return None
+            if key is not None and key in MENU_KEYS:
+                return key
+        return None
 
     async def serve(self, call: CitizenCall, key: str | None) -> None:
         await self.step(call, CallStep.MENU)
@@ -164,7 +238,11 @@ class InboundFlow:
         await self.record_and_ticket(call)
 
     async def record_and_ticket(
-        self, call: CitizenCall, source: str = "ivr", intro: str = "record_request"
+        self,
+        call: CitizenCall,
+        source: str = "ivr",
+        intro: str = "record_request",
+        callback: str | None = None,
     ) -> None:
         await self.step(call, CallStep.RECORDING)
         path = call.base + "-request"
@@ -181,6 +259,7 @@ class InboundFlow:
                 call.request_type,
                 call.urgency,
                 source,
+                callback=callback,
             )
         )
         await self.read_back(call, number)
@@ -294,19 +373,5 @@ class InboundFlow:
         await self.say_number(call, number)
 
     async def agent(self, call: CitizenCall) -> None:
-        await self.step(call, CallStep.QUEUE)
-        await self.play(call, "please_hold")
-        await call.agi.exec("Queue", f"hotline-agents,,,,{self.ivr.queue_wait_seconds}")
-        status = await call.agi.get_variable("QUEUESTATUS")
-        call.agi.log.info("queue ended: %s", status)
-        if status in (
-            None,
-            "",
-            "TIMEOUT",
-            "FULL",
-            "JOINEMPTY",
-            "LEAVEEMPTY",
-            "JOINUNAVAIL",
-            "LEAVEUNAVAIL",
-        ):
-            await self.record_and_ticket(call, source="ivr-agent-message", intro="leave_message")
+        """Menu key 0: the same queue as a line answered by people."""
+        await self.join_queue(call)

@@ -23,6 +23,7 @@ from core.config import HotlineConfig
 from core.deadlines import due_at
 from core.telemetry import TICKETS_CREATED
 from core.vocabulary import CallStep, RequestType, TicketStatus, TranscriptStatus, Urgency
+from db.callbacks import open_callback_task
 from db.calls import call_by_uniqueid, end_call, upsert_call_start
 from db.models import utcnow
 from db.runtime import Operation, Spool, StoreRuntime, read_time
@@ -71,6 +72,7 @@ class TicketRequest:
     description: str | None = None
     accepted_at: datetime = field(default_factory=utcnow)
     transcribe: bool = True  # a request recording (not a whole call with prompts in it)
+    callback: str | None = None  # why the citizen is to be called back (a message left)
 
     @classmethod
     def from_payload(cls, p: dict[str, Any]) -> TicketRequest:
@@ -98,6 +100,7 @@ class CallEnd:
     hangup_cause: str | None
     last_step: str | None  # a CallStep value as the channel had it (None: before the IVR)
     ended_at: datetime = field(default_factory=utcnow)
+    agent: str | None = None  # the agent who answered (their login), if one did
 
     @classmethod
     def from_payload(cls, p: dict[str, Any]) -> CallEnd:
@@ -194,6 +197,15 @@ class IvrOperations:
             if request.transcribe and has_audio(request.recording)
             else None,
         )
+        if request.callback:
+            open_callback_task(
+                session,
+                uniqueid=request.uniqueid,
+                caller_number=request.caller,
+                ticket=ticket,
+                reason=request.callback,
+                created_at=accepted,
+            )
         return Filed(ticket.number, request.source if created else None)
 
     def call_end(self, session: Session, end: CallEnd) -> Filed:
@@ -218,6 +230,21 @@ class IvrOperations:
         existing = ticket_for_call(session, end.uniqueid)
         if existing is not None:
             return Filed(existing.number)
+        if end.agent:  # a conversation: the agent's form completes this ticket (same call)
+            return self.ticket(
+                session,
+                TicketRequest(
+                    uniqueid=end.uniqueid,
+                    caller=end.caller,
+                    did=end.did,
+                    recording=call.recording_path or None,
+                    accepted_at=call.started_at,
+                    source="agent",
+                    transcribe=False,
+                    description=f"answered by agent {end.agent}; the call ended before "
+                    "the agent filed the ticket",
+                ),
+            )
         requests = [r for r in end.request_recordings if has_audio(r)]
         # MixMonitor may still be flushing the call recording: attach it if it exists at all
         audio = requests[0] if requests else (call.recording_path or None)

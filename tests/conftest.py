@@ -26,6 +26,7 @@ import pytest
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
+from agents.follow import start_at_end
 from core.config import HotlineConfig, load_config
 from hotline.app import Hotline, create_hotline, prepare_store
 from prompts.build import build_all
@@ -234,6 +235,7 @@ def start_hotline(
         # where Asterisk writes this hotline's recordings (a dialplan global)
         await ami.action("Setvar", Variable="HOTLINE_RECORDINGS", Value=str(config.recordings_dir))
         app = create_hotline(config)
+        start_at_end(app.sessions, config.queue_log)  # this store reads the queue_log from here
         if app.runtime.process is not None:  # as `hotline serve` does, before the first call
             await app.runtime.process.start()
         await app.server.start()

@@ -29,11 +29,18 @@ def _password() -> str:
 @users_app.command("add")
 def add(
     username: Name,
-    role: Annotated[str, typer.Option(help="admin, supervisor or staff.")] = "supervisor",
+    role: Annotated[str, typer.Option(help="admin, supervisor, staff or agent.")] = "supervisor",
     unit: Annotated[str, typer.Option(help="Staff only: their department's code.")] = "",
+    phone: Annotated[
+        str, typer.Option(help="Agents only: webrtc (browser phone), desk, or script.")
+    ] = "webrtc",
+    queues: Annotated[
+        str, typer.Option(help="Agents only: queues, comma-separated (default: every queue).")
+    ] = "",
     config: ConfigOption = None,
 ) -> None:
-    """Add an account (staff see their unit's subtree only)."""
+    """Add an account (staff see their unit's subtree only; an agent gets a seat)."""
+    from dashboard.agent_accounts import add_agent
     from dashboard.auth import hash_password
     from dashboard.users import UserError, add_user
     from db.departments import department_by_code
@@ -48,6 +55,11 @@ def add(
             department = department_by_code(session, unit) if unit else None
             if unit and department is None:
                 raise fail(f"--unit: no department with code {unit!r}")
+            if role == "agent":
+                wanted = [q.strip() for q in queues.split(",") if q.strip()] or None
+                agent = add_agent(session, cfg, username, hash_password(password), phone, wanted)
+                console.print(f"agent {username} on seat {agent.endpoint} ({agent.queues})")
+                return
             add_user(
                 session,
                 username,

@@ -196,7 +196,7 @@ def test_agent_queue_without_agents_takes_a_message(
     hotline: Hotline,
 ) -> None:
     ticket = ticket_of_call(hotline, calls["agent"].result.uniqueid)
-    assert ticket is not None and ticket.source == "ivr-agent-message"
+    assert ticket is not None and ticket.source == "queue-no_agents"
     assert ticket.caller_number == "13500135000"
     assert Path(str(ticket.recording_path)).stat().st_size > 8000
 

@@ -66,8 +66,12 @@ def test_rendered_secrets_are_generated_strong_and_per_phone(
     assert "local-only-not-a-secret" not in "".join(files.values())
     assert f"secret = {config.ami_secret()}" in files["manager.conf"]
     passwords = re.findall(r"password = (\S+)", files["pjsip_phones.conf"])
-    phones = [*config.asterisk.sip.citizen_phones, *config.asterisk.sip.agent_phones]
-    assert len(passwords) == len(phones) == len(set(passwords))  # one secret per phone
+    seats = re.findall(r"password = (\S+)", files["pjsip_agents.conf"])
+    agents = config.agents
+    assert len(passwords) == len(config.asterisk.sip.citizen_phones)
+    assert len(seats) == agents.webrtc_seats + agents.desk_seats
+    every = passwords + seats
+    assert len(every) == len(set(every)) and min(map(len, every)) >= 20  # one secret per phone
     assert f"HOTLINE_AGI_KEY={config.agi_key()}" in files["hotline_globals.conf"]
     agi_urls = re.findall(
         r"AGI\(([^,)]*)", files["extensions.conf"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import re
 import subprocess
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from core.config import HotlineConfig
 from db.models import Call, Ticket
 from db.session import unit_of_work
 from hotline.app import Hotline
@@ -121,3 +123,12 @@ async def calls_ended(hotline: Hotline, *uniqueids: str, timeout: float = 30) ->
         return all(_ended(hotline, u, spooled) for u in uniqueids)
 
     await eventually(all_ended, timeout=timeout, what=f"the end of {len(uniqueids)} call(s)")
+
+
+def prompt_seconds(config: HotlineConfig, lang: str, *prompts: str) -> float:
+    """How long the built prompts play one after another (a scripted citizen's timing)."""
+    total = 0.0
+    for prompt in prompts:
+        with wave.open(str(config.sounds_dir / lang / f"{prompt}.wav")) as audio:
+            total += audio.getnframes() / audio.getframerate()
+    return total

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from core.config import HotlineConfig, is_loopback
 from core.paths import project_dir
+from core.seats import seat_password, seats
 from core.secrets import MIN_STRONG_LENGTH, SecretError, is_weak
 from core.vocabulary import CallStep
 from tools.local_asterisk.certs import certificate_paths
@@ -69,8 +70,8 @@ def checked_secrets(config: HotlineConfig) -> dict[str, str]:
 
 
 def all_phones(config: HotlineConfig) -> list[str]:
-    sip = config.asterisk.sip
-    return [*sip.citizen_phones, *sip.agent_phones]
+    """The citizen test phones (agents' phones are seats: `agents_conf`)."""
+    return list(config.asterisk.sip.citizen_phones)
 
 
 def site_values(config: HotlineConfig, layout: AsteriskLayout) -> dict[str, str]:
@@ -141,12 +142,14 @@ def agi_key(config: HotlineConfig) -> str:
         raise RenderError(str(exc)) from None
 
 
+GENERATED = "; written by `hotline asterisk render` from config.yaml; do not edit\n"
+
+
 def phones_conf(config: HotlineConfig) -> str:
     """PJSIP endpoint, auth and aor sections for every configured phone, each its own secret."""
     secrets = checked_secrets(config)
     sections = []
     phones = [(p, "hotline-phones") for p in config.asterisk.sip.citizen_phones]
-    phones += [(p, "hotline-agents") for p in config.asterisk.sip.agent_phones]
     for user, context in phones:
         sections.append(
             f"[{user}](phone-endpoint)\ncontext = {context}\nauth = {user}\naors = {user}\n"
@@ -168,17 +171,96 @@ def lines_conf(config: HotlineConfig) -> str:
             f"exten => {line.did},1,Set(__HOTLINE_DID=${{EXTEN}})",
             " same => n,Goto(hotline-ivr,start,1)",
         ]
+    # app_queue's `context`: the one key that leaves the queue for a message
+    out += [
+        "",
+        "[hotline-queue-exit]",
+        f"exten => {config.agents.message_key},1,Set(HOTLINE_QUEUE_EXIT=key)",
+        " same => n,Goto(hotline-ivr,after-queue,1)",
+    ]
     return "\n".join(out) + "\n"
 
 
-def queue_members_conf(config: HotlineConfig) -> str:
-    """One static queue member line for every agent phone."""
-    members = [f"member => PJSIP/{agent}" for agent in config.asterisk.sip.agent_phones]
-    return (
-        "; written by `hotline asterisk render` from config.yaml; do not edit\n"
-        + "\n".join(members)
-        + "\n"
-    )
+def agents_conf(config: HotlineConfig) -> str:
+    """One PJSIP endpoint, auth and aor per agent seat (core.seats), each its own password."""
+    agents = config.agents
+    try:
+        key = config.agent_sip_key()
+    except SecretError as exc:
+        raise RenderError(str(exc)) from None
+    if not is_loopback(config.asterisk.sip.bind) and is_weak(key):
+        raise RenderError(
+            f"{config.source}: asterisk.sip.bind is not loopback, so the agent seats' key "
+            f"${agents.sip_secret_env} must be strong (at least {MIN_STRONG_LENGTH} characters)"
+        )
+    sections = []
+    for seat in seats(agents.webrtc_seats, agents.desk_seats):
+        name = seat.endpoint
+        sections.append(
+            f"[{name}](agent-{seat.kind}-endpoint)\nauth = {name}\naors = {name}\n"
+            f'callerid = "{name}" <{name}>\n\n'
+            f"[{name}](phone-auth)\nusername = {name}\n"
+            f"password = {seat_password(key, name)}\n\n"
+            f"[{name}](agent-aor)\n"
+        )
+    return GENERATED + "\n" + "\n".join(sections)
+
+
+def queues_conf(config: HotlineConfig) -> str:
+    """One app_queue section per configured queue (members join and leave over AMI).
+
+    joinempty/leavewhenempty: a caller never waits for nobody: with no agent
+    logged in (or only unreachable phones) Queue ends at once with JOINEMPTY or
+    LEAVEEMPTY and the flow offers the message. ringinuse=no with each member's
+    state_interface (its phone) means an agent on any call is never rung.
+    autopause=all: a phone that rings out (RONA) pauses its agent everywhere.
+    """
+    sounds = config.sounds_dir
+    out = [GENERATED.rstrip()]
+    for queue in config.queues:
+        lang = sounds / queue.language
+        out += [
+            f"[{queue.name}]",
+            f"strategy = {queue.strategy}",
+            f"timeout = {queue.ring_seconds}",
+            f"retry = {queue.retry_seconds}",
+            f"wrapuptime = {queue.wrapup_seconds}",
+            f"servicelevel = {queue.service_level_seconds}",
+            "joinempty = unavailable,invalid,unknown",
+            "leavewhenempty = unavailable,invalid,unknown",
+            "ringinuse = no",
+            f"autopause = {'all' if queue.pause_on_no_answer else 'no'}",
+            "autopausedelay = 0",
+            "autopausebusy = no",
+            "autopauseunavail = no",
+            "timeoutrestart = no",
+            "timeoutpriority = conf",
+            "setinterfacevar = yes",
+            "setqueueentryvar = yes",
+            "reportholdtime = no",
+            "musicclass = default",
+            # the caller's key while waiting leaves the queue for a message (announced once)
+            "context = hotline-queue-exit",
+            f"announce-frequency = {queue.announce_seconds}",
+            f"min-announce-frequency = {min(queue.announce_seconds, 15)}",
+            f"announce-position = {'yes' if queue.announce_seconds else 'no'}",
+            "announce-position-limit = 0",
+            f"announce-holdtime = {'yes' if queue.announce_seconds else 'no'}",
+            "announce-round-seconds = 0",
+            f"queue-youarenext = {lang / 'queue_you_are_next'}",
+            f"queue-thereare = {lang / 'queue_there_are'}",
+            f"queue-callswaiting = {lang / 'queue_calls_waiting'}",
+            f"queue-holdtime = {lang / 'queue_hold_time'}",
+            f"queue-minutes = {lang / 'queue_minutes'}",
+            f"queue-minute = {lang / 'queue_minutes'}",
+            f"queue-seconds = {lang / 'queue_seconds'}",
+            f"queue-thankyou = {lang / 'queue_thank_you'}",
+            f"queue-reporthold = {lang / 'queue_thank_you'}",
+            f"periodic-announce = {lang / 'queue_still_waiting'}",
+            f"periodic-announce-frequency = {queue.announce_seconds}",
+            "",
+        ]
+    return "\n".join(out) + "\n"
 
 
 def manager_test_user_conf(config: HotlineConfig) -> str:
@@ -226,7 +308,8 @@ def render(config: HotlineConfig, layout: AsteriskLayout, out_dir: Path) -> list
         "pjsip_phones.conf": phones_conf(config),
         "hotline_simulators.conf": simulators_conf(config),
         "hotline_bench.conf": bench_conf(config),
-        "queue_members.conf": queue_members_conf(config),
+        "hotline_queues.conf": queues_conf(config),
+        "pjsip_agents.conf": agents_conf(config),
         "hotline_lines.conf": lines_conf(config),
         "manager_test_user.conf": manager_test_user_conf(config),
     }

@@ -11,7 +11,6 @@ FAST_SETTINGS: dict[str, object] = {
     # short prompts and waits keep the call tests fast; the flows are the production ones
     "prompts": {"words_per_minute": 230},
     "ivr": {
-        "queue_wait_seconds": 3,
         "key_timeout_ms": 3000,
         "record_silence_seconds": 2,
         "record_max_seconds": 20,
@@ -22,6 +21,49 @@ FAST_SETTINGS: dict[str, object] = {
     "database": {"url": "sqlite:///var/hotline.db", "busy_timeout_ms": 1000},
     # the robot reaches the scripted citizens; ring briefly
     "asterisk": {"outbound_channel": "Local/{number}@sim-citizen"},
+    # the menu tests call the five lines in self-service mode; 12300 is answered by people
+    "lines": [
+        {
+            "did": "12345",
+            "name": "12345政务服务便民热线",
+            "greeting": "greeting_main",
+            "answer": "menu",
+        },
+        *[
+            {
+                "did": did,
+                "name": name,
+                "greeting": greeting,
+                "default_category": category,
+                "answer": "menu",
+            }
+            for did, name, greeting, category in (
+                ("12345001", "为企服务专线", "greeting_enterprise", "营商环境"),
+                ("12345002", "重点项目代办帮办专线", "greeting_key_project", "重点项目"),
+                ("12345003", "政务失信投诉专线", "greeting_credit", "政务诚信"),
+                ("12345004", "医保服务专线", "greeting_medical_insurance", "医疗保障"),
+            )
+        ],
+        {"did": "12300", "name": "12345人工接听", "greeting": "greeting_main", "answer": "agents"},
+    ],
+    # queues that ring briefly and give up soon: a test waits seconds, not minutes
+    "queues": [
+        {
+            "name": "hotline-agents",
+            "ring_seconds": 5,
+            "wrapup_seconds": 2,
+            "announce_seconds": 0,
+            "max_wait_seconds": 20,
+        },
+        {
+            "name": "hotline-agents-en",
+            "language": "en",
+            "ring_seconds": 5,
+            "wrapup_seconds": 2,
+            "announce_seconds": 0,
+            "max_wait_seconds": 20,
+        },
+    ],
     # the survey's writes wait as briefly as the IVR's: a citizen's keys do not wait for them
     "robot": {"ring_timeout_seconds": 5, "answer_timeout_ms": 3000, "db_retry_seconds": 1.5},
 }
@@ -56,6 +98,7 @@ def write_config(folder: Path, **overrides: object) -> Path:
             "sip": {"port": free_port(socket.SOCK_DGRAM), "rtp_start": 30000, "rtp_end": 30999},
         },
         "agi": {"port": free_port()},
+        "agents": {"wss_port": free_port()},
         "web": {"port": free_port()},
         "health": {"port": free_port()},
     }

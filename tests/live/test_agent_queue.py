@@ -1,0 +1,133 @@
+"""People answer line 12300 through Asterisk's app_queue: scripted agents, real calls.
+
+Every figure here is read from what Asterisk wrote: its queue_log (kept in the
+store by the reader `hotline serve` runs every second), the channel variables
+the flow set, and the recordings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from agents.follow import ingest_once
+from db.models import CallbackTask
+from db.session import unit_of_work
+from hotline.app import Hotline
+from telephony.ami import AMIClient
+from tests.support.agents import (
+    agent_states,
+    log_in_agent,
+    log_out_everyone,
+    queue_log_rows,
+    scripted_agent,
+)
+from tests.support.calls import (
+    calls_ended,
+    citizen_call,
+    prompt_seconds,
+    speech_file,
+    ticket_of_call,
+)
+from tests.support.events import eventually, wait_for_event
+
+AGENTS_LINE = "12300"
+
+
+@pytest.fixture
+async def floor(hotline: Hotline, ami: AMIClient) -> AsyncIterator[Hotline]:
+    """The test's hotline; every member it logged in is logged out afterwards."""
+    yield hotline
+    await log_out_everyone(hotline, ami)
+
+
+def read_queue_log(hotline: Hotline) -> None:
+    ingest_once(hotline.sessions, hotline.config.queue_log)
+
+
+async def test_no_agent_logged_in_the_caller_leaves_a_message(
+    floor: Hotline, ami: AMIClient, tmp_path: Path
+) -> None:
+    voice = speech_file(floor.config.state_dir / "voices", "도로에 구멍이 있어요")
+    # the greeting, the progress offer, the queue's offer, no agent: the message prompt, a tone
+    heard = prompt_seconds(
+        floor.config,
+        "zh",
+        "greeting_main",
+        "progress_offer",
+        "queue_message_offer",
+        "message_no_agents",
+    )
+    script = f"w{heard + 1.5:.1f}|p{voice}|w1|d#"
+    call = await citizen_call(ami, AGENTS_LINE, script, caller="13900139001")
+    await calls_ended(floor, call.uniqueid)
+    assert call.variables.get("HOTLINE_QUEUE") == "hotline-agents"
+    ticket = ticket_of_call(floor, call.uniqueid)
+    assert ticket is not None and ticket.source == "queue-no_agents"
+    assert ticket.recording_path and ticket.recording_path.endswith("-request.wav")
+    assert Path(ticket.recording_path).stat().st_size > 8000
+    with unit_of_work(floor.sessions) as session:
+        task = session.scalars(
+            select(CallbackTask).where(CallbackTask.uniqueid == call.uniqueid)
+        ).one()
+        assert (task.reason, task.caller_number, task.ticket_id) == (
+            "no_agents",
+            "13900139001",
+            ticket.id,
+        )
+
+
+async def test_a_scripted_agent_answers_and_the_ticket_knows_who(
+    floor: Hotline, ami: AMIClient
+) -> None:
+    agent = await scripted_agent(floor, ami, "wang", answer_after="1", talk=3)
+    await log_in_agent(floor, ami, agent)
+    call = await citizen_call(ami, AGENTS_LINE, "w40", caller="13900139002")
+    await calls_ended(floor, call.uniqueid)
+
+    def connected() -> list[tuple[str, str]] | None:
+        read_queue_log(floor)
+        rows = queue_log_rows(floor, call.uniqueid)
+        return rows if any(e.startswith("COMPLETE") for e, _ in rows) else None
+
+    rows = await eventually(connected, what="the call's queue_log lines")
+    assert rows[0][0] == "ENTERQUEUE" and ("CONNECT", "wang") in rows
+    ticket = ticket_of_call(floor, call.uniqueid)
+    assert ticket is not None and ticket.source == "agent"
+    assert ticket.agent_id == agent.agent_id and ticket.queue == "hotline-agents"
+    assert ticket.wait_seconds is not None and ticket.wait_seconds <= 3
+    assert ticket.talk_seconds is not None and 2 <= ticket.talk_seconds <= 5
+    states = [state for state, _ in agent_states(floor, agent.agent_id)]
+    assert states[:4] == ["ready", "ringing", "on_call", "wrap_up"], states
+
+
+async def test_an_agent_who_does_not_answer_is_paused_and_the_next_one_answers(
+    floor: Hotline, ami: AMIClient
+) -> None:
+    silent = await scripted_agent(floor, ami, "li", answer_after="never")
+    ready = await scripted_agent(floor, ami, "zhao", answer_after="1", talk=2)
+    await log_in_agent(floor, ami, silent)
+    rung = ami.subscribe("AgentCalled")
+    try:
+        placed = asyncio.create_task(citizen_call(ami, AGENTS_LINE, "w40", caller="13900139003"))
+        first = await wait_for_event(rung, lambda e: True, timeout=30)
+        assert first.get("MemberName") == "li"
+        await log_in_agent(floor, ami, ready)  # while li's phone rings unanswered
+        call = await placed
+    finally:
+        ami.unsubscribe(rung)
+    await calls_ended(floor, call.uniqueid)
+
+    def answered() -> list[tuple[str, str]] | None:
+        read_queue_log(floor)
+        rows = queue_log_rows(floor, call.uniqueid)
+        return rows if any(e == "CONNECT" for e, _ in rows) else None
+
+    rows = await eventually(answered, what="the call's CONNECT")
+    assert ("RINGNOANSWER", "li") in rows and ("CONNECT", "zhao") in rows
+    state, reason = agent_states(floor, silent.agent_id)[-1]
+    assert state == "paused" and reason, agent_states(floor, silent.agent_id)
