@@ -93,7 +93,9 @@ def create_app(
     app.add_middleware(TimeLimitMiddleware, seconds=config.web.request_seconds)
     # a request naming another host (DNS rebinding, a poisoned absolute URL) answers 400
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.web.hosts(), www_redirect=False)
-    app.add_middleware(SecurityHeaders, https=config.web.secure_cookies)
+    app.add_middleware(
+        SecurityHeaders, https=config.web.secure_cookies, wss_port=config.agents.wss_port
+    )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.state.keys = Keys(load_secret(config))
     app.state.throttle = AddressThrottle(config.web.address_failures_per_hour)

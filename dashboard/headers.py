@@ -11,10 +11,13 @@
   citizens' numbers, recordings and exports hold them, and a shared computer's
   browser cache must keep none of it.
 - `Strict-Transport-Security` when `web.secure_cookies` is on (behind HTTPS).
+- The agent's page (`/agent`) may also connect to Asterisk's secure WebSocket on
+  the host the page came from (`wss://HOST:agents.wss_port`): the browser phone.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 POLICY = "; ".join(
@@ -32,15 +35,26 @@ POLICY = "; ".join(
     ]
 )
 STATIC = "/static/"
+AGENT_PAGES = "/agent"
+HOST_NAME = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]+)?$")
+
+
+def policy_for(path: str, host: str, wss_port: int | None) -> bytes:
+    """The policy above; on the agent's pages connections to the browser phone's wss too."""
+    match = HOST_NAME.match(host)
+    if wss_port is None or not path.startswith(AGENT_PAGES) or match is None:
+        return POLICY.encode()
+    phone = f"connect-src 'self' wss://{match.group(1)}:{wss_port}"
+    return POLICY.replace("connect-src 'self'", phone).encode()
 
 
 class SecurityHeaders:
     """Pure ASGI middleware: the headers above on each HTTP response of the console."""
 
-    def __init__(self, app: Any, https: bool = False) -> None:
+    def __init__(self, app: Any, https: bool = False, wss_port: int | None = None) -> None:
         self.app = app
+        self.wss_port = wss_port
         self.fixed = [
-            (b"content-security-policy", POLICY.encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
             (b"x-frame-options", b"DENY"),
@@ -53,14 +67,16 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         keep = scope["path"].startswith(STATIC)
+        host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+        policy = (b"content-security-policy", policy_for(scope["path"], host, self.wss_port))
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                ours = {name for name, _ in self.fixed}
+                ours = {name for name, _ in self.fixed} | {policy[0]}
                 if not keep:
                     ours.add(b"cache-control")
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in ours]
-                headers += self.fixed
+                headers += [*self.fixed, policy]
                 if not keep:
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
