@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import html
 import json
 import math
 import multiprocessing
@@ -443,13 +444,13 @@ def draw_chart(results: list[Result], path: Path, title: str) -> None:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         'font-family="sans-serif" font-size="11">',
-        f'<text x="{pad}" y="18" font-size="13">{title}</text>',
+        f'<text x="{pad}" y="18" font-size="13">{html.escape(title)}</text>',
     ]
     colours = ("#9ecae1", "#08519c")
 
     def panel_svg(x0: float, label: str, pairs: list[tuple[float, float]], top: float) -> None:
         y0 = pad + plot_h
-        out.append(f'<text x="{x0}" y="{pad - 12}">{label}</text>')
+        out.append(f'<text x="{x0}" y="{pad - 12}">{html.escape(label)}</text>')
         out.append(f'<line x1="{x0}" y1="{y0}" x2="{x0 + panel}" y2="{y0}" stroke="#333"/>')
         out.append(f'<line x1="{x0}" y1="{pad}" x2="{x0}" y2="{y0}" stroke="#333"/>')
         for tick in range(5):
@@ -601,6 +602,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", default="")
     parser.add_argument("--chart", default="")
+    parser.add_argument("--redraw", default="", help="only redraw the chart from this JSON")
     args = parser.parse_args(argv)
     if not args.window:
         args.window = 90.0 if args.quick else 900.0
@@ -609,8 +611,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def redraw(source: Path, chart: Path) -> None:
+    """The chart again from a run's JSON (no Asterisk)."""
+    data = json.loads(source.read_text())
+    meta = data["meta"]
+    h = meta["talk_mean_s"] + meta["wrapup_s"]
+    title = (
+        f"app_queue vs Erlang C ({meta['talk']} talk, h={h:g} s, {meta['window_s']:.0f} s per load)"
+    )
+    draw_chart([Result(**r) for r in data["loads"]], chart, title)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.redraw:
+        redraw(Path(args.redraw), Path(args.chart or ARTIFACTS / "bench-acd.svg"))
+        return 0
     return asyncio.run(cancellable(run(args)))
 
 
