@@ -21,6 +21,7 @@ from core.vocabulary import AgentState
 from db.models import (
     Agent,
     AgentStateChange,
+    CallLeg,
     QueueLogEntry,
     QueueLogPosition,
     Ticket,
@@ -241,3 +242,44 @@ def fill_from_queue_log(session: Session, ticket: Ticket) -> None:
             ticket.wait_seconds = seconds(
                 (row.data4 if row.event == "EXITWITHKEY" else row.data3) or ""
             )
+
+
+# -- call legs ---------------------------------------------------------------------
+def open_leg(
+    session: Session,
+    *,
+    uniqueid: str,
+    kind: str,
+    target: str,
+    agent_id: int | None,
+    channel: str | None,
+    recording_path: str | None = None,
+    at: datetime | None = None,
+) -> int:
+    """A transfer or a three-way call's party on the citizen call's record; its id."""
+    leg = CallLeg(
+        uniqueid=uniqueid,
+        kind=kind,
+        target=target[:64],
+        agent_id=agent_id,
+        channel=(channel or "")[:100] or None,
+        recording_path=recording_path,
+    )
+    if at is not None:
+        leg.started_at = at
+    session.add(leg)
+    session.flush()
+    return leg.id
+
+
+def end_leg(session: Session, leg_id: int, at: datetime) -> None:
+    """The leg's party hung up (a leg already ended keeps its first end)."""
+    leg = session.get(CallLeg, leg_id)
+    if leg is not None and leg.ended_at is None:
+        leg.ended_at = at
+
+
+def legs_of(session: Session, uniqueid: str) -> list[CallLeg]:
+    return list(
+        session.scalars(select(CallLeg).where(CallLeg.uniqueid == uniqueid).order_by(CallLeg.id))
+    )

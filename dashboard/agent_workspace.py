@@ -32,8 +32,9 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Res
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import select
 
+from agents import conference
 from agents.control import AgentControlError, Membership, log_in, log_out, pause
-from agents.store import agent_of_user, current_states, membership
+from agents.store import agent_of_user, current_states, end_leg, membership, open_leg
 from core.config import HotlineConfig
 from core.seats import seat_password
 from core.vocabulary import AgentState, ClosedAs, Handling, RequestType, Urgency, label
@@ -78,6 +79,7 @@ SHORTCUTS = [
 ]
 TRANSFER_CONTEXT = "hotline-ivr"
 TRANSFER_EXTEN = "queue"
+THREE_WAY_LONGEST = 4 * 3600.0  # a leg's end is written after this at the latest
 
 
 def desk_of(request: Request) -> AgentDesk:
@@ -186,6 +188,7 @@ def agent_page(request: Request, viewer: AgentViewer) -> Response:
             "phone": phone,
             "queues": member.queues,
             "all_queues": [q.name for q in config.queues],
+            "directory": list(config.agents.directory),
             "pause_reasons": config.agents.pause_reasons,
             "state": _state(request, viewer, agent_id),
             "departments": departments,
@@ -560,6 +563,104 @@ async def agent_transfer(
 
     await anyio.to_thread.run_sync(record)
     return _json({"ok": True, "queue": queue})
+
+
+@router.post("/agent/three-way")
+async def agent_three_way(
+    request: Request,
+    viewer: AgentViewer,
+    uniqueid: Annotated[str, Form(max_length=64)],
+    target: Annotated[str, Form(max_length=64)],
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """三方通话: bring a directory entry (agents.directory) into the call (agents.conference).
+
+    Answers once the third party answered (or did not); the leg is on the call's record
+    (CallLeg kind three_way) and its end is written when that party hangs up, by a watch
+    that keeps its own AMI link for as long as the leg lasts.
+    """
+    check_csrf(request, viewer, csrf)
+    config: HotlineConfig = request.app.state.config
+    try:
+        name, number = conference.resolve(config.agents.directory, target)
+    except conference.ThreeWayError as exc:
+        raise HTTPException(422, f"号码不在通讯录中 / not in the directory: {exc}") from None
+    ring = desk_of(request).rung_for(viewer.username, uniqueid)
+    if ring is None or ring.state != "connected" or not ring.channel:
+        raise HTTPException(
+            409, "只能在正在通话的来电上三方通话 / only on the call you are talking on"
+        )
+    agent_id, *_ = await anyio.to_thread.run_sync(_agent, request, viewer)
+    ami = ami_client(config)
+    try:
+        await ami.connect()
+    except (AMIError, OSError) as exc:
+        raise HTTPException(503, f"无法连接 Asterisk / Asterisk is not reachable: {exc}") from None
+    try:
+        peer = await conference.agent_channel(ami, ring.channel, ring.interface)
+        base = await conference.recording_base(ami, ring.channel)
+        leg = await conference.three_way(
+            ami,
+            caller_channel=ring.channel,
+            agent_channel=peer,
+            number=number,
+            room=conference.room_of(uniqueid),
+            recording=conference.leg_recording(base, number),
+            outbound_channel=config.asterisk.outbound_channel,
+        )
+    except (conference.ThreeWayError, AMIError, TimeoutError) as exc:
+        await ami.close()
+        await anyio.to_thread.run_sync(
+            _audit, request, viewer, "agent_three_way_failed", "agent", agent_id, str(exc)[:200]
+        )
+        raise HTTPException(502, f"三方通话未接通 / the three-way call failed: {exc}") from None
+
+    def record() -> int:
+        with unit_of_work(request.app.state.sessions) as session:
+            leg_id = open_leg(
+                session,
+                uniqueid=uniqueid,
+                kind="three_way",
+                target=name,
+                agent_id=agent_id,
+                channel=leg.channel,
+                recording_path=leg.recording,
+            )
+            audit(
+                session,
+                viewer.username,
+                viewer.role,
+                "agent_three_way",
+                "call_leg",
+                leg_id,
+                client_address(request),
+                f"call {uniqueid} + {name}",
+            )
+            return leg_id
+
+    leg_id = await anyio.to_thread.run_sync(record)
+
+    async def watch() -> None:
+        try:
+            await conference.leg_ended(ami, leg, timeout=THREE_WAY_LONGEST)
+        except TimeoutError:
+            pass
+        finally:
+            await ami.close()
+
+        def ended() -> None:
+            with unit_of_work(request.app.state.sessions) as session:
+                end_leg(session, leg_id, datetime.now(UTC))
+
+        await anyio.to_thread.run_sync(ended)
+
+    watches: set[asyncio.Task[None]] | None = getattr(request.app.state, "three_way_watches", None)
+    if watches is None:
+        watches = request.app.state.three_way_watches = set()
+    task = asyncio.create_task(watch(), name=f"three-way-{leg_id}")
+    watches.add(task)
+    task.add_done_callback(watches.discard)
+    return _json({"ok": True, "target": name, "leg": leg_id})
 
 
 # -- the browser phone -------------------------------------------------------------------

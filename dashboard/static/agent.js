@@ -257,6 +257,22 @@ $("transfer").addEventListener("click", async () => {
     showError(`未转接：${e.message}`);
   }
 });
+$("three-way").addEventListener("click", async () => {
+  if (!pop) return;
+  const target = $("three-way-target").value;
+  showError("");
+  $("form-message").textContent = `正在呼叫 ${target}…`;
+  $("three-way").disabled = true;
+  try {
+    await post("/agent/three-way", { uniqueid: pop.uniqueid, target });
+    $("form-message").textContent = `${target} 已加入通话（三方通话）`;
+  } catch (e) {
+    $("form-message").textContent = "";
+    showError(`三方通话未接通：${e.message}`);
+  } finally {
+    $("three-way").disabled = false;
+  }
+});
 document.addEventListener("keydown", (e) => {
   const keys = {
     F2: () => setState("ready"), F3: () => setState("pause"),
