@@ -36,6 +36,8 @@ WRAP_UP_EVENTS = {
     "BLINDTRANSFER",
     "ATTENDEDTRANSFER",
 }
+LEFT_UNANSWERED = {"ABANDON", "EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY"}
+TICKET_FACTS = {"CONNECT", *WRAP_UP_EVENTS, *LEFT_UNANSWERED}
 
 
 class SeatError(ValueError):
@@ -175,7 +177,7 @@ def keep(session: Session, chunk: Chunk) -> int:
                 record_state(session, agent.id, state, at, reason, callid_of(event))
                 last[agent.id] = (state, reason)
     session.flush()
-    calls = {e.callid for e in chunk.events if e.event == "CONNECT" or e.event in WRAP_UP_EVENTS}
+    calls = {e.callid for e in chunk.events if e.event in TICKET_FACTS}
     for ticket in session.scalars(select(Ticket).where(Ticket.origin_uniqueid.in_(calls))):
         fill_from_queue_log(session, ticket)
     return len(chunk.events)
@@ -237,7 +239,7 @@ def fill_from_queue_log(session: Session, ticket: Ticket) -> None:
             ticket.wait_seconds = seconds(row.data1 or "")
         elif row.event in WRAP_UP_EVENTS and row.event.startswith("COMPLETE"):
             ticket.talk_seconds = seconds(row.data2 or "")
-        elif row.event in ("ABANDON", "EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY"):
+        elif row.event in LEFT_UNANSWERED:
             ticket.queue = row.queue
             ticket.wait_seconds = seconds(
                 (row.data4 if row.event == "EXITWITHKEY" else row.data3) or ""

@@ -232,6 +232,8 @@ def file_ticket(
     ticket.confidential = form.confidential
     ticket.handling = handling
     ticket.agent_id = agent.id
+    if not ticket.recording_path and call is not None:  # the conversation is the request
+        ticket.recording_path = call.recording_path
     # who answered, in which queue, after how long, for how long (queue_log, when read)
     fill_from_queue_log(session, ticket)
     ticket.agent_id = ticket.agent_id or agent.id

@@ -46,6 +46,7 @@ class CitizenCall:
     request_type: RequestType | None = None
     urgency: Urgency = Urgency.DAILY_LIFE
     requests: list[str] = field(default_factory=list)
+    queued: bool = False  # the dialplan's Queue() takes over when the route returns
 
     @property
     def caller(self) -> str:
@@ -77,7 +78,8 @@ class InboundFlow:
             else:
                 key = await self.greet(call)
                 await self.serve(call, key)
-                await self.play(call, "goodbye")
+                if not call.queued:  # the queue's Queue() follows this route: no goodbye yet
+                    await self.play(call, "goodbye")
         finally:
             await call_row
 
@@ -196,9 +198,12 @@ class InboundFlow:
             await self.take_message(call, "message_by_key", reason="message_key")
             return
         await call.agi.set_variable("HOTLINE_LANG", call.lang)  # the message after the queue
+        # app_queue says the position and the wait in the caller's language (sounds/zh/digits)
+        await call.agi.set_variable("CHANNEL(language)", call.lang)
         await call.agi.set_variable("HOTLINE_QUEUE", queue.name)
         await call.agi.set_variable("HOTLINE_QUEUE_WAIT", str(queue.max_wait_seconds))
         await call.agi.set_variable("HOTLINE_NEXT", "queue")
+        call.queued = True
 
     async def take_message(self, call: CitizenCall, intro: str, reason: str) -> None:
         """Record the request instead of a conversation: a ticket and a callback task."""

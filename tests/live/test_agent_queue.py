@@ -28,12 +28,14 @@ from tests.support.agents import (
 )
 from tests.support.calls import (
     calls_ended,
+    channel_log,
     citizen_call,
     prompt_seconds,
     speech_file,
     ticket_of_call,
 )
 from tests.support.events import eventually, wait_for_event
+from tools.local_asterisk.local import LocalAsterisk
 
 AGENTS_LINE = "12300"
 
@@ -131,3 +133,39 @@ async def test_an_agent_who_does_not_answer_is_paused_and_the_next_one_answers(
     assert ("RINGNOANSWER", "li") in rows and ("CONNECT", "zhao") in rows
     state, reason = agent_states(floor, silent.agent_id)[-1]
     assert state == "paused" and reason, agent_states(floor, silent.agent_id)
+
+
+async def test_a_waiting_caller_hears_position_and_wait_then_leaves_a_message_by_key(
+    floor: Hotline, ami: AMIClient, asterisk: LocalAsterisk
+) -> None:
+    # one agent logged in but on a break: the caller may join and waits (12301 announces every 5 s)
+    agent = await scripted_agent(floor, ami, "sun", answer_after="1", talk=3)
+    await log_in_agent(floor, ami, agent)
+    await ami.action(
+        "QueuePause", Interface=f"Local/{agent.endpoint}@sim-agent", Paused="true", Reason="break"
+    )
+    voice = speech_file(floor.config.state_dir / "voices", "메시지를 남깁니다")
+    before = (asterisk.state / "log" / "messages.log").stat().st_size
+    heard = prompt_seconds(
+        floor.config, "zh", "greeting_main", "progress_offer", "queue_message_offer"
+    )
+    tone = prompt_seconds(floor.config, "zh", "message_by_key") + 0.8
+    # wait long enough for two announcements, press 1, speak after the tone
+    script = f"w{heard + 12:.1f}|d1|w{tone:.1f}|p{voice}|w1|d#"
+    call = await citizen_call(ami, "12301", script, caller="13900139004")
+    await calls_ended(floor, call.uniqueid)
+    lines = channel_log(asterisk, call.channel, before)
+    said = "\n".join(line for line in lines if "Playing" in line)
+    assert "queue_you_are_next" in said or "queue_there_are" in said, said
+    assert "queue_still_waiting" in said
+    ticket = ticket_of_call(floor, call.uniqueid)
+    assert ticket is not None and ticket.source == "queue-message_key"
+    assert ticket.recording_path and Path(ticket.recording_path).stat().st_size > 8000
+
+    def left() -> list[tuple[str, str]] | None:
+        read_queue_log(floor)
+        rows = queue_log_rows(floor, call.uniqueid)
+        return rows if any(e == "EXITWITHKEY" for e, _ in rows) else None
+
+    await eventually(left, what="EXITWITHKEY in queue_log")
+    assert ticket_of_call(floor, call.uniqueid).wait_seconds is not None  # type: ignore[union-attr]

@@ -27,6 +27,7 @@ from tests.support.calls import (
     channel_log,
     citizen_call,
     played_digits,
+    prompt_seconds,
     speech_file,
     ticket_of_call,
 )
@@ -84,8 +85,15 @@ SCENARIOS: dict[str, Scenario] = {
         lambda _, n: "w1.5|d3|w2",
         make_ticket("13600136000", TicketStatus.IN_PROGRESS),
     ),
-    # 0 agent: nobody in the queue, so a message after the tone
-    "agent": Scenario("12345", "13500135000", lambda v, _: f"w1.5|d0|w14|p{v}|w1|d#"),
+    # 0 agent: nobody in the queue, so a message after the tone (its wait: the two prompts)
+    "agent": Scenario(
+        "12345",
+        "13500135000",
+        lambda v, wait: f"w1.5|d0|w{wait}|p{v}|w1|d#",
+        lambda hotline: "{:.1f}".format(
+            prompt_seconds(hotline.config, "zh", "queue_message_offer", "message_no_agents") + 0.8
+        ),
+    ),
     # an invalid key in the menu, then silence until the menu gives up and records
     "menu_timeout": Scenario("12345", "13300133000", lambda v, _: f"w10|d7|w42|p{v}|w1|d#"),
     **{

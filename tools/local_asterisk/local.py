@@ -15,6 +15,7 @@ import hashlib
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -307,6 +308,31 @@ class LocalAsterisk:
                 pruned += 1
         return pruned
 
+    def _install_say_sounds(self, install: AsteriskInstall) -> None:
+        """The hotline's number files where Asterisk's own say looks (sounds/<lang>/digits).
+
+        app_queue says a caller's position and expected wait with them. Only into
+        the private root (a system Asterisk's sounds folder is the site's: see
+        docs/agents.md); English is Asterisk's own. Copied atomically: workers that
+        share the root may install at once.
+        """
+        if install.root is None:
+            return
+        for lang in self.config.prompts.languages:
+            source = self.config.sounds_dir / lang / "say"
+            if lang == "en" or not source.is_dir():
+                continue
+            target_root = install.host_path(Path("/usr/share/asterisk/sounds") / lang)
+            for wav in source.rglob("*.wav"):
+                target = target_root / wav.relative_to(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists() and target.read_bytes() == wav.read_bytes():
+                    continue
+                partial = target.with_name(f".{target.name}.{os.getpid()}")
+                shutil.copyfile(wav, partial)
+                partial.chmod(0o644)
+                partial.replace(target)
+
     def up(self, progress: Callable[[str], None] = lambda _line: None) -> int:
         """Start our Asterisk (or find it running) and wait until AMI answers; return its pid."""
         pid = self.running_pid()
@@ -332,6 +358,7 @@ class LocalAsterisk:
         except RenderError as exc:
             raise AsteriskError(str(exc)) from None
         self._mount_shared(install)
+        self._install_say_sounds(install)
         install.host_path(layout.run_dir).mkdir(parents=True, exist_ok=True)
         user = asterisk_user(install)
         drop: tuple[str, ...] = ()

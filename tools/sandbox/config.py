@@ -45,6 +45,12 @@ FAST_SETTINGS: dict[str, object] = {
             )
         ],
         {"did": "12300", "name": "12345人工接听", "greeting": "greeting_main", "answer": "agents"},
+        {
+            "did": "12301",
+            "name": "12345人工接听（排队播报）",
+            "greeting": "greeting_main",
+            "queue": "hotline-announce",
+        },
     ],
     # queues that ring briefly and give up soon: a test waits seconds, not minutes
     "queues": [
@@ -54,6 +60,13 @@ FAST_SETTINGS: dict[str, object] = {
             "wrapup_seconds": 2,
             "announce_seconds": 0,
             "max_wait_seconds": 20,
+        },
+        {  # says the position and the wait every 5 s (12301)
+            "name": "hotline-announce",
+            "ring_seconds": 5,
+            "wrapup_seconds": 2,
+            "announce_seconds": 5,
+            "max_wait_seconds": 60,
         },
         {
             "name": "hotline-agents-en",
