@@ -56,3 +56,60 @@ def demo_data(
     for name, value, target in summary.against_seed_city():
         table.add_row(name, "no data" if value is None else f"{value:.1%}", f"{target:.1%}")
     console.print(table)
+
+
+def demo_floor(
+    agents: Annotated[int, typer.Option(help="Scripted agents logged in to the line's queue.")] = 4,
+    calls_per_minute: Annotated[float, typer.Option(help="Citizens arriving (Poisson).")] = 6.0,
+    minutes: Annotated[float, typer.Option(help="How long citizens keep arriving.")] = 3.0,
+    answer_after: Annotated[float, typer.Option(help="Seconds an agent lets it ring.")] = 2.0,
+    talk: Annotated[float, typer.Option(help="Seconds an agent talks.")] = 20.0,
+    line: Annotated[str, typer.Option(help="The line citizens call.")] = "12345",
+    config: ConfigOption = None,
+) -> None:
+    """Run a call centre of scripted agents and citizens on the running hotline (`hotline up`).
+
+    The figures are read from Asterisk's queue_log as it grows; the console's
+    /agent and /live pages show the same calls.
+    """
+    import asyncio
+
+    from rich.live import Live
+
+    from telephony.ami import AMIClient, AMIError
+    from tools.demo_floor import DemoFloorError, FloorFigures, FloorPlan, run_floor
+
+    cfg = config_or_exit(config)
+    plan = FloorPlan(agents, calls_per_minute, minutes, answer_after, talk, line)
+
+    def table(figures: FloorFigures) -> Table:
+        shown = Table("placed", "offered", "answered", "within level", "left", "longest wait")
+        level = figures.service_level
+        shown.add_row(
+            str(figures.placed),
+            str(figures.offered),
+            str(figures.answered),
+            "-" if level is None else f"{level:.0%}",
+            str(figures.left),
+            f"{figures.longest_wait} s",
+        )
+        return shown
+
+    async def run() -> FloorFigures:
+        ami_cfg = cfg.asterisk.ami
+        # the tests' AMI user: it may write the scripted agents' and citizens' AstDB scripts
+        ami = AMIClient(ami_cfg.host, ami_cfg.port, ami_cfg.test_username, cfg.ami_test_secret())
+        await ami.connect()
+        try:
+            with Live(table(FloorFigures()), console=console, refresh_per_second=2) as live:
+                return await run_floor(
+                    cfg, sessions(cfg), ami, plan, lambda f: live.update(table(f))
+                )
+        finally:
+            await ami.close()
+
+    try:
+        figures = asyncio.run(run())
+    except (DemoFloorError, AMIError, OSError) as exc:
+        raise fail(f"demo floor: {exc} (is `hotline up` running?)") from None
+    console.print(table(figures))

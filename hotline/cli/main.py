@@ -44,6 +44,7 @@ app.command("web")(serve.web)
 app.command("reconcile")(housekeeping.reconcile_command)
 app.command("transcribe")(housekeeping.transcribe_command)
 app.command("demo-data")(demo.demo_data)
+app.command("demo-floor")(demo.demo_floor)
 
 
 @app.command("check-config")
