@@ -66,6 +66,9 @@ from db.session import unit_of_work
 from links.ami import ami_client
 from telephony.ami import AMIError
 
+# the shipped pause reasons as an agent reads them; a city's own reasons show as written
+PAUSE_LABELS = {"break": "小休 break", "training": "培训 training", "meeting": "会议 meeting"}
+
 router = APIRouter(tags=["agent"])
 AgentViewer = Annotated[Viewer, Depends(require_roles("agent"))]
 SHORTCUTS = [
@@ -189,7 +192,7 @@ def agent_page(request: Request, viewer: AgentViewer) -> Response:
             "queues": member.queues,
             "all_queues": [q.name for q in config.queues],
             "directory": list(config.agents.directory),
-            "pause_reasons": config.agents.pause_reasons,
+            "pause_reasons": [(r, PAUSE_LABELS.get(r, r)) for r in config.agents.pause_reasons],
             "state": _state(request, viewer, agent_id),
             "departments": departments,
             "categories": categories,
