@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -51,9 +52,16 @@ def read_queue_log(hotline: Hotline) -> None:
     ingest_once(hotline.sessions, hotline.config.queue_log)
 
 
+def played_at(lines: list[str], prompt: str) -> datetime:
+    """When Asterisk's log says it began playing prompt on the channel."""
+    line = next(line for line in lines if f"/{prompt}." in line and "Playing" in line)
+    return datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S.%f")
+
+
 async def test_no_agent_logged_in_the_caller_leaves_a_message(
-    floor: Hotline, ami: AMIClient, tmp_path: Path
+    floor: Hotline, ami: AMIClient, asterisk: LocalAsterisk
 ) -> None:
+    before = (asterisk.state / "log" / "messages.log").stat().st_size
     voice = speech_file(floor.config.state_dir / "voices", "도로에 구멍이 있어요")
     # the greeting, the progress offer, the queue's offer, no agent: the message prompt, a tone
     heard = prompt_seconds(
@@ -68,6 +76,13 @@ async def test_no_agent_logged_in_the_caller_leaves_a_message(
     call = await citizen_call(ami, AGENTS_LINE, script, caller="13900139001")
     await calls_ended(floor, call.uniqueid)
     assert call.variables.get("HOTLINE_QUEUE") == "hotline-agents"
+    # GB/T 33358's caller is offered the message within 20 s of the greeting's end
+    lines = channel_log(asterisk, call.channel, before)
+    greeting_end = played_at(lines, "progress_offer") + timedelta(
+        seconds=prompt_seconds(floor.config, "zh", "progress_offer")
+    )
+    offered = played_at(lines, "message_no_agents") - greeting_end
+    assert timedelta(0) < offered < timedelta(seconds=20), offered
     ticket = ticket_of_call(floor, call.uniqueid)
     assert ticket is not None and ticket.source == "queue-no_agents"
     assert ticket.recording_path and ticket.recording_path.endswith("-request.wav")
