@@ -295,6 +295,39 @@ class AgentsConfig(Section):
         return value
 
 
+class CallbackConfig(Section):
+    """回拨未接来电: every missed caller is called back, agent first (issue 21)."""
+
+    enabled: bool = True
+    # a caller who hung up in the queue sooner than this (a wrong number) is not a missed call
+    abandon_min_seconds: int = Field(5, ge=0, le=600)
+    within_minutes: int = Field(30, ge=1, le=1440)  # the goal: called back within this
+    max_attempts: int = Field(3, ge=1, le=10)
+    retry_after_minutes: dict[Literal["no_answer", "busy", "failed"], int] = {
+        "no_answer": 30,
+        "busy": 10,
+        "failed": 15,
+    }
+
+
+class MonitoringConfig(Section):
+    """话务监控 and 绩效考核: the wallboard, listening in, quality scores (issue 21)."""
+
+    service_level_goal: float = Field(0.95, gt=0, le=1)  # GB/T 33358: answered within 15 s
+    completion_goal: float = Field(0.95, gt=0, le=1)  # 接通率 over any 24 hours
+    wait_alert_seconds: int = Field(15, ge=1)  # a caller waiting longer is shown red
+    # whether the agent hears a beep when a supervisor listens in (ChanSpy without `q`)
+    tell_agent: bool = False
+    listen_roles: list[Literal["admin", "supervisor"]] = ["supervisor"]
+    # a supervisor scores a recorded call against these items, with their points (total 100)
+    quality_checklist: dict[str, int] = {
+        "规范用语": 25,
+        "准确记录诉求": 30,
+        "态度": 25,
+        "时限告知": 20,
+    }
+
+
 class DeadlineConfig(Section):
     emergency_working_days: int = Field(1, ge=1)
     daily_life_working_days: int = Field(3, ge=1)
@@ -532,6 +565,8 @@ class HotlineConfig(Section):
         QueueConfig(name="hotline-agents-en", language="en"),
     ]
     agents: AgentsConfig = AgentsConfig()
+    callback: CallbackConfig = CallbackConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     deadlines: DeadlineConfig = DeadlineConfig()
     robot: RobotConfig = RobotConfig()
     metrics: MetricsConfig = MetricsConfig()

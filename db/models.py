@@ -17,6 +17,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -532,3 +533,42 @@ class CallbackTask(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_why: Mapped[str | None] = mapped_column(String(64))
+    # the agent-first callback (issue 21): who called back, when, how it went
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    last_outcome: Mapped[str | None] = mapped_column(String(24))  # an AttemptOutcome value
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the first callback dialled
+    reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the citizen answered
+    callback_uniqueid: Mapped[str | None] = mapped_column(String(64))  # the callback's call
+
+
+class QualityScore(Base):
+    """A supervisor's score of one recorded agent call against the configured checklist."""
+
+    __tablename__ = "quality_scores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), index=True)  # the scored call
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    scored_by: Mapped[str] = mapped_column(String(64))
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    items: Mapped[str] = mapped_column(Text)  # {checklist item: points} as JSON
+    total: Mapped[float] = mapped_column(Float)  # 0-100
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ListenSession(Base):
+    """A supervisor listening in on a live agent call (监听 / 耳语 / 强插), audited."""
+
+    __tablename__ = "listen_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supervisor: Mapped[str] = mapped_column(String(64))
+    uniqueid: Mapped[str] = mapped_column(String(64), index=True)  # the citizen's call
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    mode: Mapped[str] = mapped_column(String(8))  # listen | whisper | barge
+    phone: Mapped[str] = mapped_column(String(64))  # the supervisor's phone rung
+    channel: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
