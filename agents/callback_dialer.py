@@ -1,0 +1,462 @@
+"""Calling missed callers back, agent first (回拨未接来电).
+
+A free agent (a queue member app_queue reports idle: Status NOT_INUSE, not
+paused, not in a call, past its wrap-up) is rung: AMI Originate of the agent's
+interface into the dialplan context `hotline-callback` (dialplans/callbacks.conf).
+Once the agent answers, Asterisk records the call (MixMonitor) and dials the
+citizen through `asterisk.outbound_channel`; when the call ends the dialplan
+reports the dial status (UserEvent `HotlineCallback`), which settles the attempt.
+
+Each attempt is written before its Originate and never re-sent: a `calls` row
+(outbound, uniqueid `callback-TASK-N`, the agent's and the citizen's call on
+the task's ticket) and the task's `attempts`, `agent_id`, `called_at`. An
+agent who does not answer gives the attempt back (it is not the citizen's).
+Unanswered, busy or failed citizens are tried again after
+`callback.retry_after_minutes` of that outcome, up to `callback.max_attempts`.
+
+Only during the line's staffed hours (a line with none: always), never a number
+on the do-not-call list or one that is not a phone number (digits only), and
+within the robot's caps: this dialer's live calls and those started in the last
+minute are counted with the robot's attempts against `robot.max_channels` and
+`robot.calls_per_minute`, under the robot's claim lock.
+
+TODO(screen pop): the workspace pops on AgentCalled, which app_queue sends for
+queue calls only; a callback's agent sees the citizen's number as the caller ID
+of the ringing call. The pop should be pushed from `CallbackDialer.place`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from agents.store import agents_by_login, interface_of
+from core.config import HotlineConfig
+from core.phone_numbers import BadPhoneNumber, checked
+from core.vocabulary import AttemptOutcome, AttemptState, CallDirection
+from db.models import Call, CallbackAttempt, CallbackTask, DoNotCall, RobotLock
+from db.session import unit_of_work
+from telephony.ami import AMIActionError, AMIClient, AMIDisconnected, AMIEvent
+
+log = logging.getLogger(__name__)
+
+CONTEXT = "hotline-callback"
+PREFIX = "callback-"  # the uniqueid of a callback's `calls` row: callback-TASK-N
+HOLDER = "agent-callbacks"
+ANSWERED = 4  # OriginateResponse reason: the agent answered
+AGENT_RING_SECONDS = 20
+AGENT_MISSED_RETRY = timedelta(seconds=30)  # the agent rang out: another agent soon
+STALE = timedelta(hours=1)  # a live attempt with no word of its end is ended after this
+DIAL_OUTCOMES = {
+    "ANSWER": AttemptOutcome.COMPLETED,
+    "NOANSWER": AttemptOutcome.NO_ANSWER,
+    "CANCEL": AttemptOutcome.NO_ANSWER,  # the agent hung up while the citizen's phone rang
+    "BUSY": AttemptOutcome.BUSY,
+}
+CALLED_BACK = "called back"
+NOT_REACHED = "not reached"
+DO_NOT_CALL = "do not call"
+NOT_A_NUMBER = "not a phone number"
+
+
+@dataclass(frozen=True)
+class FreeAgent:
+    agent_id: int
+    login: str
+    interface: str
+
+
+@dataclass(frozen=True)
+class Placed:
+    """An attempt written and to be originated."""
+
+    task_id: int
+    call_id: str  # the `calls` row's uniqueid
+    number: str
+    agent: FreeAgent
+
+
+def callback_call_id(task_id: int, attempt: int) -> str:
+    return f"{PREFIX}{task_id}-{attempt}"
+
+
+def task_of(call_id: str) -> int | None:
+    parts = call_id.removeprefix(PREFIX).split("-")
+    return int(parts[0]) if call_id.startswith(PREFIX) and parts[0].isdigit() else None
+
+
+def dialable(number: str) -> bool:
+    """Digits only and a phone number: nothing else reaches a dial string."""
+    try:
+        checked(number)
+    except BadPhoneNumber:
+        return False
+    return number.isascii() and number.isdigit()
+
+
+# -- the store's side (synchronous, one transaction each) ---------------------------
+def live_callbacks(session: Session) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Call)
+            .where(Call.uniqueid.startswith(PREFIX), Call.ended_at.is_(None))
+        )
+        or 0
+    )
+
+
+def budget(session: Session, config: HotlineConfig, now: datetime) -> int:
+    """Calls that may start now: the robot's caps, its attempts and these callbacks counted."""
+    minute_ago = now - timedelta(minutes=1)
+    robot_live = session.scalar(
+        select(func.count())
+        .select_from(CallbackAttempt)
+        .where(CallbackAttempt.state.in_((AttemptState.DIALING, AttemptState.IN_CALL)))
+    )
+    robot_started = session.scalar(
+        select(func.count())
+        .select_from(CallbackAttempt)
+        .where(CallbackAttempt.started_at >= minute_ago)
+    )
+    mine_started = session.scalar(
+        select(func.count())
+        .select_from(Call)
+        .where(Call.uniqueid.startswith(PREFIX), Call.started_at >= minute_ago)
+    )
+    free = config.robot.max_channels - int(robot_live or 0) - live_callbacks(session)
+    paced = config.robot.calls_per_minute - int(robot_started or 0) - int(mine_started or 0)
+    return min(free, paced)
+
+
+def staffed_now(config: HotlineConfig, did: str | None, now: datetime) -> bool:
+    lines = {line.did: line for line in config.lines}
+    line = lines.get(did or "") or config.lines[0]
+    return line.staffed(now.astimezone(config.tz).time())
+
+
+def due_tasks(session: Session, config: HotlineConfig, now: datetime, limit: int) -> list[int]:
+    """Open tasks to call now, oldest first; tasks that may never be called are closed."""
+    live = {
+        task_of(uid)
+        for uid in session.scalars(
+            select(Call.uniqueid).where(Call.uniqueid.startswith(PREFIX), Call.ended_at.is_(None))
+        )
+    }
+    tasks = session.scalars(
+        select(CallbackTask)
+        .where(
+            CallbackTask.closed_at.is_(None),
+            CallbackTask.attempts < config.callback.max_attempts,
+            (CallbackTask.next_at.is_(None)) | (CallbackTask.next_at <= now),
+        )
+        .order_by(CallbackTask.created_at, CallbackTask.id)
+    ).all()
+    due: list[int] = []
+    numbers: set[str] = set()
+    for task in tasks:
+        if task.id in live or task.caller_number in numbers:
+            continue
+        if not dialable(task.caller_number):
+            task.closed_at, task.closed_why = now, NOT_A_NUMBER
+            continue
+        if session.get(DoNotCall, task.caller_number) is not None:
+            task.closed_at, task.closed_why = now, DO_NOT_CALL
+            continue
+        did = session.scalar(select(Call.did).where(Call.uniqueid == task.uniqueid))
+        if not staffed_now(config, did, now):
+            continue
+        due.append(task.id)
+        numbers.add(task.caller_number)
+        if len(due) == limit:
+            break
+    return due
+
+
+def claim(
+    session: Session, config: HotlineConfig, now: datetime, agents: list[FreeAgent]
+) -> list[Placed]:
+    """Pair due tasks with free agents and write each attempt, under the robot's claim lock."""
+    session.execute(update(RobotLock).where(RobotLock.id == 1).values(holder=HOLDER, taken_at=now))
+    busy = {
+        row
+        for row in session.scalars(
+            select(CallbackTask.agent_id)
+            .join(Call, Call.uniqueid == CallbackTask.callback_uniqueid)
+            .where(Call.ended_at.is_(None))
+        )
+    }
+    agents = [agent for agent in agents if agent.agent_id not in busy]
+    room = min(len(agents), budget(session, config, now))
+    if room <= 0:
+        due_tasks(session, config, now, 0)  # still close what may never be called
+        return []
+    placed: list[Placed] = []
+    for task_id, agent in zip(due_tasks(session, config, now, room), agents, strict=False):
+        task = session.get_one(CallbackTask, task_id)
+        task.attempts = (task.attempts or 0) + 1
+        dialled = session.scalar(
+            select(func.count())
+            .select_from(Call)
+            .where(Call.uniqueid.startswith(callback_call_id(task.id, 0)[:-1]))
+        )
+        call_id = callback_call_id(task.id, int(dialled or 0) + 1)  # agents rung, not attempts
+        task.agent_id = agent.agent_id
+        task.callback_uniqueid = call_id
+        task.called_at = task.called_at or now
+        task.next_at = None
+        did = session.scalar(select(Call.did).where(Call.uniqueid == task.uniqueid))
+        session.add(
+            Call(
+                uniqueid=call_id,
+                linkedid=task.uniqueid,
+                direction=CallDirection.OUTBOUND,
+                caller_number=task.caller_number,
+                did=did,
+                started_at=now,
+                ticket_id=task.ticket_id,
+                note=f"callback of task {task.id} ({task.reason}) by agent {agent.login}",
+            )
+        )
+        placed.append(Placed(task.id, call_id, task.caller_number, agent))
+    session.flush()
+    return placed
+
+
+def agent_missed(session: Session, call_id: str, reason: int, now: datetime) -> None:
+    """The agent did not answer: the attempt is given back, another agent soon."""
+    call = session.scalars(select(Call).where(Call.uniqueid == call_id)).first()
+    if call is None or call.ended_at is not None:
+        return
+    call.ended_at, call.hangup_cause = now, f"agent: reason {reason}"
+    task = session.get(CallbackTask, task_of(call_id))
+    if task is not None and task.callback_uniqueid == call_id and task.closed_at is None:
+        task.attempts = max(0, (task.attempts or 1) - 1)
+        task.next_at = now + AGENT_MISSED_RETRY
+        if task.attempts == 0:
+            task.called_at = None
+
+
+def settle(
+    session: Session,
+    config: HotlineConfig,
+    call_id: str,
+    status: str,
+    answered_seconds: int,
+    recording: str | None,
+    now: datetime,
+) -> AttemptOutcome | None:
+    """The citizen's leg ended: the attempt's outcome, the task closed or scheduled again."""
+    call = session.scalars(select(Call).where(Call.uniqueid == call_id)).first()
+    if call is None or call.ended_at is not None:
+        return None  # not ours, or already settled (a repeated event)
+    outcome = DIAL_OUTCOMES.get(status, AttemptOutcome.FAILED)
+    call.ended_at, call.hangup_cause = now, status or "NONE"
+    if recording:
+        call.recording_path = recording
+    task = session.get(CallbackTask, task_of(call_id))
+    if outcome == AttemptOutcome.COMPLETED:
+        call.answered_at = now - timedelta(seconds=max(0, answered_seconds))
+    if task is None:
+        return outcome
+    task.last_outcome = outcome.value
+    if outcome == AttemptOutcome.COMPLETED:
+        task.reached_at = task.reached_at or call.answered_at
+        if task.closed_at is None:
+            task.closed_at, task.closed_why = now, CALLED_BACK
+    elif task.closed_at is None:
+        if task.attempts >= config.callback.max_attempts:
+            task.closed_at, task.closed_why = now, NOT_REACHED
+        else:
+            minutes = config.callback.retry_after_minutes[outcome.value]  # type: ignore[index]
+            task.next_at = now + timedelta(minutes=minutes)
+    return outcome
+
+
+def end_stale(session: Session, config: HotlineConfig, now: datetime) -> int:
+    """Live attempts with no word of their end for an hour: ended as failed."""
+    stale = session.scalars(
+        select(Call.uniqueid).where(
+            Call.uniqueid.startswith(PREFIX),
+            Call.ended_at.is_(None),
+            Call.started_at < now - STALE,
+        )
+    ).all()
+    for call_id in stale:
+        settle(session, config, call_id, "", 0, None, now)
+    return len(stale)
+
+
+# -- Asterisk's side ----------------------------------------------------------------
+def idle_member(event: AMIEvent, wrapup: dict[str, int], now: float) -> bool:
+    """A QueueMember app_queue would ring now: not in use, not paused, past its wrap-up."""
+    if event.get("Status") != "1" or event.get("Paused") != "0" or event.get("InCall") == "1":
+        return False
+    last = event.get("LastCall") or "0"
+    since = now - int(last) if last.isdigit() else 1e9
+    return since >= wrapup.get(event.get("Queue"), 0)
+
+
+class CallbackDialer:
+    """Rings free agents and, through them, the missed callers; one pass per `tick`."""
+
+    def __init__(
+        self, config: HotlineConfig, ami: AMIClient, sessions: sessionmaker[Session]
+    ) -> None:
+        self.config = config
+        self.ami = ami
+        self.sessions = sessions
+        self.wrapup = {queue.name: queue.wrapup_seconds for queue in config.queues}
+        self.ringing: set[int] = set()  # agents rung by this process, not answered yet
+        self.placing: set[asyncio.Task[None]] = set()
+        self.events: asyncio.Queue[AMIEvent] | None = None
+        self.listener: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Listen for the dialplan's word of each callback's end."""
+        if self.listener is None:
+            self.events = self.ami.subscribe("UserEvent")
+            self.listener = asyncio.create_task(self._listen(), name="callback-outcomes")
+
+    async def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.cancel()
+            await asyncio.gather(self.listener, return_exceptions=True)
+            self.listener = None
+        if self.events is not None:
+            self.ami.unsubscribe(self.events)
+            self.events = None
+        await asyncio.gather(*self.placing, return_exceptions=True)
+
+    async def tick(self) -> list[Placed]:
+        """One pass: settle stale attempts, find free agents, claim due tasks, ring."""
+        self.start()
+        now = datetime.now(UTC)
+        await asyncio.to_thread(self._in_store, end_stale, self.config, now)
+        agents = [a for a in await self.free_agents() if a.agent_id not in self.ringing]
+        placed = await asyncio.to_thread(self._in_store, claim, self.config, now, agents)
+        for job in placed:
+            self.ringing.add(job.agent.agent_id)
+            task = asyncio.create_task(self.place(job), name=job.call_id)
+            self.placing.add(task)
+            task.add_done_callback(self.placing.discard)
+        return placed
+
+    def _in_store(self, work, *args):  # type: ignore[no-untyped-def]
+        with unit_of_work(self.sessions) as session:
+            return work(session, *args)
+
+    async def free_agents(self) -> list[FreeAgent]:
+        """Members app_queue reports idle now (QueueStatus), as agents of the store."""
+        events = self.ami.subscribe("QueueMember", "QueueStatusComplete")
+        action_id = self.ami.next_action_id()
+        members: list[AMIEvent] = []
+        try:
+            await self.ami.action("QueueStatus", ActionID=action_id)
+            while True:
+                event = await asyncio.wait_for(events.get(), self.ami.action_timeout)
+                if event.get("ActionID") != action_id:
+                    continue
+                if event.name == "QueueStatusComplete":
+                    break
+                members.append(event)
+        finally:
+            self.ami.unsubscribe(events)
+        now = time.time()
+        idle: dict[str, str] = {}
+        busy: set[str] = set()
+        for event in members:
+            login = event.get("MemberName") or event.get("Name")
+            if idle_member(event, self.wrapup, now):
+                idle.setdefault(login, event.get("Location") or event.get("Interface"))
+            else:
+                busy.add(login)  # an agent busy or paused in one queue is not free
+        logins = [login for login in idle if login not in busy]
+        known = await asyncio.to_thread(self._in_store, agents_by_login, logins)
+        return [
+            FreeAgent(known[login].id, login, interface_of(known[login]))
+            for login in logins
+            if login in known
+        ]
+
+    async def place(self, job: Placed) -> None:
+        """Ring the agent; once they answer the dialplan dials the citizen (never re-sent)."""
+        dial = self.config.asterisk.outbound_channel.format(number=job.number)
+        try:
+            result = await self.ami.originate(
+                job.agent.interface,
+                context=CONTEXT,
+                exten="s",
+                variables={
+                    "HOTLINE_CALLBACK": job.call_id,
+                    "HOTLINE_CALLBACK_NUMBER": job.number,
+                    "HOTLINE_CALLBACK_DIAL": dial,
+                    "HOTLINE_CALLBACK_RING": str(self.config.robot.ring_timeout_seconds),
+                    "HOTLINE_CALLBACK_CID": self.config.robot.caller_id,
+                    "CDR(userfield)": job.call_id,
+                },
+                caller_id=f"callback <{job.number}>",  # the agent's phone shows whom
+                timeout_ms=AGENT_RING_SECONDS * 1000,
+                action_id=job.call_id,
+            )
+        except AMIActionError as exc:
+            log.error("%s: Asterisk refused the Originate: %s", job.call_id, exc)
+            await asyncio.to_thread(self._in_store, agent_missed, job.call_id, 0, _now())
+            return
+        except (AMIDisconnected, TimeoutError) as exc:
+            log.warning(
+                "%s: no word from Asterisk (%s); left live, never re-sent", job.call_id, exc
+            )
+            return
+        finally:
+            self.ringing.discard(job.agent.agent_id)
+        if result.reason != ANSWERED:
+            log.info("%s: agent %s did not answer", job.call_id, job.agent.login)
+            await asyncio.to_thread(
+                self._in_store, agent_missed, job.call_id, result.reason, _now()
+            )
+
+    async def _listen(self) -> None:
+        assert self.events is not None
+        while True:
+            event = await self.events.get()
+            if event.get("UserEvent") != "HotlineCallback":
+                continue
+            call_id = event.get("Callback")
+            if task_of(call_id) is None:
+                continue
+            try:
+                answered = int(event.get("Answered") or 0)
+            except ValueError:
+                answered = 0
+            recording = event.get("Recording") or None
+            try:
+                outcome = await asyncio.to_thread(
+                    self._in_store,
+                    settle,
+                    self.config,
+                    call_id,
+                    event.get("DialStatus"),
+                    answered,
+                    recording + ".wav" if recording else None,
+                    _now(),
+                )
+            except Exception:
+                log.exception("%s: outcome not kept", call_id)
+                continue
+            log.info("%s: %s", call_id, outcome.value if outcome else "already settled")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def run_once(dialer: CallbackDialer) -> int:
+    """The housekeeping job: one pass of the dialer; the number of agents rung."""
+    return len(await dialer.tick())
