@@ -249,7 +249,18 @@ def worst_rolling_24h(
     session: Session, rules: Sequence[QueueRule], day_end: datetime
 ) -> dict[str, float | None]:
     """Per queue and HOTLINE: the lowest answered / offered over the 24 windows of 24 h that
-    end on each hour of the day ending at day_end (one query; windows without calls skipped)."""
+    end on each hour of the day ending at day_end (windows without calls skipped)."""
+    return {
+        name: min((r for r in rates if r is not None), default=None)
+        for name, rates in rolling_24h(session, rules, day_end).items()
+    }
+
+
+def rolling_24h(
+    session: Session, rules: Sequence[QueueRule], day_end: datetime
+) -> dict[str, list[float | None]]:
+    """Per queue and HOTLINE: answered / offered in each of the 24 windows of 24 h that end
+    on each hour of the day ending at day_end, oldest first (None: no call); one query each."""
     ends = [day_end - timedelta(hours=h) for h in range(23, -1, -1)]
     a = _attempts(rules, day_end - timedelta(hours=47), day_end)
     calls = (
@@ -270,15 +281,13 @@ def worst_rolling_24h(
             columns.append(func.sum(case((inside, answered), else_=0)).label(f"a{n}"))
         return columns
 
-    def worst(row: Any) -> float | None:
-        rates = [
-            _n(getattr(row, f"a{n}")) / offered
+    def worst(row: Any) -> list[float | None]:
+        return [
+            _n(getattr(row, f"a{n}")) / offered if (offered := _n(getattr(row, f"o{n}"))) else None
             for n in range(len(ends))
-            if (offered := _n(getattr(row, f"o{n}")))
         ]
-        return min(rates) if rates else None
 
-    found: dict[str, float | None] = {rule.name: None for rule in rules}
+    found: dict[str, list[float | None]] = {rule.name: [None] * len(ends) for rule in rules}
     for row in session.execute(
         select(a.c.queue, *windows(a.c.entered_at, a.c.answered)).group_by(a.c.queue)
     ):

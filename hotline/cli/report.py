@@ -1,4 +1,5 @@
-"""`hotline report three-rates|ranking|snail-seat|overdue|trend`: what leadership reads on Monday.
+"""`hotline report three-rates|ranking|snail-seat|overdue|trend|service-level`: what leadership
+reads on Monday, and the standard's daily report.
 
 Periods: `--week 2026-W47` (ISO week), `--month 2026-10` (calendar month),
 `--assessment-month 2026-10` (starts on `metrics.assessment_month_start_day`),
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
     from core.periods import Period
     from reports.tables import Report
 
-report_app = typer.Typer(help="Three rates, ranking, snail seat, deadlines (table/CSV/XLSX).")
+report_app = typer.Typer(
+    help="Three rates, ranking, snail seat, deadlines, service level (table/CSV/XLSX)."
+)
 
 Week = Annotated[str, typer.Option("--week", help="ISO week, e.g. 2026-W47.")]
 Month = Annotated[str, typer.Option("--month", help="Calendar month, e.g. 2026-10.")]
@@ -198,3 +201,25 @@ def trend(
     cfg = config_or_exit(config)
     today = datetime.now(cfg.tz).date()
     build_and_emit(cfg, lambda s: trend_report(s, cfg, today, weeks, unit), fmt, output)
+
+
+@report_app.command("service-level")
+def service_level(
+    day: Annotated[str, typer.Option("--day", help="A local day, YYYY-MM-DD.")] = "",
+    week: Week = "",
+    month: Month = "",
+    fmt: Format = "table",
+    output: Output = None,
+    config: ConfigOption = None,
+) -> None:
+    """GB/T 33358 per line, queue and day: offered, answered within 15 s, 接通率 (day and worst
+    rolling 24 h), abandoned by wait, callbacks (with none of --day/--week/--month: today)."""
+    from core.periods import PeriodError
+    from dashboard.service_level import choose, service_level_report
+
+    cfg = config_or_exit(config)
+    try:
+        period = choose(datetime.now(cfg.tz).date(), day=day, week=week, month=month)
+    except PeriodError as exc:
+        raise fail(str(exc)) from None
+    build_and_emit(cfg, lambda s: service_level_report(s, cfg, period), fmt, output)

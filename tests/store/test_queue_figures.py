@@ -11,11 +11,17 @@ Day D = 2026-12-04 in Asia/Shanghai (UTC+8).
 
 from __future__ import annotations
 
+import csv
+import html
+import io
+import re
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents.figures import (
@@ -30,8 +36,11 @@ from agents.figures import (
 )
 from agents.store import SCRIPTED, bind_seat, record_state
 from core.vocabulary import AgentState
+from dashboard.app import create_app
 from db.models import CallbackTask, QueueLogEntry, User
 from db.session import unit_of_work
+from tests.support.console_city import login
+from tests.support.console_site import console_site
 
 TZ = ZoneInfo("Asia/Shanghai")
 D = date(2026, 12, 4)
@@ -229,3 +238,44 @@ def test_callers_waiting_now_from_ami_events() -> None:
     assert now[HOTLINE]["waiting"] == 2 and now[HOTLINE]["longest"] == 35
     waiting.feed("QueueCallerLeave", {"Uniqueid": "b", "Queue": EN}, now=126.0)
     assert waiting.now([EN], at=127.0)[EN]["waiting"] == 0
+
+
+def test_the_page_its_export_and_the_command_line_show_the_same_numbers(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hotline.cli.main import app as cli
+
+    config, path, _, sessions = console_site(tmp_path)
+    fill(sessions)
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
+        assert login(client, "s1").status_code == 303  # staff: not theirs to see
+        assert client.get("/service-level").status_code == 403
+        assert client.get("/wallboard").status_code == 403
+        client.cookies.clear()
+        assert login(client, "boss").status_code == 303
+        shown = client.get("/service-level?day=2026-12-04")
+        assert shown.status_code == 200
+        exported = client.get("/service-level/export.csv?day=2026-12-04")
+        assert exported.status_code == 200
+        assert client.get("/wallboard").status_code == 200
+    out = tmp_path / "sl.csv"
+    done = CliRunner().invoke(
+        cli,
+        ["report", "service-level", "--day", "2026-12-04", "--format", "csv",
+         "-o", str(out), "--config", str(path)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    from_cli = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    from_page = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert from_cli == from_page
+    headers, rows = from_cli[0], from_cli[1:]
+    # the page's table: the very cells, row by row
+    cells = [
+        [html.unescape(c) for c in re.findall(r'<td data-label="[^"]*" data-h="[^"]*"[^>]*>([^<]*)</td>', tr)]
+        for tr in re.findall(r'<tr class="sl-row"[^>]*>(.*?)</tr>', shown.text, re.S)
+    ]  # fmt: skip
+    assert cells == rows
+    hotline = dict(zip(headers, rows[0], strict=True))
+    assert hotline["队列"] == "全部" and hotline["呼入"] == "8" and hotline["接通"] == "4"
+    assert hotline["接通率"] == "50.00%" and hotline["最差24小时接通率"] == "37.50%"
+    assert hotline["放弃0-5s"] == "2" and hotline["放弃60s+"] == "1"
