@@ -47,6 +47,7 @@ from core.vocabulary import AttemptOutcome, CallDirection, CallStep
 from dashboard.audit import audit, count_actions
 from dashboard.auth import Keys, Viewer, client_address, recording_viewer
 from dashboard.call_search import CallQuery, call_by_id, search_calls
+from dashboard.quality import scoring_context
 from dashboard.render import page
 from dashboard.scope import in_subtree
 from dashboard.waveform import cached_peaks, peaks_svg
@@ -280,11 +281,21 @@ def call_page(request: Request, call_id: CallId, viewer: Listener) -> Response:
                 item["wave"] = ""
         recordings.append(item)
     answers = [a for a in survey if a.call_id == call.id]
+    with unit_of_work(request.app.state.sessions) as session:
+        quality = scoring_context(
+            session, call.uniqueid, viewer, dict(config.monitoring.quality_checklist)
+        )
     return page(
         request,
         "call.html",
         viewer,
-        {"call": call, "ticket": call.ticket, "recordings": recordings, "answers": answers},
+        {
+            "call": call,
+            "ticket": call.ticket,
+            "recordings": recordings,
+            "answers": answers,
+            **quality,
+        },
     )
 
 
