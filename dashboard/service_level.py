@@ -97,7 +97,9 @@ def service_level_report(session: Session, config: HotlineConfig, period: period
     """The report's rows: each day of the period, the hotline then each queue."""
     rules = rules_of(config)
     lines = {
-        q.name: "、".join(line.did for line in config.lines if line.queue == q.name)
+        q.name: "、".join(
+            line.did for line in config.lines if line.queue == q.name and line.answer == "agents"
+        )
         for q in config.queues
     }
     report = Report(f"服务水平日报 {period.label}", list(HEADERS), percent=set(PERCENT))

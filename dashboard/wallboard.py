@@ -213,7 +213,9 @@ def board_of(app: FastAPI) -> Wallboard:
 
 def _queues(config: HotlineConfig) -> list[dict[str, str]]:
     lines = {
-        q.name: "、".join(line.name for line in config.lines if line.queue == q.name)
+        q.name: "、".join(
+            line.name for line in config.lines if line.queue == q.name and line.answer == "agents"
+        )
         for q in config.queues
     }
     return [{"key": ALL, "name": "全部 Hotline", "lines": ""}] + [
