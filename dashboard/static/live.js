@@ -19,3 +19,46 @@ source.addEventListener("calls", (e) => {
     return tr;
   }));
 });
+
+// Listening in (监听 / 耳语 / 强插): shown only to roles that may (GET /live/listen answers 200).
+const listenBox = document.getElementById("listen");
+async function listenPost(url, fields) {
+  const form = new URLSearchParams({...fields, csrf: listenBox.dataset.csrf});
+  const reply = await fetch(url, {method: "POST", body: form, headers: {"Accept": "application/json"}});
+  const data = await reply.json().catch(() => ({}));
+  document.getElementById("listen-state").textContent = reply.ok ? `已接通 connected (#${data.session ?? ""})` : (data.detail || reply.status);
+  refreshListen();
+}
+async function refreshListen() {
+  const reply = await fetch("/live/listen", {headers: {"Accept": "application/json"}});
+  if (!reply.ok) { listenBox.hidden = true; return false; }
+  const data = await reply.json();
+  listenBox.hidden = false;
+  const phone = document.getElementById("listen-phone");
+  if (!phone.options.length) phone.replaceChildren(...data.phones.map((p) => new Option(p, p)));
+  document.getElementById("listen-body").replaceChildren(...data.calls.map((c) => {
+    const tr = document.createElement("tr");
+    for (const [label, value] of [["坐席", c.agent], ["号码", c.number], ["队列", c.queue]]) {
+      const td = document.createElement("td"); td.dataset.label = label; td.textContent = value; tr.appendChild(td);
+    }
+    const td = document.createElement("td"); td.dataset.label = "监听";
+    for (const [mode, name] of data.modes) {
+      const button = document.createElement("button");
+      button.className = `listen-${mode}`; button.textContent = name;
+      button.addEventListener("click", () => listenPost("/live/listen", {uniqueid: c.uniqueid, mode, phone: phone.value}));
+      td.appendChild(button);
+    }
+    for (const s of data.sessions.filter((s) => s.uniqueid === c.uniqueid)) {
+      const button = document.createElement("button");
+      button.className = "listen-stop"; button.textContent = `结束 stop ${s.mode}`;
+      button.addEventListener("click", () => listenPost(`/live/listen/${s.id}/stop`, {}));
+      td.appendChild(button);
+    }
+    tr.appendChild(td);
+    return tr;
+  }));
+  return true;
+}
+refreshListen().then((may) => {
+  if (may) { source.addEventListener("calls", refreshListen); setInterval(refreshListen, 5000); }
+});
