@@ -34,13 +34,18 @@ from dashboard import (
     agent_pop,
     agent_workspace,
     intake,
+    listen,
     live,
     login,
     pages,
+    performance,
+    quality,
     rates,
     recordings,
     robot_page,
+    service_level,
     ticket_page,
+    wallboard,
 )
 from dashboard.auth import AddressThrottle, Keys, NotLoggedIn, load_secret
 from dashboard.headers import SecurityHeaders
@@ -156,8 +161,13 @@ def create_app(
         recordings.router,
         ticket_page.router,
         rates.router,
+        performance.router,
+        quality.router,
         robot_page.router,
         live.router,
+        listen.router,
+        wallboard.router,
+        service_level.router,
         admin.router,
         agent_workspace.router,
     ):

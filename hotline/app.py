@@ -23,7 +23,9 @@ import uvicorn
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from agents.callback_dialer import CallbackDialer, run_once
 from agents.follow import ingest_once
+from agents.missed import follow_missed
 from callback_robot.runner import run_robot
 from callback_robot.store import RobotStore, robot_operations
 from callback_robot.survey import SurveyEndRoute, SurveyFlow
@@ -202,6 +204,8 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
 
     async def follow_queue_log() -> None:
         await loop.run_in_executor(queue_log, ingest_once, hotline.sessions, config.queue_log)
+        if config.callback.enabled:  # missed callers become tasks, callers served close theirs
+            await loop.run_in_executor(queue_log, follow_missed, hotline.sessions, config)
 
     jobs = [
         (1.0, follow_queue_log, "queue_log"),
@@ -214,6 +218,9 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
         (config.health.disk_check_seconds, disk, "disk check"),
         (config.privacy.retention_interval_hours * 3600, retention, "retention"),
     ]
+    if config.callback.enabled and ami is not None:  # missed callers called back, agent first
+        dialer = CallbackDialer(config, ami, hotline.sessions)
+        jobs.append((3.0, lambda: run_once(dialer), "callbacks"))
     return [asyncio.create_task(every(s, job, name), name=name) for s, job, name in jobs]
 
 

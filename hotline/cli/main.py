@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from hotline.cli import demo, housekeeping, serve
+from hotline.cli import demo, housekeeping, performance, serve
 from hotline.cli.asterisk import asterisk_app
 from hotline.cli.phone import phone_app
 from hotline.cli.prompts import prompts_app
@@ -45,6 +45,7 @@ app.command("reconcile")(housekeeping.reconcile_command)
 app.command("transcribe")(housekeeping.transcribe_command)
 app.command("demo-data")(demo.demo_data)
 app.command("demo-floor")(demo.demo_floor)
+report_app.command("performance")(performance.performance_command)
 
 
 @app.command("check-config")

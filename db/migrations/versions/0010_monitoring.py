@@ -12,7 +12,6 @@ from alembic import op
 
 import db.models
 
-
 revision = "0010_monitoring"
 down_revision = "0009_agents"
 branch_labels = None
