@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from agents.follow import ingest_once
+from core.vocabulary import TicketStatus
 from db.models import CallbackTask
 from db.session import unit_of_work
+from db.tickets import create_ticket
 from hotline.app import Hotline
 from telephony.ami import AMIClient
 from tests.support.agents import (
@@ -184,3 +186,23 @@ async def test_a_waiting_caller_hears_position_and_wait_then_leaves_a_message_by
 
     await eventually(left, what="EXITWITHKEY in queue_log")
     assert ticket_of_call(floor, call.uniqueid).wait_seconds is not None  # type: ignore[union-attr]
+
+
+async def test_a_tickets_progress_is_one_key_away_from_the_greeting(
+    floor: Hotline, ami: AMIClient
+) -> None:
+    caller = "13900139005"
+    with unit_of_work(floor.sessions) as session:
+        ticket = create_ticket(
+            session,
+            caller_number=caller,
+            local_day=date(2026, 11, 20),
+            accepted_at=datetime(2026, 11, 20, 2, tzinfo=UTC),
+        )
+        ticket.status = TicketStatus.IN_PROGRESS
+        number = ticket.number
+    # 2 during the greeting, then the ticket's number: its own caller hears the status
+    call = await citizen_call(ami, AGENTS_LINE, f"w1.5|d2|w4|d{number}#|w12", caller=caller)
+    await calls_ended(floor, call.uniqueid)
+    assert call.variables.get("HOTLINE_SPOKEN_STATUS") == "in_progress"
+    assert "HOTLINE_QUEUE" not in call.variables  # nobody was queued for it
