@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,10 +11,14 @@ from agents.queue_log import Chunk, read_from
 from agents.store import keep, position
 from db.session import unit_of_work
 
+# `hotline serve` reads every second and an open wallboard reads too, in the same process:
+# one pass at a time (across processes, the position row's lock on PostgreSQL)
+_ONE_PASS = threading.Lock()
+
 
 def ingest_once(sessions: sessionmaker[Session], path: Path) -> int:
     """Read queue_log on from the kept position; the number of new lines kept."""
-    with unit_of_work(sessions) as session:
+    with _ONE_PASS, unit_of_work(sessions) as session:
         inode, offset = position(session)
         chunk = read_from(path, inode, offset)
         if (chunk.inode, chunk.offset) == (inode, offset):

@@ -143,7 +143,13 @@ def current_states(
 
 # -- queue_log ---------------------------------------------------------------------
 def position(session: Session) -> tuple[int, int]:
-    row = session.get(QueueLogPosition, 1)
+    """Where the last pass stopped, locked until this pass commits.
+
+    `hotline serve` reads queue_log every second and an open wallboard reads it
+    too: the row lock (PostgreSQL; SQLite's one writer refuses the second's
+    stale upgrade) keeps two readers from keeping the same lines twice.
+    """
+    row = session.get(QueueLogPosition, 1, with_for_update=True)
     return (row.inode, row.offset) if row else (0, 0)
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from agents.follow import ingest_once
 from agents.queue_log import Chunk, parse_line
 from agents.store import SCRIPTED, bind_seat, keep, position
 from core.vocabulary import AgentState
@@ -72,3 +77,26 @@ def test_one_pass_keeps_lines_states_ticket_facts_and_position(
             3,
             30,
         )
+
+
+def test_two_readers_at_once_keep_each_line_once(
+    store: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """hotline serve and an open wallboard read queue_log in one process: no line kept twice."""
+    log = tmp_path / "queue_log"
+    log.write_text("".join(line + "\n" for line in LINES))
+    barrier = threading.Barrier(2)
+
+    def read() -> None:
+        barrier.wait()
+        with contextlib.suppress(OperationalError, IntegrityError):  # the loser tries again
+            ingest_once(store, log)
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ingest_once(store, log)  # whatever the loser left
+    with unit_of_work(store) as session:
+        assert session.scalar(select(func.count()).select_from(QueueLogEntry)) == len(LINES)
