@@ -122,6 +122,9 @@ def _check_channel(what: str, channel: str) -> None:
         raise ThreeWayError(f"{what} {channel[:60]!r} is not a channel name")
 
 
+BRIDGE_SETTLE_TRIES = 20  # x 0.1 s
+
+
 async def agent_channel(ami: AMI, caller_channel: str, interface: str) -> str:
     """The agent's channel bridged to the citizen's (BRIDGEPEER), checked to be the agent's.
 
@@ -129,8 +132,14 @@ async def agent_channel(ami: AMI, caller_channel: str, interface: str) -> str:
     peer must be one of its channels, so that no other call is ever pulled in.
     """
     _check_channel("the citizen's channel", caller_channel)
-    reply = await ami.action("Getvar", Channel=caller_channel, Variable="BRIDGEPEER")
-    peer = reply.get("Value", "")
+    peer = ""
+    # AgentConnect may come before the bridge has set BRIDGEPEER: give it a moment
+    for _ in range(BRIDGE_SETTLE_TRIES):
+        reply = await ami.action("Getvar", Channel=caller_channel, Variable="BRIDGEPEER")
+        peer = reply.get("Value", "")
+        if peer:
+            break
+        await asyncio.sleep(0.1)
     if not peer.startswith(f"{interface}-") or "," in peer:
         raise ThreeWayError(f"the citizen is not talking with {interface} (bridged to {peer!r})")
     return peer
