@@ -219,8 +219,16 @@ async def three_way(
     return Leg(room, number, result.channel, result.uniqueid, recording, hangups)
 
 
-async def leg_ended(ami: AMI, leg: Leg, timeout: float | None = None) -> AMIEvent:
-    """Wait for the third party's Hangup (None timeout: as long as it takes)."""
+class Watched(Protocol):
+    """A leg the hotline originated, with the Hangup events subscribed before it was dialled."""
+
+    uniqueid: str
+    hangups: asyncio.Queue[AMIEvent]
+
+
+async def leg_ended(ami: AMI, leg: Watched, timeout: float | None = None) -> AMIEvent:
+    """Wait for the leg's Hangup (None timeout: as long as it takes): a third party's, a
+    listening supervisor's."""
     try:
         while True:
             event = await asyncio.wait_for(leg.hangups.get(), timeout)

@@ -15,7 +15,7 @@ or, with `asterisk.include_simulators`, a scripted supervisor
 action: the mode from a fixed set, the phone, the channel names.
 
 Every session is a `listen_sessions` row: opened once the supervisor's phone
-answered, ended on that leg's Hangup (`session_ended` waits for it).
+answered, ended on that leg's Hangup (`agents.conference.leg_ended` waits for it).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ async def listen_in(
     """Ring dial (the phone's dial string) and join it to agent_channel in mode.
 
     Returns once the phone answered; the Hangup queue is opened before the dial,
-    so `session_ended` misses no hang-up.
+    so `leg_ended` misses no hang-up.
     """
     check_mode(mode)
     _check_channel("the agent's channel", agent_channel)
@@ -117,17 +117,6 @@ async def listen_in(
         ami.unsubscribe(hangups)
         raise ListenError(f"the phone {phone} did not answer (reason {result.reason})")
     return Leg(mode, phone, result.channel, result.uniqueid, hangups)
-
-
-async def session_ended(ami: AMI, leg: Leg, timeout: float | None = None) -> AMIEvent:
-    """Wait for the supervisor leg's Hangup (None timeout: as long as it takes)."""
-    try:
-        while True:
-            event = await asyncio.wait_for(leg.hangups.get(), timeout)
-            if event.get("Uniqueid") == leg.uniqueid:
-                return event
-    finally:
-        ami.unsubscribe(leg.hangups)
 
 
 async def stop(ami: AMI, channel: str) -> None:

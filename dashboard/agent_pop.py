@@ -16,7 +16,6 @@ full number: they are talking to the caller.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -34,8 +33,8 @@ from core.vocabulary import AgentState, TicketStatus, label
 from db.calls import call_by_uniqueid
 from db.models import Ticket, ValidCallback
 from db.tickets import OPEN_STATUSES, line_by_did
-from links.ami import ami_client
-from telephony.ami import AMIError, AMIEvent
+from links.ami import follow_events
+from telephony.ami import AMIEvent
 
 log = logging.getLogger(__name__)
 EVENTS = (
@@ -180,28 +179,10 @@ class AgentDesk:
 
     async def follow(self, config: HotlineConfig, stop: asyncio.Event) -> None:
         """Follow AMI until stop; an unreachable Asterisk is retried every few seconds."""
-        while not stop.is_set():
-            client = ami_client(config)
-            try:
-                await client.connect()
-            except (AMIError, OSError) as exc:
-                self.connected = False
-                log.info("agent desk: AMI not reachable (%s); retrying", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 3)
-                continue
-            queue = client.subscribe(*EVENTS)
-            try:
-                while not stop.is_set():
-                    self.connected = client.connected.is_set()
-                    try:
-                        self.feed(await asyncio.wait_for(queue.get(), 1))
-                    except TimeoutError:
-                        continue
-            finally:
-                self.connected = False
-                client.unsubscribe(queue)
-                await client.close()
+        await follow_events(config, stop, EVENTS, self.feed, self._linked, "agent desk")
+
+    def _linked(self, up: bool) -> None:
+        self.connected = up
 
 
 # -- the store's part ------------------------------------------------------------------

@@ -60,6 +60,7 @@ from dashboard.auth import (
     read_cookie,
     require_roles,
 )
+from dashboard.leg_watch import watch_leg
 from dashboard.render import page
 from db.models import Agent, CallLeg, Department, Ticket
 from db.session import unit_of_work
@@ -82,7 +83,6 @@ SHORTCUTS = [
 ]
 TRANSFER_CONTEXT = "hotline-ivr"
 TRANSFER_EXTEN = "queue"
-THREE_WAY_LONGEST = 4 * 3600.0  # a leg's end is written after this at the latest
 
 
 def desk_of(request: Request) -> AgentDesk:
@@ -643,26 +643,13 @@ async def agent_three_way(
 
     leg_id = await anyio.to_thread.run_sync(record)
 
-    async def watch() -> None:
-        try:
-            await conference.leg_ended(ami, leg, timeout=THREE_WAY_LONGEST)
-        except TimeoutError:
-            pass
-        finally:
-            await ami.close()
-
-        def ended() -> None:
-            with unit_of_work(request.app.state.sessions) as session:
-                end_leg(session, leg_id, datetime.now(UTC))
-
-        await anyio.to_thread.run_sync(ended)
-
-    watches: set[asyncio.Task[None]] | None = getattr(request.app.state, "three_way_watches", None)
-    if watches is None:
-        watches = request.app.state.three_way_watches = set()
-    task = asyncio.create_task(watch(), name=f"three-way-{leg_id}")
-    watches.add(task)
-    task.add_done_callback(watches.discard)
+    watch_leg(
+        request,
+        ami,
+        leg,
+        lambda session, when: end_leg(session, leg_id, when),
+        name=f"three-way-{leg_id}",
+    )
     return _json({"ok": True, "target": name, "leg": leg_id})
 
 

@@ -17,8 +17,6 @@ Any other role gets 403 (audited as `listen_refused`) and nothing is dialled.
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -32,13 +30,13 @@ from core.config import HotlineConfig
 from core.seats import seats
 from dashboard.audit import audit
 from dashboard.auth import Viewer, check_csrf, client_address, current_viewer
+from dashboard.leg_watch import watch_leg
 from db.models import Agent, ListenSession, User
 from db.session import unit_of_work
 from links.ami import ami_client
 from telephony.ami import AMIError
 
 router = APIRouter(tags=["listen"])
-LONGEST = 4 * 3600.0  # a session's end is written after this at the latest
 
 
 def _json(data: dict[str, Any], status: int = 200) -> JSONResponse:
@@ -205,26 +203,13 @@ async def listen_start(
 
     session_id = await anyio.to_thread.run_sync(record)
 
-    async def watch() -> None:
-        try:
-            await listen.session_ended(ami, leg, timeout=LONGEST)
-        except TimeoutError:
-            pass
-        finally:
-            await ami.close()
-
-        def ended() -> None:
-            with unit_of_work(request.app.state.sessions) as session:
-                listen.end_session(session, session_id, datetime.now(UTC))
-
-        await anyio.to_thread.run_sync(ended)
-
-    watches: set[asyncio.Task[None]] | None = getattr(request.app.state, "listen_watches", None)
-    if watches is None:
-        watches = request.app.state.listen_watches = set()
-    task = asyncio.create_task(watch(), name=f"listen-{session_id}")
-    watches.add(task)
-    task.add_done_callback(watches.discard)
+    watch_leg(
+        request,
+        ami,
+        leg,
+        lambda session, when: listen.end_session(session, session_id, when),
+        name=f"listen-{session_id}",
+    )
     return _json({"ok": True, "session": session_id, "mode": mode, "phone": phone})
 
 

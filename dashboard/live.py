@@ -17,7 +17,6 @@ event, once the session is over or the account disabled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import threading
@@ -36,8 +35,8 @@ from dashboard.auth import SESSION_COOKIE, Viewer, current_viewer, load_viewer, 
 from dashboard.render import page
 from dashboard.scope import live_in_subtree
 from db.session import unit_of_work
-from links.ami import ami_client
-from telephony.ami import AMIError, AMIEvent
+from links.ami import follow_events
+from telephony.ami import AMIEvent
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
@@ -132,30 +131,12 @@ class LiveCalls:
 
     async def follow(self, config: HotlineConfig, stop: asyncio.Event) -> None:
         """Follow AMI until stop; an unreachable Asterisk is retried every few seconds."""
-        while not stop.is_set():
-            client = ami_client(config)
-            try:
-                await client.connect()
-            except (AMIError, OSError) as exc:
-                self.connected = False
-                log.info("live calls: AMI not reachable (%s); retrying", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 3)
-                continue
-            queue = client.subscribe(*EVENTS)
-            try:
-                while not stop.is_set():
-                    self.connected = client.connected.is_set()
-                    if not self.connected:
-                        self.clear()
-                    try:
-                        self.feed(await asyncio.wait_for(queue.get(), 1))
-                    except TimeoutError:
-                        continue
-            finally:
-                self.connected = False
-                client.unsubscribe(queue)
-                await client.close()
+        await follow_events(config, stop, EVENTS, self.feed, self._linked, "live calls")
+
+    def _linked(self, up: bool) -> None:
+        self.connected = up
+        if not up:  # a lost link: the table would only grow stale
+            self.clear()
 
 
 def _visible(request: Request, viewer: Viewer, calls: list[LiveCall]) -> list[LiveCall]:

@@ -9,16 +9,11 @@ valid callbacks, and the exports are `reports.tables` reports: the same files
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
-from starlette.background import BackgroundTask
 
 from agents.performance import AgentFigures, agent_figures, period_of, team_figures
 from core.config import HotlineConfig
@@ -27,11 +22,12 @@ from dashboard.audit import audit
 from dashboard.auth import Viewer, client_address, require_roles
 from dashboard.charts import stacked_bars
 from dashboard.render import page
+from dashboard.report_files import report_file
 from db.models import utcnow
 from db.session import unit_of_work
 from reports.build import rate_rules
 from reports.metrics import Counts, Rates
-from reports.tables import Report, write_csv, write_xlsx
+from reports.tables import Report
 
 router = APIRouter(tags=["performance"])
 Supervisor = Annotated[Viewer, Depends(require_roles("supervisor", "admin"))]
@@ -192,18 +188,4 @@ def export(request: Request, which: str, fmt: str, viewer: Supervisor) -> Respon
             client_address(request),
             f"performance {which} {period.label}",
         )
-    folder = Path(tempfile.mkdtemp(prefix="hotline-report-"))
-    target = folder / f"report.{fmt}"
-    media: Any
-    if fmt == "csv":
-        write_csv(report, target)
-        media = "text/csv; charset=utf-8"
-    else:
-        write_xlsx(report, target)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return FileResponse(
-        target,
-        media_type=media,
-        filename=f"performance-{which}-{period.label}.{fmt}",
-        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
-    )
+    return report_file(report, fmt, f"performance-{which}-{period.label}.{fmt}")

@@ -10,20 +10,15 @@ Staff see their own unit's subtree only.
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
-from starlette.background import BackgroundTask
 
 from core import periods
 from core.config import HotlineConfig
@@ -31,6 +26,7 @@ from dashboard.audit import audit
 from dashboard.auth import Viewer, client_address, current_viewer
 from dashboard.charts import Series, line_chart
 from dashboard.render import page
+from dashboard.report_files import report_file
 from dashboard.scope import children, in_subtree, subtree_units
 from db.departments import MAX_DEPTH, department_by_code, subtree
 from db.models import Department, utcnow
@@ -315,17 +311,5 @@ def export(
     if which not in REPORTS or fmt not in ("csv", "xlsx"):
         raise HTTPException(404, "没有这个报表 / no such report")
     report = _report(request, viewer, which)
-    folder = Path(tempfile.mkdtemp(prefix="hotline-report-"))
-    target = folder / f"report.{fmt}"
-    if fmt == "csv":
-        tables.write_csv(report, target)
-        media = "text/csv; charset=utf-8"
-    else:
-        tables.write_xlsx(report, target)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return FileResponse(
-        target,
-        media_type=media,
-        filename=f"{which}-{report.title.split(' ', 1)[-1].replace(' ', '_')}.{fmt}",
-        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
-    )
+    period = report.title.split(" ", 1)[-1].replace(" ", "_")
+    return report_file(report, fmt, f"{which}-{period}.{fmt}")

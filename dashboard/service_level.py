@@ -12,16 +12,11 @@ Supervisors and admins only.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import date, datetime, timedelta
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
-from starlette.background import BackgroundTask
 
 from agents.figures import (
     HOTLINE,
@@ -38,8 +33,8 @@ from dashboard.audit import audit
 from dashboard.auth import Viewer, client_address, require_roles
 from dashboard.charts import Series, line_chart
 from dashboard.render import page
+from dashboard.report_files import report_file
 from db.session import unit_of_work
-from reports import tables
 from reports.tables import Report
 
 router = APIRouter(tags=["service-level"])
@@ -233,18 +228,4 @@ def export(
             client_address(request),
             f"service-level {period.label}",
         )
-    folder = Path(tempfile.mkdtemp(prefix="hotline-report-"))
-    target = folder / f"report.{fmt}"
-    media: Any
-    if fmt == "csv":
-        tables.write_csv(report, target)
-        media = "text/csv; charset=utf-8"
-    else:
-        tables.write_xlsx(report, target)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return FileResponse(
-        target,
-        media_type=media,
-        filename=f"service-level-{period.label}.{fmt}",
-        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
-    )
+    return report_file(report, fmt, f"service-level-{period.label}.{fmt}")

@@ -8,8 +8,15 @@ their links here, so a new AMI setting is passed on in one place.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+
 from core.config import HotlineConfig
-from telephony.ami import AMIClient
+from telephony.ami import AMIClient, AMIError, AMIEvent
+
+log = logging.getLogger(__name__)
 
 
 def ami_client(config: HotlineConfig) -> AMIClient:
@@ -24,3 +31,40 @@ def ami_client(config: HotlineConfig) -> AMIClient:
         reconnect_max_delay=ami.reconnect_max_delay,
         secret_hint=ami.secret_env,
     )
+
+
+async def follow_events(
+    config: HotlineConfig,
+    stop: asyncio.Event,
+    names: Iterable[str],
+    feed: Callable[[AMIEvent], None],
+    linked: Callable[[bool], None],
+    what: str,
+) -> None:
+    """Feed the named AMI events to feed until stop, on a link of their own.
+
+    An unreachable Asterisk is retried every few seconds; linked(up) says
+    whether the link is up, on every turn (the console's live pages show it).
+    """
+    while not stop.is_set():
+        client = ami_client(config)
+        try:
+            await client.connect()
+        except (AMIError, OSError) as exc:
+            linked(False)
+            log.info("%s: AMI not reachable (%s); retrying", what, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 3)
+            continue
+        queue = client.subscribe(*names)
+        try:
+            while not stop.is_set():
+                linked(client.connected.is_set())
+                try:
+                    feed(await asyncio.wait_for(queue.get(), 1))
+                except TimeoutError:
+                    continue
+        finally:
+            linked(False)
+            client.unsubscribe(queue)
+            await client.close()
