@@ -205,7 +205,7 @@ def test_hotline_web_trusts_no_forwarded_header_by_default(tmp_path: Path) -> No
                 assert child.poll() is None and time.monotonic() < deadline, "no hotline web"
                 time.sleep(0.2)
         codes = []
-        with httpx.Client(base_url=f"http://127.0.0.1:{config.web.port}") as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{config.web.port}", timeout=60) as client:
             for i in range(8):
                 token = CSRF.search(client.get("/login").text)
                 assert token
