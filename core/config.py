@@ -328,6 +328,77 @@ class MonitoringConfig(Section):
     }
 
 
+class FarringtonConfig(Section):
+    """The weekly detector: improved Farrington (Noufaily et al. 2012)."""
+
+    years_back: int = Field(2, ge=1, le=5)
+    window_weeks: int = Field(3, ge=1, le=6)  # ± weeks around the same week of past years
+    seasonal_levels: int = Field(10, ge=2, le=20)  # the factor's levels over a year
+    trend_p: float = Field(0.05, gt=0, lt=1)  # a trend term is kept only below this p
+    reweight_threshold: float = Field(2.58, gt=0)  # Anscombe residual: a past outbreak
+    exclude_recent_weeks: int = Field(26, ge=0, le=52)
+    alpha: float = Field(0.01, gt=0, lt=0.5)  # the negative-binomial upper bound
+    min_cases_4_weeks: int = Field(5, ge=0)  # no alarm under this many in the last 4 weeks
+
+
+class DailyWarningConfig(Section):
+    """The daily early warning: EARS C2 or ESSENCE's EWMA."""
+
+    method: Literal["ears_c2", "ewma"] = "ears_c2"
+    baseline_days: int = Field(7, ge=3, le=60)
+    guard_days: int = Field(2, ge=0, le=7)
+    threshold_sd: float = Field(3.0, gt=0)
+    min_sigma: float = Field(0.5, ge=0)
+    ewma_baseline_days: int = Field(28, ge=7, le=90)
+    ewma_lambdas: list[float] = [0.4, 0.9]
+    at: str = Field("07:00", pattern=r"^\d{2}:\d{2}$")  # `hotline serve` runs it daily
+
+
+class HotspotsConfig(Section):
+    """未诉先办: what rose beyond its season, and where (issue 23)."""
+
+    farrington: FarringtonConfig = FarringtonConfig()
+    daily: DailyWarningConfig = DailyWarningConfig()
+    fdr_q: float = Field(0.05, gt=0, lt=1)  # Benjamini-Hochberg over one run
+    min_excess_cases: int = Field(5, ge=0)  # a flag needs at least this many above expected
+    min_excess_share: float = Field(0.30, ge=0)  # ... and this share above expected
+    levels: list[Literal["district", "township"]] = ["district", "township"]
+    run_day: int = Field(3, ge=1, le=28)  # `hotline serve` analyses last month on this day
+    stl_period: int = Field(52, ge=4)  # charts only
+
+
+class TopicsConfig(Section):
+    """主要反映: topics per category and month, and a category for IVR tickets."""
+
+    min_df: int = Field(3, ge=1)
+    max_df: float = Field(0.5, gt=0, le=1)
+    k_min: int = Field(2, ge=1)
+    k_max: int = Field(8, ge=2)
+    new_topic_cosine: float = Field(0.3, gt=0, lt=1)  # below this to all of 3 months: new
+    min_confidence: float = Field(0.6, gt=0, lt=1)  # under this a suggested category waits
+    seed: int = 12345
+
+
+class AccountabilityConfig(Section):
+    """谎报瞒报 and 推诿扯皮: evidence to review, never an automatic penalty."""
+
+    repeat_days: int = Field(30, ge=1, le=365)
+    min_n: int = Field(20, ge=1)  # a unit with fewer cases in a month is not tested
+    fdr_q: float = Field(0.05, gt=0, lt=1)
+    bounce_min: int = Field(2, ge=1)  # returned or re-dispatched this often: bounced
+
+
+class KbConfig(Section):
+    """智能知识库: answers for agents first, then for waiting callers."""
+
+    enabled: bool = True
+    threshold: float = Field(0.35, ge=0, le=1)  # a match under this is not offered
+    offer_top: int = Field(3, ge=1, le=9)  # the season's top entries offered in the queue
+    offer_key: str = Field("3", pattern=r"^[0-9*#]$")
+    listen_seconds: int = Field(6, ge=2, le=20)  # the caller says the question
+    true_deflection_days: int = Field(7, ge=1, le=90)
+
+
 class DeadlineConfig(Section):
     emergency_working_days: int = Field(1, ge=1)
     daily_life_working_days: int = Field(3, ge=1)
@@ -573,6 +644,10 @@ class HotlineConfig(Section):
     web: WebConfig = WebConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     health: HealthConfig = HealthConfig()
+    hotspots: HotspotsConfig = HotspotsConfig()
+    topics: TopicsConfig = TopicsConfig()
+    accountability: AccountabilityConfig = AccountabilityConfig()
+    kb: KbConfig = KbConfig()
     # Where the file was read from: relative paths in it are relative to its folder.
     source: Path = Path(DEFAULT_CONFIG_NAME)
 

@@ -9,12 +9,13 @@ migrates the same way on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -167,9 +168,14 @@ class Ticket(Base):
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
     place: Mapped[str | None] = mapped_column(String(200))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # 未诉先办 (issue 23): where the problem is, and who set the category how surely
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    area_source: Mapped[str | None] = mapped_column(String(8))  # import | unit | text | unknown
+    category_source: Mapped[str | None] = mapped_column(String(8))  # line|import|staff|model
+    category_confidence: Mapped[float | None] = mapped_column(Float)
 
     line: Mapped[Line | None] = relationship()
-    department: Mapped[Department | None] = relationship()
+    department: Mapped[Department | None] = relationship(foreign_keys=[department_id])
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id"
     )
@@ -572,3 +578,145 @@ class ListenSession(Base):
     channel: Mapped[str | None] = mapped_column(String(100))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnalysisRun(Base):
+    """One monthly analysis (or one day's early warning): what it read it says here."""
+
+    __tablename__ = "analysis_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)  # 2026-10, the local month
+    kind: Mapped[str] = mapped_column(String(8), default="month")  # month | daily
+    day: Mapped[date | None] = mapped_column(Date)  # the daily warning's day
+    config: Mapped[str] = mapped_column(Text)  # the analysis settings used, as JSON
+    code_version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(8), default="running")  # running|done|failed
+    # the month's category lines (环比/同比/主要反映) and 每月一题 candidates, as JSON
+    summary: Mapped[str | None] = mapped_column(Text)
+
+
+class HotspotFlag(Base):
+    """A series that rose beyond its season: category x area x week (or day), with its band."""
+
+    __tablename__ = "hotspot_flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"))
+    category: Mapped[str] = mapped_column(String(100))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    level: Mapped[str] = mapped_column(String(8))  # district | township
+    period: Mapped[str] = mapped_column(String(4))  # week | day
+    period_start: Mapped[date] = mapped_column(Date)  # the ISO week's Monday, or the day
+    method: Mapped[str] = mapped_column(String(16))  # farrington | ears_c2 | ewma
+    observed: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[float] = mapped_column(Float)
+    upper: Mapped[float] = mapped_column(Float)  # the alarm threshold
+    p_value: Mapped[float] = mapped_column(Float)
+    q_value: Mapped[float | None] = mapped_column(Float)  # after Benjamini-Hochberg
+    state: Mapped[str] = mapped_column(String(8))  # watch (one week) | alert (two running)
+    review: Mapped[str | None] = mapped_column(String(12))  # confirmed | dismissed
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_hotspot_flags_run", "run_id", "category"),)
+
+
+class Topic(Base):
+    """主要反映: one topic of a category's requests in a month, labelled by its top terms."""
+
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"))
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    category: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(200))
+    terms: Mapped[str] = mapped_column(Text)  # [[term, weight], ...] as JSON
+    size: Mapped[int] = mapped_column(Integer)  # tickets whose main topic this is
+    typical_ticket_ids: Mapped[str] = mapped_column(Text)  # the three most typical, JSON
+    is_new: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class UnitSignal(Base):
+    """谎报瞒报 / 推诿扯皮: evidence about one unit in one month, to be reviewed by people."""
+
+    __tablename__ = "unit_signals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    # contradicted_resolved | repeat_after_close | bounced | ping_pong | pair_bounce
+    kind: Mapped[str] = mapped_column(String(24))
+    other_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    category: Mapped[str | None] = mapped_column(String(100))
+    observed: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    peer_rate: Mapped[float | None] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float)
+    q_value: Mapped[float | None] = mapped_column(Float)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    hours_lost: Mapped[float | None] = mapped_column(Float)
+    ticket_ids: Mapped[str] = mapped_column(Text)  # the evidence, as a JSON list
+
+
+class GovernanceTopic(Base):
+    """每月一题: a frequent, hard problem adopted for a lead unit, tracked month by month."""
+
+    __tablename__ = "governance_topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(100))
+    keywords: Mapped[str] = mapped_column(Text)  # JSON list
+    lead_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    start_month: Mapped[str] = mapped_column(String(7))
+    goal: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KbEntry(Base):
+    """智能知识库: one answer, its phrasings and keywords, versioned and reviewed."""
+
+    __tablename__ = "kb_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)  # stable across versions
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    title: Mapped[str] = mapped_column(String(200))
+    phrasings: Mapped[str] = mapped_column(Text)  # JSON list, 3 or more
+    keywords: Mapped[str] = mapped_column(Text)  # JSON list
+    answer_zh: Mapped[str] = mapped_column(Text)
+    answer_en: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(100))
+    lines: Mapped[str] = mapped_column(Text, default="[]")  # DIDs, JSON; empty: all lines
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    owner_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12), default="draft")  # draft|published|retired
+    updated_by: Mapped[str] = mapped_column(String(64), default="system")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("key", "version", name="uq_kb_entries_key_version"),)
+
+
+class KbOffer(Base):
+    """An entry offered to a caller or an agent: heard, accepted, and the ticket it made."""
+
+    __tablename__ = "kb_offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("kb_entries.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))  # queue | menu | speech | agent
+    caller_number: Mapped[str | None] = mapped_column(String(40), index=True)
+    uniqueid: Mapped[str | None] = mapped_column(String(64))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    query: Mapped[str | None] = mapped_column(Text)  # what was said or typed
+    score: Mapped[float | None] = mapped_column(Float)
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    heard: Mapped[bool] = mapped_column(Boolean, default=False)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=False)
