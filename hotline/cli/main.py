@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from hotline.cli import demo, housekeeping, performance, serve
 from hotline.cli.asterisk import asterisk_app
+from hotline.cli.kb import kb_app
 from hotline.cli.phone import phone_app
 from hotline.cli.prompts import prompts_app
 from hotline.cli.report import report_app
@@ -36,6 +37,7 @@ for group, name in (
     (report_app, "report"),
     (retention_app, "retention"),
     (users_app, "users"),
+    (kb_app, "kb"),
 ):
     app.add_typer(group, name=name)
 app.command("up")(serve.up)
