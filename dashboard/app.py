@@ -33,7 +33,9 @@ from dashboard import (
     admin,
     agent_pop,
     agent_workspace,
+    hotspots,
     intake,
+    kb_page,
     listen,
     live,
     login,
@@ -170,6 +172,8 @@ def create_app(
         service_level.router,
         admin.router,
         agent_workspace.router,
+        hotspots.router,
+        kb_page.router,
     ):
         app.include_router(router)
     return app
