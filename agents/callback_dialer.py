@@ -20,9 +20,12 @@ within the robot's caps: this dialer's live calls and those started in the last
 minute are counted with the robot's attempts against `robot.max_channels` and
 `robot.calls_per_minute`, under the robot's claim lock.
 
-TODO(screen pop): the workspace pops on AgentCalled, which app_queue sends for
-queue calls only; a callback's agent sees the citizen's number as the caller ID
-of the ringing call. The pop should be pushed from `CallbackDialer.place`.
+The screen pop: app_queue sends `AgentCalled` for queue calls only, so `place`
+sets `HOTLINE_CALLBACK_POP` (`pop_value`: login|callback-TASK-N|number) on the
+agent's ringing channel with the Originate; Asterisk reports it as a `VarSet`
+before the phone rings, and the console's `AgentDesk`, which follows AMI for the
+pops, turns it into the agent's pop (the citizen, the line, their tickets, 回拨
+and the task's reason) over the same server-sent events as a queue call's.
 """
 
 from __future__ import annotations
@@ -39,16 +42,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from agents.store import agents_by_login, interface_of
 from core.config import HotlineConfig
 from core.phone_numbers import BadPhoneNumber, checked
-from core.vocabulary import AttemptOutcome, AttemptState, CallDirection
-from db.models import Call, CallbackAttempt, CallbackTask, DoNotCall, RobotLock
+from core.vocabulary import AttemptOutcome, CallDirection
+from db.callbacks import AGENT_CALLBACK_PREFIX, outbound_load
+from db.models import Call, CallbackTask, DoNotCall, RobotLock
 from db.session import unit_of_work
 from telephony.ami import AMIActionError, AMIClient, AMIDisconnected, AMIEvent
 
 log = logging.getLogger(__name__)
 
 CONTEXT = "hotline-callback"
-PREFIX = "callback-"  # the uniqueid of a callback's `calls` row: callback-TASK-N
+PREFIX = AGENT_CALLBACK_PREFIX  # the uniqueid of a callback's `calls` row: callback-TASK-N
 HOLDER = "agent-callbacks"
+POP = "HOTLINE_CALLBACK_POP"  # the channel variable the console's screen pop follows
 ANSWERED = 4  # OriginateResponse reason: the agent answered
 AGENT_RING_SECONDS = 20
 AGENT_MISSED_RETRY = timedelta(seconds=30)  # the agent rang out: another agent soon
@@ -82,6 +87,19 @@ class Placed:
     agent: FreeAgent
 
 
+def pop_value(job: Placed) -> str:
+    """The agent's pop on their ringing channel: login|call id|number (AMI splits on commas)."""
+    return f"{job.agent.login}|{job.call_id}|{job.number}"
+
+
+def read_pop(value: str) -> tuple[str, str, str] | None:
+    """(login, call id, number) of a `pop_value`, None for anything else."""
+    parts = value.split("|")
+    if len(parts) != 3 or task_of(parts[1]) is None or not parts[2].isdigit() or not parts[0]:
+        return None
+    return parts[0][:64], parts[1][:64], parts[2][:40]
+
+
 def callback_call_id(task_id: int, attempt: int) -> str:
     return f"{PREFIX}{task_id}-{attempt}"
 
@@ -101,38 +119,13 @@ def dialable(number: str) -> bool:
 
 
 # -- the store's side (synchronous, one transaction each) ---------------------------
-def live_callbacks(session: Session) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Call)
-            .where(Call.uniqueid.startswith(PREFIX), Call.ended_at.is_(None))
-        )
-        or 0
-    )
-
-
 def budget(session: Session, config: HotlineConfig, now: datetime) -> int:
-    """Calls that may start now: the robot's caps, its attempts and these callbacks counted."""
-    minute_ago = now - timedelta(minutes=1)
-    robot_live = session.scalar(
-        select(func.count())
-        .select_from(CallbackAttempt)
-        .where(CallbackAttempt.state.in_((AttemptState.DIALING, AttemptState.IN_CALL)))
-    )
-    robot_started = session.scalar(
-        select(func.count())
-        .select_from(CallbackAttempt)
-        .where(CallbackAttempt.started_at >= minute_ago)
-    )
-    mine_started = session.scalar(
-        select(func.count())
-        .select_from(Call)
-        .where(Call.uniqueid.startswith(PREFIX), Call.started_at >= minute_ago)
-    )
-    free = config.robot.max_channels - int(robot_live or 0) - live_callbacks(session)
-    paced = config.robot.calls_per_minute - int(robot_started or 0) - int(mine_started or 0)
-    return min(free, paced)
+    """Calls that may start now: the robot's caps, its attempts and these callbacks counted.
+
+    The same count as the robot's claim (`db.callbacks.outbound_load`): one cap, two dialers.
+    """
+    load = outbound_load(session, now - timedelta(minutes=1))
+    return min(config.robot.max_channels - load.live, config.robot.calls_per_minute - load.started)
 
 
 def staffed_now(config: HotlineConfig, did: str | None, now: datetime) -> bool:
@@ -394,6 +387,7 @@ class CallbackDialer:
                 context=CONTEXT,
                 exten="s",
                 variables={
+                    POP: pop_value(job),  # first: the pop reaches the agent before the ring
                     "HOTLINE_CALLBACK": job.call_id,
                     "HOTLINE_CALLBACK_NUMBER": job.number,
                     "HOTLINE_CALLBACK_DIAL": dial,

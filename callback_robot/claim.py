@@ -1,8 +1,8 @@
 """Claiming calls: the channel cap and the pace, counted in the store, under the robot lock.
 
-The robot-lock row serialises the claims: two robots never pick at the same
-time, so the cap and the pace hold across robot processes and no ticket gets
-two attempts.
+The robot-lock row serialises the claims: two robots (and the agent-first
+callback dialer, which takes the same lock) never pick at the same time, so the
+cap and the pace hold across processes and no ticket gets two attempts.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from callback_robot.attempts import create_attempt
 from callback_robot.eligibility import DueRules, due_tickets
 from core.vocabulary import AttemptState
+from db.callbacks import outbound_load
 from db.models import CallbackAttempt, RobotLock, Ticket
 
 
 def live_attempts(session: Session) -> int:
-    """Attempts dialing or in a call right now (the channel cap counts these)."""
+    """The robot's own attempts dialing or in a call (a fall tells its follower a channel freed)."""
     return int(
         session.scalar(
             select(func.count())
@@ -31,25 +32,17 @@ def live_attempts(session: Session) -> int:
     )
 
 
-def attempts_started_since(session: Session, since: datetime) -> int:
-    """Attempts started since a moment (the calls-per-minute pacing counts these)."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(CallbackAttempt)
-            .where(CallbackAttempt.started_at >= since)
-        )
-        or 0
-    )
-
-
 def free_budget(
     session: Session, now: datetime, *, max_channels: int, calls_per_minute: int
 ) -> int:
-    """How many calls may start now: free channels, within the calls-per-minute pace."""
-    free = max_channels - live_attempts(session)
-    paced = calls_per_minute - attempts_started_since(session, now - timedelta(minutes=1))
-    return min(free, paced)
+    """How many calls may start now: free channels, within the calls-per-minute pace.
+
+    The agent-first callbacks (回拨未接来电) dial on the same trunk under the same caps:
+    their live calls and those started in the last minute are counted with the
+    robot's attempts, by the one query the callback dialer also uses.
+    """
+    load = outbound_load(session, now - timedelta(minutes=1))
+    return min(max_channels - load.live, calls_per_minute - load.started)
 
 
 def claim_due(

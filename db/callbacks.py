@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import CallbackTask, Ticket
+from core.vocabulary import AttemptState
+from db.models import Call, CallbackAttempt, CallbackTask, Ticket
 
 
 def open_callback_task(
@@ -32,3 +34,43 @@ def open_callback_task(
         session.add(task)
         session.flush()
     return task
+
+
+# The `calls` rows of agent-first callbacks (回拨未接来电) have uniqueids callback-TASK-N;
+# the robot's attempts are `callback_attempts` rows. Both dial out on the same trunk.
+AGENT_CALLBACK_PREFIX = "callback-"
+
+
+@dataclass(frozen=True)
+class OutboundLoad:
+    """Outbound callback calls now: what the robot's channel cap and pace are spent on."""
+
+    live: int  # dialing or in a call: robot attempts and agent-first callbacks not ended
+    started: int  # of either kind, started since the moment asked about
+
+
+def outbound_load(session: Session, since: datetime) -> OutboundLoad:
+    """The robot's attempts and the agent-first callbacks, live and started since `since`.
+
+    One count for both dialers, so the robot and the callback dialer hold the same
+    `robot.max_channels` and `robot.calls_per_minute` between them (each claims
+    under the robot-lock row, so the count does not move while it picks).
+    """
+    robot_live = select(func.count()).where(
+        CallbackAttempt.state.in_((AttemptState.DIALING, AttemptState.IN_CALL))
+    )
+    robot_started = select(func.count()).where(CallbackAttempt.started_at >= since)
+    agent_first = Call.uniqueid.startswith(AGENT_CALLBACK_PREFIX)
+    agents_live = select(func.count()).where(agent_first, Call.ended_at.is_(None))
+    agents_started = select(func.count()).where(agent_first, Call.started_at >= since)
+    row = session.execute(
+        select(
+            robot_live.select_from(CallbackAttempt).scalar_subquery(),
+            robot_started.select_from(CallbackAttempt).scalar_subquery(),
+            agents_live.select_from(Call).scalar_subquery(),
+            agents_started.select_from(Call).scalar_subquery(),
+        )
+    ).one()
+    return OutboundLoad(
+        live=int(row[0] or 0) + int(row[2] or 0), started=int(row[1] or 0) + int(row[3] or 0)
+    )
