@@ -92,8 +92,9 @@ def ticket_step(
     viewer: Annotated[Viewer, Depends(current_viewer)],
     csrf: Annotated[str, Form(max_length=128)] = "",
     text: Annotated[str, Form(max_length=2000)] = "",
+    closed_as: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    """Sign, return (with a reason) or close (with a reply) as the viewer's own unit."""
+    """Sign, return (with a reason) or close (with a reply and how it ended) as the unit."""
     check_csrf(request, viewer, csrf)
     if step not in STEPS:
         raise HTTPException(404, "没有这个办理步骤 / no such step")
@@ -110,7 +111,7 @@ def ticket_step(
             elif step == "return":
                 handling.return_ticket(session, number, unit.code, text, actor)
             else:
-                handling.close(session, number, unit.code, text, actor)
+                handling.close(session, number, unit.code, text, actor, closed_as)
             audit(
                 session,
                 viewer.username,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.config import HotlineConfig
 from core.deadlines import due_at
+from core.vocabulary import ClosedAs
 from db.departments import department_by_code
 from db.models import Department, Ticket, utcnow
 from db.tickets import ticket_by_number, urge_ticket
@@ -86,10 +87,17 @@ def redispatch(
     return _step(lambda: workflow.redispatch(session, ticket, unit, actor, improper_return, note))
 
 
-def close(session: Session, number: str, unit_code: str, reply: str, actor: str) -> Ticket:
-    """办结 with the reply to the citizen."""
+def close(
+    session: Session,
+    number: str,
+    unit_code: str,
+    reply: str,
+    actor: str,
+    closed_as: ClosedAs | str | None,
+) -> Ticket:
+    """办结 with the reply to the citizen and how it ended (已解决/已解释/无法解决)."""
     ticket, unit = _ticket(session, number), _unit(session, unit_code)
-    return _step(lambda: workflow.close(session, ticket, unit, reply, actor))
+    return _step(lambda: workflow.close(session, ticket, unit, reply, actor, closed_as))
 
 
 def rework(session: Session, number: str, reason: str, actor: str, config: HotlineConfig) -> Ticket:

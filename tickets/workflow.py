@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.vocabulary import EventKind, TicketStatus
+from core.vocabulary import ClosedAs, EventKind, TicketStatus, label
 from db.models import Department, Ticket, TicketEvent, utcnow
 from db.tickets import add_event
 from db.workflow import WorkflowError, require
@@ -136,22 +136,53 @@ def redispatch(
     return ticket
 
 
+def read_closed_as(value: ClosedAs | str | None) -> ClosedAs | None:
+    """How a ticket ended, from its stored value or its Chinese label (已解决/已解释/无法解决).
+
+    None for anything else, so each caller says in its own words what was wrong.
+    """
+    if isinstance(value, ClosedAs):
+        return value
+    text = (value or "").strip()
+    for member in ClosedAs:
+        chinese, english = label(member)
+        if text.lower() in (member.value, english) or text == chinese:
+            return member
+    return None
+
+
+CLOSED_AS_CHOICES = ", ".join(f"{label(m)[0]} {m.value}" for m in ClosedAs)
+
+
 def close(
     session: Session,
     ticket: Ticket,
     unit: Department,
     reply: str,
     actor: str,
+    closed_as: ClosedAs | str | None,
     at: datetime | None = None,
 ) -> Ticket:
-    """办结: the unit closes the ticket with its reply to the citizen."""
+    """办结: the unit closes the ticket with its reply and says how it ended.
+
+    `closed_as` (已解决/已解释/无法解决) is required: the accountability signals
+    compare a unit's "resolved" with what the citizen says on the callback, so a
+    close without it would be a close nobody can check.
+    """
     require(ticket, "close", (S.SIGNED, S.IN_PROGRESS))
     _require_unit(ticket, unit, "close")
     if not reply.strip():
         raise WorkflowError(f"ticket {ticket.number}: closing needs a reply to the citizen")
+    ended = read_closed_as(closed_as)
+    if ended is None:
+        raise WorkflowError(
+            f"ticket {ticket.number}: closing needs how it ended (closed_as), one of "
+            f"{CLOSED_AS_CHOICES}; got {closed_as!r}"
+        )
     at = at or utcnow()
     ticket.status = S.CLOSED
     ticket.closed_at = at
     ticket.reply = reply
+    ticket.closed_as = ended
     add_event(session, ticket, EventKind.CLOSED, actor=actor, at=at, department_id=unit.id)
     return ticket

@@ -150,11 +150,18 @@ def close(
     number: Number,
     unit: Unit,
     reply: Annotated[str, typer.Option(help="The reply to the citizen.")],
+    closed_as: Annotated[
+        str,
+        typer.Option(
+            "--closed-as",
+            help="How it ended: resolved 已解决, explained 已解释 or unresolvable 无法解决.",
+        ),
+    ],
     actor: Actor = "unit",
     config: ConfigOption = None,
 ) -> None:
-    """办结: the unit closes the ticket with its reply; the robot will call back."""
-    _run_step(config, "close", number, unit, reply, actor)
+    """办结: the unit closes the ticket with its reply and how it ended; the robot calls back."""
+    _run_step(config, "close", number, unit, reply, actor, closed_as)
 
 
 def rework(

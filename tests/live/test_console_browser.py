@@ -246,6 +246,7 @@ async def test_supervisor_and_staff_use_the_console_in_chromium(
             await mobile.click("#sign")
             await mobile.wait_for_selector("#done")
             await mobile.fill("#reply", "已联系市民并处理完毕")
+            await mobile.check("#closed-as input[value=resolved]")
             await mobile.click("#close")
             await mobile.wait_for_selector("#done")
             assert "已办结" in await mobile.inner_text("#status")

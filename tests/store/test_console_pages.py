@@ -219,7 +219,12 @@ def test_staff_sign_and_close_their_own_ticket_and_see_numbers_masked(console) -
     assert signed.status_code == 303
     empty = client.post(f"/tickets/{number}/close", data={"csrf": token, "text": " "})
     assert empty.status_code == 409 and "needs a reply" in empty.text  # the workflow's own check
-    closed = client.post(f"/tickets/{number}/close", data={"csrf": token, "text": "已修复路灯"})
+    unsaid = client.post(f"/tickets/{number}/close", data={"csrf": token, "text": "已修复路灯"})
+    assert unsaid.status_code == 409 and "closed_as" in unsaid.text  # how it ended is required
+    closed = client.post(
+        f"/tickets/{number}/close",
+        data={"csrf": token, "text": "已修复路灯", "closed_as": "resolved"},
+    )
     assert closed.status_code == 200 and "已办结" in closed.text
     calls = client.get("/calls")
     assert "138****5678" in calls.text and CALLERS["S1"] not in calls.text

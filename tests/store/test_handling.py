@@ -62,12 +62,12 @@ def test_dispatch_sign_return_redispatch_close_rework(site) -> None:  # type: ig
             handling.sign(session, number, "S2", "unit")
         handling.return_ticket(session, number, "S1", "不属本单位职责", "unit")
         with pytest.raises(handling.HandlingError, match="cannot close a ticket that is returned"):
-            handling.close(session, number, "S1", "done", "unit")
+            handling.close(session, number, "S1", "done", "unit", "resolved")
         handling.redispatch(session, number, "S2", "supervisor", improper_return=True)
         handling.sign(session, number, "S2", "unit")
         with pytest.raises(handling.HandlingError, match="closing needs a reply"):
-            handling.close(session, number, "S2", "  ", "unit")
-        closed = handling.close(session, number, "S2", "已协调解决", "unit")
+            handling.close(session, number, "S2", "  ", "unit", "resolved")
+        closed = handling.close(session, number, "S2", "已协调解决", "unit", "已解决")
         assert closed.status == TicketStatus.CLOSED and closed.reply == "已协调解决"
         reworked = handling.rework(session, number, "群众反映未解决", "supervisor", config)
         assert reworked.status == TicketStatus.IN_PROGRESS
@@ -119,7 +119,7 @@ def test_deadline_lists_warn_at_48_and_escalate_at_24_hours(site) -> None:  # ty
         ticket = handling.dispatch(session, done, "S1", "operator", config)
         ticket.due_at = now - timedelta(hours=1)
         handling.sign(session, done, "S1", "unit")
-        handling.close(session, done, "S1", "ok", "unit")
+        handling.close(session, done, "S1", "ok", "unit", "explained")
         session.flush()
         lists = deadline_lists(session, now, 48, 24)
         got = {key: [t.number for t in tickets] for key, tickets in lists.items()}

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.config import HotlineConfig
 from core.deadlines import due_at
 from core.vocabulary import Urgency
+from tickets.area import TreeIndex
 from tickets.intake.records import DepartmentRecord, TicketRecord, ticket_from_csv_row
 from tickets.intake.upsert import Outcome, upsert_department, upsert_ticket
 
@@ -214,6 +215,7 @@ class Importer:
         self.sessions = sessions
         self.config = config
         self.zone = ZoneInfo(config.timezone)
+        self._tree: TreeIndex | None = None  # built for the tickets after each tree change
 
     def local_day(self, when: datetime) -> date:
         return when.astimezone(self.zone).date()
@@ -321,6 +323,9 @@ class Importer:
         report: ImportReport,
         progress: Callable[[int], None] | None,
     ) -> None:
+        if departments:
+            self._tree = None
+
         def work() -> None:
             for order, where, record in sorted(departments, key=lambda item: item[2].level):
                 self._apply(
@@ -342,12 +347,14 @@ class Importer:
         progress: Callable[[int], None] | None,
     ) -> None:
         def work() -> None:
+            tree = self._tree or TreeIndex.build(session)
+            self._tree = tree
             for order, where, record in pending:
                 self._apply(
                     session,
                     (order, where),
                     "ticket",
-                    lambda r=record: upsert_ticket(session, r, self.local_day, self.due),
+                    lambda r=record: upsert_ticket(session, r, self.local_day, self.due, tree),
                     report,
                 )
 

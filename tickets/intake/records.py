@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from core import phone_numbers
-from core.vocabulary import EventKind, Level, RequestType, TicketStatus, Urgency
+from core.vocabulary import ClosedAs, EventKind, Level, RequestType, TicketStatus, Urgency
 
 CHINESE_REQUEST_TYPES = {
     "咨询": RequestType.CONSULTATION,
@@ -48,6 +48,14 @@ CHINESE_STATUSES = {
     "退单": TicketStatus.RETURNED,
     "办结": TicketStatus.CLOSED,
     "归档": TicketStatus.ARCHIVED,
+}
+CHINESE_CLOSED_AS = {
+    "已解决": ClosedAs.RESOLVED,
+    "解决": ClosedAs.RESOLVED,
+    "已解释": ClosedAs.EXPLAINED,
+    "解释": ClosedAs.EXPLAINED,
+    "无法解决": ClosedAs.UNRESOLVABLE,
+    "不能解决": ClosedAs.UNRESOLVABLE,
 }
 LEVEL_NAMES = {
     "region": 1,
@@ -194,6 +202,10 @@ class TicketRecord(Record):
     due_at: When = None
     closed_at: When = None
     reply: LongText = None
+    # how a closed ticket ended (已解决/已解释/无法解决), and where the problem is (a
+    # department code of the tree; without it the area comes from the unit or the text)
+    closed_as: Annotated[ClosedAs | None, _label(CHINESE_CLOSED_AS)] = None
+    area_code: Code = None
     events: list[EventRecord] = Field(default=[], max_length=MAX_EVENTS)
     callbacks: list[CallbackRecord] = Field(default=[], max_length=MAX_CALLBACKS)
 
@@ -206,6 +218,8 @@ class TicketRecord(Record):
             raise ValueError("closed_at is before accepted_at")
         if self.status != TicketStatus.ACCEPTED and not self.department_code:
             raise ValueError(f"status {self.status.value} needs department_code")
+        if self.closed_as is not None and not closed:
+            raise ValueError(f"closed_as is only for a closed ticket (status {self.status.value})")
         if self.callbacks and not closed:
             raise ValueError("callbacks are only made on closed tickets")
         return self

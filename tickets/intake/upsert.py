@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Literal
 
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from core.vocabulary import EventKind, Urgency
 from db.departments import MAX_DEPTH, department_by_code
 from db.models import Department, Ticket, TicketEvent, ValidCallback
 from db.tickets import add_event, create_ticket
+from tickets.area import TreeIndex, resolve_area
 from tickets.intake.records import DepartmentRecord, TicketRecord
 
 Outcome = Literal["created", "updated", "unchanged"]
@@ -34,6 +36,7 @@ TICKET_FIELDS = (
     "due_at",
     "closed_at",
     "reply",
+    "closed_as",
 )
 
 
@@ -109,8 +112,14 @@ def upsert_ticket(
     record: TicketRecord,
     local_day: Callable[[datetime], date],
     due_at: Callable[[datetime, Urgency], datetime],
+    tree: TreeIndex | None = None,
 ) -> Outcome:
-    """Create or update one ticket with its events and callbacks (times must be aware)."""
+    """Create or update one ticket with its events and callbacks (times must be aware).
+
+    The ticket's area is resolved here (`tickets.area`: the record's area_code,
+    else its unit or a place named in its text), with `tree` built once per
+    import; a category from the platform is marked as the import's.
+    """
     unit = (
         _department(session, record.department_code, "department_code")
         if record.department_code
@@ -139,6 +148,16 @@ def upsert_ticket(
     wanted = {name: getattr(record, name) for name in TICKET_FIELDS}
     wanted["due_at"] = record.due_at or ticket.due_at or due_at(record.accepted_at, record.urgency)
     wanted["department_id"] = unit.id if unit else None
+    wanted["category_source"] = "import" if record.category else None
+    read_from = SimpleNamespace(  # the ticket as it will be, for the area rules
+        department_id=wanted["department_id"],
+        description=record.description,
+        transcript=ticket.transcript,
+    )
+    area_id, area_source = resolve_area(
+        session, read_from, tree or TreeIndex.build(session), record.area_code
+    )
+    wanted |= {"area_id": area_id, "area_source": area_source}
     changed = [key for key, value in wanted.items() if getattr(ticket, key) != value]
     for key in changed:
         setattr(ticket, key, wanted[key])
