@@ -8,6 +8,13 @@ It keeps, per login, the latest call and the calls it was rung for (the
 filing form's call must be one of them, or a CONNECT of queue_log), and the
 state app_queue reports (QueueMemberPause/Added/Removed).
 
+An agent-first callback (回拨, `agents.callback_dialer`) is not a queue call, so
+app_queue sends no `AgentCalled` for it: the dialer's Originate sets
+`HOTLINE_CALLBACK_POP` on the agent's ringing channel, and its `VarSet` is the
+callback's AgentCalled here (a `Ring` of kind `callback` whose uniqueid is the
+callback's `calls` row, callback-TASK-N); that channel's `Newstate` Up and
+`Hangup` are its connect and end.
+
 `pop_payload` is the store's part: the caller's earlier tickets (open ones
 first), the line, and a warning when an open ticket exists. Agents see the
 full number: they are talking to the caller.
@@ -27,11 +34,12 @@ from typing import Any
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session, selectinload
 
+from agents.callback_dialer import POP, read_pop, task_of
 from core.config import HotlineConfig
 from core.phone_numbers import UNKNOWN, from_caller_id
 from core.vocabulary import AgentState, TicketStatus, label
 from db.calls import call_by_uniqueid
-from db.models import Ticket, ValidCallback
+from db.models import CallbackTask, Ticket, ValidCallback
 from db.tickets import OPEN_STATUSES, line_by_did
 from links.ami import follow_events
 from telephony.ami import AMIEvent
@@ -47,11 +55,21 @@ EVENTS = (
     "QueueMemberAdded",
     "QueueMemberRemoved",
     "QueueMemberPause",
+    "VarSet",  # a callback's pop (HOTLINE_CALLBACK_POP)
+    "Newstate",  # a callback's agent answered
 )
 REMEMBERED = 50  # calls per agent kept in memory for the filing form's check
 EARLIER = 20  # earlier tickets shown in a pop
 SATISFACTION = {1: "满意", 2: "基本满意", 3: "不满意"}
 RESOLVED = {1: "已解决", 2: "未解决"}
+MISSED = {  # a callback task's reason: what the citizen's first call was
+    "abandoned": "未接来电：排队时挂断 missed call, hung up while waiting",
+    "refused": "未接来电：未留言挂断 missed call, no message left",
+    "no_agents": "留言：无坐席 message, no agent",
+    "after_hours": "留言：非工作时间 message, after hours",
+    "message_key": "留言：按键留言 message, by the key",
+    "wait_too_long": "留言：等待超时 message, waited too long",
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,7 @@ class Ring:
     interface: str
     at: float  # epoch seconds of AgentCalled
     state: str = "ringing"  # ringing | connected | ended | missed
+    kind: str = "queue"  # queue | callback (uniqueid: the callback's calls row)
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -81,6 +100,7 @@ class AgentDesk:
         self._rung: dict[str, deque[Ring]] = {}
         self._states: dict[str, tuple[AgentState, str | None, float]] = {}
         self._versions: dict[str, int] = {}
+        self._callbacks: dict[str, tuple[str, str]] = {}  # agent channel's uniqueid: login, call
         self._lock = threading.Lock()
         self.connected = False
 
@@ -167,10 +187,43 @@ class AgentDesk:
                     self._set_state(login, AgentState.PAUSED, event.get("PausedReason") or None)
                 else:
                     self._set_state(login, AgentState.READY)
+            elif event.name == "VarSet" and event.get("Variable") == POP:
+                self._callback_rung(event)
+            elif event.name == "Newstate" and uniqueid in self._callbacks:
+                if event.get("ChannelStateDesc") == "Up":
+                    self._update(*self._callbacks[uniqueid], state="connected")
+            elif event.name == "Hangup" and uniqueid in self._callbacks:
+                who, call_id = self._callbacks.pop(uniqueid)
+                ring = self._rings.get(who)
+                answered = ring is not None and ring.uniqueid == call_id and ring.state != "ringing"
+                self._update(who, call_id, state="ended" if answered else "missed")
             elif event.name == "Hangup" and uniqueid:
                 for who, ring in list(self._rings.items()):
                     if ring.uniqueid == uniqueid and ring.state in ("ringing", "connected"):
                         self._update(who, uniqueid, state="ended")
+
+    def _callback_rung(self, event: AMIEvent) -> None:
+        """The dialer rings an agent for a callback: the pop, as AgentCalled makes one."""
+        found = read_pop(event.get("Value"))
+        uniqueid = event.get("Uniqueid")[:64]
+        if found is None or not uniqueid:
+            return
+        login, call_id, number = found
+        channel = event.get("Channel")[:100]
+        ring = Ring(
+            uniqueid=call_id,
+            linkedid=event.get("Linkedid")[:64],
+            channel=channel,
+            number=number,
+            queue="",
+            interface=channel.rsplit("-", 1)[0],
+            at=time.time(),
+            kind="callback",
+        )
+        self._callbacks[uniqueid] = (login, call_id)
+        self._rings[login] = ring
+        self._rung.setdefault(login, deque(maxlen=REMEMBERED)).append(ring)
+        self._bump(login)
 
     def note_state(self, login: str, state: AgentState, reason: str | None = None) -> None:
         """What the agent's own button just did (AMI's events confirm it a moment later)."""
@@ -263,7 +316,9 @@ def pop_payload(
     """What the agent's page shows for a call: number, line, earlier tickets, a warning.
 
     The number and line come from the call row when the store has one (the IVR
-    wrote it when the call came in), else from AMI.
+    wrote it when the call came in; the dialer, for a callback), else from AMI. A
+    callback's pop also says so (回拨), why the citizen is called and when they
+    called, in the queue's place.
     """
     call = call_by_uniqueid(session, uniqueid)
     if call is not None:
@@ -272,6 +327,9 @@ def pop_payload(
     line = line_by_did(session, did) if did else None
     category = line.default_category if line and line.default_category else ""
     tickets = earlier_tickets(session, number, tz, uniqueid)
+    callback = callback_of(session, tz, uniqueid)
+    if callback is not None:
+        queue = callback["label"]
     return {
         "uniqueid": uniqueid,
         "number": number,
@@ -282,4 +340,23 @@ def pop_payload(
         "category": category,
         "tickets": tickets,
         "warning": warning(tickets, category),
+        "callback": callback,
+    }
+
+
+def callback_of(session: Session, tz: tzinfo, uniqueid: str) -> dict[str, Any] | None:
+    """What a callback's pop says of its task (None: not a callback's call)."""
+    task_id = task_of(uniqueid)
+    task = session.get(CallbackTask, task_id) if task_id is not None else None
+    if task is None:
+        return None
+    why = MISSED.get(task.reason, f"留言 message: {task.reason}")
+    missed = _local(task.created_at, tz)
+    return {
+        "task": task.id,
+        "reason": task.reason,
+        "why": why,
+        "missed_at": missed,
+        "attempt": task.attempts,
+        "label": f"回拨 callback · {why} · {missed}",
     }

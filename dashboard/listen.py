@@ -93,6 +93,8 @@ def _agent_calls(request: Request, viewer: Viewer) -> list[dict[str, Any]]:
             agent = agents.get(login)
             if ring is None or ring.state != "connected" or agent is None:
                 continue
+            if ring.kind == "callback":  # the agent's own call out: not offered (yet)
+                continue
             found.append(
                 {
                     "uniqueid": ring.uniqueid,

@@ -55,7 +55,8 @@ function renderPop(p) {
   $("pop-number").textContent = p.number || "未知号码";
   $("pop-line").textContent = p.line || "-";
   $("pop-queue").textContent = p.queue || "-";
-  $("pop-state").textContent = { ringing: "振铃", connected: "通话中", ended: "已结束", missed: "未接" }[p.state] || "";
+  const state = { ringing: "振铃", connected: "通话中", ended: "已结束", missed: "未接" }[p.state] || "";
+  $("pop-state").textContent = p.callback ? `回拨 callback · ${state}` : state;
   const warn = $("pop-warning");
   warn.textContent = p.warning || "";
   warn.hidden = !p.warning;
