@@ -225,7 +225,9 @@ def file_ticket(
     if ticket.agent_id not in (None, agent.id):
         raise FilingError("这通电话的工单属于另一位坐席 / another agent's ticket", 403)
     ticket.request_type = request_type
-    ticket.category = form.category.strip()[:100] or ticket.category
+    if form.category.strip():  # the agent chose it: staff-set, over the line's default
+        ticket.category, ticket.category_source = form.category.strip()[:100], "staff"
+        ticket.category_confidence = None
     ticket.urgency = urgency
     ticket.place = form.place.strip()[:200] or None
     ticket.description = form.description.strip()

@@ -71,12 +71,14 @@ def create_ticket(
 ) -> Ticket:
     """Create a ticket with its number and its 'accepted' event."""
     accepted_at = accepted_at or utcnow()
+    line_category = line.default_category if line and not category else None
     ticket = Ticket(
         number=next_ticket_number(session, local_day),
         caller_number=caller_number or "unknown",
         line=line,
         request_type=request_type,
-        category=category or (line.default_category if line else None),
+        category=category or line_category,
+        category_source="line" if line_category else None,  # the dedicated line's own topic
         urgency=urgency,
         description=description,
         recording_path=recording_path,
