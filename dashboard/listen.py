@@ -10,7 +10,10 @@
   (BRIDGEPEER), then the supervisor's phone is rung into ChanSpy. Answers once the
   phone answered: a `listen_sessions` row and one audit entry `listen_in`; the row's
   end is written on the supervisor leg's Hangup by a watch with its own AMI link.
-- `POST /live/listen/{id}/stop`: hang up that supervisor leg.
+- `POST /live/listen/{id}/stop`: hang up that supervisor leg. A supervisor stops
+  only their own sessions; an admin (only when `monitoring.listen_roles` lets admins
+  listen in) stops any, to end one a supervisor left running. Anyone else's stop is
+  refused with 403, audited as `listen_refused`, and nothing is hung up.
 
 Any other role gets 403 (audited as `listen_refused`) and nothing is dialled.
 """
@@ -63,6 +66,11 @@ def _allowed(request: Request, viewer: Viewer, what: str) -> None:
     if viewer.role not in config.monitoring.listen_roles:
         _audit(request, viewer, "listen_refused", None, f"{viewer.role}: {what}"[:200])
         raise HTTPException(403, "无权监听 / your role may not listen in")
+
+
+def may_stop(viewer: Viewer, supervisor: str) -> bool:
+    """A supervisor ends only their own session; an admin allowed to listen, anyone's."""
+    return viewer.role == "admin" or supervisor == viewer.username
 
 
 def _phones(request: Request, viewer: Viewer) -> list[str]:
@@ -121,9 +129,15 @@ def listen_options(
     ]
     with unit_of_work(request.app.state.sessions) as session:
         mine = [
-            {"id": s.id, "uniqueid": s.uniqueid, "mode": s.mode, "phone": s.phone}
+            {
+                "id": s.id,
+                "uniqueid": s.uniqueid,
+                "mode": s.mode,
+                "phone": s.phone,
+                "supervisor": s.supervisor,
+            }
             for s in listen.open_sessions(session)
-            if s.supervisor == viewer.username
+            if may_stop(viewer, s.supervisor)
         ]
     return _json(
         {
@@ -222,20 +236,34 @@ async def listen_stop(
     session_id: Annotated[str, Path(max_length=12)],
     csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    """End a session: hang up the supervisor's leg (its Hangup writes the end)."""
+    """End a session: hang up the supervisor's leg (its Hangup writes the end); only the
+    session's own supervisor, or an admin allowed to listen in, may."""
     await anyio.to_thread.run_sync(_allowed, request, viewer, f"stop {session_id[:12]}")
     check_csrf(request, viewer, csrf)
     if not session_id.isdigit():
         raise HTTPException(404, "没有进行中的监听 / no such session in progress")
 
-    def channel_of() -> str | None:
+    def open_row() -> tuple[str, str] | None:
         with unit_of_work(request.app.state.sessions) as session:
             row = session.get(ListenSession, int(session_id))
-            return row.channel if row is not None and row.ended_at is None else None
+            if row is None or row.ended_at is not None:
+                return None
+            return row.channel, row.supervisor
 
-    channel = await anyio.to_thread.run_sync(channel_of)
-    if not channel:
+    found = await anyio.to_thread.run_sync(open_row)
+    if found is None or not found[0]:
         raise HTTPException(404, "没有进行中的监听 / no such session in progress")
+    channel, supervisor = found
+    if not may_stop(viewer, supervisor):
+        await anyio.to_thread.run_sync(
+            _audit,
+            request,
+            viewer,
+            "listen_refused",
+            int(session_id),
+            f"stop: the session of {supervisor}"[:200],
+        )
+        raise HTTPException(403, "只能结束自己的监听 / you may end only your own session")
     config: HotlineConfig = request.app.state.config
     ami = ami_client(config)
     try:
