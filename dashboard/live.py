@@ -9,9 +9,11 @@ works on the store alone.
 
 Scoped like every other page: staff see only the calls of their unit's subtree's
 tickets (a citizen's call once it has made a ticket of theirs, a survey of one),
-a staff account without a unit sees none. A stream re-checks its viewer every
-`web.live_recheck_seconds` (without counting as activity) and ends, with an `end`
-event, once the session is over or the account disabled.
+a staff account without a unit sees none. Supervisors and admins also get the
+compact wallboard panel above the calls (`board_panel`: the hotline's row of
+`/wallboard/events`, updated live by `static/live_board.js`). A stream re-checks
+its viewer every `web.live_recheck_seconds` (without counting as activity) and
+ends, with an `end` event, once the session is over or the account disabled.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
+from agents.figures import STATE_KEYS
 from core.config import HotlineConfig
 from core.phone_numbers import UNKNOWN, from_caller_id
 from dashboard.auth import SESSION_COOKIE, Viewer, current_viewer, load_viewer, read_cookie
 from dashboard.render import page
 from dashboard.scope import live_in_subtree
+from dashboard.wallboard import ROLES as BOARD_ROLES
+from dashboard.wallboard import STATE_NAMES
 from db.session import unit_of_work
 from links.ami import follow_events
 from telephony.ami import AMIEvent
@@ -169,11 +174,28 @@ def _rows(request: Request, viewer: Viewer, calls: list[LiveCall]) -> list[dict[
     ]
 
 
+def board_panel(config: HotlineConfig, viewer: Viewer) -> dict[str, object] | None:
+    """The compact wallboard panel's goals and state names (None: not for this viewer)."""
+    if viewer.role not in BOARD_ROLES:
+        return None
+    return {
+        "service_level": config.monitoring.service_level_goal,
+        "completion": config.monitoring.completion_goal,
+        "wait_alert": config.monitoring.wait_alert_seconds,
+        "states": [(key, STATE_NAMES[key]) for key in STATE_KEYS],
+    }
+
+
 @router.get("/live")
 def live_page(request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]) -> Response:
-    """Calls in progress; the table refreshes itself from /live/events."""
+    """Calls in progress; the table refreshes itself from /live/events (and the panel from
+    /wallboard/events)."""
     live: LiveCalls = request.app.state.live
-    return page(request, "live.html", viewer, {"calls": _rows(request, viewer, live.snapshot())})
+    context = {
+        "calls": _rows(request, viewer, live.snapshot()),
+        "board": board_panel(request.app.state.config, viewer),
+    }
+    return page(request, "live.html", viewer, context)
 
 
 @router.get("/live/events")
