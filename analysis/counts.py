@@ -87,8 +87,7 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
 def _fixed_offset(first_day: date, end_day: date, tz: ZoneInfo) -> bool:
     """Whether the zone keeps one UTC offset from first_day to end_day (no daylight saving)."""
     offsets = {
-        datetime.combine(day, time(12), tz).utcoffset()
-        for day in _month_steps(first_day, end_day)
+        datetime.combine(day, time(12), tz).utcoffset() for day in _month_steps(first_day, end_day)
     }
     return len(offsets) == 1
 
@@ -111,7 +110,9 @@ def _bucket(session: Session, first_day: date, end_day: date, tz: ZoneInfo) -> t
         local = cast(func.timezone(tz.key, Ticket.accepted_at), Date)
         return cast(local - literal(first_day, Date), Integer), 24
     hours = 24 if _fixed_offset(first_day, end_day, tz) else 1
-    seconds = func.round((func.julianday(Ticket.accepted_at) - func.julianday(literal(start))) * 86400)
+    seconds = func.round(
+        (func.julianday(Ticket.accepted_at) - func.julianday(literal(start))) * 86400
+    )
     return cast(seconds / float(3600 * hours), Integer), hours
 
 

@@ -158,9 +158,7 @@ def nb_upper_and_p(
     return upper.astype(float), np.clip(p_value, 0.0, 1.0)
 
 
-def farrington_week(
-    counts: np.ndarray, t: int, settings: FarringtonConfig
-) -> WeekResult | None:
+def farrington_week(counts: np.ndarray, t: int, settings: FarringtonConfig) -> WeekResult | None:
     """Week t of each row of counts (series x weeks); None when history is too short."""
     counts = np.atleast_2d(np.asarray(counts))
     years = years_available(t, settings)

@@ -159,9 +159,7 @@ def _once_per_place(
     flags: list[SurgeFlag], district_of: Callable[[int], int | None]
 ) -> list[SurgeFlag]:
     """A township and its district flagged together: keep where most of the excess lies."""
-    districts = {
-        (f.category, f.period_start, f.area_id): f for f in flags if f.level == "district"
-    }
+    districts = {(f.category, f.period_start, f.area_id): f for f in flags if f.level == "district"}
     children: dict[tuple[str, date, int | None], list[SurgeFlag]] = {}
     for flag in flags:
         if flag.level == "township" and flag.area_id is not None:

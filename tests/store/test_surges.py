@@ -16,6 +16,7 @@ import numpy as np
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from analysis.bands import weekly_series
 from analysis.counts import area_tree, daily_counts, roll_up
 from analysis.surges import daily_warnings, weekly_surges
 from core.config import HotspotsConfig
@@ -39,7 +40,9 @@ def build_tree(session: Session) -> dict[str, Department]:
         ("T3", Level.TOWNSHIP, "D2"),
         ("V1", Level.VILLAGE, "T1"),
     ]:
-        units[code] = create_department(session, code, f"地区 {code}", level, units.get(parent or ""))
+        units[code] = create_department(
+            session, code, f"地区 {code}", level, units.get(parent or "")
+        )
     return units
 
 
@@ -57,7 +60,9 @@ def plant(session: Session, units: dict[str, Department]) -> None:
             rows += [(units[area].id, noon(day, 9 + k)) for k in range(rng.poisson(4 / 7))]
         day += timedelta(days=1)
     for k in range(24):  # May 12-25: twelve more a week in V1, i.e. in T1 and D1
-        rows.append((units["V1"].id, noon(date(2025, 5, 12) + timedelta(days=k // 12 * 7 + k % 7), 8)))
+        rows.append(
+            (units["V1"].id, noon(date(2025, 5, 12) + timedelta(days=k // 12 * 7 + k % 7), 8))
+        )
     rows += [(units["T3"].id, noon(date(2025, 5, 28), 10 + k % 8)) for k in range(9)]
     rows += [(None, noon(date(2025, 5, 13), 10)) for _ in range(40)]  # no area: never tested
     session.execute(
@@ -136,3 +141,19 @@ def test_counts_fall_on_the_local_day_and_roll_up_the_tree(store: sessionmaker[S
     assert list(township.row(("劳动纠纷", None))) == [0, 1]  # type: ignore[arg-type]
     assert list(district.row(("劳动纠纷", units["D1"].id))) == [1, 1]  # type: ignore[arg-type]
     assert list(district.row(("劳动纠纷", units["D2"].id))) == [0, 1]  # type: ignore[arg-type]
+
+
+def test_the_chart_band_follows_the_series(store: sessionmaker[Session]) -> None:
+    with store() as session:
+        units = build_tree(session)
+        plant(session, units)
+        session.commit()
+        chart = weekly_series(
+            session, "劳动纠纷", units["T1"].id, "township", date(2025, 5, 25), 8, SETTINGS, TZ
+        )
+        flags = weekly_surges(session, "2025-05", SETTINGS, TZ)
+    assert chart["weeks"][-2:] == ["2025-05-12", "2025-05-19"]
+    assert len(chart["observed"]) == len(chart["expected"]) == len(chart["stl"]) == 8
+    spike = next(f for f in flags if f.area_id == units["T1"].id)
+    assert chart["observed"][-2] == spike.observed > chart["upper"][-2]
+    assert chart["expected"][-2] == round(spike.expected, 2)

@@ -31,8 +31,10 @@ SPIKE = (date(2025, 5, 12), date(2025, 5, 26))  # two weeks, Monday to Monday
 
 
 def heating_season(day: date) -> bool:
-    return day.month in (12, 1, 2) or (day.month, day.day) >= (11, 15) or (
-        day.month == 3 and day.day < 15
+    return (
+        day.month in (12, 1, 2)
+        or (day.month, day.day) >= (11, 15)
+        or (day.month == 3 and day.day < 15)
     )
 
 
