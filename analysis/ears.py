@@ -18,6 +18,7 @@ mean, for any of `ewma_lambdas` (0.4 sees a build-up over days, 0.9 a one-day ju
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +91,8 @@ def ewma(counts: np.ndarray, day: int, settings: DailyWarningConfig) -> DayResul
     return DayResult(observed, mean, upper, p_value, alarm)
 
 
-def daily_detector(settings: DailyWarningConfig):  # type: ignore[no-untyped-def]
+def daily_detector(
+    settings: DailyWarningConfig,
+) -> Callable[[np.ndarray, int, DailyWarningConfig], DayResult | None]:
     """The configured method: ears_c2 or ewma."""
     return ewma if settings.method == "ewma" else ears_c2
