@@ -74,7 +74,8 @@ def may_stop(viewer: Viewer, supervisor: str) -> bool:
 
 
 def _phones(request: Request, viewer: Viewer) -> list[str]:
-    """Seats the viewer may be rung on: their own first, then those bound to nobody."""
+    """Seats the viewer may be rung on: their own first, then those bound to nobody; with
+    the simulators (tests, demo), last, the viewer's scripted phone `sim-LOGIN`."""
     config: HotlineConfig = request.app.state.config
     with unit_of_work(request.app.state.sessions) as session:
         bound = {e: u for e, u in session.execute(select(Agent.endpoint, Agent.user_id))}
@@ -84,6 +85,9 @@ def _phones(request: Request, viewer: Viewer) -> list[str]:
         for s in seats(config.agents.webrtc_seats, config.agents.desk_seats)
         if s.endpoint not in bound
     ]
+    scripted = f"sim-{viewer.username}"
+    if config.asterisk.include_simulators and listen.SIM_PHONE.fullmatch(scripted):
+        return [*own, *free, scripted]
     return own + free
 
 

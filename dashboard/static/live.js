@@ -26,7 +26,8 @@ async function listenPost(url, fields) {
   const form = new URLSearchParams({...fields, csrf: listenBox.dataset.csrf});
   const reply = await fetch(url, {method: "POST", body: form, headers: {"Accept": "application/json"}});
   const data = await reply.json().catch(() => ({}));
-  document.getElementById("listen-state").textContent = reply.ok ? `已接通 connected (#${data.session ?? ""})` : (data.detail || reply.status);
+  const done = url.endsWith("/stop") ? "已结束 stopped" : "已接通 connected";
+  document.getElementById("listen-state").textContent = reply.ok ? `${done} (#${data.session ?? ""})` : (data.detail || reply.status);
   refreshListen();
 }
 async function refreshListen() {
@@ -56,6 +57,16 @@ async function refreshListen() {
     }
     tr.appendChild(td);
     return tr;
+  }));
+  document.getElementById("listen-sessions").replaceChildren(...data.sessions.map((s) => {
+    const li = document.createElement("li");
+    li.className = "listen-session"; li.dataset.session = String(s.id);
+    li.textContent = `#${s.id} ${s.mode} · ${s.phone} · ${s.supervisor} `;
+    const button = document.createElement("button");
+    button.className = "listen-stop"; button.textContent = "结束 stop";
+    button.addEventListener("click", () => listenPost(`/live/listen/${s.id}/stop`, {}));
+    li.appendChild(button);
+    return li;
   }));
   return true;
 }
