@@ -32,7 +32,7 @@ def band_chart(
     height: int = 200,
 ) -> str:
     """An SVG of observed counts over labels (weeks) with the expected..upper band."""
-    left, right, top, bottom = 40, 12, 12, 28
+    left, right, top, bottom = 40, 24, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     step = plot_w / max(len(labels) - 1, 1)
     ceiling = _top([observed, expected, upper])
