@@ -49,6 +49,15 @@ _SHORTENED_SUFFIXES = ("苏木", "市", "区", "旗", "县", "镇", "乡")
 # Units of the tree that are not places (市住房和城乡建设局, 供热公司): their names stay words
 _UNIT_SUFFIXES = ("局", "委", "委员会", "办", "办公室", "中心", "公司", "集团", "队", "所", "站")
 
+# Words of the hotline's trade jieba's general dictionary lacks or splits (网购 -> 网 / 购)
+_HOTLINE_WORDS = (
+    "网购 网店 社保 断缴 欠薪 讨薪 预付卡 储值卡 会员卡 办卡 退卡 违建 私搭乱建 加盖 井盖 窨井盖 "
+    "路面 坑洼 扰民 夜间施工 停水 停气 供暖 暖气片 地暖 燃气表 话费 资费 携号转网 包月"
+)
+HOTLINE_WORDS = tuple(_HOTLINE_WORDS.split())
+
+NEGATIONS = frozenset({"不", "没", "未"})
+
 _STOPWORDS = """
     的 地 得 了 着 过 是 在 有 和 与 及 或 跟 同 就 都 也 还 又 再 才 很 太 更 最 挺 蛮
     我 我们 我家 咱 咱们 你 你们 您 他 她 它 他们 她们 它们 自己 大家 人家
@@ -60,7 +69,8 @@ _STOPWORDS = """
     真的 实在 确实 一样 这种 那种 各种 好像 感觉 觉得 知道 说 问 看 去 来 做 弄 搞 帮 帮忙
     麻烦 请 请问 您好 你好 谢谢 喂喂 同志 师傅 领导 工作人员 热线 市民 来电
     反映 投诉 举报 咨询 问题 情况 事情 事儿 处理 解决 尽快 希望 要求 诉求 一下子 上 下 里
-    个 些 种 次 下来 起来 出来 过来 进去
+    个 些 种 次 下来 起来 出来 过来 进去 不 不能 不了 是不是 只有 根本 结果 时候 每个 有个 有人
+    一处 人 以 由 但 连 等 打 用 干 家 多 号 天 月 年 块 元 毛 岁 回 遍 趟 一 好几
 """
 STOPWORDS = frozenset(_STOPWORDS.split())
 
@@ -74,7 +84,8 @@ class TextTokenizer:
         self._jieba.initialize()
         # a high frequency keeps a place or a category one word even where jieba's own
         # dictionary would split it ("十二连城乡" would otherwise be 十二 / 连 / 城乡)
-        for word in sorted(self._places | {c.strip() for c in categories if c.strip()}):
+        own_words = {c.strip() for c in categories if c.strip()} | set(HOTLINE_WORDS)
+        for word in sorted(self._places | own_words):
             self._jieba.add_word(word, freq=100_000)
         places_first = "|".join(re.escape(p) for p in sorted(self._places, key=len, reverse=True))
         self._placeholders = re.compile(
@@ -84,26 +95,50 @@ class TextTokenizer:
 
     def tokens(self, text: str | None) -> list[str]:
         """The words of one request, placeholders in, stopwords and punctuation out."""
+        return self._split(text, search=False)
+
+    def search_tokens(self, text: str | None) -> list[str]:
+        """`tokens` plus the dictionary words inside long words (拖欠工资: 拖欠, 工资).
+
+        Callers say 拖欠工资 one day and 工资拖欠 the next; the shorter words let the two
+        requests share terms. Each sub-word comes just before the word that holds it.
+        """
+        return self._split(text, search=True)
+
+    def _split(self, text: str | None, *, search: bool) -> list[str]:
         text = text or ""
         words: list[str] = []
         position = 0
         # places first: "十二连城乡" is a township, not the number twelve
         for found in self._placeholders.finditer(text):
-            words.extend(self._words(text[position : found.start()]))
+            words.extend(self._words(text[position : found.start()], search))
             words.append(PLACE if found.lastgroup == "place" else NUMBER)
             position = found.end()
-        words.extend(self._words(text[position:]))
+        words.extend(self._words(text[position:], search))
         return words
 
     __call__ = tokens
 
-    def _words(self, fragment: str) -> list[str]:
+    def _words(self, fragment: str, search: bool) -> list[str]:
         words = []
-        for raw in self._jieba.cut(fragment, HMM=True):
+        # no HMM guessing of unknown words: it glues noise into one-off words (老板不, 就让)
+        cut = self._jieba.cut_for_search if search else self._jieba.cut
+        negation = ""
+        for raw in cut(fragment, HMM=False):
             word = raw.strip().lower()
-            if not word or _NO_WORD.fullmatch(word) or word in STOPWORDS:
+            if word in NEGATIONS:  # 暖气不热 is not 暖气热: the negation stays on its word
+                negation = word
                 continue
-            words.append(PLACE if word in self._places else word)
+            if not word or _NO_WORD.fullmatch(word) or word in STOPWORDS:
+                negation = "" if not word or _NO_WORD.fullmatch(word) else negation
+                continue
+            if word in self._places:
+                words.append(PLACE)
+            elif negation and search:  # like a sub-word: 不交 also counts as 交
+                words.extend((word, negation + word))
+            else:
+                words.append(negation + word)
+            negation = ""
         return words
 
 
