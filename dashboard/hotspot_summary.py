@@ -11,7 +11,9 @@ reported on the page instead of failing it.
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -63,7 +65,7 @@ class Candidate(_Part):
 
     rank: int
     category: str
-    topic: str = ""
+    topic: str | None = None  # None: the whole category
     volume: int = 0
     months_in_top10: int = 0
     unresolved_share: float | None = None
@@ -119,21 +121,37 @@ class RunSummary(_Part):
     categories: list[CategoryLine] = Field(default_factory=list)
     grid: Grid = Field(default_factory=Grid)
     series: dict[str, FlagSeries] = Field(default_factory=dict)  # by flag id, as text
-    candidates: list[Candidate] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(default_factory=list)  # categories
+    topic_candidates: list[Candidate] = Field(default_factory=list)  # topics of a category
     governance: list[Governance] = Field(default_factory=list)
     kb: Kb = Field(default_factory=Kb)
 
 
 def read_summary(run_id: int, text: str | None) -> tuple[RunSummary, str]:
-    """The run's summary and a problem to show ("" when it read cleanly).
+    """The run's summary and the problems to show ("" when it read cleanly).
 
-    A run still being written has no summary yet: an empty one, no problem."""
+    Each part is read on its own, so one part in an unexpected shape blanks that
+    part only. A run still being written has no summary yet: an empty one."""
     if not text:
         return RunSummary(), ""
     try:
-        return RunSummary.model_validate_json(text), ""
-    except ValidationError as exc:
-        log.warning("analysis run %s: summary unreadable: %s", run_id, exc)
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return RunSummary(), f"运行 {run_id} 的摘要无法读取（{where}: {first['msg']}）"
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        log.warning("analysis run %s: summary is not JSON: %s", run_id, exc)
+        return RunSummary(), f"运行 {run_id} 的摘要不是 JSON / the summary is not JSON"
+    if not isinstance(raw, dict):
+        return RunSummary(), f"运行 {run_id} 的摘要不是对象 / the summary is not an object"
+    parts: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in RunSummary.model_fields:
+        if name not in raw:
+            continue
+        try:
+            parts[name] = getattr(RunSummary.model_validate({name: raw[name]}), name)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            log.warning("analysis run %s: summary part %s unreadable: %s", run_id, name, exc)
+            problems.append(f"{where}: {first['msg']}")
+    problem = f"运行 {run_id} 的摘要有部分无法读取 / unreadable: {'; '.join(problems)}"
+    return RunSummary(**parts), problem if problems else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from openpyxl import load_workbook
 from sqlalchemy.orm import Session, sessionmaker
 
 from dashboard.app import create_app
-from db.models import HotspotFlag
+from db.models import AnalysisRun, HotspotFlag
 from db.session import unit_of_work
 from tests.support.console_city import csrf_of, login
 from tests.support.console_site import audit_rows, console_site
@@ -107,7 +108,9 @@ def test_topics_candidates_signals_governance_and_kb(site) -> None:  # type: ign
     assert f'<a href="/tickets/{stored.tickets["secret"]}">' in new_row
     assert "（保密）" in new_row and SECRET_TEXT not in html
     candidates = _section(html, "candidates")
-    assert candidates.index("暖气不热") < candidates.index("物业维修") and "31.0%" in candidates
+    assert candidates.index("暖气不热") < candidates.index("城乡建设") and "31.0%" in candidates
+    by_topic = candidates[candidates.index('id="topic-candidates-table"') :]
+    assert "物业维修" in by_topic and "无数据" in by_topic  # no valid callbacks: no share
     signals = _section(html, "signals")
     assert "evidence for review, not a penalty" in signals.lower()
     rows = re.findall(r'data-kind="([a-z_]+)"', signals)
@@ -118,6 +121,20 @@ def test_topics_candidates_signals_governance_and_kb(site) -> None:  # type: ign
     assert "冬季供暖不热专项治理" in governance and "-27.0%" in governance
     kb = _section(html, "kb")
     assert "暖气不热找谁" in kb and "50.0%" in kb and "电动车充电桩安装" in kb
+
+
+def test_a_part_of_the_summary_in_another_shape_blanks_that_part_only(site) -> None:  # type: ignore[no-untyped-def]
+    client, stored, sessions = site
+    with unit_of_work(sessions) as session:
+        run = session.get(AnalysisRun, stored.run_id)
+        assert run is not None and run.summary
+        summary = json.loads(run.summary)
+        summary["kb"] = {"entries": "not a list"}
+        run.summary = json.dumps(summary, ensure_ascii=False)
+    html = _as(client, "boss").get(f"/hotspots?month={MONTH}").text
+    assert 'id="summary-problem"' in html and "kb.entries" in html
+    assert LABOUR_LINE in html and "暖气不热找谁" not in html
+    assert "本月无推荐" in html
 
 
 @pytest.mark.parametrize(

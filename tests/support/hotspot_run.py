@@ -66,9 +66,14 @@ def summary(districts: list[tuple[int, str]], flags: dict[str, int]) -> dict[str
             {"rank": 1, "category": "水电气暖", "topic": "暖气不热", "volume": 900,
              "months_in_top10": 12, "unresolved_share": 0.31, "returns": 44,
              "districts_above": ["unit D1"], "score": 0.82},
-            {"rank": 2, "category": "城乡建设", "topic": "物业维修", "volume": 610,
+            {"rank": 2, "category": "城乡建设", "topic": None, "volume": 610,
              "months_in_top10": 9, "unresolved_share": 0.22, "returns": 12,
              "districts_above": [], "score": 0.61},
+        ],
+        "topic_candidates": [
+            {"rank": 1, "category": "城乡建设", "topic": "物业维修", "volume": 210,
+             "months_in_top10": 7, "unresolved_share": None, "returns": 3,
+             "districts_above": ["unit D2"], "score": 0.55},
         ],
         "governance": [
             {"id": 1, "title": "冬季供暖不热专项治理", "lead_unit": "市住建局",
