@@ -122,7 +122,8 @@ def find_topics(
 def _k_range(settings: TopicsConfig, documents: int, terms: int) -> range:
     """k_min..k_max, clamped to what the requests allow (see MIN_TOPIC_REQUESTS) and NMF's
     nndsvd start allows (k <= documents, terms)."""
-    highest = min(settings.k_max, documents // MIN_TOPIC_REQUESTS, documents - 1, terms)
+    by_size = max(1, documents // MIN_TOPIC_REQUESTS)
+    highest = min(settings.k_max, by_size, documents - 1, terms)
     lowest = max(1, min(settings.k_min, highest))
     return range(lowest, highest + 1)
 
