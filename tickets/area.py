@@ -56,7 +56,9 @@ class TicketText(Protocol):
 
 
 @dataclass(frozen=True)
-class _Unit:
+class TreeUnit:
+    """A department as the area rules read it (from the store, or the demo's tree)."""
+
     id: int
     code: str
     name: str
@@ -87,10 +89,10 @@ class TreeIndex:
                 Department.peer_group,
             )
         )
-        return cls.of_units([_Unit(*row) for row in rows])
+        return cls.of_units([TreeUnit(*row) for row in rows])
 
     @classmethod
-    def of_units(cls, units: list[_Unit]) -> TreeIndex:
+    def of_units(cls, units: list[TreeUnit]) -> TreeIndex:
         by_id = {unit.id: unit for unit in units}
         index = cls(id_of_code={unit.code: unit.id for unit in units})
         for unit in units:
@@ -130,7 +132,7 @@ class TreeIndex:
         return best[1] if best else None
 
 
-def _is_territorial(unit: _Unit, by_id: dict[int, _Unit]) -> bool:
+def _is_territorial(unit: TreeUnit, by_id: dict[int, TreeUnit]) -> bool:
     """A place, not a bureau: its peer group says so, or it sits under a district office."""
     if unit.peer_group in TERRITORIAL_GROUPS:
         return True
@@ -140,7 +142,7 @@ def _is_territorial(unit: _Unit, by_id: dict[int, _Unit]) -> bool:
     return unit.level > Level.DISTRICT and step.peer_group == "district"
 
 
-def _area_of(unit: _Unit, by_id: dict[int, _Unit]) -> int | None:
+def _area_of(unit: TreeUnit, by_id: dict[int, TreeUnit]) -> int | None:
     if unit.level < Level.DISTRICT or not _is_territorial(unit, by_id):
         return None
     if unit.level > Level.TOWNSHIP and unit.parent_id in by_id:

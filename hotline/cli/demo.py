@@ -56,6 +56,8 @@ def demo_data(
     for name, value, target in summary.against_seed_city():
         table.add_row(name, "no data" if value is None else f"{value:.1%}", f"{target:.1%}")
     console.print(table)
+    for line in summary.planted:  # what the monthly analysis should find
+        console.print(line, highlight=False, markup=False)
 
 
 def demo_floor(

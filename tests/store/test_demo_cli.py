@@ -23,6 +23,8 @@ def test_demo_data_fills_an_empty_store_once_and_reports_work_on_it(tmp_path: Pa
     assert first.returncode == 0, first.stderr
     assert "1,500 tickets (2024-05-24 .. 2026-11-22)" in first.stdout
     assert "response 响应率" in first.stdout and "seed city" in first.stdout
+    assert first.stdout.count("planted surge 计划突增") == 2  # what the analysis should find
+    assert "over-claiming unit 谎报已解决" in first.stdout
     again = hotline("demo-data", "--tickets", "10", "-c", config)
     assert again.returncode == 2
     assert "already holds tickets" in again.stderr

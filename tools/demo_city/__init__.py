@@ -26,8 +26,11 @@ one transaction, so an interrupted run leaves the store empty.
 The modules: `data` (the city's static data and target figures), `tree`
 (departments and who handles what), `volume` (each day's tickets),
 `calibration` (the rate model), `simulation` (a ticket's life, with
-`handling` and `callbacks`), `rows` and `summary` (what is written and
-reported), `draws` (drawing from the random stream).
+`handling` and `callbacks`), `speech` (what citizens say, with recognition
+noise), `planted` (two local surges and an over-claiming unit, named in the
+summary so the monthly analysis can be checked against them), `rows` and
+`summary` (what is written and reported), `draws` (drawing from the random
+stream).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from db.models import (
 )
 from db.session import unit_of_work
 from tools.demo_city.calibration import calibrate
+from tools.demo_city.planted import overclaim_line, plan_surges
 from tools.demo_city.rows import Chunk, Ids
 from tools.demo_city.simulation import City
 from tools.demo_city.summary import DemoSummary, Totals
@@ -108,7 +112,8 @@ def generate_demo_city(
         routes = category_routes(tree)
         model = calibrate(routes, category_mass(days), recent_open(days, tickets))
         cutoff = datetime.combine(last + timedelta(days=1), time())
-        city = City(rng, config, tree, routes, model, ids, cutoff, tickets)
+        surges = plan_surges(tree, routes, days)
+        city = City(rng, config, tree, routes, model, ids, cutoff, tickets, surges)
         totals = Totals()
         report(0, tickets)
         for run in chunks(days):
@@ -117,7 +122,9 @@ def generate_demo_city(
             totals.add(rows)
             report(totals.tickets, tickets)
         bulk.sync_id_sequences(session, ROWS_MODELS)
-    return totals.summary(len(tree.units), first, last)
+    planted = [surge.describe() for surge in surges]
+    planted.append(overclaim_line(tree.overclaimer, *city.overclaims))
+    return totals.summary(len(tree.units), first, last, tuple(planted))
 
 
 def _refuse_non_empty(session: Session) -> None:

@@ -113,7 +113,8 @@ def _survey_mix(
             closed = 1 - min(1.0, stuck * _mean_stuck_factor(unit, category))
             q = round(unit.quality, 2)
             for type_share, type_difficulty in zip(category.types, TYPE_DIFFICULTY, strict=True):
-                key = (q, round(category.difficulty + type_difficulty, 2))
+                difficulty = category.difficulty + type_difficulty + unit.resolution_shift
+                key = (q, round(difficulty, 2))
                 mix[key] = mix.get(key, 0.0) + mass * share * type_share * closed
     total = sum(mix.values())
     return {key: value / total for key, value in mix.items()}

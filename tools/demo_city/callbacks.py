@@ -66,6 +66,7 @@ class Robot:
         self.cutoff = cutoff  # local midnight after `until`: nothing later is written
         self.outcomes = cumulative([share for _, share in OUTCOMES])
         self.opted_out: set[str] = set()
+        self.resolved: int | None = None  # the last call_back's survey answer, if any
 
     def _window(self, at: datetime) -> datetime | None:
         """`at` or the start of the robot's next call window (naive local; None if none soon)."""
@@ -75,9 +76,11 @@ class Robot:
     def call_back(self, rows: Chunk, case: Case, closed: datetime) -> datetime:
         """Robot attempts after closing; a completed survey may send the ticket back (重办).
 
-        Returns when the ticket was (last) closed.
+        Returns when the ticket was (last) closed; `self.resolved` is the survey's
+        "resolved" answer (1 yes, 2 no), None when no survey was completed.
         """
         rng, robot = self.rng, self.config.robot
+        self.resolved = None
         if case.caller in self.opted_out or rng.random() > 0.93:
             return closed  # asked not to be called, or called back on the main platform
         planned = self._window(closed + timedelta(hours=robot.min_hours_after_close))
@@ -150,7 +153,8 @@ class Robot:
         rng = self.rng
         q = case.unit.quality
         contacted = 1 if rng.random() < sigmoid(self.model.response + SLOPE_RESPONSE * q) else 2
-        resolved_p = sigmoid(self.model.resolution + SLOPE_RESOLUTION * (q + case.difficulty))
+        difficulty = case.difficulty + case.unit.resolution_shift
+        resolved_p = sigmoid(self.model.resolution + SLOPE_RESOLUTION * (q + difficulty))
         resolved = 1 if rng.random() < resolved_p else 2
         unhappy = self.model.unsatisfied - SLOPE_UNSATISFIED * q
         unhappy += UNRESOLVED_UNSATISFIED if resolved == 2 else 0.0
@@ -192,6 +196,7 @@ class Robot:
         values = self._answer_values(case)
         self._answers(rows, case, attempt_id, started, values)
         contacted, resolved, satisfaction = values
+        self.resolved = resolved
         rows.valid.append(
             {
                 "id": self.ids.take("valid_callbacks"),

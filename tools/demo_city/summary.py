@@ -32,6 +32,8 @@ class DemoSummary:
     resolution: float | None  # resolved / valid callbacks
     satisfaction: float | None  # (satisfied + basically satisfied) / valid callbacks
     robot_success: float | None  # completed attempts / attempts placed
+    # what was planted for the monthly analysis to find (surges, the over-claiming unit)
+    planted: tuple[str, ...] = ()
 
     def against_seed_city(self) -> list[tuple[str, float | None, float]]:
         """(rate name, the demo city's figure, the seed city's published figure)."""
@@ -77,8 +79,10 @@ class Totals:
         self.resolved += sum(1 for v in chunk.valid if v["resolved"] == 1)
         self.satisfied += sum(1 for v in chunk.valid if v["satisfaction"] in (1, 2))
 
-    def summary(self, departments: int, first_day: date, last_day: date) -> DemoSummary:
-        """The summary of everything added so far."""
+    def summary(
+        self, departments: int, first_day: date, last_day: date, planted: tuple[str, ...] = ()
+    ) -> DemoSummary:
+        """The summary of everything added so far, with the lines naming what was planted."""
         return DemoSummary(
             departments=departments,
             tickets=self.tickets,
@@ -93,6 +97,7 @@ class Totals:
             resolution=_ratio(self.resolved, self.valid),
             satisfaction=_ratio(self.satisfied, self.valid),
             robot_success=_ratio(self.completed, self.attempts),
+            planted=planted,
         )
 
 

@@ -44,6 +44,7 @@ class Unit:
     effect: float = 0.0
     weight: float = 1.0  # share of the territorial tickets among its siblings
     quality: float = 0.0
+    resolution_shift: float = 0.0  # the over-claiming unit's problems are seldom really solved
     children: list[Unit] = field(default_factory=list)
 
     def row(self) -> bulk.Row:
@@ -72,6 +73,7 @@ class Tree:
             for i, (key, name) in enumerate(BUREAUS, 1)
         }
         self._weaken()
+        self.overclaimer = self._overclaim()
         for unit in self.units:  # parents come before their children
             inherited = unit.parent.quality if unit.parent and unit.level > Level.DISTRICT else 0
             unit.quality = unit.effect + inherited
@@ -143,6 +145,24 @@ class Tree:
             *((u, -2.2) for u in weak_villages),
         ):
             unit.effect = effect
+
+    def _overclaim(self) -> Unit:
+        """The bureau that marks its closes 已解决 while its citizens mostly say otherwise.
+
+        A busy bureau of ordinary quality (not one of the weak ones: the signal is
+        the gap between its claims and the surveys, not a bad rank), chosen
+        without a random draw so the rest of the city does not move.
+        """
+        for key in OVERCLAIM_CANDIDATES:
+            unit = self.bureaus[key]
+            if unit.effect > -1.0:
+                unit.resolution_shift = OVERCLAIM_RESOLUTION_SHIFT
+                return unit
+        raise AssertionError("every over-claim candidate is weak")  # two weak of seven
+
+
+OVERCLAIM_CANDIDATES = ("城管局", "市场监管局", "交通运输局", "住建局")
+OVERCLAIM_RESOLUTION_SHIFT = -2.8  # log-odds: about a third of its surveys say resolved
 
 
 # -- routing -------------------------------------------------------------------------------
