@@ -1,6 +1,6 @@
 """The wallboard under load: event-to-screen latency, and the console's CPU per AMI event.
 
-    python -m bench.wallboard [--callers 400] [--agents 50] [--ramp 40] [--talk-mean 20]
+    python -m bench.wallboard [--quick] [--callers 400] [--agents 50] [--ramp 20] [--talk-mean 20]
 
 One private Asterisk (own state folder, free ports, `asterisk.include_bench`,
 brought up as `bench.acd` does) with one queue, `bench-acd-9`, which the
@@ -80,6 +80,7 @@ CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 class Result:
     callers: int
     agents: int
+    peak_callers: int  # the most callers in the queue or on a call at once (AMI)
     peak_waiting: int  # the most callers the board showed waiting at once
     events: int  # the wallboard's AMI events in the measured span (bench's own link)
     events_counted_by_baseline: int  # the baseline's total (from its start)
@@ -356,6 +357,20 @@ async def progress(rec: Recorder, stream: BoardStream, load: Load, started: floa
         )
 
 
+def peak_callers(events: list[tuple[str, float, dict[str, str]]]) -> int:
+    """The most callers in the system at once: joined, not yet completed or abandoned."""
+    now = peak = 0
+    for name, _at, f in sorted(events, key=lambda e: e[1]):
+        if f.get("Queue") != QUEUE:
+            continue
+        if name == "QueueCallerJoin":
+            now += 1
+        elif name in ("AgentComplete", "QueueCallerAbandon"):
+            now -= 1
+        peak = max(peak, now)
+    return peak
+
+
 def measure(
     args: argparse.Namespace,
     rec: Recorder,
@@ -378,6 +393,7 @@ def measure(
     return Result(
         callers=args.callers,
         agents=args.agents,
+        peak_callers=peak_callers(rec.events),
         peak_waiting=max((int(row.get("waiting") or 0) for _, row in boards), default=0),  # type: ignore[call-overload]
         events=events,
         events_counted_by_baseline=counted,
@@ -404,9 +420,10 @@ def report(r: Result, args: argparse.Namespace, loads: tuple[float, float]) -> N
     print()
     print(f"machine: {multiprocessing.cpu_count()} cores; load {loads[0]:.2f} -> {loads[1]:.2f}")
     print(
-        f"load: {r.callers} callers, {r.agents} agents; the board showed up to "
-        f"{r.peak_waiting} waiting at once; {r.events} wallboard AMI events in "
-        f"{r.span_s:.0f} s (the baseline counted {r.events_counted_by_baseline} in all); "
+        f"load: {r.callers} callers, {r.agents} agents; up to {r.peak_callers} callers at "
+        f"once, the board showed up to {r.peak_waiting} waiting; "
+        f"{r.events} wallboard AMI events in {r.span_s:.0f} s "
+        f"(the baseline counted {r.events_counted_by_baseline} in all); "
         f"{r.pushes} boards pushed"
     )
     print("| event -> figure on the stream | n | p50 ms | p99 ms | max ms |")
@@ -437,7 +454,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="100 callers, 15 agents")
     parser.add_argument("--callers", type=int, default=0, help="scripted citizens (400)")
     parser.add_argument("--agents", type=int, default=0, help="scripted agents (50)")
-    parser.add_argument("--ramp", type=float, default=0.0, help="seconds of arrivals (40)")
+    parser.add_argument("--ramp", type=float, default=0.0, help="seconds of arrivals (20)")
     parser.add_argument("--talk", choices=["exp", "fixed"], default="exp")
     parser.add_argument("--talk-mean", type=float, default=20.0, help="mean talk time, s")
     parser.add_argument("--wrapup", type=int, default=1, help="app_queue wrapuptime, s")
@@ -448,7 +465,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.callers = args.callers or (100 if args.quick else 400)
     args.agents = args.agents or (15 if args.quick else 50)
-    args.ramp = args.ramp or (15.0 if args.quick else 40.0)
+    args.ramp = args.ramp or (15.0 if args.quick else 20.0)
     args.window = args.ramp  # bench.acd's offer() reads the arrivals' span from here
     return args
 
