@@ -1,8 +1,9 @@
 """Problems planted in the demo city, so the monthly analysis can be checked against them.
 
-Two local surges, each three times the place's usual volume of one sub-topic
-for two ISO weeks: 劳动纠纷 (拖欠工资) in one township in the last spring of the
-period, and 暖气不热 in one district in its last deep winter, as after a cold
+Two local surges, each three times the category's usual volume in the place
+(at least one extra ticket a day), all of one sub-topic, for two ISO weeks:
+劳动纠纷 (拖欠工资) in one township in the last spring of the period, and
+水电气暖 (暖气不热) in one district in its last deep winter, as after a cold
 snap there. Both sit relative to the period's end, so any `until` has them
 inside the data. The third plant, a bureau that marks its closes 已解决 while
 its citizens mostly say otherwise, is the tree's `overclaimer`.
@@ -24,7 +25,7 @@ from tools.demo_city.tree import Route, Tree, Unit
 from tools.demo_city.volume import Day
 
 SURGE_DAYS = 14
-SURGE_FACTOR = 3.0  # the place's usual volume of the sub-topic, times this
+SURGE_FACTOR = 3.0  # the category's usual volume in the place, times this (at least +1 a day)
 QUIET_AFTER = 21  # days between a surge's end and the period's end
 
 
@@ -84,12 +85,11 @@ def plan_surges(tree: Tree, routes: list[Route], days: list[Day]) -> list[Surge]
     by_day = {day.day: day for day in days}
     for surge in surges:
         share = _area_share(tree, routes[surge.category], surge.places)
-        topics = len(CATEGORIES[surge.category].asks)
         for offset in range(SURGE_DAYS):
             plan = by_day.get(surge.first + timedelta(days=offset))
             if plan is None or not plan.tickets:
                 continue
-            usual = plan.tickets * _category_share(plan, surge.category) * share / topics
+            usual = plan.tickets * _category_share(plan, surge.category) * share
             surge.extra[plan.day] = max(1, round((SURGE_FACTOR - 1) * usual))
     return surges
 
