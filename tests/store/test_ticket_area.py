@@ -15,7 +15,7 @@ from core.config import load_config
 from core.vocabulary import ClosedAs, Level
 from db.departments import create_department
 from db.migrate import upgrade
-from db.models import Department, Ticket
+from db.models import Department, Line, Ticket
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import create_ticket
 from tests.support.config import write_config
@@ -178,3 +178,20 @@ def test_import_reads_area_code_and_closed_as_and_refuses_bad_ones_per_row(
     }
     again = Importer(sessions, config).run(read_file(path))
     assert again.counts["ticket"] == {"created": 0, "updated": 0, "unchanged": 3}
+
+
+def test_a_dedicated_lines_default_category_is_marked_as_the_lines(site) -> None:  # type: ignore[no-untyped-def]
+    _, sessions, _ = site
+    with unit_of_work(sessions) as session:
+        line = Line(
+            did="12345001", name="供热热线", greeting="heating", default_category="水电气暖"
+        )
+        session.add(line)
+        session.flush()
+        day = ACCEPTED.date()
+        by_line = create_ticket(session, caller_number="13800000000", local_day=day, line=line)
+        chosen = create_ticket(
+            session, caller_number="13800000000", local_day=day, line=line, category="教育"
+        )
+        assert (by_line.category, by_line.category_source) == ("水电气暖", "line")
+        assert (chosen.category, chosen.category_source) == ("教育", None)
