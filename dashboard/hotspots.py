@@ -175,11 +175,12 @@ def grid_report(month: str, summary: RunSummary, rows: list[GridRow]) -> Report:
             if cell is None:
                 continue
             ratio = cell.ratio
+            observed = cell.observed
             report.rows.append(
                 [
                     row.category,
                     district,
-                    cell.observed,
+                    int(observed) if float(observed).is_integer() else observed,
                     None if cell.expected is None else round(cell.expected, 2),
                     None if ratio is None else round(ratio, 2),
                     _state_names(cell.flags),

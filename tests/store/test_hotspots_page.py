@@ -115,6 +115,8 @@ def test_topics_candidates_signals_governance_and_kb(site) -> None:  # type: ign
     assert "evidence for review, not a penalty" in signals.lower()
     rows = re.findall(r'data-kind="([a-z_]+)"', signals)
     assert rows == ["contradicted_resolved", "ping_pong"]  # flagged first
+    others = signals[signals.index('<details id="signals-unflagged">') :]
+    assert "ping_pong" in others and "contradicted_resolved" not in others
     assert f'<a href="/tickets/{stored.tickets["V1"]}">' in signals and "20 / 50" in signals
     assert "unit S2 ↔ unit S1" in signals
     governance = _section(html, "governance")
@@ -270,11 +272,11 @@ def test_the_grid_and_the_flags_download_as_csv_and_xlsx(site) -> None:  # type:
     grid = _csv(client, "grid")
     assert grid[0] == ["类别", "旗区", "观测", "期望", "观测/期望", "标记"]
     assert len(grid) == 1 + 5
-    assert ["劳动纠纷", "unit D1", "30.0", "12.5", "2.4", f"预警 #{stored.flags['labour']}"] in grid
+    assert ["劳动纠纷", "unit D1", "30", "12.5", "2.4", f"预警 #{stored.flags['labour']}"] in grid
     assert [
         "水电气暖",
         "unit D2",
-        "41.0",
+        "41",
         "25.0",
         "1.64",
         f"关注 #{stored.flags['heating']}",
