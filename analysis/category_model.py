@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -55,6 +56,9 @@ class CategoryModel:
         ]
 
 
+TRAINING_LIMIT = 20_000  # tickets: enough for a dozen categories, seconds to fit
+
+
 def train(
     texts: Sequence[str],
     categories: Sequence[str],
@@ -73,11 +77,15 @@ def train(
     return CategoryModel(vectorizer, classifier)
 
 
-def train_from_store(session: Session, settings: TopicsConfig) -> CategoryModel:
-    """Fit on the store's tickets whose category a person set.
+def train_from_store(
+    session: Session, settings: TopicsConfig, limit: int = TRAINING_LIMIT
+) -> CategoryModel:
+    """Fit on the newest `limit` tickets whose category a person set.
 
     Older rows have no category source: their category came from staff or the import
-    too (the model did not exist), so they count.
+    too (the model did not exist), so they count. The newest ones only: categories and
+    wording drift, and a city's whole history would make the monthly run slow for no
+    better a model.
     """
     text = _text_column()
     rows = session.execute(
@@ -87,20 +95,22 @@ def train_from_store(session: Session, settings: TopicsConfig) -> CategoryModel:
             or_(Ticket.category_source.in_(PEOPLES_SOURCES), Ticket.category_source.is_(None)),
             text.is_not(None),
         )
-        .order_by(Ticket.id)
+        .order_by(Ticket.id.desc())
+        .limit(limit)
     ).all()
     return train([t for t, _ in rows], [c for _, c in rows], settings, store_tokenizer(session))
 
 
-def tickets_without_category(session: Session) -> list[Ticket]:
-    """Tickets with text but no category yet, oldest first."""
-    return list(
-        session.scalars(
-            select(Ticket)
-            .where(Ticket.category.is_(None), _text_column().is_not(None))
-            .order_by(Ticket.id)
-        )
-    )
+def tickets_without_category(
+    session: Session, start: datetime | None = None, end: datetime | None = None
+) -> list[Ticket]:
+    """Tickets with text but no category yet (accepted in [start, end) if given), oldest first."""
+    query = select(Ticket).where(Ticket.category.is_(None), _text_column().is_not(None))
+    if start is not None:
+        query = query.where(Ticket.accepted_at >= start)
+    if end is not None:
+        query = query.where(Ticket.accepted_at < end)
+    return list(session.scalars(query.order_by(Ticket.id)))
 
 
 def apply_suggestions(

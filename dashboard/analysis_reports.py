@@ -53,9 +53,8 @@ def _numbers(session: Session, ticket_ids: list[int], limit: int = 10) -> str:
     shown = ticket_ids[:limit]
     if not shown:
         return ""
-    numbers = dict(
-        session.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_(shown))).tuples()
-    )
+    rows = session.execute(select(Ticket.id, Ticket.number).where(Ticket.id.in_(shown)))
+    numbers = {row.id: row.number for row in rows}
     text = " ".join(numbers.get(i, f"#{i}") for i in shown)
     more = len(ticket_ids) - len(shown)
     return text + (f" 等{len(ticket_ids)}件" if more > 0 else "")

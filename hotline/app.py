@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -195,6 +196,15 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
     async def retention() -> None:
         await loop.run_in_executor(batch, run_retention, config, hotline.sessions)
 
+    async def analysis() -> None:  # 未诉先办: yesterday's warning, last month's analysis
+        from hotline.monthly import run_due  # numpy, statsmodels, jieba: only when it runs
+
+        done = await loop.run_in_executor(
+            batch, run_due, hotline.sessions, config, datetime.now(UTC)
+        )
+        for line in done:
+            log.info("%s", line)
+
     async def disk() -> None:
         check = await loop.run_in_executor(batch, disk_check, config)
         if not check.ok:
@@ -216,6 +226,7 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
         ),
         (config.speech.transcribe_interval_seconds, transcribe, "transcription"),
         (config.health.disk_check_seconds, disk, "disk check"),
+        (60.0, analysis, "analysis"),
         (config.privacy.retention_interval_hours * 3600, retention, "retention"),
     ]
     if config.callback.enabled and ami is not None:  # missed callers called back, agent first

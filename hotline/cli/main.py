@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from hotline.cli import demo, housekeeping, performance, serve
+from hotline.cli import analysis, demo, housekeeping, performance, serve
 from hotline.cli.asterisk import asterisk_app
 from hotline.cli.kb import kb_app
 from hotline.cli.phone import phone_app
@@ -48,6 +48,11 @@ app.command("transcribe")(housekeeping.transcribe_command)
 app.command("demo-data")(demo.demo_data)
 app.command("demo-floor")(demo.demo_floor)
 report_app.command("performance")(performance.performance_command)
+app.command("analyse")(analysis.analyse_command)
+report_app.command("hotspots")(analysis.hotspots_command)
+report_app.command("topics")(analysis.topics_command)
+report_app.command("accountability")(analysis.accountability_command)
+report_app.command("kb")(analysis.kb_command)
 
 
 @app.command("check-config")
