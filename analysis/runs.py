@@ -141,16 +141,22 @@ def summary_of(run: AnalysisRun) -> dict[str, Any]:
     return json.loads(run.summary) if run.summary else {}
 
 
-def previous_topic_vectors(session: Session, months: list[str]) -> list[dict[str, float]]:
-    """The term weights of the stored topics of these months (their newest runs)."""
+def previous_topic_vectors(session: Session, months: list[str]) -> list[dict[str, float]] | None:
+    """The term weights of the stored topics of these months (their newest runs).
+
+    None when none of the months was analysed: with no history nothing can be called
+    new (an empty list would make every topic new).
+    """
     vectors: list[dict[str, float]] = []
+    analysed = False
     for month in months:
         run = latest_run(session, month)
         if run is None:
             continue
+        analysed = True
         for topic in session.scalars(select(Topic).where(Topic.run_id == run.id)):
             vectors.append({str(term): float(weight) for term, weight in json.loads(topic.terms)})
-    return vectors
+    return vectors if analysed else None
 
 
 @dataclass(frozen=True)

@@ -140,13 +140,14 @@ def topics_report(session: Session, month: str, category: str = "") -> Report:
         ["主题", "件数", "新出现", "关键词", "典型工单"],
     )
     for topic in topics:
-        terms = [term for term, _ in json.loads(topic.terms)][:8]
+        terms = [str(term).replace(" ", "") for term, _ in json.loads(topic.terms)]
+        terms = list(dict.fromkeys(terms))[:8]  # a bigram reads as one phrase
         report.rows.append(
             [
                 topic.label,
                 topic.size,
                 "新" if topic.is_new else "",
-                " ".join(terms),
+                "、".join(terms),
                 _numbers(session, json.loads(topic.typical_ticket_ids)),
             ]
         )

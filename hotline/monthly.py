@@ -138,9 +138,9 @@ def _analyse_into(session: Session, config: HotlineConfig, month: str, run_id: i
     runs.store_topics(session, run, month_topics)
     runs.store_signals(session, run, signals)
 
-    labels: dict[str, list[str]] = {}
+    labels: dict[str, list[str]] = {}  # each category's largest topics, two terms of each
     for topic in sorted(month_topics, key=lambda t: -t.size):
-        labels.setdefault(topic.category, []).append(topic.label)
+        labels.setdefault(topic.category, []).append("、".join(topic.label.split("、")[:2]))
     lines = summary.category_lines(session, month, tz, labels)
     districts, cells = summary.district_grid(
         session, month, tz, config.hotspots.farrington.years_back

@@ -125,3 +125,32 @@ def test_requests_come_in_many_noisy_phrasings(city) -> None:  # type: ignore[no
     noisy = [t for t in texts if t.startswith(FILLERS) or any(h in t for h in HOMOPHONES.values())]
     assert 0.2 < len(noisy) / len(texts) < 0.6
     assert len(set(texts)) > 0.8 * len(texts)
+
+
+def test_the_monthly_analysis_finds_both_planted_surges(city) -> None:  # type: ignore[no-untyped-def]
+    """`hotline analyse` on the planted months flags each surge's place in its weeks.
+
+    (The over-claiming bureau has a handful of surveyed closes a month at this size,
+    under `accountability.min_n`; `tests/store/test_accountability.py` flags one.)"""
+    from db.models import HotspotFlag
+    from hotline.monthly import analyse_month
+
+    summary, sessions = city
+    surges = [m.groupdict() for line in summary.planted if (m := SURGE.fullmatch(line))]
+    for surge in surges:
+        month = surge["first"][:7]
+        run_id = analyse_month(sessions, CONFIG, month).run_id
+        with unit_of_work(sessions) as session:
+            places = in_area(session, surge["code"])
+            parent = session.scalars(
+                select(Department.parent_id).where(Department.code == surge["code"])
+            ).one()
+            flags = session.scalars(
+                select(HotspotFlag).where(
+                    HotspotFlag.run_id == run_id,
+                    HotspotFlag.category == surge["category"],
+                    HotspotFlag.period_start >= date.fromisoformat(surge["first"]),
+                    HotspotFlag.period_start <= date.fromisoformat(surge["last"]),
+                )
+            ).all()
+            assert {f.area_id for f in flags} & (places | {parent}), (surge, flags)
