@@ -231,6 +231,9 @@ class Call(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     last_step: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
+    # scale-out (issue 22): which Asterisk node carried the call, and its SIP Call-ID
+    node: Mapped[str | None] = mapped_column(String(32), index=True)
+    sip_call_id: Mapped[str | None] = mapped_column(String(200))
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="calls")
 
@@ -260,6 +263,7 @@ class CallbackAttempt(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     hangup_cause: Mapped[str | None] = mapped_column(String(64))
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"), index=True)
+    node: Mapped[str | None] = mapped_column(String(32))  # the node that dialled (issue 22)
 
 
 class SurveyAnswer(Base):
