@@ -10,26 +10,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from callback_robot.attempts import create_attempt
 from callback_robot.eligibility import DueRules, due_tickets
-from core.vocabulary import AttemptState
 from db.callbacks import outbound_load
-from db.models import CallbackAttempt, RobotLock, Ticket
-
-
-def live_attempts(session: Session) -> int:
-    """The robot's own attempts dialing or in a call (a fall tells its follower a channel freed)."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(CallbackAttempt)
-            .where(CallbackAttempt.state.in_((AttemptState.DIALING, AttemptState.IN_CALL)))
-        )
-        or 0
-    )
+from db.models import RobotLock, Ticket
 
 
 def free_budget(

@@ -24,11 +24,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from callback_robot.claim import claim_due, free_budget, live_attempts
+from callback_robot.claim import claim_due, free_budget
 from callback_robot.eligibility import DueRules, due_tickets
 from callback_robot.store import Claimed, RobotStore
 from callback_robot.windows import in_call_window
 from core.config import HotlineConfig
+from db.callbacks import outbound_load
 from db.session import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,8 @@ class Dispatcher:
         """Run `dispatch` as soon as a channel frees up (until cancelled).
 
         A channel frees when a placed call ends unanswered (`place_and_free` sets `freed`)
-        or when a survey ends, which is seen as fewer live attempts in the store
+        or when a survey or an agent-first callback ends, which is seen as fewer live
+        outbound calls in the store
         (counted every `FOLLOW_SECONDS` on the state index; it holds across robot
         processes and whichever process ran the survey's `survey-end`).
         """
@@ -156,5 +158,7 @@ class Dispatcher:
                 log.exception("dispatch after a freed channel failed; the periodic pass stays")
 
     def live(self) -> int:
+        """Live outbound calls: the robot's attempts and the agent-first callbacks, which
+        share its channels (`db.callbacks.outbound_load`), so either ending frees one."""
         with unit_of_work(self.sessions) as session:
-            return live_attempts(session)
+            return outbound_load(session, self.clock()).live

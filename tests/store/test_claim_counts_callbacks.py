@@ -111,3 +111,25 @@ def test_both_dialers_read_the_same_count(
         assert (load.live, load.started) == (3, 2)
         # the callback dialer: 4 channels less 3 live; 6 a minute less 2 started
         assert budget(session, config, NOW) == 1
+
+
+def test_the_robot_sees_a_channel_freed_when_an_agent_callback_ends(
+    store: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The dispatcher's follower passes again when live outbound calls drop, and an agent
+    callback that ends frees a channel too (it counted against the same cap)."""
+    from callback_robot.dispatcher import Dispatcher
+
+    config = load_config(write_config(tmp_path))
+
+    async def nothing(*_: object) -> None:
+        return None
+
+    dispatcher = Dispatcher(config, store, nothing, clock=lambda: NOW)
+    with unit_of_work(store) as session:
+        agent_callback(session, 1, NOW - timedelta(seconds=30))
+    assert dispatcher.live() == 1
+    with unit_of_work(store) as session:
+        call = session.query(Call).one()
+        call.ended_at = NOW
+    assert dispatcher.live() == 0
