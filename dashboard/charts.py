@@ -58,6 +58,19 @@ def line_chart(labels: list[str], series: list[Series], width: int = 640, height
     return "".join(parts)
 
 
+def count_axis_top(highest: int, ticks: int = 4) -> int:
+    """The axis top for counts: `ticks` even whole steps of 1, 2 or 5 x 10^k, the first
+    above `highest` (a chart of 2 calls reads 0 1 2 3 4, not 0 0 1 2 2)."""
+    need = max(highest, 1) / ticks
+    magnitude = 1
+    while True:
+        for base in (1, 2, 5):
+            step = base * magnitude
+            if step >= need and step * ticks >= max(highest, 1):
+                return step * ticks
+        magnitude *= 10
+
+
 def stacked_bars(
     labels: list[str], layers: list[tuple[str, str, list[int]]], width: int = 640, height: int = 220
 ) -> str:
@@ -65,7 +78,7 @@ def stacked_bars(
     left, right, top, bottom = 44, 12, 12, 28
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(layer[2][i] for layer in layers) for i in range(len(labels))]
-    highest = max(totals, default=0) or 1
+    highest = count_axis_top(max(totals, default=0))
     step = plot_w / max(len(labels), 1)
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" class="chart">']
     for tick in range(5):
