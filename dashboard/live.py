@@ -102,6 +102,9 @@ class LiveCalls:
             channel = event.get("Channel")
             if channel.startswith("Local/") and channel.endswith(";2"):
                 return  # the far half of a Local pair (the simulated citizen), not a call of ours
+            linked = event.get("Linkedid")
+            if linked and linked != uniqueid and linked in self._calls:
+                return  # a leg of a listed call (the agent's phone rung by the queue)
             exten = event.get("Exten")
             number = from_caller_id(event.get("CallerIDNum"))
             did = exten[:20] if exten.isdigit() else ""
