@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from core.paths import project_dir
 from core.secrets import SecretStore
+from core.uniqueid import is_systemname
 
 DEFAULT_CONFIG_NAME = "config.yaml"
 CONFIG_ENV = "HOTLINE_CONFIG"
@@ -111,12 +112,25 @@ class AsteriskConfig(Section):
     # Asterisk's queue_log, tailed into the store (every queue and agent figure); None: local
     queue_log: Path | None = None
     start_timeout: float = Field(60.0, gt=0)
+    # this node's name (asterisk.conf systemname): Uniqueids read ast1-1700000000.12, so two
+    # nodes never share one; None: one box, 1700000000.12 (grammar: core.uniqueid)
+    systemname: str | None = None
 
     @field_validator("outbound_channel")
     @classmethod
     def _has_number(cls, value: str) -> str:
         if "{number}" not in value:
             raise ValueError("must contain the placeholder {number}, e.g. PJSIP/{number}@trunk")
+        return value
+
+    @field_validator("systemname")
+    @classmethod
+    def _node_name(cls, value: str | None) -> str | None:
+        if value is not None and not is_systemname(value):
+            raise ValueError(
+                "a letter, then letters, digits or _ (at most 32; not callback or attempt),"
+                " e.g. ast1"
+            )
         return value
 
 
