@@ -45,10 +45,12 @@ from db.runtime import (
 )
 from db.session import make_engine, make_session_factory, unit_of_work
 from hotline.health import Check, Probe, RobotRef, disk_check, operations_app
+from hotline.kb_answers import StoreAnswers
 from hotline.priority import as_background, as_ordinary, favour_call_path
 from ivr.call_end import CallEndRoute
 from ivr.diagnostics import echo_route
 from ivr.inbound import InboundFlow
+from ivr.kb_flow import vosk_recognizer
 from ivr.reconcile import ReconcileReport, reconcile_now
 from ivr.store import IvrStore, ivr_operations
 from ivr.transcribe import Transcriber
@@ -97,11 +99,16 @@ def build_routes(
     speech = transcriber.model if transcriber else SpeechModel(None)
     # the survey's gateway, on the IVR's runtime: their writes take turns
     robot_store = RobotStore(config, store.sessions, runtime=store.runtime)
-    inbound = InboundFlow(config, prompts, PhraseCache(config), store)
+    # the knowledge base answers waiting and self-service callers (ivr/kb_flow.py)
+    answers = StoreAnswers(config, store.sessions)
+    inbound = InboundFlow(
+        config, prompts, PhraseCache(config), store, answers, vosk_recognizer(speech)
+    )
     return {
         "echo": echo_route(prompts),
         "ivr": inbound,
         "ivr-after-queue": inbound.after_queue,
+        "ivr-kb": inbound.kb.route,
         "call-end": CallEndRoute(store),
         "survey": SurveyFlow(config, prompts, store.sessions, speech, robot_store),
         "survey-end": SurveyEndRoute(robot_store, config.agi_key()),

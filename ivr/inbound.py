@@ -15,6 +15,8 @@ from datetime import datetime
 from core.config import HotlineConfig, LineConfig
 from core.phone_numbers import for_log, from_caller_id
 from core.vocabulary import CallStep, RequestType, Urgency
+from ivr.answers import KnowledgeAnswers
+from ivr.kb_flow import KbFlow, Outcome, Recognizer
 from ivr.recordings import WAV_HEADER, file_size
 from ivr.store import CallStart, IvrStore, TicketRequest, TicketView
 from ivr.verification import CODE_DIGITS, code_matches, ticket_code
@@ -25,6 +27,7 @@ from telephony.menu import Menu, collect_key
 
 MENU_KEYS = "1230"
 ENGLISH_KEY = "9"
+SELF_SERVICE_KEY = "4"  # a menu line's 常见问题 key, offered when the line has answers
 REQUEST_TYPES = {
     "1": RequestType.CONSULTATION,
     "2": RequestType.HELP,
@@ -58,7 +61,13 @@ class InboundFlow:
     """The FastAGI route `ivr`: one citizen call from greeting to goodbye."""
 
     def __init__(
-        self, config: HotlineConfig, prompts: PromptLibrary, phrases: PhraseCache, store: IvrStore
+        self,
+        config: HotlineConfig,
+        prompts: PromptLibrary,
+        phrases: PhraseCache,
+        store: IvrStore,
+        answers: KnowledgeAnswers | None = None,
+        recognizer: Recognizer | None = None,
     ) -> None:
         self.config = config
         self.ivr = config.ivr
@@ -69,6 +78,8 @@ class InboundFlow:
         self.lines = {line.did: line for line in config.lines}
         # $ivr.ticket_code_secret_env when set: every FastAGI host must give a ticket one code
         self.code_secret = config.ticket_code_secret()
+        # 智能知识库: offered in the queue, on a menu line's key and after type 咨询
+        self.kb = KbFlow(self, answers, recognizer)
 
     async def __call__(self, agi: AGI) -> None:
         call, call_row = await self.begin(agi)
@@ -103,14 +114,7 @@ class InboundFlow:
         recorded, becomes a ticket and a callback task, and its number is read back.
         """
         did, base, status, left_by = [*agi.script_args, "", "", "", ""][:4]
-        line = self.lines.get(did) or self.config.lines[0]
-        lang = await agi.get_variable("HOTLINE_LANG") or ""
-        call = CitizenCall(
-            agi,
-            line,
-            base,
-            lang if lang in self.config.prompts.languages else self.config.prompts.languages[0],
-        )
+        call = await self.resumed(agi, did, base)
         agi.log.info("queue ended: %s%s", status or "-", " (message key)" if left_by else "")
         if left_by == "key":
             await self.take_message(call, "message_by_key", reason="message_key")
@@ -118,6 +122,13 @@ class InboundFlow:
             await self.take_message(call, "message_wait_too_long", reason="wait_too_long")
         else:
             await self.take_message(call, "message_no_agents", reason="no_agents")
+
+    async def resumed(self, agi: AGI, did: str, base: str) -> CitizenCall:
+        """A call the dialplan hands back after the queue, in the language it chose."""
+        line = self.lines.get(did) or self.config.lines[0]
+        lang = await agi.get_variable("HOTLINE_LANG") or ""
+        languages = self.config.prompts.languages
+        return CitizenCall(agi, line, base, lang if lang in languages else languages[0])
 
     # -- building blocks --------------------------------------------------------------
     async def begin(self, agi: AGI) -> tuple[CitizenCall, asyncio.Task[None]]:
@@ -190,13 +201,30 @@ class InboundFlow:
                 return key
         return None
 
-    async def join_queue(self, call: CitizenCall) -> None:
-        """Into the agents' queue (the dialplan's Queue() runs once this route returns)."""
+    async def join_queue(self, call: CitizenCall, offer_kb: bool = True) -> None:
+        """Into the agents' queue (the dialplan's Queue() runs once this route returns).
+
+        The message key is offered, and 常见问题 (`kb.offer_key`) when the line has
+        answers: pressed now, the answers come at once; pressed while waiting, the
+        queue's exit context brings the call to the route `ivr-kb`.
+        """
         await self.step(call, CallStep.QUEUE)
         queue = self.config.language_queue(call.line, call.lang)
-        if await self.play(call, "queue_message_offer", self.agents.message_key):
+        kb = offer_kb and self.kb.key != self.agents.message_key and bool(await self.kb.top(call))
+        keys = self.agents.message_key + (self.kb.key if kb else "")
+        key = await self.play(call, "queue_message_offer", keys)
+        if key is None and kb:
+            key = await self.play(call, "kb_queue_offer", keys)
+        if key == self.agents.message_key:
             await self.take_message(call, "message_by_key", reason="message_key")
             return
+        if key is not None:  # the knowledge base's key
+            outcome = await self.kb.offer_top(call, "queue")
+            if outcome is Outcome.ANSWERED:
+                await self.play(call, "goodbye")
+                return
+            await self.kb.mark_for_operator(call, outcome)
+            await self.step(call, CallStep.QUEUE)
         await call.agi.set_variable("HOTLINE_LANG", call.lang)  # the message after the queue
         # app_queue says the position and the wait in the caller's language (sounds/zh/digits)
         await call.agi.set_variable("CHANNEL(language)", call.lang)
@@ -226,8 +254,18 @@ class InboundFlow:
     async def serve(self, call: CitizenCall, key: str | None) -> None:
         await self.step(call, CallStep.MENU)
         if key is None:
-            key = await self.ask(call, "main_menu", MENU_KEYS)
-        services = {"1": self.new_request, "2": self.progress, "3": self.urge, "0": self.agent}
+            kb = bool(await self.kb.top(call))
+            menu, keys = (
+                ("main_menu_kb", MENU_KEYS + SELF_SERVICE_KEY) if kb else ("main_menu", MENU_KEYS)
+            )
+            key = await self.ask(call, menu, keys)
+        services = {
+            "1": self.new_request,
+            "2": self.progress,
+            "3": self.urge,
+            "0": self.agent,
+            SELF_SERVICE_KEY: self.self_service,
+        }
         if key is None:  # nobody chose: never end a call without hearing the citizen
             await self.record_and_ticket(call, source="ivr-menu-timeout")
             return
@@ -237,6 +275,9 @@ class InboundFlow:
         await self.step(call, CallStep.TYPE)
         kind = await self.ask(call, "request_type_menu", "".join(REQUEST_TYPES), tries=1)
         call.request_type = REQUEST_TYPES.get(kind or "")
+        consultation = call.request_type is RequestType.CONSULTATION
+        if consultation and await self.after_kb(call, await self.kb.listen(call)):
+            return
         await self.step(call, CallStep.URGENCY)
         urgency = await self.ask(call, "urgency_menu", "".join(URGENCIES), tries=1)
         call.urgency = URGENCIES.get(urgency or "", Urgency.DAILY_LIFE)
@@ -380,3 +421,20 @@ class InboundFlow:
     async def agent(self, call: CitizenCall) -> None:
         """Menu key 0: the same queue as a line answered by people."""
         await self.join_queue(call)
+
+    async def self_service(self, call: CitizenCall) -> None:
+        """A menu line's 常见问题 key: the top answers; 2 leaves the request as key 1 does."""
+        outcome = await self.kb.offer_top(call, "menu")
+        if not await self.after_kb(call, outcome):
+            await self.record_and_ticket(call, source="ivr-kb-back")
+
+    async def after_kb(self, call: CitizenCall, outcome: Outcome) -> bool:
+        """Whether the knowledge base ended the call's business (answered, or to an operator);
+        otherwise the menu's flow goes on as before."""
+        if outcome is Outcome.ANSWERED:
+            return True
+        if outcome is Outcome.OPERATOR:
+            await self.kb.mark_for_operator(call, outcome)
+            await self.join_queue(call, offer_kb=False)
+            return True
+        return False

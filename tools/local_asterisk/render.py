@@ -97,6 +97,10 @@ def site_values(config: HotlineConfig, layout: AsteriskLayout) -> dict[str, str]
         "WSS_PORT": str(config.agents.wss_port),
         "WSS_CERT": str(wss.cert),
         "WSS_KEY": str(wss.key),
+        # asterisk.conf [options]: the node's name in front of every Uniqueid (core.uniqueid)
+        "SYSTEMNAME_OPTION": f"systemname = {ast.systemname}"
+        if ast.systemname
+        else "; systemname: none (one box)",
     }
 
 
@@ -171,13 +175,19 @@ def lines_conf(config: HotlineConfig) -> str:
             f"exten => {line.did},1,Set(__HOTLINE_DID=${{EXTEN}})",
             " same => n,Goto(hotline-ivr,start,1)",
         ]
-    # app_queue's `context`: the one key that leaves the queue for a message
+    # app_queue's `context`: the keys that leave the queue, for a message or for the
+    # knowledge base's answers (which bring the caller back unless answered)
     out += [
         "",
         "[hotline-queue-exit]",
         f"exten => {config.agents.message_key},1,Set(HOTLINE_QUEUE_EXIT=key)",
         " same => n,Goto(hotline-ivr,after-queue,1)",
     ]
+    if config.kb.enabled and config.kb.offer_key != config.agents.message_key:
+        out += [
+            f"exten => {config.kb.offer_key},1,Set(HOTLINE_QUEUE_EXIT=kb)",
+            " same => n,Goto(hotline-ivr,kb,1)",
+        ]
     return "\n".join(out) + "\n"
 
 
