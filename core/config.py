@@ -606,6 +606,168 @@ class HealthConfig(Section):
     log_backups: int = Field(10, ge=1)
 
 
+class ClusterFrontConfig(Section):
+    """Kamailio, the one SIP address callers, phones and agents use (issue 22)."""
+
+    address: str = "127.0.0.10"
+    sip_port: int = Field(5060, ge=1, le=65535)  # UDP and TCP
+    ws_port: int = Field(8080, ge=1, le=65535)  # SIP over WebSocket: the agents' browser phones
+    # ds_select_dst: 10 sends a call to the node with the fewest calls, 4 takes turns
+    algorithm: Literal[4, 10] = 10
+    # OPTIONS to every node this often, whatever its state (ds_probing_mode 1) ...
+    probing_interval_seconds: int = Field(1, ge=1, le=60)
+    # ... and this many unanswered in a row take it out of rotation
+    probing_threshold: int = Field(2, ge=1, le=10)
+    # a request with no reply at all is given up this soon (tm fr_timer): an INVITE to a dead
+    # node fails over to the next one after it, and a ping to it counts as lost
+    fr_timer_ms: int = Field(1000, ge=100, le=2000)
+    # a ringing call (a provisional reply came) is given up after this (tm fr_inv_timer)
+    fr_inv_timer_ms: int = Field(60000, ge=5000, le=300_000)
+    # only phones from this network may register (agents' and test phones)
+    phones_network: str = "127.0.0.0/8"
+
+    @field_validator("phones_network")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a network, e.g. 10.0.0.0/8") from None
+        return value
+
+
+class ClusterNode(Section):
+    """One Asterisk media node: its own address, ports, RTP range and AMI."""
+
+    # asterisk.conf systemname: the node's Uniqueids read ast1-1700000000.12
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+    address: str
+    sip_port: int = Field(5060, ge=1, le=65535)
+    ami_port: int = Field(5038, ge=1, le=65535)
+    rtp_start: int = Field(ge=1024, le=65535)
+    rtp_end: int = Field(ge=1024, le=65535)
+    # the node's own HAProxy listens here for its FastAGI requests
+    agi_port: int = Field(4573, ge=1, le=65535)
+
+    @field_validator("rtp_end")
+    @classmethod
+    def _above_rtp_start(cls, value: int, info: ValidationInfo) -> int:
+        start = info.data.get("rtp_start")
+        if start is not None and value <= start:
+            raise ValueError(f"must be above rtp_start ({start})")
+        return value
+
+
+class ClusterWorker(Section):
+    """One stateless FastAGI worker (`hotline serve` on its own address)."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+    address: str
+    agi_port: int = Field(4573, ge=1, le=65535)
+    health_port: int = Field(8346, ge=1, le=65535)  # its /healthz: HAProxy's check
+
+
+class ClusterJobs(Section):
+    """The job workers beside the call path."""
+
+    robots: int = Field(1, ge=0, le=32)  # callback robots (one AMI client per node each)
+    transcribers: int = Field(1, ge=0, le=64)
+
+
+class ClusterRobot(Section):
+    # the robot's calls on one node at once (the whole cluster's cap stays robot.max_channels)
+    max_channels_per_node: int = Field(10, ge=1)
+
+
+DEFAULT_NODES = [
+    ClusterNode(name="ast1", address="127.0.0.11", rtp_start=10000, rtp_end=14999),
+    ClusterNode(name="ast2", address="127.0.0.12", rtp_start=15000, rtp_end=19999),
+]
+DEFAULT_WORKERS = [
+    ClusterWorker(name="agi1", address="127.0.0.21"),
+    ClusterWorker(name="agi2", address="127.0.0.22"),
+]
+
+
+class ClusterConfig(Section):
+    """Scale-out (issue 22): Kamailio, N Asterisk nodes, M FastAGI workers, one PostgreSQL.
+
+    Absent from config.yaml, the hotline runs on one box as before.
+    """
+
+    front: ClusterFrontConfig = ClusterFrontConfig()
+    nodes: list[ClusterNode] = DEFAULT_NODES
+    workers: list[ClusterWorker] = DEFAULT_WORKERS
+    database_url: str = "postgresql+psycopg://hotline@127.0.0.30:5432/hotline"
+    # finished recordings are shipped here from the nodes' disks (NFS; a folder on one box)
+    recordings_store: Path = Path("var/cluster/recordings")
+    jobs: ClusterJobs = ClusterJobs()
+    robot: ClusterRobot = ClusterRobot()
+    # a node whose AMI is down and that Kamailio marks inactive this long is lost: its
+    # attempts in flight are settled once (partial or failed "node lost"), never re-sent
+    node_lost_grace_seconds: int = Field(10, ge=1, le=600)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must be a PostgreSQL URL (postgresql+psycopg://user@host/db)")
+        return value
+
+    @model_validator(mode="after")
+    def _hosts_apart(self) -> ClusterConfig:
+        hosts = [("front.address", self.front.address)]
+        hosts += [(f"nodes.{i}.address", n.address) for i, n in enumerate(self.nodes)]
+        hosts += [(f"workers.{i}.address", w.address) for i, w in enumerate(self.workers)]
+        for field, address in hosts:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise _rule(field, address, "not an IP address (127.0.0.11, 10.0.0.11)") from None
+        if not self.nodes or not self.workers:
+            raise _rule("nodes" if not self.nodes else "workers", [], "at least one")
+        _unique(self.nodes, "nodes", "name")
+        _unique(self.workers, "workers", "name")
+        names = [n.name for n in self.nodes]
+        for i, worker in enumerate(self.workers):
+            if worker.name in names:
+                raise _rule(f"workers.{i}.name", worker.name, "a node has this name")
+        # one address per host: on one box each listens on its own 127.0.0.x, same ports
+        seen: dict[str, str] = {}
+        for field, address in hosts:
+            if address in seen:
+                raise _rule(field, address, f"{seen[address]} has this address (one per host)")
+            seen[address] = field
+        _rtp_apart(self.nodes)
+        return self
+
+
+def _rule(field: str, value: object, message: str) -> PydanticCustomError:
+    """A cluster rule's error, reported at the field it names (config_rule)."""
+    return PydanticCustomError(RULE_ERROR, message, {"field": field, "value": value})
+
+
+def _unique(items: list[ClusterNode] | list[ClusterWorker], where: str, key: str) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        value = getattr(item, key)
+        if value in seen:
+            raise _rule(f"{where}.{i}.{key}", value, f"each {key} once among {where}")
+        seen.add(value)
+
+
+def _rtp_apart(nodes: list[ClusterNode]) -> None:
+    """Nodes' RTP ranges never overlap: on one box two nodes would fight for a port."""
+    for i, node in enumerate(nodes):
+        for other in nodes[:i]:
+            if node.rtp_start <= other.rtp_end and other.rtp_start <= node.rtp_end:
+                raise _rule(
+                    f"nodes.{i}.rtp_start",
+                    f"{node.rtp_start}-{node.rtp_end}",
+                    f"overlaps {other.name}'s RTP range {other.rtp_start}-{other.rtp_end}",
+                )
+
+
 DEFAULT_LINES = [
     LineConfig(did="12345", name="12345政务服务便民热线", greeting="greeting_main"),
     LineConfig(
@@ -662,6 +824,8 @@ class HotlineConfig(Section):
     topics: TopicsConfig = TopicsConfig()
     accountability: AccountabilityConfig = AccountabilityConfig()
     kb: KbConfig = KbConfig()
+    # scale-out (issue 22): Kamailio, Asterisk nodes, FastAGI workers; None: one box
+    cluster: ClusterConfig | None = None
     # Where the file was read from: relative paths in it are relative to its folder.
     source: Path = Path(DEFAULT_CONFIG_NAME)
 
