@@ -19,12 +19,19 @@ Outcomes (`core.vocabulary.Handling`):
   surveys closed tickets), and the open ticket records the repeat call as an
   urge (催办, `db.tickets.urge_ticket`), which is what a second call about an
   open matter is.
+
+A knowledge-base entry used on the call (`dashboard.agent_kb`, the form's
+`kb_offer`) answers a 咨询: the ticket is closed at once as 直办 已解释 with the
+entry's answer as the reply (unless the agent wrote one), the entry's category if
+the agent chose none, the entry's key and version in the close event's note, and
+the offer row gets the ticket. For other request types the offer is linked to the
+ticket and the outcome is the agent's (a 直办 close still names the entry).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +43,16 @@ from core.config import HotlineConfig
 from core.deadlines import due_at
 from core.vocabulary import ClosedAs, EventKind, Handling, RequestType, TicketStatus, Urgency
 from db.calls import call_by_uniqueid
-from db.models import Agent, Department, QueueLogEntry, Ticket, TicketDraft, utcnow
+from db.models import (
+    Agent,
+    Department,
+    KbEntry,
+    KbOffer,
+    QueueLogEntry,
+    Ticket,
+    TicketDraft,
+    utcnow,
+)
 from db.tickets import (
     OPEN_STATUSES,
     add_event,
@@ -46,6 +62,7 @@ from db.tickets import (
     urge_ticket,
 )
 from db.workflow import WorkflowError, require
+from kb.offers import mark_accepted
 from tickets import workflow
 
 DRAFT_MAX = 20000  # characters of a draft's JSON
@@ -139,6 +156,7 @@ class Form:
     reply: str = ""
     department_id: int | None = None
     merge_into: str = ""  # the open ticket's number
+    kb_offer: int | None = None  # the knowledge-base offer the agent used (agent_kb)
 
 
 def _enum(kind: type[Any], value: str, what: str) -> Any:
@@ -149,7 +167,12 @@ def _enum(kind: type[Any], value: str, what: str) -> Any:
 
 
 def close_on_call(
-    session: Session, ticket: Ticket, closed_as: ClosedAs, reply: str, actor: str
+    session: Session,
+    ticket: Ticket,
+    closed_as: ClosedAs,
+    reply: str,
+    actor: str,
+    answered_by: str = "",
 ) -> Ticket:
     """直办: an accepted ticket closed on the call by the agent who took it (no unit).
 
@@ -164,8 +187,43 @@ def close_on_call(
     ticket.closed_at = at
     ticket.reply = reply
     ticket.closed_as = closed_as
-    add_event(session, ticket, EventKind.CLOSED, actor=actor, at=at, note=f"直办 {closed_as.value}")
+    note = f"直办 {closed_as.value}" + (f" · {answered_by}" if answered_by else "")
+    add_event(session, ticket, EventKind.CLOSED, actor=actor, at=at, note=note)
     return ticket
+
+
+def used_entry(session: Session, offer_id: int, uniqueid: str) -> tuple[KbOffer, KbEntry]:
+    """The agent's knowledge-base offer for this call, not yet on any ticket."""
+    offer = session.get(KbOffer, offer_id)
+    if (
+        offer is None
+        or offer.channel != "agent"
+        or offer.ticket_id is not None
+        or offer.uniqueid not in (None, uniqueid)
+    ):
+        raise FilingError(
+            "知识库条目的使用记录不属于这通电话 / that knowledge-base use is not this call's"
+        )
+    entry = session.get(KbEntry, offer.entry_id)
+    assert entry is not None  # a foreign key
+    return offer, entry
+
+
+def entry_note(entry: KbEntry) -> str:
+    """How the ticket's events name the entry that answered: key and version."""
+    return f"知识库 {entry.key} v{entry.version}（{entry.title}）"
+
+
+def _answer_with(form: Form, entry: KbEntry) -> Form:
+    """A 咨询 answered from the knowledge base: 直办 已解释, the entry's answer as the reply
+    unless the agent wrote one, the entry's category unless the agent chose one."""
+    return replace(
+        form,
+        handling=Handling.DIRECT.value,
+        closed_as=ClosedAs.EXPLAINED.value,
+        reply=form.reply.strip() or entry.answer_zh,
+        category=form.category.strip() or (entry.category or ""),
+    )
 
 
 def merge_into(session: Session, ticket: Ticket, target: Ticket, actor: str) -> Ticket:
@@ -199,6 +257,9 @@ def file_ticket(
 ) -> Ticket:
     """Fill (or make) the call's ticket from the form and take its outcome, in one transaction."""
     request_type = _enum(RequestType, form.request_type, "诉求类型 request type")
+    used = used_entry(session, form.kb_offer, form.uniqueid) if form.kb_offer else None
+    if used is not None and request_type == RequestType.CONSULTATION:
+        form = _answer_with(form, used[1])
     urgency = _enum(Urgency, form.urgency, "紧急程度 urgency")
     handling = _enum(Handling, form.handling, "办理方式 handling")
     if not form.description.strip():
@@ -243,7 +304,8 @@ def file_ticket(
     try:
         if handling == Handling.DIRECT:
             closed_as = _enum(ClosedAs, form.closed_as, "办结结果 closed as")
-            close_on_call(session, ticket, closed_as, form.reply.strip(), actor)
+            note = entry_note(used[1]) if used is not None else ""
+            close_on_call(session, ticket, closed_as, form.reply.strip(), actor, note)
         elif handling == Handling.DISPATCH:
             unit = session.get(Department, form.department_id) if form.department_id else None
             if unit is None:
@@ -258,10 +320,20 @@ def file_ticket(
             merge_into(session, ticket, target, actor)
     except WorkflowError as exc:
         raise FilingError(str(exc), 409) from None
+    if used is not None:
+        _link_offer(session, used[0], ticket)
     for draft in drafts_of(session, agent, form.uniqueid):
         session.delete(draft)
     session.flush()
     return ticket
+
+
+def _link_offer(session: Session, offer: KbOffer, ticket: Ticket) -> None:
+    """The offer gets the ticket (and the call, if it was used before the form was bound)."""
+    offer.uniqueid = offer.uniqueid or ticket.origin_uniqueid
+    if ticket.caller_number != "unknown":
+        offer.caller_number = offer.caller_number or ticket.caller_number
+    mark_accepted(session, offer.id, ticket.id)
 
 
 def when(value: datetime | None, config: HotlineConfig) -> str:

@@ -38,6 +38,7 @@ from agents.store import agent_of_user, current_states, end_leg, membership, ope
 from core.config import HotlineConfig
 from core.seats import seat_password
 from core.vocabulary import AgentState, ClosedAs, Handling, RequestType, Urgency, label
+from dashboard import agent_kb
 from dashboard.agent_filing import (
     FilingError,
     check_call,
@@ -71,6 +72,7 @@ from telephony.ami import AMIError
 PAUSE_LABELS = {"break": "小休 break", "training": "培训 training", "meeting": "会议 meeting"}
 
 router = APIRouter(tags=["agent"])
+router.include_router(agent_kb.router)  # /agent/kb/use: an entry read out to the caller
 AgentViewer = Annotated[Viewer, Depends(require_roles("agent"))]
 SHORTCUTS = [
     ("F2", "就绪 Ready"),
@@ -80,6 +82,7 @@ SHORTCUTS = [
     ("F8", "提交工单 File"),
     ("F9", "转接 Transfer"),
     ("Alt+1…5", "诉求类型 Request type"),
+    ("Alt+K", "知识库搜索 Knowledge base"),
 ]
 TRANSFER_CONTEXT = "hotline-ivr"
 TRANSFER_EXTEN = "queue"
@@ -458,8 +461,10 @@ def agent_file(
     reply: Annotated[str, Form(max_length=4000)] = "",
     department_id: Annotated[str, Form(max_length=12)] = "",
     merge_into: Annotated[str, Form(max_length=20)] = "",
+    kb_offer: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
-    """File the call's ticket (fill the one the call has, or make it) with its outcome."""
+    """File the call's ticket (fill the one the call has, or make it) with its outcome; a 咨询
+    answered from the knowledge base (`kb_offer`) is closed at once as 直办."""
     check_csrf(request, viewer, csrf)
     config: HotlineConfig = request.app.state.config
     ring = desk_of(request).rung_for(viewer.username, uniqueid)
@@ -476,6 +481,7 @@ def agent_file(
         reply=reply,
         department_id=int(department_id) if department_id.isdigit() else None,
         merge_into=merge_into,
+        kb_offer=int(kb_offer) if kb_offer.isdigit() else None,
     )
     actor = f"web:{viewer.username}"
     try:
@@ -488,7 +494,7 @@ def agent_file(
                 "number": ticket.number,
                 "status": ticket.status.value,
                 "status_label": label(ticket.status)[0],
-                "handling": form.handling,
+                "handling": ticket.handling.value if ticket.handling else form.handling,
                 "unit": ticket.department.name if ticket.department else "",
                 "due": when(ticket.due_at, config),
             }
@@ -496,7 +502,7 @@ def agent_file(
                 session,
                 viewer.username,
                 viewer.role,
-                f"agent_file_{form.handling}",
+                f"agent_file_{result['handling']}",
                 "ticket",
                 ticket.id,
                 client_address(request),

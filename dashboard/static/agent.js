@@ -1,5 +1,6 @@
 // The agent's workspace (/agent): state buttons, the screen pop from /agent/events, the
-// ticket form bound to the call (drafts every 2 s and on hang-up), the browser phone.
+// ticket form bound to the call (drafts every 2 s and on hang-up), the browser phone, and
+// the knowledge base (a search box, proposals from the description, an entry used).
 // A file of its own: the Content-Security-Policy runs no inline script.
 const $ = (id) => document.getElementById(id);
 const csrf = document.body.dataset.csrf;
@@ -85,6 +86,7 @@ function bind(p) {
   if (pop && pop.uniqueid !== p.uniqueid && dirty) return;
   if (!pop || pop.uniqueid !== p.uniqueid) {
     form.reset();
+    showUsed(null);
     dirty = false;
     $("form-message").textContent = "";
   }
@@ -112,6 +114,7 @@ function restore(body) {
     else if (el.type === "checkbox") el.checked = data[el.name] === el.value;
     else el.value = data[el.name];
   }
+  showUsed(data.kb_offer ? { offer_id: data.kb_offer, label: data.kb_label || "" } : null);
   showOutcome();
 }
 
@@ -173,6 +176,7 @@ form.addEventListener("submit", async (event) => {
     $("form-message").textContent = `已提交工单 ${done.number}（${done.status_label}${done.unit ? " → " + done.unit : ""}${done.due ? "，期限 " + done.due : ""}）`;
     dirty = false;
     form.reset();
+    showUsed(null);
     showOutcome();
     $("file").disabled = true;
     loadCurrent();
@@ -242,6 +246,117 @@ source.addEventListener("end", () => {
   showError("会话已结束，请重新登录 Session ended: log in again");
 });
 
+// -- the knowledge base ------------------------------------------------------------------
+// Showing entries records nothing; using one (a button, or Enter on it) is what the caller
+// hears, so /agent/kb/use records the offer and the answer goes into the reply.
+const kb = { timer: null, asked: 0, source: "" };
+const PROPOSE_AFTER_MS = 400;
+
+function shortAnswer(text) {
+  return text.length > 70 ? `${text.slice(0, 70)}…` : text;
+}
+
+function kbItem(m, query) {
+  const li = document.createElement("li");
+  li.dataset.key = m.key;
+  li.dataset.offered = m.offered ? "1" : "0";
+  li.className = m.offered ? "offered" : "weak";
+  const head = document.createElement("div");
+  const title = document.createElement("b");
+  title.textContent = m.title;
+  const score = document.createElement("span");
+  score.className = "score";
+  score.textContent = m.offered ? ` ${m.score.toFixed(2)}` : ` ${m.score.toFixed(2)} 低于阈值 below threshold`;
+  head.append(title, score);
+  const answer = document.createElement("p");
+  answer.textContent = shortAnswer(m.answer_zh);
+  answer.title = m.answer_zh;
+  const use = document.createElement("button");
+  use.type = "button";
+  use.className = "kb-use";
+  use.textContent = "使用 Use";
+  use.addEventListener("click", () => useEntry(m, query));
+  li.append(head, answer, use);
+  return li;
+}
+
+function renderKb(data, source) {
+  const list = $("kb-results");
+  // proposals show only what clears the threshold; a search the agent typed shows all three
+  const shown = source === "propose" ? data.matches.filter((m) => m.offered) : data.matches;
+  list.replaceChildren(...shown.map((m) => kbItem(m, data.query)));
+  list.dataset.query = data.query;
+  list.dataset.source = source;
+  const words = source === "propose" ? "根据诉求内容推荐 Proposed from the description" : `搜索 Search “${data.query}”`;
+  $("kb-status").textContent = !data.query ? "输入诉求内容时自动推荐 Proposed as you type the description"
+    : shown.length ? words : `${words}：没有合适的条目 no entry matches`;
+}
+
+async function kbAsk(text, source) {
+  const query = text.trim();
+  const asked = ++kb.asked; // an answer to an older question is dropped
+  if (!query) { renderKb({ query: "", matches: [] }, source); return; }
+  try {
+    const response = await fetch(`/kb/search?q=${encodeURIComponent(query)}`, { cache: "no-store" });
+    if (!response.ok) throw new Error(`${response.status}`);
+    const data = await response.json();
+    if (asked === kb.asked) renderKb(data, source);
+  } catch (e) {
+    if (asked === kb.asked) $("kb-status").textContent = `知识库不可用 knowledge base unavailable: ${e.message}`;
+  }
+}
+
+function showUsed(used) {
+  $("f-kb-offer").value = used ? used.offer_id : "";
+  $("f-kb-label").value = used ? used.label : "";
+  $("kb-used-label").textContent = used ? `已使用知识库 Answered from: ${used.label}` : "";
+  $("kb-used").hidden = !used;
+}
+
+async function useEntry(m, query) {
+  showError("");
+  try {
+    const used = await post("/agent/kb/use", {
+      entry_id: m.entry_id, query, score: m.score, uniqueid: pop ? pop.uniqueid : "",
+    });
+    showUsed({ offer_id: used.offer_id, label: `${used.title}（${used.key} v${used.version}）` });
+    $("f-reply").value = used.answer_zh;
+    form.querySelector('input[name="handling"][value="direct"]').checked = true;
+    $("f-closed-as").value = "explained";
+    if (!$("f-category").value && used.category) $("f-category").value = used.category;
+    showOutcome();
+    dirty = true;
+    if (!saveTimer) saveTimer = setTimeout(saveDraft, 2000);
+    $("form-message").textContent = "请向来电人宣读答复 Read the reply to the caller";
+    $("f-reply").focus();
+  } catch (e) {
+    showError(`条目未使用：${e.message}`);
+  }
+}
+
+$("f-description").addEventListener("input", () => {
+  clearTimeout(kb.timer);
+  kb.timer = setTimeout(() => kbAsk($("f-description").value, "propose"), PROPOSE_AFTER_MS);
+});
+$("kb-q").addEventListener("keydown", (e) => {
+  if (e.key === "Enter") { e.preventDefault(); clearTimeout(kb.timer); kbAsk($("kb-q").value, "search"); }
+  if (e.key === "ArrowDown") { e.preventDefault(); $("kb-results").querySelector("button")?.focus(); }
+});
+$("kb-q").addEventListener("input", () => {
+  clearTimeout(kb.timer);
+  kb.timer = setTimeout(() => kbAsk($("kb-q").value, "search"), PROPOSE_AFTER_MS);
+});
+$("kb-results").addEventListener("keydown", (e) => {
+  if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
+  const buttons = [...$("kb-results").querySelectorAll("button")];
+  const at = buttons.indexOf(document.activeElement);
+  if (at < 0) return;
+  e.preventDefault();
+  if (e.key === "ArrowUp" && at === 0) { $("kb-q").focus(); return; }
+  buttons[Math.min(buttons.length - 1, Math.max(0, at + (e.key === "ArrowDown" ? 1 : -1)))].focus();
+});
+$("kb-unuse").addEventListener("click", () => { showUsed(null); dirty = true; });
+
 // -- keys --------------------------------------------------------------------------------
 $("btn-ready").addEventListener("click", () => setState("ready"));
 $("btn-pause").addEventListener("click", () => setState("pause"));
@@ -281,6 +396,9 @@ document.addEventListener("keydown", (e) => {
     F8: () => form.requestSubmit(), F9: () => $("transfer").click(),
   };
   if (keys[e.key]) { e.preventDefault(); keys[e.key](); return; }
+  if (e.altKey && (e.key === "k" || e.key === "K" || e.code === "KeyK")) {
+    e.preventDefault(); $("kb-q").focus(); $("kb-q").select(); return;
+  }
   if (e.altKey && /^[1-5]$/.test(e.key)) {
     const radio = form.querySelectorAll('input[name="request_type"]')[Number(e.key) - 1];
     if (radio) { e.preventDefault(); radio.checked = true; dirty = true; }
