@@ -222,9 +222,44 @@ def missing_fields(model: type[BaseModel], data: object, prefix: str = "") -> li
     return missing
 
 
+def commented_section(text: str, name: str) -> object:
+    """An optional section shipped commented out: `# name:` and the `#   ` lines under it."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"# {name}:")), None)
+    if start is None:
+        return None
+    block = [lines[start][2:]]
+    for line in lines[start + 1 :]:
+        if not line.startswith("#   "):
+            break
+        block.append(line[2:])
+    return yaml.safe_load("\n".join(block))[name]
+
+
+# sections that are off unless written (default None), shipped as commented examples
+OPTIONAL_SECTIONS = [
+    name
+    for name, info in HotlineConfig.model_fields.items()
+    if info.default is None and model_of(info.annotation) is not None
+]
+
+
 def test_every_setting_is_listed_in_the_shipped_config() -> None:
-    data = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    text = SHIPPED.read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    for name in OPTIONAL_SECTIONS:
+        assert name not in data, f"{name}: shipped on; one box must not need it"
+        data[name] = commented_section(text, name)
+        assert data[name] is not None, f"config.yaml has no commented `# {name}:` example"
     assert missing_fields(HotlineConfig, data) == []
+
+
+def test_the_commented_optional_sections_load_as_their_defaults(tmp_path: Path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    for name in OPTIONAL_SECTIONS:
+        config = load_config(write_config(tmp_path / name, **{name: commented_section(text, name)}))
+        section = model_of(HotlineConfig.model_fields[name].annotation)
+        assert section is not None and getattr(config, name) == section()
 
 
 def test_the_shipped_config_lists_the_defaults() -> None:
