@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from core.uniqueid import node_of
 from core.vocabulary import CallDirection
 from db.models import Call, Ticket
 
@@ -27,13 +28,20 @@ def upsert_call_start(
     linkedid: str | None = None,
     recording_path: str | None = None,
     direction: CallDirection = CallDirection.INBOUND,
+    sip_call_id: str | None = None,
 ) -> Call:
-    """Create the call row, or fill in what an earlier writer did not know."""
+    """Create the call row, or fill in what an earlier writer did not know.
+
+    The node is read from the Uniqueid (`ast1-1700000000.12`: node ast1, see
+    core.uniqueid), so every writer of a call row stores it, the reconciler too.
+    """
     call = call_by_uniqueid(session, uniqueid)
     if call is None:
         call = Call(uniqueid=uniqueid, direction=direction, started_at=started_at)
         session.add(call)
     call.linkedid = call.linkedid or linkedid
+    call.node = call.node or node_of(uniqueid)
+    call.sip_call_id = call.sip_call_id or (sip_call_id or None)
     call.caller_number = call.caller_number or caller_number
     call.did = call.did or did
     call.answered_at = call.answered_at or answered_at

@@ -18,7 +18,7 @@ from core.vocabulary import CallStep, RequestType, Urgency
 from ivr.answers import KnowledgeAnswers
 from ivr.kb_flow import KbFlow, Outcome, Recognizer
 from ivr.recordings import WAV_HEADER, file_size
-from ivr.store import CallStart, IvrStore, TicketRequest, TicketView
+from ivr.store import CallStart, IvrStore, TicketRequest, TicketView, sip_call_id_of
 from ivr.verification import CODE_DIGITS, code_matches, ticket_code
 from prompts.build import PromptLibrary
 from prompts.phrases import PhraseCache
@@ -142,6 +142,7 @@ class InboundFlow:
         citizen hears the hotline.
         """
         args = agi.script_args
+        sip_call_id = sip_call_id_of(args[3] if len(args) >= 4 else "")
         if len(args) >= 3:
             did, base, linkedid = args[0] or agi.dialed, args[1], args[2] or None
         else:
@@ -151,7 +152,9 @@ class InboundFlow:
         line = self.lines.get(did) or self.config.lines[0]
         call = CitizenCall(agi, line, base, self.config.prompts.languages[0])
         recording = base + ".wav" if base else None
-        start = CallStart(agi.uniqueid, call.caller, line.did, recording, linkedid)
+        start = CallStart(
+            agi.uniqueid, call.caller, line.did, recording, linkedid, sip_call_id=sip_call_id
+        )
         call_row = asyncio.create_task(self.store.call_started(start))
         agi.log.info("citizen %s on line %s", for_log(call.caller), line.did)
         return call, call_row

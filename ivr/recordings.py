@@ -3,6 +3,8 @@
 The dialplan names every file `<recordings>/YYYY/MM/DD/<uniqueid>_<did>_<caller>.wav`
 (MixMonitor, the whole call), `...-request.wav` (the citizen's request, RECORD
 FILE in the IVR) and `...-message.wav` (the dialplan fallback's Record()).
+The uniqueid may carry the node's name (`ast1-1700000000.12_12345_138….wav` on a
+node with a systemname, see core.uniqueid).
 Even when the FastAGI server or the database was down, the reconciler can turn
 such a file into a ticket with the right caller number and line.
 """
@@ -16,9 +18,10 @@ from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from core.phone_numbers import from_caller_id
+from core.uniqueid import UNIQUEID_PATTERN, node_of
 
 NAME = re.compile(
-    r"^(?P<uniqueid>\d+\.\d+)_(?P<did>[0-9]*)_(?P<caller>[0-9+]*)"
+    rf"^(?P<uniqueid>{UNIQUEID_PATTERN})_(?P<did>[0-9]*)_(?P<caller>[0-9+]*)"
     r"(?:-(?P<kind>request|message))?\.wav$"
 )
 WAV_HEADER = 44
@@ -31,6 +34,11 @@ class RecordingName:
     caller: str
     is_request: bool  # the citizen's request or message, not the whole call
     path: Path
+
+    @property
+    def node(self) -> str | None:
+        """The Asterisk node that recorded the call (None on one box)."""
+        return node_of(self.uniqueid)
 
     @property
     def has_audio(self) -> bool:

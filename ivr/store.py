@@ -11,6 +11,7 @@ survey, the dialer and the robot share.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -39,6 +40,8 @@ from db.tickets import (
 from ivr.recordings import has_audio
 
 T = TypeVar("T")
+# a SIP Call-ID: RFC 3261 word characters, at most the column's 200
+SIP_CALL_ID = re.compile(r"[A-Za-z0-9.!%*_+`'~()<>:\\\"/\[\]?{}@-]{1,200}")
 
 
 @dataclass
@@ -51,6 +54,8 @@ class CallStart:
     recording: str | None
     linkedid: str | None = None
     started_at: datetime = field(default_factory=utcnow)
+    # the inbound INVITE's Call-ID (PJSIP calls only); spooled intents from before it lack it
+    sip_call_id: str | None = None
 
     @classmethod
     def from_payload(cls, p: dict[str, Any]) -> CallStart:
@@ -106,6 +111,17 @@ class CallEnd:
     def from_payload(cls, p: dict[str, Any]) -> CallEnd:
         """The intent as read back from the spool's JSON."""
         return cls(**{**p, "ended_at": read_time(p["ended_at"])})
+
+
+def sip_call_id_of(value: str) -> str | None:
+    """A SIP Call-ID as the dialplan passed it (RFC 3261 word characters), or None.
+
+    Anything else (empty on a Local channel, or mangled on its way through the
+    AGI's arguments) is not kept: a call row's Call-ID is for finding the
+    INVITE in a SIP trace, and a wrong one would mislead.
+    """
+    value = value.strip()
+    return value if SIP_CALL_ID.fullmatch(value) else None
 
 
 Intent = CallStart | TicketRequest | CallEnd
@@ -168,6 +184,7 @@ class IvrOperations:
             answered_at=start.started_at,
             linkedid=start.linkedid,
             recording_path=start.recording,
+            sip_call_id=start.sip_call_id,
         )
 
     def ticket(self, session: Session, request: TicketRequest) -> Filed:
