@@ -33,6 +33,7 @@ from dashboard import (
     admin,
     agent_pop,
     agent_workspace,
+    governance,
     hotspots,
     intake,
     kb_page,
@@ -173,6 +174,7 @@ def create_app(
         admin.router,
         agent_workspace.router,
         hotspots.router,
+        governance.router,
         kb_page.router,
     ):
         app.include_router(router)

@@ -113,3 +113,13 @@ def _band(expected: list[float | None], upper: list[float | None], x: XScale, y:
         f'<polygon points="{" ".join(ups + downs)}" fill="{BAND}" class="band">'
         "<title>期望至阈值 expected to threshold</title></polygon>"
     )
+
+
+def progress_chart(
+    months: list[str], observed: list[float | None], baseline: list[float | None]
+) -> str:
+    """An adopted topic's months: calls (blue) against the pre-adoption baseline (grey, dashed).
+
+    The band chart without a threshold: a 每月一题 is judged by calls falling below
+    the baseline, not by an alarm."""
+    return band_chart(months, observed, baseline, [None] * len(months), width=420, height=150)

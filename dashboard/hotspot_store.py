@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from db.models import AnalysisRun, Department, HotspotFlag, Ticket, Topic, UnitSignal
 
 MONTH_RUN = "month"
+DAILY_RUN = "daily"
 DONE = "done"
 REVIEWS = ("confirmed", "dismissed")
 
@@ -44,6 +45,16 @@ def newest_run(session: Session, month: str) -> AnalysisRun | None:
             AnalysisRun.month == month,
         )
         .order_by(AnalysisRun.finished_at.desc(), AnalysisRun.id.desc())
+        .limit(1)
+    ).first()
+
+
+def newest_daily_run(session: Session) -> AnalysisRun | None:
+    """The newest finished daily early warning (yesterday's, when serve ran this morning)."""
+    return session.scalars(
+        select(AnalysisRun)
+        .where(AnalysisRun.kind == DAILY_RUN, AnalysisRun.status == DONE)
+        .order_by(AnalysisRun.day.desc(), AnalysisRun.finished_at.desc(), AnalysisRun.id.desc())
         .limit(1)
     ).first()
 

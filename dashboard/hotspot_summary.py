@@ -79,6 +79,7 @@ class GovernanceMonth(_Part):
     observed: int = 0
     baseline: float | None = None
     change: float | None = None  # against the baseline, -0.27 = 27 % fewer
+    method: str = ""  # same_month | seasonal_index | none
 
 
 class Governance(_Part):
@@ -87,6 +88,8 @@ class Governance(_Part):
     id: int
     title: str
     lead_unit: str = ""
+    start_month: str = ""
+    goal: str | None = None
     months: list[GovernanceMonth] = Field(default_factory=list)
 
 

@@ -3,12 +3,14 @@
 The page shows the month's newest finished run (`hotline analyse --month`
 writes it): the category lines of the monthly report, the category × district
 grid of observed against expected, the flagged series with their expected band,
-the topics per category, the 每月一题 candidates and adopted topics, the units'
+the topics per category, the 每月一题 candidates (each with an adopt form for
+supervisors, `dashboard.governance`) and the adopted topics' progress, the units'
 accountability signals (evidence for review, never a penalty) and the
 knowledge base's deflection and gaps. Supervisors and admins read it; only
 supervisors confirm or dismiss a flag (CSRF-checked, audited), and the page
 reports the precision of the reviewed flags. The grid and the flags download as
-CSV or XLSX.
+CSV or XLSX. Above the month, the newest daily early warning (a `daily` run's
+flags), so yesterday's warning is seen before the month is analysed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 from core.config import HotlineConfig
 from dashboard.audit import audit
 from dashboard.auth import Viewer, check_csrf, client_address, require_roles
+from dashboard.hotspot_governance import daily_panel, governance_view
 from dashboard.hotspot_store import (
     REVIEWS,
     months_with_runs,
@@ -76,7 +79,9 @@ def hotspots_page(
             "months": months,
             "precision": precision(session),
             "may_review": viewer.role in REVIEWERS,
+            "may_adopt": viewer.role in REVIEWERS,  # the same people: supervisors
             "run": None,
+            "daily": daily_panel(session),
         }
         run = newest_run(session, month) if month else None
         if run is None:
@@ -89,6 +94,7 @@ def hotspots_page(
                 summary=summary,
                 problem=problem,
                 run_precision=precision(session, run.id),
+                governance=governance_view(session, run, summary, month),
             )
     context.update(
         STATES=STATES, REVIEW_NAMES=REVIEW_NAMES, LEVEL_NAMES=LEVEL_NAMES, SIGNAL_KINDS=SIGNAL_KINDS
