@@ -76,6 +76,7 @@ def link_survey_call(
     )
     call.ticket_id = attempt.ticket_id
     attempt.call_id = call.id
+    attempt.node = attempt.node or call.node  # the node that answered, from the Uniqueid
     session.flush()
 
 

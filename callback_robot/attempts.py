@@ -25,9 +25,16 @@ from db.tickets import add_event
 
 
 def create_attempt(
-    session: Session, ticket_id: int, planned_at: datetime, claimed_by: str
+    session: Session,
+    ticket_id: int,
+    planned_at: datetime,
+    claimed_by: str,
+    node: str | None = None,
 ) -> CallbackAttempt:
-    """The next attempt of a ticket, in state dialing (raises IntegrityError on a race)."""
+    """The next attempt of a ticket, in state dialing (raises IntegrityError on a race).
+
+    `node`: the Asterisk node that will dial it (its systemname; None on one box).
+    """
     last = (
         session.scalar(
             select(func.max(CallbackAttempt.attempt_no)).where(
@@ -49,6 +56,7 @@ def create_attempt(
         state=AttemptState.DIALING,
         claimed_by=claimed_by,
         started_at=utcnow(),
+        node=node,
     )
     session.add(attempt)
     session.flush()

@@ -40,6 +40,7 @@ def claim_due(
     calls_per_minute: int,
     robot_id: str,
     candidates: Collection[int] | None = None,
+    node: str | None = None,
 ) -> list[tuple[int, int, str]]:
     """Pick the tickets to call now and write their attempts, as one serialised step.
 
@@ -47,7 +48,7 @@ def claim_due(
     the write lock on SQLite until commit: two robots never pick at the same
     time, so the channel cap and the pace hold across robots and no ticket gets
     two attempts. One call per citizen per pass. Returns (attempt id, ticket id,
-    caller number) to dial.
+    caller number) to dial; each attempt names `node`, the Asterisk node that dials it.
 
     `candidates` (from `due_tickets` in an earlier, read-only transaction) keeps
     the lock short: under it only those tickets are checked again, instead of
@@ -66,7 +67,7 @@ def claim_due(
         number = str(session.scalar(select(Ticket.caller_number).where(Ticket.id == ticket_id)))
         if number in numbers:
             continue  # the citizen's other ticket waits for a later, spaced call
-        attempt = create_attempt(session, ticket_id, now, robot_id)
+        attempt = create_attempt(session, ticket_id, now, robot_id, node)
         attempt.started_at = now
         numbers.add(number)
         claimed.append((attempt.id, ticket_id, number))

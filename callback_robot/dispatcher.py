@@ -117,7 +117,12 @@ class Dispatcher:
             return []
         with unit_of_work(self.sessions) as session:
             return claim_due(
-                session, rules, **self.limits, robot_id=self.robot_id, candidates=candidates
+                session,
+                rules,
+                **self.limits,
+                robot_id=self.robot_id,
+                candidates=candidates,
+                node=self.config.asterisk.systemname,
             )
 
     async def run_once(self) -> list[int]:

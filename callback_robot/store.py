@@ -153,6 +153,7 @@ class RobotOperations:
                     calls_per_minute=p["calls_per_minute"],
                     robot_id=p["robot_id"],
                     candidates=p["candidates"],
+                    node=self.config.asterisk.systemname,
                 ),
                 "robot_heartbeat": lambda s, p: record_heartbeat(
                     s, p["robot_id"], p["started_at"], p["at"]
@@ -178,7 +179,9 @@ class RobotOperations:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             return None
-        return create_attempt(session, ticket_id, planned_at, robot_id).id, ticket.caller_number
+        node = self.config.asterisk.systemname  # the node this robot dials through
+        attempt = create_attempt(session, ticket_id, planned_at, robot_id, node)
+        return attempt.id, ticket.caller_number
 
     def apply(self, session: Session, intent: RobotIntent) -> None:
         """Apply an intent of any kind, idempotently."""
