@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.uniqueid import number_of
 from telephony.ami import AMIEvent, OriginateResult
 
 CONTEXT = "hotline-conference"
@@ -96,9 +97,13 @@ def resolve(directory: dict[str, str], target: str) -> tuple[str, str]:
 
 
 def room_of(uniqueid: str) -> str:
-    """The call's room: its Uniqueid in letters and digits (1764897600.12 -> c1764897600x12)."""
-    room = "c" + uniqueid.replace(".", "x")
-    if not ROOM.fullmatch(room):
+    """The call's room: its Uniqueid in letters and digits (1764897600.12 -> c1764897600x12).
+
+    A node's name in front (ast1-1764897600.12) is left out: a room lives on the
+    node that carries the call, where the number part alone is unique.
+    """
+    room = "c" + (number_of(uniqueid) or "").replace(".", "x")
+    if not ROOM.fullmatch(room) or room == "c":
         raise ThreeWayError(f"{uniqueid[:40]!r} is not an Asterisk Uniqueid")
     return room
 
