@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from hotline.cli import analysis, demo, housekeeping, performance, serve
 from hotline.cli.asterisk import asterisk_app
+from hotline.cli.cluster import cluster_app
 from hotline.cli.governance import governance_app
 from hotline.cli.kb import kb_app
 from hotline.cli.phone import phone_app
@@ -40,6 +41,7 @@ for group, name in (
     (users_app, "users"),
     (kb_app, "kb"),
     (governance_app, "governance"),
+    (cluster_app, "cluster"),
 ):
     app.add_typer(group, name=name)
 app.command("up")(serve.up)

@@ -1,0 +1,56 @@
+"""Kamailio's files: kamailio.cfg (the SIP front's routing) and dispatcher.list (the nodes)."""
+
+from __future__ import annotations
+
+from core.config import ClusterConfig
+from core.paths import project_dir
+from tools.cluster.layout import ClusterLayout
+from tools.local_asterisk.render import fill
+
+TEMPLATE = project_dir() / "tools" / "cluster" / "templates" / "kamailio.cfg"
+# the one dispatcher set: every node answers every line
+NODES_SET = 1
+
+
+def dispatcher_list(cluster: ClusterConfig) -> str:
+    """One line per node: set, SIP URI, flags, priority, attributes.
+
+    `duid` names the node for algorithm 10's call counting; `maxload=0`: no
+    cap of the front's own (a node refuses what it cannot take with a 503).
+    """
+    lines = [
+        "# written by `hotline cluster render` from config.yaml; do not edit",
+        "# setid destination flags priority attributes",
+    ]
+    for node in cluster.nodes:
+        lines.append(
+            f"{NODES_SET} sip:{node.address}:{node.sip_port} 0 0 duid={node.name};maxload=0"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def kamailio_values(cluster: ClusterConfig, layout: ClusterLayout) -> dict[str, str]:
+    """The placeholders of the kamailio.cfg template."""
+    front = cluster.front
+    return {
+        "RUN_DIR": str(layout.run_dir),
+        "MODULE_DIR": str(layout.kamailio_module_dir),
+        "FRONT_ADDRESS": front.address,
+        "FRONT_SIP_PORT": str(front.sip_port),
+        "FRONT_WS_PORT": str(front.ws_port),
+        "FR_TIMER_MS": str(front.fr_timer_ms),
+        "FR_INV_TIMER_MS": str(front.fr_inv_timer_ms),
+        "DISPATCHER_LIST": str(layout.kamailio_dir() / "dispatcher.list"),
+        "PING_FROM": f"sip:hotline-front@{front.address}",
+        "PROBING_INTERVAL": str(front.probing_interval_seconds),
+        "PROBING_THRESHOLD": str(front.probing_threshold),
+        "DISPATCHER_SET": str(NODES_SET),
+        "ALGORITHM": str(front.algorithm),
+        "PHONES_NETWORK": front.phones_network,
+    }
+
+
+def kamailio_cfg(cluster: ClusterConfig, layout: ClusterLayout) -> str:
+    """The SIP front's kamailio.cfg, filled from the cluster section."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    return fill(text, kamailio_values(cluster, layout), str(TEMPLATE))
