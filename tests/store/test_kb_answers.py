@@ -137,3 +137,103 @@ async def test_an_answered_call_makes_one_closed_ivr_kb_ticket_outside_unit_rate
         figures = unit_figures(session, *span, RateRules())
         assert figures and all(u.counts.accepted == 0 for u in figures)
         assert all(u.counts.closed == 0 for u in figures)
+
+
+class FakeAgi:
+    """Just enough of a call for the spoken question: keys come from a list."""
+
+    def __init__(self, keys: list[str | None]) -> None:
+        import logging
+
+        self.uniqueid, self.caller_number = "1700000000.9", "13900000009"
+        self.log = logging.getLogger("test")
+        self.keys = keys
+        self.variables: dict[str, str] = {}
+        self.played: list[str] = []
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.variables[name] = value
+
+    async def stream_file(self, path: str, keys: str = "") -> tuple[str | None, int]:
+        self.played.append(path)
+        return (self.keys.pop(0) if keys and self.keys else None), 0
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        return self.keys.pop(0) if self.keys else None
+
+    async def record_file(self, *args: object, **kwargs: object) -> tuple[str | None, int]:
+        return None, 8000
+
+
+class FakeFlow:
+    """The parts of InboundFlow the knowledge base's flow uses, with prompts as names."""
+
+    def __init__(self, config: object) -> None:
+        self.config = config
+        self.ivr = config.ivr  # type: ignore[attr-defined]
+        self.prompts = self
+        self.phrases = self
+
+    def path(self, text: str, lang: str) -> str:  # prompts.path and phrases.path alike
+        return text
+
+    async def play(self, call, prompt: str, keys: str = "") -> str | None:  # type: ignore[no-untyped-def]
+        return (await call.agi.stream_file(prompt, keys))[0]
+
+    async def ask(self, call, prompt: str, keys: str, tries: int | None = None) -> str | None:  # type: ignore[no-untyped-def]
+        return (await call.agi.stream_file(prompt, keys))[0]
+
+    async def step(self, call, step) -> None:  # type: ignore[no-untyped-def]
+        return None
+
+
+async def test_a_spoken_question_over_the_threshold_is_offered_heard_and_answered(
+    store: sessionmaker[Session], tmp_path: Path
+) -> None:
+    import asyncio
+
+    from ivr.inbound import CitizenCall
+    from ivr.kb_flow import KbFlow, Outcome
+
+    kb = answers(store, tmp_path)
+
+    async def phrases_path(text: str, lang: str) -> str:
+        return text
+
+    flow = FakeFlow(kb.config)
+    flow.phrases = type("P", (), {"path": staticmethod(phrases_path)})()  # type: ignore[assignment]
+
+    async def recognizer(path: Path) -> str:
+        await asyncio.sleep(0)
+        return "嗯我想问一下养老金在哪查"
+
+    speech = KbFlow(flow, kb, recognizer)  # type: ignore[arg-type]
+    agi = FakeAgi(keys=["1", "1"])  # 1: hear it; after the answer, 1: answered
+    line = next(line for line in kb.config.lines if line.did == LINE)
+    call = CitizenCall(agi, line, str(tmp_path / "call"), "zh")  # type: ignore[arg-type]
+    assert await speech.listen(call) is Outcome.ANSWERED
+    assert "养老金怎么查的解答。" in agi.played
+    with unit_of_work(store) as session:
+        offer = session.scalars(select(KbOffer)).one()
+        assert (offer.channel, offer.query, offer.accepted) == (
+            "speech",
+            "嗯我想问一下养老金在哪查",
+            True,
+        )
+        assert offer.score is not None and offer.score >= kb.config.kb.threshold
+        ticket = session.get(Ticket, offer.ticket_id)
+        assert ticket is not None and ticket.source == "ivr-kb"
+
+    # a complaint matches nothing over the threshold: no offer, the flow goes on
+    other = CitizenCall(FakeAgi(keys=[]), line, str(tmp_path / "other"), "zh")  # type: ignore[arg-type]
+    unmatched = KbFlow(flow, kb, recognizer_of("楼上装修太吵了天天砸墙"))  # type: ignore[arg-type]
+    assert await unmatched.listen(other) is Outcome.NOTHING
+    with unit_of_work(store) as session:
+        assert len(session.scalars(select(KbOffer)).all()) == 1
+
+
+def recognizer_of(text: str):  # type: ignore[no-untyped-def]
+    async def hear(path: Path) -> str:
+        return text
+
+    return hear
