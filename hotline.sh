@@ -43,6 +43,10 @@ system_packages() {
         # sip-tester (SIPp): the capacity test's citizens are real SIP phones;
         # faketime: the quick tests run again 400 days ahead, so no date in a test expires
         apt_install sip-tester faketime
+        # the scale-out's SIP front and FastAGI balancer (issue 22): their configs are
+        # rendered and checked by the programs themselves (kamailio -c, haproxy -c);
+        # Debian's packages do not start their services where policy-rc.d forbids it
+        apt_install kamailio kamailio-websocket-modules haproxy
     fi
 }
 
