@@ -7,8 +7,7 @@ unit is a level-3 unit (a district or a city bureau), because those are the unit
 a 每月一题 is handed to. A title may be adopted once per start month, so a double
 click or a re-run script does not track the same problem twice.
 
-The model has no end column, so ending a topic appends a marked note to its goal
-(`【结束 ended YYYY-MM】`); `end_month` reads it back. The run writer keeps
+Ending a topic records its end month and who ended it. The run writer keeps
 tracking an ended topic (how calls go after the work stops is worth seeing).
 """
 
@@ -28,7 +27,6 @@ from core.vocabulary import Level
 from db.models import AnalysisRun, Department, GovernanceTopic
 
 TITLE_MAX = 200
-END_NOTE = re.compile(r"\n?【结束 ended ([0-9]{4}-[0-9]{2})】(?:（[^）]*）)?")
 
 
 class GovernanceError(ValueError):
@@ -115,18 +113,17 @@ def adopt(
 
 
 def end_month(topic: GovernanceTopic) -> str | None:
-    """The month the topic was ended in, read from its goal's note; None while it runs."""
-    found = END_NOTE.search(topic.goal or "")
-    return found.group(1) if found else None
+    """The month the topic was ended in; None while it runs."""
+    return topic.end_month
 
 
 def goal_text(topic: GovernanceTopic) -> str:
-    """The goal as the person wrote it, without the end note."""
-    return END_NOTE.sub("", topic.goal or "").strip()
+    """The goal as the person wrote it."""
+    return (topic.goal or "").strip()
 
 
 def end(session: Session, topic_id: int, month: str, by: str) -> GovernanceTopic | None:
-    """End a topic in month (noted on its goal); None if there is no such topic."""
+    """End a topic in month; None if there is no such topic."""
     topic = session.get(GovernanceTopic, topic_id)
     if topic is None:
         return None
@@ -135,8 +132,7 @@ def end(session: Session, topic_id: int, month: str, by: str) -> GovernanceTopic
         raise GovernanceError(f"end month {label}: before the start month {topic.start_month}")
     if end_month(topic) is not None:
         raise GovernanceError(f"topic {topic.id}: already ended in {end_month(topic)}")
-    note = f"【结束 ended {label}】（{by}）"
-    topic.goal = f"{topic.goal}\n{note}" if topic.goal else note
+    topic.end_month, topic.ended_by = label, by
     session.flush()
     return topic
 

@@ -677,6 +677,8 @@ class GovernanceTopic(Base):
     keywords: Mapped[str] = mapped_column(Text)  # JSON list
     lead_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     start_month: Mapped[str] = mapped_column(String(7))
+    end_month: Mapped[str | None] = mapped_column(String(7))  # ended; still tracked after
+    ended_by: Mapped[str | None] = mapped_column(String(64))
     goal: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -45,6 +45,8 @@ def upgrade() -> None:
         sa.Column("keywords", sa.Text(), nullable=False),
         sa.Column("lead_department_id", sa.Integer(), nullable=True),
         sa.Column("start_month", sa.String(length=7), nullable=False),
+        sa.Column("end_month", sa.String(length=7), nullable=True),
+        sa.Column("ended_by", sa.String(length=64), nullable=True),
         sa.Column("goal", sa.Text(), nullable=True),
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("created_at", db.models.UTCDateTime(timezone=True), nullable=False),
