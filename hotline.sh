@@ -44,9 +44,23 @@ system_packages() {
         # faketime: the quick tests run again 400 days ahead, so no date in a test expires
         apt_install sip-tester faketime
         # the scale-out's SIP front and FastAGI balancer (issue 22): their configs are
-        # rendered and checked by the programs themselves (kamailio -c, haproxy -c);
-        # Debian's packages do not start their services where policy-rc.d forbids it
-        apt_install kamailio kamailio-websocket-modules haproxy
+        # rendered and checked by the programs themselves (kamailio -c, haproxy -c)
+        cluster_programs
+    fi
+}
+
+cluster_programs() {
+    # the hotline runs its own Kamailio and HAProxy with rendered configs: the system
+    # services Debian's packages start (Kamailio on *:5060) are stopped and disabled,
+    # but only when this run installed them
+    local fresh=()
+    for pkg in kamailio haproxy; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || fresh+=("$pkg")
+    done
+    apt_install kamailio kamailio-websocket-modules haproxy
+    if [ ${#fresh[@]} -gt 0 ] && [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now "${fresh[@]}" >/dev/null 2>&1 || true
     fi
 }
 
