@@ -251,6 +251,7 @@ source.addEventListener("end", () => {
 // hears, so /agent/kb/use records the offer and the answer goes into the reply.
 const kb = { timer: null, asked: 0, source: "" };
 const PROPOSE_AFTER_MS = 400;
+const KB_QUERY_CHARS = 300; // a long description is asked by its opening (a short URL)
 
 function shortAnswer(text) {
   return text.length > 70 ? `${text.slice(0, 70)}…` : text;
@@ -293,7 +294,7 @@ function renderKb(data, source) {
 }
 
 async function kbAsk(text, source) {
-  const query = text.trim();
+  const query = text.trim().slice(0, KB_QUERY_CHARS);
   const asked = ++kb.asked; // an answer to an older question is dropped
   if (!query) { renderKb({ query: "", matches: [] }, source); return; }
   try {
