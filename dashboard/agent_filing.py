@@ -192,12 +192,15 @@ def close_on_call(
     return ticket
 
 
-def used_entry(session: Session, offer_id: int, uniqueid: str) -> tuple[KbOffer, KbEntry]:
-    """The agent's knowledge-base offer for this call, not yet on any ticket."""
+def used_entry(
+    session: Session, offer_id: int, uniqueid: str, agent_id: int
+) -> tuple[KbOffer, KbEntry]:
+    """This agent's knowledge-base offer for this call, not yet on any ticket."""
     offer = session.get(KbOffer, offer_id)
     if (
         offer is None
         or offer.channel != "agent"
+        or offer.agent_id != agent_id
         or offer.ticket_id is not None
         or offer.uniqueid not in (None, uniqueid)
     ):
@@ -257,7 +260,7 @@ def file_ticket(
 ) -> Ticket:
     """Fill (or make) the call's ticket from the form and take its outcome, in one transaction."""
     request_type = _enum(RequestType, form.request_type, "诉求类型 request type")
-    used = used_entry(session, form.kb_offer, form.uniqueid) if form.kb_offer else None
+    used = used_entry(session, form.kb_offer, form.uniqueid, agent.id) if form.kb_offer else None
     if used is not None and request_type == RequestType.CONSULTATION:
         form = _answer_with(form, used[1])
     urgency = _enum(Urgency, form.urgency, "紧急程度 urgency")

@@ -107,6 +107,7 @@ def agent_kb_use(
                 score=_score(score),
                 caller_number=number,
                 uniqueid=uniqueid or None,
+                agent_id=agent.id,
             )
             mark_accepted(session, offer.id)  # read out to the caller: heard and accepted
             audit(

@@ -718,6 +718,7 @@ class KbOffer(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("kb_entries.id"), index=True)
     channel: Mapped[str] = mapped_column(String(8))  # queue | menu | speech | agent
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))  # channel agent
     caller_number: Mapped[str | None] = mapped_column(String(40), index=True)
     uniqueid: Mapped[str | None] = mapped_column(String(64))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))

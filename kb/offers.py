@@ -32,6 +32,7 @@ def record_offer(
     caller_number: str | None = None,
     uniqueid: str | None = None,
     ticket_id: int | None = None,
+    agent_id: int | None = None,
     at: datetime | None = None,
 ) -> KbOffer:
     """Write one offer (before it is read out: an offer cut off by a hang-up still counts)."""
@@ -45,6 +46,7 @@ def record_offer(
         caller_number=caller_number,
         uniqueid=uniqueid,
         ticket_id=ticket_id,
+        agent_id=agent_id,
         offered_at=at or utcnow(),
     )
     session.add(offer)

@@ -295,3 +295,18 @@ def test_the_entry_versions_an_offer_points_at_stay_the_text_read_out(site: Site
             )
         )
     assert note is not None and "gas-leak v1" in note
+
+
+def test_an_entry_one_agent_used_with_no_call_is_not_another_agents(site: Site) -> None:
+    """The offer is the agent's: a2 cannot file a1's unbound use onto a2's call (it could
+    before the offer recorded its agent)."""
+    client, _, sessions = site
+    csrf = agent_in(client, "a1")
+    used = use(client, csrf, entry_id(sessions, "id-card"))  # no call bound
+    assert used.status_code == 200, used.text
+    assert offers(sessions)[0].agent_id is not None
+    answered(sessions, "1800000105.1", agent="a2")
+    token = agent_in(client, "a2")
+    stolen = file(client, token, "1800000105.1", kb_offer=str(used.json()["offer_id"]))
+    assert stolen.status_code == 422 and "知识库" in stolen.json()["detail"]
+    assert offers(sessions)[0].ticket_id is None

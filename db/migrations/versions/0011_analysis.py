@@ -186,6 +186,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("entry_id", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=8), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=True),
         sa.Column("caller_number", sa.String(length=40), nullable=True),
         sa.Column("uniqueid", sa.String(length=64), nullable=True),
         sa.Column("ticket_id", sa.Integer(), nullable=True),
@@ -194,6 +195,9 @@ def upgrade() -> None:
         sa.Column("offered_at", db.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("heard", sa.Boolean(), nullable=False),
         sa.Column("accepted", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agent_id"], ["agents.id"], name=op.f("fk_kb_offers_agent_id_agents")
+        ),
         sa.ForeignKeyConstraint(
             ["entry_id"], ["kb_entries.id"], name=op.f("fk_kb_offers_entry_id_kb_entries")
         ),
