@@ -14,7 +14,9 @@ calls use; the others are read at each request. A detail never carries an
 error text from the database driver (it may name the server's host and the
 user): the kind of error only, the text goes to the log. `/metrics` is the
 Prometheus text format of the process's registry (see `core.telemetry` and
-`telephony.telemetry`), with the gauges read at scrape time.
+`telephony.telemetry`), with the gauges read at scrape time; with the job
+queue on (`hotline.jobs.jobs_enabled`), each queue's jobs to do and how long
+the oldest due one has waited.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from callback_robot.heartbeat import latest_heartbeat
 from callback_robot.runner import Robot
@@ -41,12 +43,21 @@ from core.telemetry import (
     SPOOL_QUARANTINED,
 )
 from db.health import probe_write
+from db.jobs import queue_backlog
 from db.runtime import Spool, StoreUnavailable
+from hotline.jobs import QUEUES, jobs_enabled
 from ivr.store import IvrStore
 from telephony.ami import AMIClient
 from telephony.fastagi import FastAGIServer
 
 log = logging.getLogger(__name__)
+
+JOBS_TODO = Gauge("hotline_jobs_todo", "Jobs waiting in the job queue", ["queue"])
+JOBS_OLDEST_AGE = Gauge(
+    "hotline_jobs_oldest_todo_age_seconds",
+    "How long the job queue's oldest due job has waited (0: none due)",
+    ["queue"],
+)
 
 
 @dataclass
@@ -205,6 +216,8 @@ def health_router(probe: Probe) -> APIRouter:
         beat = (await look_at_store(probe)).beat
         age = -1.0 if beat is None else (datetime.now(UTC) - beat).total_seconds()
         ROBOT_HEARTBEAT_AGE.set(age)
+        if jobs_enabled(probe.config):
+            await scrape_job_queue(probe)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
@@ -215,6 +228,19 @@ def operations_app(probe: Probe) -> FastAPI:
     app = FastAPI(title="12345 hotline operations", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(health_router(probe))
     return app
+
+
+async def scrape_job_queue(probe: Probe) -> None:
+    """Each queue's depth and oldest due job's age; an empty queue reads 0, not absent."""
+    try:
+        backlog = {b.queue: b for b in await probe.store.gateway.run(queue_backlog)}
+    except Exception as exc:
+        log.warning("metrics: cannot read the job queue: %s", exc)
+        return
+    for queue in sorted(set(QUEUES) | set(backlog)):
+        found = backlog.get(queue)
+        JOBS_TODO.labels(queue).set(found.todo if found else 0)
+        JOBS_OLDEST_AGE.labels(queue).set(found.oldest_age_seconds if found else 0.0)
 
 
 def _scrape_gauges(probe: Probe) -> None:

@@ -3,6 +3,10 @@
 A background worker in `hotline serve` (and `hotline transcribe` on demand).
 Without a configured model it reports how many recordings are waiting and
 does nothing else: they are transcribed once a model is configured.
+
+`transcribe_ticket` is one ticket's transcription, the one step both ways of
+running it take: the in-process drain below (one box, SQLite) and the job
+queue's `transcribe` task (`ivr.jobs`, PostgreSQL with jobs on).
 """
 
 from __future__ import annotations
@@ -17,11 +21,65 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.config import HotlineConfig
 from core.phone_numbers import mask_in_text
 from core.vocabulary import TranscriptStatus
+from db.models import Ticket
 from db.session import unit_of_work
 from db.tickets import count_needing_transcript, set_transcript, tickets_needing_transcript
 from speech.recognition import SpeechModel, recognize
 
 log = logging.getLogger(__name__)
+
+# audio that will never be heard, however often it is read: the ticket's transcript FAILED
+BAD_AUDIO: tuple[type[Exception], ...] = (ValueError, EOFError, wave.Error)
+
+
+def transcribe_ticket(
+    sessions: sessionmaker[Session],
+    model: object,
+    ticket_id: int,
+    *,
+    unreadable_is_final: bool = True,
+) -> TranscriptStatus | None:
+    """Hear one ticket's request recording and store its transcript (DONE or FAILED).
+
+    None when the ticket no longer waits for a transcript (another run wrote
+    it, or it has no recording): a job run twice, after its worker died,
+    writes the transcript once. Bad audio is FAILED at once. A recording that
+    cannot be read (not yet in the store, a network filesystem away) is
+    FAILED too unless `unreadable_is_final` is off: the job queue then lets
+    the OSError through so the job is tried again later. The model is loaded
+    by the caller, once per process.
+    """
+    with unit_of_work(sessions) as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None or ticket.transcript_status != TranscriptStatus.PENDING:
+            return None
+        number, path = ticket.number, Path(str(ticket.recording_path))
+    try:
+        text: str | None = recognize(model, path)
+        status = TranscriptStatus.DONE
+    except OSError as exc:
+        if not unreadable_is_final:
+            raise
+        text, status = None, _failed(number, path, exc)
+    except BAD_AUDIO as exc:
+        text, status = None, _failed(number, path, exc)
+    with unit_of_work(sessions) as session:
+        # locked, so two runs that heard the same recording at once write it once
+        ticket = session.get(Ticket, ticket_id, with_for_update=True)
+        if ticket is None or ticket.transcript_status != TranscriptStatus.PENDING:
+            return None
+        set_transcript(session, ticket_id, text, status)
+    return status
+
+
+def _failed(number: str, path: Path, exc: Exception) -> TranscriptStatus:
+    log.error(
+        "ticket %s: cannot transcribe %s: %s",
+        number,
+        mask_in_text(str(path)),
+        mask_in_text(str(exc)),
+    )
+    return TranscriptStatus.FAILED
 
 
 @dataclass
@@ -53,27 +111,12 @@ class Transcriber:
                         report.waiting,
                     )
                 return report
-            work = [
-                (t.id, t.number, t.recording_path)
-                for t in tickets_needing_transcript(session, limit)
-            ]
+            work = [t.id for t in tickets_needing_transcript(session, limit)]
         report.model = str(self.config.speech_model)
-        for ticket_id, number, path in work:
-            try:
-                text = recognize(model, Path(str(path)))
-                status = TranscriptStatus.DONE
-                report.done += 1
-            except (OSError, ValueError, EOFError, wave.Error) as exc:
-                log.error(
-                    "ticket %s: cannot transcribe %s: %s",
-                    number,
-                    mask_in_text(str(path)),
-                    mask_in_text(str(exc)),
-                )
-                text, status = None, TranscriptStatus.FAILED
-                report.failed += 1
-            with unit_of_work(self.sessions) as session:
-                set_transcript(session, ticket_id, text, status)
+        for ticket_id in work:
+            status = transcribe_ticket(self.sessions, model, ticket_id)
+            report.done += status == TranscriptStatus.DONE
+            report.failed += status == TranscriptStatus.FAILED
         with unit_of_work(self.sessions) as session:
             report.waiting = count_needing_transcript(session)
         return report

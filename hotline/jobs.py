@@ -1,0 +1,151 @@
+"""The job queue (procrastinate) built from the config: its tasks, its periodic passes, its workers.
+
+A hotline on PostgreSQL with jobs on (`jobs_enabled`) hands transcription and
+the periodic passes to the queue instead of `hotline serve`'s own threads:
+any number of `hotline jobs worker` processes on any hosts take the jobs, and
+each periodic pass is deferred once per tick across all of them (procrastinate
+writes each tick's deferral under a unique key, so two workers' clocks give
+one job). One box (SQLite) has no queue: `hotline serve` transcribes in-process
+through the same `ivr.transcribe.transcribe_ticket`.
+
+Workers beat every `HEARTBEAT_SECONDS`; a worker silent for `STALLED_SECONDS`
+is taken for dead, and `retry_stalled_jobs` puts its running jobs back in the
+queue. The transcript is written once all the same: a retried job finds the
+ticket no longer waiting when the dead worker had already written it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from procrastinate import App, JobContext, PsycopgConnector
+from procrastinate.exceptions import UniqueViolation
+from procrastinate.jobs import Status
+from sqlalchemy.engine import make_url
+
+from core.config import HotlineConfig
+from db.jobs import JOBS_SEARCH_PATH
+from ivr.jobs import QUEUE as TRANSCRIPTION
+from ivr.jobs import register_transcription
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING = "housekeeping"
+QUEUES = (TRANSCRIPTION, HOUSEKEEPING)
+HEARTBEAT_SECONDS = 5.0
+STALLED_SECONDS = 20.0  # four missed beats: the worker is dead, its jobs go back in the queue
+STALLED_CRON = "* * * * * */10"  # every 10 s (croniter: seconds are the sixth field)
+# the switch until `cluster:` exists in the config: jobs on a PostgreSQL store when it is "1"
+JOBS_SWITCH = "HOTLINE_JOBS"
+
+
+def jobs_enabled(config: HotlineConfig, environ: Mapping[str, str] = os.environ) -> bool:
+    """Jobs on: a PostgreSQL store and HOTLINE_JOBS=1 (later: a `cluster:` section)."""
+    return config.database_url.startswith("postgresql") and environ.get(JOBS_SWITCH) == "1"
+
+
+@dataclass(frozen=True)
+class HousekeepingWork:
+    """What a worker's periodic passes call: composed by whoever starts the worker."""
+
+    reconcile: Callable[[], Awaitable[object]] | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+HOUSEKEEPING_WORK = "housekeeping"  # its key in the worker's additional context
+
+
+def conninfo(database_url: str) -> str:
+    """The store's SQLAlchemy URL as libpq connection info for procrastinate's pool."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
+def cron_every(seconds: float) -> str:
+    """A cron line (seconds as the sixth field) for a pass every `seconds`, rounded to fit."""
+    whole = max(1, round(seconds))
+    if whole < 60:  # the longest step that divides a minute, so the ticks stay even
+        return f"* * * * * */{max(s for s in range(1, whole + 1) if 60 % s == 0)}"
+    minutes = max(m for m in range(1, min(whole // 60, 60) + 1) if 60 % m == 0)
+    return f"*/{minutes} * * * *"
+
+
+def build_jobs_app(config: HotlineConfig, max_connections: int = 4) -> App:
+    """The queue on the store's PostgreSQL, with every task and periodic pass registered."""
+    connector = PsycopgConnector(
+        conninfo=conninfo(config.database_url),
+        kwargs={"options": JOBS_SEARCH_PATH},  # procrastinate's tables live in their own schema
+        min_size=1,
+        max_size=max_connections,
+    )
+    app = App(connector=connector)
+    register_transcription(app)
+    register_housekeeping(app, config.ivr.reconcile_interval_seconds)
+    return app
+
+
+def register_housekeeping(app: App, reconcile_seconds: float) -> None:
+    """The periodic passes: the reconciler, and recovery of a dead worker's jobs."""
+
+    @app.periodic(cron=cron_every(reconcile_seconds), periodic_id="reconcile")
+    @app.task(name="reconcile", queue=HOUSEKEEPING, queueing_lock="reconcile", pass_context=True)
+    async def reconcile(context: JobContext, timestamp: int) -> None:
+        """`hotline reconcile`'s pass, once per tick for the whole cluster."""
+        work = context.additional_context.get(HOUSEKEEPING_WORK)
+        if isinstance(work, HousekeepingWork) and work.reconcile is not None:
+            await work.reconcile()
+
+    @app.periodic(cron=STALLED_CRON, periodic_id="retry_stalled_jobs")
+    @app.task(
+        name="retry_stalled_jobs",
+        queue=HOUSEKEEPING,
+        queueing_lock="retry_stalled_jobs",
+        pass_context=True,
+    )
+    async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
+        """Jobs left running by a worker whose heartbeat stopped go back in the queue."""
+        return await retry_stalled(context.app)
+
+
+async def retry_stalled(app: App, stalled_seconds: float = STALLED_SECONDS) -> int:
+    """Put back every job of a worker silent for `stalled_seconds`; how many went back.
+
+    A job whose twin already waits under the same queueing lock is closed as
+    failed instead: the twin does its work.
+    """
+    retried = 0
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_seconds):
+        try:
+            await app.job_manager.retry_job(job)
+            retried += 1
+        except UniqueViolation:
+            log.warning("job %s (%s): its twin waits already; closed", job.id, job.task_name)
+            await app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
+        else:
+            log.warning(
+                "job %s (%s): its worker stopped beating; queued again", job.id, job.task_name
+            )
+    return retried
+
+
+async def run_worker(
+    app: App,
+    context: Mapping[str, object],
+    queues: tuple[str, ...] = QUEUES,
+    concurrency: int = 1,
+    name: str | None = None,
+    install_signal_handlers: bool = True,
+) -> None:
+    """One worker until it is stopped: the given queues, heartbeats, the periodic deferrer."""
+    async with app.open_async():
+        await app.run_worker_async(
+            queues=list(queues),
+            concurrency=concurrency,
+            name=name,
+            additional_context=dict(context),
+            update_heartbeat_interval=HEARTBEAT_SECONDS,
+            stalled_worker_timeout=STALLED_SECONDS,
+            install_signal_handlers=install_signal_handlers,
+        )
