@@ -13,6 +13,7 @@ from hotline.cli import analysis, demo, housekeeping, performance, serve
 from hotline.cli.asterisk import asterisk_app
 from hotline.cli.cluster import cluster_app
 from hotline.cli.governance import governance_app
+from hotline.cli.jobs import jobs_app
 from hotline.cli.kb import kb_app
 from hotline.cli.phone import phone_app
 from hotline.cli.prompts import prompts_app
@@ -42,6 +43,7 @@ for group, name in (
     (kb_app, "kb"),
     (governance_app, "governance"),
     (cluster_app, "cluster"),
+    (jobs_app, "jobs"),
 ):
     app.add_typer(group, name=name)
 app.command("up")(serve.up)
