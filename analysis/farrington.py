@@ -75,23 +75,27 @@ def years_available(t: int, settings: FarringtonConfig) -> int:
 def poisson_fit(y: np.ndarray, x: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Poisson log-link fits of each row of y on x with prior weights: (beta, mu).
 
-    Rows are independent fits sharing x; Newton steps solved together.
+    Rows are independent fits sharing x; Newton steps solved together. A row stops
+    once its own step is under 1e-8: most converge in five steps, and a few slow
+    ones must not keep thousands of finished fits iterating to IRLS_STEPS.
     """
     ridge = 1e-9 * np.eye(x.shape[1])
     mu = np.maximum(y, 0.5) + 0.1
     eta = np.log(mu)
     beta = np.zeros((y.shape[0], x.shape[1]))
+    active = np.arange(y.shape[0])
     for _ in range(IRLS_STEPS):
-        z = eta + (y - mu) / mu
-        w = prior * mu
-        xtwx = np.einsum("ni,sn,nj->sij", x, w, x) + ridge
-        xtwz = np.einsum("ni,sn->si", x, w * z)
+        y_a, mu_a, w = y[active], mu[active], prior[active] * mu[active]
+        z = eta[active] + (y_a - mu_a) / mu_a
+        xtwx = _weighted_gram(x, w) + ridge
+        xtwz = (w * z) @ x
         new = np.linalg.solve(xtwx, xtwz[..., None])[..., 0]
-        eta = np.clip(new @ x.T, -30, 30)
-        mu = np.exp(eta)
-        done = np.max(np.abs(new - beta)) < 1e-8
-        beta = new
-        if done:
+        eta[active] = np.clip(new @ x.T, -30, 30)
+        mu[active] = np.exp(eta[active])
+        moving = np.max(np.abs(new - beta[active]), axis=1) >= 1e-8
+        beta[active] = new
+        active = active[moving]
+        if active.size == 0:
             break
     return beta, mu
 
@@ -106,10 +110,22 @@ def _covariance_and_hat(
     x: np.ndarray, mu: np.ndarray, prior: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     w = prior * mu
-    xtwx = np.einsum("ni,sn,nj->sij", x, w, x) + 1e-9 * np.eye(x.shape[1])
+    xtwx = _weighted_gram(x, w) + 1e-9 * np.eye(x.shape[1])
     inverse = np.linalg.inv(xtwx)
-    hat = w * np.einsum("ni,sij,nj->sn", x, inverse, x)
+    hat = w * np.sum(np.matmul(x, inverse) * x, axis=2)  # x_n' inverse_s x_n per series s
     return inverse, hat
+
+
+def _weighted_gram(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """X' W_s X for each row s of w, as one batched matrix product.
+
+    Each week's outer product x_n x_n' is formed once, then one matrix product
+    sums them under every series' weights. A three-operand einsum here ran as a
+    plain loop: 60 s of a month's run on the 300,000-ticket demo city.
+    """
+    k = x.shape[1]
+    outer = (x[:, :, None] * x[:, None, :]).reshape(x.shape[0], k * k)  # x_n x_n' per week
+    return (w @ outer).reshape(w.shape[0], k, k)
 
 
 def _fit(
