@@ -46,6 +46,16 @@ def test_recording_names_carry_call_line_and_caller(tmp_path: Path) -> None:
     )
     assert recordings.parse(tmp_path / "1.2__.wav").caller == "unknown"  # type: ignore[union-attr]
     assert recordings.parse(tmp_path / "notes.wav") is None
+    # a node with a systemname (issue 22) puts its name in front of the Uniqueid
+    named = recordings.parse(tmp_path / "ast1-1700000000.12_12345_13800000000.wav")
+    assert named is not None and not named.is_request
+    assert (named.uniqueid, named.node, named.did, named.caller) == (
+        "ast1-1700000000.12",
+        "ast1",
+        "12345",
+        "13800000000",
+    )
+    assert parsed.node is None
 
 
 def test_reconciler_turns_orphans_into_tickets_and_cleans_empty_files(ivr_store: IvrStore) -> None:
@@ -149,7 +159,9 @@ def test_spool_replays_in_order_and_keeps_unreadable_entries(ivr_store: IvrStore
 
 
 def test_ticket_commands_list_and_show(ivr_store: IvrStore) -> None:
-    request = write_wav(day_dir(ivr_store.config) / "1700000030.1_12345001_13700000030-request.wav", 2)
+    request = write_wav(
+        day_dir(ivr_store.config) / "1700000030.1_12345001_13700000030-request.wav", 2
+    )
     with unit_of_work(ivr_store.sessions) as session:
         number = ivr_store.apply_ticket(
             session,
