@@ -144,13 +144,16 @@ def umass(top_terms: Sequence[int], present: sparse.csc_matrix) -> float:
     D counts the documents holding a term (both terms for the pair); wj ranks above wi.
     Terms that keep company in the same requests score near 0, strangers far below.
     """
+    terms = list(top_terms)
+    if len(terms) < 2:
+        return 0.0
+    held = present[:, terms]
+    together = (held.T @ held).toarray()  # documents holding both, for every pair at once
+    counts = np.diag(together)
     score = 0.0
-    columns = [present[:, t] for t in top_terms]
-    counts = [int(column.sum()) for column in columns]
-    for i in range(1, len(top_terms)):
+    for i in range(1, len(terms)):
         for j in range(i):
-            together = int(columns[i].multiply(columns[j]).sum())
-            score += math.log((together + 1) / max(counts[j], 1))
+            score += math.log((int(together[i, j]) + 1) / max(int(counts[j]), 1))
     return score
 
 
