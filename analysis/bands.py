@@ -20,6 +20,8 @@ from analysis.counts import AreaLevel, area_tree, daily_counts, monday_of, roll_
 from analysis.farrington import WEEKS_PER_YEAR, farrington_week
 from core.config import HotspotsConfig
 
+SeriesRef = tuple[str, int | None, AreaLevel]  # (category, area id, level)
+
 
 def weekly_series(
     session: Session,
@@ -32,29 +34,58 @@ def weekly_series(
     tz: ZoneInfo,
 ) -> dict[str, Any]:
     """The `weeks` ISO weeks up to the one holding `end`: observed, expected, upper, stl."""
+    return weekly_series_of(session, [(category, area_id, level)], end, weeks, settings, tz)[0]
+
+
+def weekly_series_of(
+    session: Session,
+    series: list[SeriesRef],
+    end: date,
+    weeks: int,
+    settings: HotspotsConfig,
+    tz: ZoneInfo,
+) -> list[dict[str, Any]]:
+    """`weekly_series` of many series at once, in their order.
+
+    A month's flags are charted together: one GROUP BY for all of them and one
+    batched detector fit per shown week, not one of each per flag.
+    """
+    if not series:
+        return []
     f = settings.farrington
     history = WEEKS_PER_YEAR * f.years_back + f.window_weeks
     last = monday_of(end)
     first_shown = last - timedelta(weeks=weeks - 1)
     first = first_shown - timedelta(weeks=history)
-    counts = daily_counts(session, first, last + timedelta(days=7), tz, category=category)
-    table = to_weeks(roll_up(counts, area_tree(session), level))
-    row = table.row((category, area_id))
-    series = row if row is not None else np.zeros(table.values.shape[1], dtype=np.int64)
-    shown = range(history, history + weeks)
-    expected: list[float | None] = []
-    upper: list[float | None] = []
-    for t in shown:
-        result = farrington_week(series[: t + 1], t, f)
-        expected.append(None if result is None else round(float(result.expected[0]), 2))
-        upper.append(None if result is None else float(result.upper[0]))
-    return {
-        "weeks": [(first_shown + timedelta(weeks=k)).isoformat() for k in range(weeks)],
-        "observed": [int(v) for v in series[history:]],
-        "expected": expected,
-        "upper": upper,
-        "stl": _stl(series, settings.stl_period, weeks),
-    }
+    categories = {category for category, _, _ in series}
+    only = next(iter(categories)) if len(categories) == 1 else None
+    counts = daily_counts(session, first, last + timedelta(days=7), tz, category=only)
+    tree = area_tree(session)
+    tables = {level: to_weeks(roll_up(counts, tree, level)) for _, _, level in series}
+    width = history + weeks
+    rows = np.zeros((len(series), width), dtype=np.int64)
+    for i, (category, area_id, level) in enumerate(series):
+        row = tables[level].row((category, area_id))
+        if row is not None:
+            rows[i] = row[:width]
+    expected: list[list[float | None]] = [[] for _ in series]
+    upper: list[list[float | None]] = [[] for _ in series]
+    for t in range(history, width):
+        result = farrington_week(rows[:, : t + 1], t, f)
+        for i in range(len(series)):
+            expected[i].append(None if result is None else round(float(result.expected[i]), 2))
+            upper[i].append(None if result is None else float(result.upper[i]))
+    shown = [(first_shown + timedelta(weeks=k)).isoformat() for k in range(weeks)]
+    return [
+        {
+            "weeks": shown,
+            "observed": [int(v) for v in rows[i, history:]],
+            "expected": expected[i],
+            "upper": upper[i],
+            "stl": _stl(rows[i], settings.stl_period, weeks),
+        }
+        for i in range(len(series))
+    ]
 
 
 def _stl(series: np.ndarray, period: int, shown: int) -> list[float] | None:

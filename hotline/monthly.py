@@ -99,14 +99,16 @@ def _series(
 ) -> dict[str, Any]:
     """Each weekly flag's series with its expected band, for the console's charts."""
     end = summary.month_period(month).end
-    out: dict[str, Any] = {}
-    for flag in stored:
-        if flag.period != "week":
-            continue
-        out[str(flag.id)] = bands.weekly_series(
-            session, flag.category, flag.area_id, flag.level, end, 52, config.hotspots, config.tz
-        )
-    return out
+    weekly = [flag for flag in stored if flag.period == "week"]
+    charts = bands.weekly_series_of(
+        session,
+        [(flag.category, flag.area_id, flag.level) for flag in weekly],
+        end,
+        52,
+        config.hotspots,
+        config.tz,
+    )
+    return {str(flag.id): chart for flag, chart in zip(weekly, charts, strict=True)}
 
 
 def analyse_month(factory: sessionmaker[Session], config: HotlineConfig, month: str) -> MonthResult:
