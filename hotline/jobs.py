@@ -16,8 +16,10 @@ ticket no longer waiting when the dead worker had already written it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -38,13 +40,17 @@ QUEUES = (TRANSCRIPTION, HOUSEKEEPING)
 HEARTBEAT_SECONDS = 5.0
 STALLED_SECONDS = 20.0  # four missed beats: the worker is dead, its jobs go back in the queue
 STALLED_CRON = "* * * * * */10"  # every 10 s (croniter: seconds are the sixth field)
-# the switch until `cluster:` exists in the config: jobs on a PostgreSQL store when it is "1"
+# jobs on a PostgreSQL store without `cluster:` too (a bigger single box) when it is "1"
 JOBS_SWITCH = "HOTLINE_JOBS"
 
 
 def jobs_enabled(config: HotlineConfig, environ: Mapping[str, str] = os.environ) -> bool:
-    """Jobs on: a PostgreSQL store and HOTLINE_JOBS=1 (later: a `cluster:` section)."""
-    return config.database_url.startswith("postgresql") and environ.get(JOBS_SWITCH) == "1"
+    """Jobs on: a PostgreSQL store, and a `cluster:` section or HOTLINE_JOBS=1.
+
+    One box (SQLite, no `cluster:`) never: it transcribes in-process as before.
+    """
+    wanted = config.cluster is not None or environ.get(JOBS_SWITCH) == "1"
+    return config.database_url.startswith("postgresql") and wanted
 
 
 @dataclass(frozen=True)
@@ -136,16 +142,43 @@ async def run_worker(
     queues: tuple[str, ...] = QUEUES,
     concurrency: int = 1,
     name: str | None = None,
-    install_signal_handlers: bool = True,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """One worker until it is stopped: the given queues, heartbeats, the periodic deferrer."""
+    """Take jobs until SIGINT or SIGTERM (or `stop`): one lane per queue, each its own worker.
+
+    A lane per queue, so a long recording never holds back the reconciler or
+    the recovery of a dead worker's jobs. Each lane beats on its own, and
+    runs the periodic deferrer (one deferral per tick whoever makes it).
+    `concurrency` is the transcription lane's; housekeeping runs one at a time.
+    A stop lets each lane finish the job in hand.
+    """
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
     async with app.open_async():
-        await app.run_worker_async(
-            queues=list(queues),
-            concurrency=concurrency,
-            name=name,
-            additional_context=dict(context),
-            update_heartbeat_interval=HEARTBEAT_SECONDS,
-            stalled_worker_timeout=STALLED_SECONDS,
-            install_signal_handlers=install_signal_handlers,
-        )
+        lanes = [
+            asyncio.create_task(
+                app.run_worker_async(
+                    queues=[queue],
+                    concurrency=concurrency if queue == TRANSCRIPTION else 1,
+                    name=f"{name or 'worker'}-{queue}",
+                    additional_context=dict(context),
+                    update_heartbeat_interval=HEARTBEAT_SECONDS,
+                    stalled_worker_timeout=STALLED_SECONDS,
+                    install_signal_handlers=False,
+                ),
+                name=f"jobs-{queue}",
+            )
+            for queue in queues
+        ]
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([*lanes, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        for lane in lanes:
+            lane.cancel()  # procrastinate's graceful stop: the job in hand is finished
+        ended = await asyncio.gather(*lanes, return_exceptions=True)
+    failed = [e for e in ended if isinstance(e, Exception)]
+    if failed:
+        raise failed[0]

@@ -8,6 +8,7 @@ heartbeat is an hour old, holding a job in `doing`.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ from hotline.jobs import (
     cron_every,
     jobs_enabled,
     retry_stalled,
+    run_worker,
 )
 from ivr.jobs import (
     QUEUE,
@@ -49,6 +51,7 @@ from ivr.store import IvrStore
 from ivr.transcribe import transcribe_ticket
 from speech.recognition import SpeechModel
 from tests.support.config import vosk_korean_model, write_config
+from tests.support.events import eventually
 
 
 class CountedModel(SpeechModel):
@@ -307,8 +310,13 @@ def test_periodic_passes_fit_the_minute_and_jobs_need_postgresql(tmp_path: Path)
         "*/1 * * * *",
         "*/5 * * * *",
     ]
-    one_box = load_config(write_config(tmp_path))
+    one_box = load_config(write_config(tmp_path / "one"))
     assert not jobs_enabled(one_box, {"HOTLINE_JOBS": "1"})  # SQLite: in-process, as today
+    assert not jobs_enabled(load_config(write_config(tmp_path / "sqlite", cluster={})), {})
+    postgres = {"url": "postgresql+psycopg://hotline@127.0.0.30:5432/hotline"}
+    cluster = load_config(write_config(tmp_path / "cluster", database=postgres, cluster={}))
+    assert jobs_enabled(cluster, {})
+    assert not jobs_enabled(load_config(write_config(tmp_path / "pg", database=postgres)), {})
 
 
 async def test_metrics_show_each_queues_depth_and_oldest_age(
@@ -341,3 +349,32 @@ async def test_metrics_show_each_queues_depth_and_oldest_age(
     assert 'hotline_jobs_todo{queue="housekeeping"} 0.0' in body
     age = re.search(r'hotline_jobs_oldest_todo_age_seconds\{queue="transcription"\} (\S+)', body)
     assert age is not None and 120 <= float(age.group(1)) < 3600
+
+
+async def test_a_worker_takes_each_queue_in_its_own_lane_until_stopped(
+    config: HotlineConfig, sessions: sessionmaker[Session], spoken: Path, model: SpeechModel
+) -> None:
+    """The sweep finds the recorded ticket, the reconciler runs beside it, a stop is graceful."""
+    ticket = add_ticket(sessions, spoken, "T000000001")
+    passes: list[str] = []
+
+    async def reconcile() -> None:
+        passes.append("reconciled")
+
+    stop = asyncio.Event()
+    context = {
+        WORK: TranscriptionWork(sessions, model),
+        HOUSEKEEPING_WORK: HousekeepingWork(reconcile=reconcile),
+    }
+    worker = asyncio.create_task(run_worker(build_jobs_app(config), context, stop=stop))
+    try:
+        await eventually(
+            lambda: transcript_of(sessions, ticket)[0] == TranscriptStatus.DONE,
+            timeout=120,
+            what="the sweep's job's transcript",
+        )
+        await eventually(lambda: passes, timeout=120, what="a reconcile pass")
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=120)
+    assert jobs_of(sessions, ticket) == [("succeeded", 1)]
