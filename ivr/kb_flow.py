@@ -178,8 +178,9 @@ class KbFlow:
     # -- the spoken question (after type 咨询) -------------------------------------------
     async def listen(self, call: CitizenCall) -> Outcome:
         """Ask for the question in a few seconds; offer a match over the threshold."""
-        if self.answers is None or self.recognizer is None or not self.settings.enabled:
+        if self.recognizer is None or not await self.top(call):  # nothing the line could offer
             return Outcome.NOTHING
+        assert self.answers is not None
         path = call.base + "-question"
         await self.flow.play(call, "kb_say_question")
         try:
