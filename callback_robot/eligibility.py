@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Exists, Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from core.vocabulary import AttemptOutcome, AttemptState, TicketStatus
+from core.vocabulary import KB_ANSWERED_SOURCE, AttemptOutcome, AttemptState, TicketStatus
 from db.models import CallbackAttempt, DoNotCall, Ticket, ValidCallback
 
 
@@ -73,7 +73,7 @@ def due_now(rules: DueRules, among: Collection[int] | None = None) -> Select[tup
     """The ids of the tickets due now, unordered; None when a limit of 0 lets nobody be due.
 
     Due: closed long enough ago (and not before the horizon, `closed_after`);
-    not validly surveyed and not opted out; nothing
+    not answered by the knowledge base; not validly surveyed and not opted out; nothing
     in flight for the ticket or its citizen; under the per-ticket, per-day,
     per-citizen, not-answered and answered-but-unfinished limits; the last
     attempt's retry interval (by its outcome) over; not on the do-not-call list.
@@ -84,6 +84,7 @@ def due_now(rules: DueRules, among: Collection[int] | None = None) -> Select[tup
     return (
         select(Ticket.id)
         .where(_closed(rules, among), Ticket.closed_at <= rules.closed_before)
+        .where(Ticket.source != KB_ANSWERED_SOURCE)  # a recorded answer is not surveyed
         .where(*_not_settled(), ~_over_limits(rules), ~_too_soon(rules))
         .where(*_citizen_free(rules))
         .where(*_within(rules, among))

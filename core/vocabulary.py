@@ -107,6 +107,12 @@ class Handling(enum.StrEnum):
     MERGE = "merge"  # 并单: joined to an open ticket of the same matter
 
 
+# A ticket the knowledge base answered on the call (a waiting caller heard an entry and
+# pressed 1): closed at once with no unit, so it is counted but in no unit's rates, and
+# the robot does not call the citizen back to survey a recorded answer.
+KB_ANSWERED_SOURCE = "ivr-kb"
+
+
 class ClosedAs(enum.StrEnum):
     """How a closed ticket ended."""
 

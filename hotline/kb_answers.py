@@ -21,7 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import HotlineConfig
-from core.vocabulary import ClosedAs, EventKind, Handling, RequestType, TicketStatus
+from core.vocabulary import (
+    KB_ANSWERED_SOURCE,
+    ClosedAs,
+    EventKind,
+    Handling,
+    RequestType,
+    TicketStatus,
+)
 from db.calls import call_by_uniqueid, upsert_call_start
 from db.models import KbEntry, Ticket, utcnow
 from db.session import unit_of_work
@@ -34,7 +41,7 @@ from kb.offers import mark_accepted, mark_heard, record_offer
 SEASON = timedelta(weeks=4)
 RANK_SECONDS = 600.0
 MAX_CONSULTATIONS = 5000  # the newest of the four weeks; enough to rank a handful of entries
-SOURCE = "ivr-kb"
+SOURCE = KB_ANSWERED_SOURCE
 
 
 def answer_of(row: KbEntry, score: float | None = None) -> Answer:

@@ -309,3 +309,23 @@ def test_the_retry_interval_counts_each_tickets_own_last_attempt(database_url: s
     )
     with unit_of_work(sessions) as s:
         assert fresh not in due_tickets(s, rules, 10)
+
+
+def test_a_ticket_the_knowledge_base_answered_is_not_surveyed(database_url: str) -> None:
+    """A caller who heard an entry and pressed 1 gets a ticket closed at once (`ivr-kb`):
+    counted, in no unit's rates, and never called back about a recorded answer."""
+    from core.vocabulary import KB_ANSWERED_SOURCE
+    from db.models import Ticket
+
+    upgrade(database_url)
+    sessions = make_session_factory(make_engine(database_url))
+    now = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    with unit_of_work(sessions) as s:
+        served = make_closed(s, "1", now - timedelta(days=3))
+        answered = make_closed(s, "2", now - timedelta(days=3))
+        s.get(Ticket, answered).source = KB_ANSWERED_SOURCE
+    with unit_of_work(sessions) as s:
+        rules = DueRules(
+            now=now, today_start=local(2026, 11, 25, 0, 0), closed_before=now - timedelta(hours=2)
+        )
+        assert due_tickets(s, rules, 10) == [served]
