@@ -12,6 +12,7 @@ from sqlalchemy import select
 from db.models import Ticket
 from db.session import unit_of_work
 from hotline.app import Hotline
+from ivr import recordings
 from telephony.ami import AMIClient
 from tests.support.calls import speech_file
 from tests.support.events import wait_for_event
@@ -81,6 +82,11 @@ async def test_a_sip_call_to_12345_becomes_a_ticket_with_recorded_rtp_audio(
         assert ticket.source == "ivr" and ticket.request_type is not None
         assert ticket.request_type.value == "suggestion"  # key 5, sent over RTP as an event
         recording = Path(str(ticket.recording_path))
-        call_recording = ticket.calls[0].recording_path
+        call = ticket.calls[0]
+        call_recording = call.recording_path
+        # the sandbox's Asterisk is node ast1 (asterisk.systemname): issue 22's distinct nodes
+        assert call.uniqueid.startswith("ast1-") and call.node == "ast1"
+        assert call.sip_call_id  # the INVITE's Call-ID, read by the dialplan
+        assert recordings.parse(Path(str(call_recording))).node == "ast1"  # type: ignore[union-attr]
     assert recording.stat().st_size > 8000  # the softphone's voice, recorded from RTP
     assert call_recording and Path(call_recording).stat().st_size > 16000

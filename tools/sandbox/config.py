@@ -19,8 +19,9 @@ FAST_SETTINGS: dict[str, object] = {
         "ticket_digits_timeout_ms": 4000,
     },
     "database": {"url": "sqlite:///var/hotline.db", "busy_timeout_ms": 1000},
-    # the robot reaches the scripted citizens; ring briefly
-    "asterisk": {"outbound_channel": "Local/{number}@sim-citizen"},
+    # the robot reaches the scripted citizens; ring briefly. A node's name, as on a cluster's
+    # node: every live test's Uniqueids read ast1-1700000000.12 (issue 22, distinct nodes)
+    "asterisk": {"outbound_channel": "Local/{number}@sim-citizen", "systemname": "ast1"},
     # the menu tests call the five lines in self-service mode; 12300 is answered by people
     "lines": [
         {
