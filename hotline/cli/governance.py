@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hotline.cli.support import ConfigOption, config_or_exit, console, fail, sessions
+from hotline.cli.support import ConfigOption, config_or_exit, console, fail, folding, sessions
 
 governance_app = typer.Typer(help="每月一题: adopt a frequent, hard problem and follow its calls.")
 
@@ -103,4 +103,4 @@ def list_command(config: ConfigOption = None) -> None:
     if not topics:
         console.print("no topic adopted yet (`hotline governance adopt --help`)")
         return
-    console.print(table)
+    console.print(folding(table))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hotline.cli.support import ConfigOption, config_or_exit, console, fail, sessions
+from hotline.cli.support import ConfigOption, config_or_exit, console, fail, folding, sessions
 
 kb_app = typer.Typer(help="智能知识库: import, list and try the knowledge base's entries.")
 
@@ -59,7 +59,7 @@ def list_command(
             table.add_row(
                 row.key, str(row.version), row.status, row.category or "", row.title, reviewed
             )
-    console.print(table)
+    console.print(folding(table))
 
 
 @kb_app.command("test")
@@ -98,4 +98,4 @@ def test_command(
             f"{match.score:.3f}",
             "是 yes" if match.entry_key in good else "否 no",
         )
-    console.print(table)
+    console.print(folding(table))

@@ -7,6 +7,7 @@ Sub-command modules import a feature lazily inside the command that needs it, so
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -14,13 +15,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from core.config import ConfigError, HotlineConfig, load_config
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-console = Console(soft_wrap=True)
+# piped or captured output (a script, `| grep`, a log) is not cut to an 80-column guess
+PIPED_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+console = Console(soft_wrap=True, width=PIPED_WIDTH)
 err = Console(stderr=True, soft_wrap=True)
 ConfigOption = Annotated[
     Path | None,
@@ -73,3 +77,11 @@ def setup_logging(verbose: bool = False, cfg: HotlineConfig | None = None) -> No
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=handlers,
     )
+
+
+def folding(table: Table) -> Table:
+    """The table with long cells folded onto more lines, never cut to "…": keys, titles
+    and numbers an operator copies must be whole on an 80-column terminal too."""
+    for column in table.columns:
+        column.overflow = "fold"
+    return table

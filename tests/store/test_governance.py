@@ -32,6 +32,7 @@ from db.migrate import upgrade
 from db.models import AnalysisRun, Department, GovernanceTopic, HotspotFlag, Ticket
 from db.session import make_engine, make_session_factory, unit_of_work
 from hotline import monthly
+from hotline.cli import support as cli_support
 from hotline.cli.main import app as cli
 from tests.support.config import write_config
 from tests.support.console_city import csrf_of, login
@@ -325,7 +326,10 @@ ADOPT = ("adopt", "--title", "欠薪治理", "--category", "劳动纠纷", "--ke
          "--lead-unit", "HR", "--start", "2025-09", "--goal", "来电下降三成")  # fmt: skip
 
 
-def test_the_cli_adopts_and_lists(config_file: Path) -> None:
+def test_the_cli_adopts_and_lists(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # xdist's workers say COLUMNS=80: the table folds its cells, but the test reads whole
+    # keys and titles on one line, as a wide terminal shows them
+    monkeypatch.setattr(cli_support.console, "width", 200)
     empty = _cli(config_file, "list")
     assert empty.exit_code == 0 and "no topic adopted yet" in empty.output
     done = _cli(config_file, *ADOPT)

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from db.migrate import upgrade
+from hotline.cli import support as cli_support
 from hotline.cli.main import app
 from tests.support.config import write_config
 
@@ -27,7 +28,12 @@ def run(*args: str):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(app, ["kb", *args], catch_exceptions=False, env={"COLUMNS": "200"})
 
 
-def test_import_twice_then_list_and_test(config_file: Path) -> None:
+def test_import_twice_then_list_and_test(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # xdist's workers say COLUMNS=80: the table folds its cells, but the test reads whole
+    # keys and titles on one line, as a wide terminal shows them
+    monkeypatch.setattr(cli_support.console, "width", 200)
     first = run("import", str(SAMPLE), "-c", str(config_file))
     assert first.exit_code == 0, first.output
     assert "40 added" in first.output
