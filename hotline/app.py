@@ -45,6 +45,7 @@ from db.runtime import (
 )
 from db.session import make_engine, make_session_factory, unit_of_work
 from hotline.health import Check, Probe, RobotRef, disk_check, operations_app
+from hotline.jobs import jobs_enabled
 from hotline.kb_answers import StoreAnswers
 from hotline.priority import as_background, as_ordinary, favour_call_path
 from ivr.call_end import CallEndRoute
@@ -226,16 +227,19 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
 
     jobs = [
         (1.0, follow_queue_log, "queue_log"),
-        (
-            config.ivr.reconcile_interval_seconds,
-            lambda: reconcile_now(hotline.store, ami),
-            "reconcile",
-        ),
-        (config.speech.transcribe_interval_seconds, transcribe, "transcription"),
         (config.health.disk_check_seconds, disk, "disk check"),
         (60.0, analysis, "analysis"),
         (config.privacy.retention_interval_hours * 3600, retention, "retention"),
     ]
+    if not jobs_enabled(config):  # with jobs on, `hotline jobs worker` processes do these
+        jobs += [
+            (
+                config.ivr.reconcile_interval_seconds,
+                lambda: reconcile_now(hotline.store, ami),
+                "reconcile",
+            ),
+            (config.speech.transcribe_interval_seconds, transcribe, "transcription"),
+        ]
     if config.callback.enabled and ami is not None:  # missed callers called back, agent first
         dialer = CallbackDialer(config, ami, hotline.sessions)
         jobs.append((3.0, lambda: run_once(dialer), "callbacks"))
