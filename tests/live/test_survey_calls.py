@@ -47,6 +47,7 @@ async def test_robot_run_dials_a_due_ticket_inside_the_window(
         stop.set()
         await robot
     assert row.outcome == AttemptOutcome.COMPLETED
+    assert row.node == config.asterisk.systemname == "ast1"  # the node that dialled (issue 22)
     with unit_of_work(hotline.sessions) as session:
         attempts = session.scalars(
             select(CallbackAttempt).where(CallbackAttempt.ticket_id == ticket_id)
