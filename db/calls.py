@@ -51,6 +51,16 @@ def upsert_call_start(
     return call
 
 
+def ensure_call(
+    session: Session, *, uniqueid: str, caller_number: str | None, did: str | None, at: datetime
+) -> Call:
+    """The call's row, made from what a ticket's writer knows when none was written yet
+    (its call_start was lost or comes later): a ticket is never without its call."""
+    return call_by_uniqueid(session, uniqueid) or upsert_call_start(
+        session, uniqueid=uniqueid, caller_number=caller_number, did=did, started_at=at
+    )
+
+
 def end_call(
     session: Session,
     uniqueid: str,

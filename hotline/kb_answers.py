@@ -29,7 +29,7 @@ from core.vocabulary import (
     RequestType,
     TicketStatus,
 )
-from db.calls import call_by_uniqueid, upsert_call_start
+from db.calls import ensure_call
 from db.models import KbEntry, Ticket, utcnow
 from db.session import unit_of_work
 from db.tickets import add_event, create_ticket_for_call, line_by_did
@@ -99,14 +99,7 @@ def answered_ticket(
     session: Session, answer: Answer, asker: Asker, at: datetime, tz: tzinfo
 ) -> Ticket:
     """The call's ticket, closed at once as explained (直办, no unit), or the one it has."""
-    if call_by_uniqueid(session, asker.uniqueid) is None:
-        upsert_call_start(
-            session,
-            uniqueid=asker.uniqueid,
-            caller_number=asker.number,
-            did=asker.did,
-            started_at=at,
-        )
+    ensure_call(session, uniqueid=asker.uniqueid, caller_number=asker.number, did=asker.did, at=at)
     ticket, created = create_ticket_for_call(
         session,
         asker.uniqueid,

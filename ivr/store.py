@@ -25,7 +25,7 @@ from core.deadlines import due_at
 from core.telemetry import TICKETS_CREATED
 from core.vocabulary import CallStep, RequestType, TicketStatus, TranscriptStatus, Urgency
 from db.callbacks import open_callback_task
-from db.calls import call_by_uniqueid, end_call, upsert_call_start
+from db.calls import end_call, ensure_call, upsert_call_start
 from db.models import utcnow
 from db.runtime import Operation, Spool, StoreRuntime, read_time
 from db.session import unit_of_work
@@ -189,14 +189,13 @@ class IvrOperations:
 
     def ticket(self, session: Session, request: TicketRequest) -> Filed:
         accepted = request.accepted_at
-        if call_by_uniqueid(session, request.uniqueid) is None:
-            upsert_call_start(
-                session,
-                uniqueid=request.uniqueid,
-                caller_number=request.caller,
-                did=request.did,
-                started_at=accepted,
-            )
+        ensure_call(
+            session,
+            uniqueid=request.uniqueid,
+            caller_number=request.caller,
+            did=request.did,
+            at=accepted,
+        )
         ticket, created = create_ticket_for_call(
             session,
             request.uniqueid,
