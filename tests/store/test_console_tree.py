@@ -29,6 +29,8 @@ from tests.support.console_city import build_console_city, login
 from tests.support.web_process import hotline_process
 
 TOKEN = "platform-token-for-the-tree-tests"
+# far past `web.request_seconds` (2 s here): a request still open then was never cut off
+HUNG_CLIENT_SECONDS = 90
 
 
 def _config(tmp_path: Path, url: str, **web: object) -> HotlineConfig:
@@ -115,7 +117,7 @@ def test_a_loop_in_the_table_leaves_login_and_pages_answering(
 
         def hang(path: str) -> None:
             started = time.monotonic()
-            with httpx.Client(base_url=base, timeout=60) as client:
+            with httpx.Client(base_url=base, timeout=HUNG_CLIENT_SECONDS) as client:
                 assert login(client, "boss").status_code == 303
                 try:
                     status: int | str = client.get(path).status_code
@@ -128,17 +130,18 @@ def test_a_loop_in_the_table_leaves_login_and_pages_answering(
         for thread in threads:
             thread.start()
         time.sleep(1.0)
-        started = time.monotonic()
-        with httpx.Client(base_url=base, timeout=30) as fresh:
+        # a console whose workers the loop holds for good never answers these: the client
+        # times out and the test fails (no wall-clock bound: CI's loaded faketime pass took
+        # 20.5 s for these three requests, where an idle machine takes about one)
+        with httpx.Client(base_url=base, timeout=HUNG_CLIENT_SECONDS) as fresh:
             assert login(fresh, "s1").status_code == 303
             assert fresh.get("/calls").status_code == 200
             assert fresh.get("/rates").status_code == 200
-        assert time.monotonic() - started < 20
         for thread in threads:
-            thread.join(60)
+            thread.join(2 * HUNG_CLIENT_SECONDS)
         assert len(results) == len(paths), results
+        # each hung page was cut off (503) or answered: none timed out on the client
         assert all(status in (200, 503) for status, _ in results), results
-        assert all(seconds < 30 for _, seconds in results), results
 
 
 def test_a_page_that_runs_too_long_is_cancelled_and_the_worker_freed(
@@ -164,13 +167,11 @@ def test_a_page_that_runs_too_long_is_cancelled_and_the_worker_freed(
         def ask() -> None:
             done.append(client.get("/slow-page").status_code)
 
-        started = time.monotonic()
         asking = threading.Thread(target=ask, daemon=True)
         asking.start()
-        asking.join(15)
-        elapsed = time.monotonic() - started
-        assert done == [503], (done, elapsed)
-        assert elapsed < 5
+        asking.join(HUNG_CLIENT_SECONDS)
+        # uncut, the query runs for minutes: nothing in `done`, or a 200 at the very end
+        assert done == [503], done
         # the only page worker is free again: the login form answers at once
         assert client.get("/login").status_code == 200
         # and the same store, outside a request, has no limit (the CLI, the robot)

@@ -132,7 +132,9 @@ async def test_work_whose_turn_comes_after_the_budget_is_spooled_not_run_late(
         request = TicketRequest("1700000900.1", "13800000900", "12345", None)
         started = time.monotonic()
         number = await store.ticket_for_call(request)
-        assert number is None and time.monotonic() - started < 2
+        # spooled after its 0.5 s budget, not run after the 30 s of work ahead of it (the
+        # margin is for a loaded machine: the difference tested is 0.5 s against 30 s)
+        assert number is None and time.monotonic() - started < 15
         assert [p.name.split("-")[1] for p in store.spool.pending()] == ["ticket"]
         holder.rollback()
         holder.close()
