@@ -727,3 +727,61 @@ class KbOffer(Base):
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     heard: Mapped[bool] = mapped_column(Boolean, default=False)
     accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ClusterNode(Base):
+    """What the cluster decided about one Asterisk node (issue 22): draining, or lost.
+
+    A draining node takes no new robot calls (`hotline cluster drain`); a lost node's
+    attempts in flight were settled once, at `lost_since`, and are never settled again
+    until the node has rejoined (`lost_since` cleared).
+    """
+
+    __tablename__ = "cluster_nodes"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    draining_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CdrRecord(Base):
+    """One line of a node's Master.csv, shipped into the store by its node daemon.
+
+    (node, inode, offset) names the line: a daemon that reads a line twice (a crash
+    between writing the rows and their position) writes it once.
+    """
+
+    __tablename__ = "cdr_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node: Mapped[str] = mapped_column(String(32))
+    inode: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    uniqueid: Mapped[str | None] = mapped_column(String(64), index=True)
+    linkedid: Mapped[str | None] = mapped_column(String(64))
+    src: Mapped[str | None] = mapped_column(String(80))
+    dst: Mapped[str | None] = mapped_column(String(80))
+    dcontext: Mapped[str | None] = mapped_column(String(80))
+    channel: Mapped[str | None] = mapped_column(String(200))
+    dstchannel: Mapped[str | None] = mapped_column(String(200))
+    lastapp: Mapped[str | None] = mapped_column(String(80))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    duration: Mapped[int | None] = mapped_column(Integer)
+    billsec: Mapped[int | None] = mapped_column(Integer)
+    disposition: Mapped[str | None] = mapped_column(String(20))
+    userfield: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (UniqueConstraint("node", "inode", "offset", name="uq_cdr_records_line"),)
+
+
+class CdrPosition(Base):
+    """How far each node's Master.csv has been shipped (its inode and byte offset)."""
+
+    __tablename__ = "cdr_positions"
+
+    node: Mapped[str] = mapped_column(String(32), primary_key=True)
+    inode: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger)

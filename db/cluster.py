@@ -1,0 +1,76 @@
+"""The cluster's decisions about its nodes, kept in the store every host shares (issue 22).
+
+`hotline cluster drain` marks a node draining: no robot picks it for a new call.
+A node found lost is marked once, and its attempts in flight are settled in the same
+transaction, so two robots that notice the loss together settle them once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.models import ClusterNode
+
+
+def _node(session: Session, name: str, at: datetime) -> ClusterNode:
+    """The node's row, locked for this transaction (made on first use)."""
+    row = session.scalars(
+        select(ClusterNode).where(ClusterNode.name == name).with_for_update()
+    ).one_or_none()
+    if row is None:
+        row = ClusterNode(name=name, updated_at=at)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def mark_draining(session: Session, name: str, at: datetime) -> None:
+    """From now on the node takes no new robot calls (kept if already draining)."""
+    row = _node(session, name, at)
+    if row.draining_since is None:
+        row.draining_since = at
+    row.updated_at = at
+
+
+def end_draining(session: Session, name: str, at: datetime) -> bool:
+    """The node takes robot calls again; whether it was draining."""
+    row = _node(session, name, at)
+    was = row.draining_since is not None
+    row.draining_since = None
+    row.updated_at = at
+    return was
+
+
+def draining_nodes(session: Session) -> set[str]:
+    """The names of the nodes now draining."""
+    return set(
+        session.scalars(select(ClusterNode.name).where(ClusterNode.draining_since.is_not(None)))
+    )
+
+
+def mark_lost(session: Session, name: str, at: datetime) -> bool:
+    """Mark the node lost; True only for the transaction that marked it (settle once)."""
+    row = _node(session, name, at)
+    if row.lost_since is not None:
+        return False
+    row.lost_since = at
+    row.updated_at = at
+    return True
+
+
+def mark_rejoined(session: Session, name: str, at: datetime) -> bool:
+    """The node answers again; whether it had been lost."""
+    done = session.execute(
+        update(ClusterNode)
+        .where(ClusterNode.name == name, ClusterNode.lost_since.is_not(None))
+        .values(lost_since=None, updated_at=at)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def lost_nodes(session: Session) -> set[str]:
+    """The names of the nodes marked lost and not rejoined."""
+    return set(session.scalars(select(ClusterNode.name).where(ClusterNode.lost_since.is_not(None))))
