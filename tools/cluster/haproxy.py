@@ -29,7 +29,7 @@ def haproxy_cfg(config: HotlineConfig, node: ClusterNode, layout: ClusterLayout)
         f"# node {node.name}: its dialplan's HOTLINE_AGI is agi://{node.address}:{node.agi_port}",
         "global",
         "    maxconn 4096",
-        f"    stats socket {layout.run_dir}/haproxy-{node.name}.sock mode 600 level admin",
+        f"    stats socket {layout.haproxy_stats(node)} mode 600 level admin",
         "",
         "defaults",
         "    mode tcp",

@@ -40,6 +40,14 @@ class ClusterLayout:
         """The node's own disk: its logs, spool, AstDB and the recordings before shipping."""
         return self.state_dir / node.name
 
+    def kamailio_ctl(self) -> str:
+        """The front's control socket as kamcmd takes it (`ctl` module, in kamailio.cfg)."""
+        return f"unix:{self.run_dir}/kamailio_ctl"
+
+    def haproxy_stats(self, node: ClusterNode) -> Path:
+        """The node's HAProxy stats socket (`stats socket` in its haproxy.cfg)."""
+        return self.run_dir / f"haproxy-{node.name}.sock"
+
 
 def cluster_of(config: HotlineConfig) -> ClusterConfig:
     """The config's cluster section; a one-box config has none to render."""
