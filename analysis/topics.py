@@ -71,8 +71,9 @@ def terms_of(tokenizer: TextTokenizer, text: str) -> list[str]:
     Places and numbers are left out here: "<地名>" says nothing about what the request
     is about, and dropping it before pairing keeps "<地名> <数>" from becoming a term.
     """
-    words = [w for w in tokenizer.search_tokens(text) if w not in PLACEHOLDERS]
-    precise = [w for w in tokenizer.tokens(text) if w not in PLACEHOLDERS]
+    cut = tokenizer.cut(text)
+    words = [w for w in cut.search_words if w not in PLACEHOLDERS]
+    precise = [w for w in cut.words if w not in PLACEHOLDERS]
     return words + [f"{a} {b}" for a, b in itertools.pairwise(precise)]
 
 
