@@ -2,9 +2,12 @@
 
 The queue offers the season's top entries: the live entries of the line ranked by
 how many of the last four weeks' 咨询 tickets each answers best (over
-`kb.threshold`), ties by title. Ranking reads a month of tickets through the
-matcher, so it is kept per line for `RANK_SECONDS`; a new or edited entry shows
-within that time. An answered call's ticket is closed at once as explained
+`kb.threshold`), ties by title. Ranking reads up to 5,000 tickets through the
+matcher, seconds of work, so it is never done on a call but once: the first call
+of a process on a line with no ranking yet. After that a call takes the last
+ranking, and a ranking older than `RANK_SECONDS` is recomputed in the background
+(`StoreAnswers.refresh`, also run by `keep_ranked` on a timer); a new or edited
+entry shows within that time. An answered call's ticket is closed at once as explained
 (直办, source ivr-kb) with no unit: the unit rates group tickets by their
 department, so it is in the hotline's totals and in no unit's rates.
 """
@@ -12,6 +15,7 @@ department, so it is in the hotline's totals and in no unit's rates.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -38,8 +42,9 @@ from kb.entries import live_entries, matcher
 from kb.matching import Matcher, offered
 from kb.offers import mark_accepted, mark_heard, record_offer
 
+log = logging.getLogger(__name__)
 SEASON = timedelta(weeks=4)
-RANK_SECONDS = 600.0
+RANK_SECONDS = 600.0  # a ranking older than this is recomputed, off the call
 MAX_CONSULTATIONS = 5000  # the newest of the four weeks; enough to rank a handful of entries
 SOURCE = KB_ANSWERED_SOURCE
 
@@ -132,11 +137,14 @@ class StoreAnswers:
         config: HotlineConfig,
         sessions: sessionmaker[Session],
         clock: Callable[[], datetime] = utcnow,
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.sessions = sessions
         self.clock = clock
+        self.ticks = ticks  # the age of a ranking, on a clock that never jumps
         self._ranked: dict[str, tuple[float, list[Answer]]] = {}
+        self._ranking: dict[str, asyncio.Task[list[Answer]]] = {}
 
     def _in_store(self, work: Callable[[Session], object]) -> object:
         with unit_of_work(self.sessions) as session:
@@ -146,15 +154,46 @@ class StoreAnswers:
         return await asyncio.to_thread(self._in_store, work)
 
     async def top(self, did: str) -> list[Answer]:
+        """The line's last ranking; computed here only if this process has none yet."""
         kept = self._ranked.get(did)
-        if kept is not None and time.monotonic() - kept[0] < RANK_SECONDS:
-            return kept[1]
+        if kept is None:
+            return await self.rank(did)
+        if self.ticks() - kept[0] >= RANK_SECONDS:
+            self._rank_later(did)
+        return kept[1]
+
+    async def rank(self, did: str) -> list[Answer]:
+        """Rank the line's entries now and keep the ranking; one ranking per line at a time."""
+        running = self._ranking.get(did)
+        if running is None or running.done():
+            running = asyncio.ensure_future(self._rank(did))
+            self._ranking[did] = running
+        return await asyncio.shield(running)  # a hung-up caller does not cancel the ranking
+
+    async def _rank(self, did: str) -> list[Answer]:
         kb = self.config.kb
-        ranked = await self._run(
+        ranked: list[Answer] = await self._run(  # type: ignore[assignment]
             lambda s: top_entries(s, did, self.clock(), kb.threshold, kb.offer_top, self.config.tz)
         )
-        self._ranked[did] = (time.monotonic(), ranked)  # type: ignore[assignment]
-        return ranked  # type: ignore[return-value]
+        self._ranked[did] = (self.ticks(), ranked)
+        return ranked
+
+    def _rank_later(self, did: str) -> None:
+        running = self._ranking.get(did)
+        if running is not None and not running.done():
+            return
+        task = asyncio.ensure_future(self._rank(did))
+        self._ranking[did] = task
+        task.add_done_callback(_log_failure)  # the caller already has the last ranking
+
+    async def refresh(self) -> None:
+        """Re-rank every configured line (and any other line a call asked about)."""
+        for did in dict.fromkeys([line.did for line in self.config.lines] + list(self._ranked)):
+            await self.rank(did)
+
+    async def settled(self) -> None:
+        """Wait for the rankings under way (tests, and a clean stop)."""
+        await asyncio.gather(*self._ranking.values(), return_exceptions=True)
 
     async def search(self, text: str, did: str) -> Answer | None:
         kb = self.config.kb
@@ -191,3 +230,25 @@ class StoreAnswers:
             return ticket.number
 
         return await self._run(write)  # type: ignore[return-value]
+
+
+def _log_failure(task: asyncio.Task[list[Answer]]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("ranking the knowledge base's top entries failed", exc_info=task.exception())
+
+
+async def keep_ranked(answers: StoreAnswers, seconds: float = RANK_SECONDS / 2) -> None:
+    """The background task that keeps every line's top entries ranked, from the start.
+
+    Run once per FastAGI process beside the other housekeeping, it ranks the lines
+    before the first waiting caller asks and then well within `RANK_SECONDS`, so no
+    call ever waits for a ranking. A failed pass is logged; the last ranking stays.
+    """
+    while True:
+        try:
+            await answers.refresh()
+        except Exception:
+            log.exception(
+                "ranking the knowledge base's top entries failed; next in %.0f s", seconds
+            )
+        await asyncio.sleep(seconds)
