@@ -21,11 +21,17 @@ class AgentControlError(Exception):
 
 @dataclass(frozen=True)
 class Membership:
-    """Who an agent is to app_queue: their login, the interface rung, their queues."""
+    """Who an agent is to app_queue: their login, the interface rung, their queues.
+
+    `state_interface`: the device app_queue watches for them; empty, the
+    interface itself (one box). A cluster's agents watch a custom device state
+    every node shares (agents.device_state).
+    """
 
     login: str
     interface: str
     queues: tuple[str, ...]
+    state_interface: str = ""
 
 
 async def log_in(ami: AMIClient, member: Membership, paused_for: str | None = None) -> None:
@@ -37,7 +43,7 @@ async def log_in(ami: AMIClient, member: Membership, paused_for: str | None = No
                 Queue=queue,
                 Interface=member.interface,
                 MemberName=member.login,
-                StateInterface=member.interface,
+                StateInterface=member.state_interface or member.interface,
                 Paused="true" if paused_for else "false",
                 Reason=paused_for or "",
             )
