@@ -17,7 +17,11 @@ callback's `calls` row, callback-TASK-N); that channel's `Newstate` Up and
 
 `pop_payload` is the store's part: the caller's earlier tickets (open ones
 first), the line, and a warning when an open ticket exists. Agents see the
-full number: they are talking to the caller.
+full number: they are talking to the caller. A caller who heard a knowledge-base
+answer on this call and still came to an agent (0 for an operator, which
+`ivr.kb_flow` marks with the caller name 常见问题转人工, or 2 back to the queue)
+is shown as such, with the entries heard (their `kb_offers` rows): the agent
+starts from what the recorded answer did not settle.
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ from core.config import HotlineConfig
 from core.phone_numbers import UNKNOWN, from_caller_id
 from core.vocabulary import AgentState, TicketStatus, label
 from db.calls import call_by_uniqueid
-from db.models import CallbackTask, Ticket, ValidCallback
+from db.models import CallbackTask, KbEntry, KbOffer, Ticket, ValidCallback
 from db.tickets import OPEN_STATUSES, line_by_did
+from ivr.kb_flow import OPERATOR_MARK
 from links.ami import follow_events
 from telephony.ami import AMIEvent
 
@@ -85,6 +90,7 @@ class Ring:
     at: float  # epoch seconds of AgentCalled
     state: str = "ringing"  # ringing | connected | ended | missed
     kind: str = "queue"  # queue | callback (uniqueid: the callback's calls row)
+    caller_name: str = ""  # CALLERID(name): 常见问题转人工 after the knowledge base's 0
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -160,6 +166,7 @@ class AgentDesk:
                     queue=event.get("Queue")[:64],
                     interface=event.get("Interface")[:100],
                     at=time.time(),
+                    caller_name=event.get("CallerIDName")[:80],
                 )
                 self._rings[login] = ring
                 self._rung.setdefault(login, deque(maxlen=REMEMBERED)).append(ring)
@@ -312,13 +319,15 @@ def pop_payload(
     did: str = "",
     queue: str = "",
     state: str = "",
+    caller_name: str = "",
 ) -> dict[str, Any]:
     """What the agent's page shows for a call: number, line, earlier tickets, a warning.
 
     The number and line come from the call row when the store has one (the IVR
     wrote it when the call came in; the dialer, for a callback), else from AMI. A
     callback's pop also says so (回拨), why the citizen is called and when they
-    called, in the queue's place.
+    called, in the queue's place; a caller the knowledge base did not settle says
+    which answers they heard, after the queue (`caller_name`: AMI's, for the 0).
     """
     call = call_by_uniqueid(session, uniqueid)
     if call is not None:
@@ -330,6 +339,9 @@ def pop_payload(
     callback = callback_of(session, tz, uniqueid)
     if callback is not None:
         queue = callback["label"]
+    kb = kb_heard(session, uniqueid, operator=caller_name == OPERATOR_MARK)
+    if kb is not None:
+        queue = f"{queue} · {kb['label']}" if queue else kb["label"]
     return {
         "uniqueid": uniqueid,
         "number": number,
@@ -341,6 +353,35 @@ def pop_payload(
         "tickets": tickets,
         "warning": warning(tickets, category),
         "callback": callback,
+        "kb": kb,
+    }
+
+
+def kb_heard(session: Session, uniqueid: str, *, operator: bool = False) -> dict[str, Any] | None:
+    """The knowledge-base answers this call heard and did not accept (None: it heard none
+    and did not press 0). Newest first; an entry heard twice is named once."""
+    rows = session.execute(
+        select(KbEntry.key, KbEntry.title)
+        .join(KbOffer, KbOffer.entry_id == KbEntry.id)
+        .where(KbOffer.uniqueid == uniqueid, KbOffer.heard.is_(True), KbOffer.accepted.is_(False))
+        .order_by(KbOffer.id.desc())
+    ).all()
+    if not rows and not operator:
+        return None
+    entries: list[dict[str, str]] = []
+    for key, title in rows:
+        if all(entry["key"] != key for entry in entries):
+            entries.append({"key": key, "title": title})
+    heard = "".join(f"「{e['title']}」" for e in entries)
+    parts = [
+        f"{OPERATOR_MARK} caller asked for an agent",
+        f"已听知识库解答{heard} heard the knowledge base" if heard else "",
+        "按0转人工 pressed 0" if operator else "",
+    ]
+    return {
+        "operator": operator,
+        "entries": entries,
+        "label": " · ".join(part for part in parts if part),
     }
 
 
