@@ -30,7 +30,7 @@ from agents.missed import follow_missed
 from callback_robot.runner import run_robot
 from callback_robot.store import RobotStore, robot_operations
 from callback_robot.survey import SurveyEndRoute, SurveyFlow
-from core.config import HotlineConfig
+from core.config import ConfigError, HotlineConfig
 from core.phone_numbers import log_full_numbers, mask_in_text
 from dashboard.app import create_app
 from db.lines import LineSpec, sync_lines
@@ -434,7 +434,9 @@ class WebThread:
             server.should_exit = True
 
 
-async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | None = None) -> None:
+async def serve_web(
+    config: HotlineConfig, stop: asyncio.Event, probe: Probe | None = None, console: bool = True
+) -> None:
     """The console (and, given a probe, /healthz and /metrics on their own port) until stop.
 
     They run in a thread of their own with its own event loop (and the pages in
@@ -443,23 +445,25 @@ async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | N
     too. The operations endpoints answer on `health.host:health.port` only,
     never on the console's port. A port that is taken is logged, shown in
     `/healthz` (check `web`) and tried again until it is free; it never stops
-    the calls.
+    the calls. A cluster's FastAGI worker serves no console (`console=False`).
     """
 
     def console_state(check: Check) -> None:
         if probe is not None:
             probe.web = check
 
-    listeners = [
-        Listener(
-            "console",
-            "web.port",
-            create_app(config, follow_ami=True),
-            config.web.host,
-            config.web.port,
-            console_state,
+    listeners = []
+    if console:
+        listeners.append(
+            Listener(
+                "console",
+                "web.port",
+                create_app(config, follow_ami=True),
+                config.web.host,
+                config.web.port,
+                console_state,
+            )
         )
-    ]
     if probe is not None and config.health.port is not None:
         listeners.append(
             Listener(
@@ -470,7 +474,8 @@ async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | N
                 config.health.port,
             )
         )
-    console_state(Check(False, "console starting"))
+    if console:
+        console_state(Check(False, "console starting"))
     web = WebThread(config, listeners)
     web.start()
     await stop.wait()
@@ -478,8 +483,8 @@ async def serve_web(config: HotlineConfig, stop: asyncio.Event, probe: Probe | N
     await asyncio.to_thread(web.thread.join)
 
 
-async def run_forever(config: HotlineConfig) -> None:
-    """Serve FastAGI until SIGINT/SIGTERM, then let calls in progress finish."""
+async def start_serving(config: HotlineConfig) -> Hotline:
+    """The hotline built, its spool replayed, its store process and FastAGI server started."""
     refused = favour_call_path(config.agi.nice)  # before any thread: they inherit it
     if refused:
         log.warning("%s", refused)
@@ -493,10 +498,22 @@ async def run_forever(config: HotlineConfig) -> None:
         except StoreOutage as exc:  # each call tries again; until one succeeds, writes spool
             log.error("%s; calls spool their store writes until it starts", exc)
     await hotline.server.start()
+    return hotline
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_forever(config: HotlineConfig) -> None:
+    """Serve FastAGI until SIGINT/SIGTERM, then let calls in progress finish."""
+    hotline = await start_serving(config)
+    stop = stop_on_signals()
     ami = ami_client(config)
     linking = asyncio.create_task(keep_connected(ami, stop), name="ami")
     workers = housekeeping(hotline, ami)
@@ -518,5 +535,47 @@ async def run_forever(config: HotlineConfig) -> None:
     await web
     await linking
     await ami.close()
+    await hotline.server.stop()
+    await hotline.store.close()
+
+
+def worker_config(config: HotlineConfig, name: str) -> HotlineConfig:
+    """The config as the cluster's FastAGI worker `name` runs it (ConfigError if none).
+
+    It listens on the worker's own address and ports (FastAGI, and /healthz
+    for its nodes' HAProxy checks), takes AGI sessions from the nodes'
+    addresses only (each node's HAProxy connects from its node's address),
+    and runs no robot: the cluster's robots are processes of their own.
+    """
+    cluster = config.cluster
+    worker = next((w for w in cluster.workers if w.name == name), None) if cluster else None
+    if cluster is None or worker is None:
+        known = ", ".join(w.name for w in cluster.workers) if cluster else "no cluster: section"
+        raise ConfigError(f"{config.source}: cluster.workers: no worker {name!r} ({known})")
+    agi = config.agi.model_copy(
+        update={
+            "host": worker.address,
+            "port": worker.agi_port,
+            "allowed_peers": [node.address for node in cluster.nodes],
+        }
+    )
+    health = config.health.model_copy(update={"host": worker.address, "port": worker.health_port})
+    robot = config.robot.model_copy(update={"enabled": False})
+    return config.model_copy(update={"agi": agi, "health": health, "robot": robot})
+
+
+async def run_worker(config: HotlineConfig) -> None:
+    """A cluster's FastAGI worker until SIGINT/SIGTERM: FastAGI and its /healthz, nothing else.
+
+    No console, no robot, no AMI link and no housekeeping: the job workers
+    transcribe and reconcile, the robots and the node daemons are processes of
+    their own. `config` is `worker_config`'s.
+    """
+    hotline = await start_serving(config)
+    stop = stop_on_signals()
+    probe = Probe(
+        config, hotline.store, hotline.server, worker=True, call_loop=asyncio.get_running_loop()
+    )
+    await serve_web(config, stop, probe, console=False)
     await hotline.server.stop()
     await hotline.store.close()

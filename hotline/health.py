@@ -98,6 +98,17 @@ class Probe:
     # the console's listener (set by `hotline.app.serve_web`); None: not part of this process
     web: Check | None = None
     looked: StoreLook = field(default_factory=StoreLook)
+    # a cluster's FastAGI worker (`hotline serve --worker`): it has no AMI link of its own, its
+    # FastAGI loop is checked from the health thread, and only `vital` checks make a 503, so
+    # HAProxy drops a worker whose loop is stuck, not every worker while the store is down
+    # (calls spool their writes meanwhile)
+    worker: bool = False
+    call_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def vital(self) -> frozenset[str] | None:
+        """The checks that decide 200 or 503 (None: every check)."""
+        return frozenset({"fastagi", "event loop"}) if self.worker else None
 
     @property
     def spools(self) -> dict[str, Spool]:
@@ -122,7 +133,28 @@ async def check_health(probe: Probe) -> dict[str, Check]:
     }
     if probe.web is not None:
         checks["web"] = probe.web
+    if probe.worker:
+        del checks["asterisk"]  # the nodes have the AMI links, not the workers
+    if probe.call_loop is not None:
+        checks["event loop"] = await loop_check(probe.call_loop)
     return checks
+
+
+async def loop_check(loop: asyncio.AbstractEventLoop, timeout: float = 1.0) -> Check:
+    """The FastAGI event loop runs a no-op within `timeout` (asked from the health thread)."""
+    started = time.monotonic()
+    try:
+        done = asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop)
+        await asyncio.wait_for(asyncio.wrap_future(done), timeout)
+    except (TimeoutError, RuntimeError):
+        return Check(False, f"FastAGI event loop did not answer within {timeout:g} s")
+    return Check(True, f"FastAGI event loop answered in {time.monotonic() - started:.3f} s")
+
+
+def is_healthy(probe: Probe, checks: dict[str, Check]) -> bool:
+    """Every vital check passes (every check, outside a cluster's worker)."""
+    vital = probe.vital
+    return all(c.ok for name, c in checks.items() if vital is None or name in vital)
 
 
 async def look_at_store(probe: Probe) -> StoreLook:
@@ -203,7 +235,7 @@ def health_router(probe: Probe) -> APIRouter:
     @router.get("/healthz")
     async def healthz() -> JSONResponse:
         checks = await check_health(probe)
-        healthy = all(c.ok for c in checks.values())
+        healthy = is_healthy(probe, checks)
         body = {
             "status": "ok" if healthy else "unhealthy",
             "checks": {name: {"ok": c.ok, "detail": c.detail} for name, c in checks.items()},

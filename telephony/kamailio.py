@@ -25,7 +25,9 @@ SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SIP_PORT = 5060
 # the rendered kamailio.cfg has one dispatcher set: every node answers every line
 NODES_SET = 1
-STATE_LETTERS = {"active": "a", "inactive": "i", "disabled": "d"}
+# active and inactive keep the probing flag (P): a node set active is still probed, so it drops
+# out again if it does not answer; disabled is not probed (X) and stays out until set active
+STATE_LETTERS = {"active": "ap", "inactive": "ip", "disabled": "d"}
 NodeState = Literal["active", "inactive", "disabled"]
 
 _FIELD = re.compile(r"^\s*([A-Z_]+):\s*(.*?)\s*$")
@@ -149,7 +151,7 @@ def dispatcher_list(ctl: str, timeout: float = 2.0) -> list[FrontNode]:
 def set_node_state(
     ctl: str, uri: str, state: NodeState, timeout: float = 2.0, group: int = NODES_SET
 ) -> None:
-    """Set a node's state in the front: `dispatcher.set_state a|i|d <group> <uri>`.
+    """Set a node's state in the front: `dispatcher.set_state ap|ip|d <group> <uri>`.
 
     `disabled` keeps it out until it is set active again (probes do not bring
     it back); `inactive` lasts only until its next answered probes.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
+
+import typer
 
 from hotline.cli.asterisk import asterisk_up
 from hotline.cli.prompts import prompts_build
@@ -27,19 +30,35 @@ def web(config: ConfigOption = None) -> None:
     )
 
 
-def serve(config: ConfigOption = None, verbose: bool = False) -> None:
+WorkerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--worker",
+        help="Run as the cluster's FastAGI worker of this name (cluster.workers): FastAGI and "
+        "/healthz on its address only; no console, robot or housekeeping.",
+    ),
+]
+
+
+def serve(config: ConfigOption = None, verbose: bool = False, worker: WorkerOption = None) -> None:
     """Run the FastAGI server with every route (IVR, survey, diagnostics)."""
+    from core.config import ConfigError
     from db.migrate import SchemaOutOfDate, check_current
-    from hotline.app import run_forever
+    from hotline.app import run_forever, run_worker, worker_config
 
     cfg = config_or_exit(config)
+    if worker is not None:
+        try:
+            cfg = worker_config(cfg, worker)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
     setup_logging(verbose, cfg)
     try:
         check_current(cfg.database_url)
     except SchemaOutOfDate as exc:
         raise fail(str(exc)) from None
     try:
-        asyncio.run(run_forever(cfg))
+        asyncio.run(run_forever(cfg) if worker is None else run_worker(cfg))
     except OSError as exc:
         raise fail(
             f"{cfg.source}: agi.port: cannot listen on {cfg.agi.host}:{cfg.agi.port}: "

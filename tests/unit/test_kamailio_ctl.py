@@ -103,3 +103,31 @@ def test_a_front_that_does_not_answer_in_time(
     monkeypatch.setattr("telephony.kamailio.kamcmd_program", lambda: str(fake))
     with pytest.raises(KamailioUnreachable, match=r"within 0\.2 s"):
         dispatcher_list("unix:/nowhere", timeout=0.2)
+
+
+def test_answering_nodes_are_active_and_still_probed() -> None:
+    nodes = parse_dispatcher_list(transcript("answering"))
+    assert {n.duid: (n.state, n.active, n.probing) for n in nodes} == {
+        "ast1": ("active", True, True),
+        "ast2": ("active", True, True),
+    }
+
+
+def test_a_drained_node_is_disabled_and_not_probed() -> None:
+    by_name = {n.duid: n for n in parse_dispatcher_list(transcript("drained"))}
+    assert (by_name["ast2"].flags, by_name["ast2"].active) == ("DX", False)
+    assert by_name["ast1"].active
+
+
+def test_set_state_sends_kamailios_letters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    said = tmp_path / "argv"
+    fake = tmp_path / "kamcmd"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {said}\necho "Ok. Dispatcher state updated."\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr("telephony.kamailio.kamcmd_program", lambda: str(fake))
+    for state in ("disabled", "active", "inactive"):
+        set_node_state("unix:/run/k", "sip:127.0.0.112:5060", state)  # type: ignore[arg-type]
+    assert said.read_text().splitlines() == [
+        f"-s unix:/run/k dispatcher.set_state {letters} 1 sip:127.0.0.112:5060"
+        for letters in ("d", "ap", "ip")
+    ]

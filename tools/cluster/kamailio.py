@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.config import ClusterConfig
+from core.config import ClusterConfig, ClusterNode
 from core.paths import project_dir
 from tools.cluster.layout import ClusterLayout
 from tools.local_asterisk.render import fill
@@ -10,6 +10,11 @@ from tools.local_asterisk.render import fill
 TEMPLATE = project_dir() / "tools" / "cluster" / "templates" / "kamailio.cfg"
 # the one dispatcher set: every node answers every line
 NODES_SET = 1
+
+
+def node_uri(node: ClusterNode) -> str:
+    """The node as dispatcher.list names it (and as `kamcmd dispatcher.set_state` takes it)."""
+    return f"sip:{node.address}:{node.sip_port}"
 
 
 def dispatcher_list(cluster: ClusterConfig) -> str:
@@ -23,9 +28,7 @@ def dispatcher_list(cluster: ClusterConfig) -> str:
         "# setid destination flags priority attributes",
     ]
     for node in cluster.nodes:
-        lines.append(
-            f"{NODES_SET} sip:{node.address}:{node.sip_port} 0 0 duid={node.name};maxload=0"
-        )
+        lines.append(f"{NODES_SET} {node_uri(node)} 0 0 duid={node.name};maxload=0")
     return "\n".join(lines) + "\n"
 
 

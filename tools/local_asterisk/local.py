@@ -169,6 +169,102 @@ def read_ami_banner(host: str, port: int, timeout: float) -> str | None:
     return banner if banner.startswith("Asterisk Call Manager") else None
 
 
+def outermost(folders: list[Path]) -> list[Path]:
+    """The folders (resolved) that lie in none of the others: one bind mount covers the rest."""
+    wanted = list(dict.fromkeys(p.resolve() for p in folders))
+    return [p for p in wanted if not any(o != p and p.is_relative_to(o) for o in wanted)]
+
+
+def mount_shared(install: AsteriskInstall, folders: list[Path]) -> list[Path]:
+    """Bind-mount host folders into a private root at the same path; the targets newly mounted.
+
+    A folder already mounted there (by another start sharing the root) is left
+    as it is and not returned: whoever mounted it unmounts it.
+    """
+    if install.root is None:
+        return []
+    mounted = []
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = install.host_path(folder)
+        target.mkdir(parents=True, exist_ok=True)
+        if is_mounted(target):
+            continue
+        done = subprocess.run(
+            ["mount", "--bind", str(folder), str(target)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AsteriskError(
+                f"cannot share {folder} with the Asterisk root: {done.stderr.strip()}"
+            )
+        mounted.append(target)
+    return mounted
+
+
+def unmount(targets: list[Path]) -> None:
+    """Release bind mounts (lazily: a process still in them lets go when it ends)."""
+    for target in targets:
+        while is_mounted(target):
+            done = subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
+            if done.returncode != 0:
+                break
+
+
+def launch(
+    install: AsteriskInstall, conf: Path, console_log: Path, user: RunAs | None
+) -> subprocess.Popen[bytes]:
+    """Start Asterisk in the foreground on its private tree (`-C conf`), in a session of its own.
+
+    It drops to `user` after binding its ports; its console goes to console_log.
+    """
+    drop = ("-U", user.name, "-G", user.name) if user is not None else ()
+    argv = install.command("-f", "-n", "-q", *drop, "-C", str(conf))
+    console_log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(console_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=ASTERISK_ENV,
+            umask=0o077,  # recordings, logs and CDRs: owner-only
+        )
+
+
+@dataclass(frozen=True)
+class BootWatch:
+    """How to tell a starting Asterisk is ready: its AMI, and `core waitfullybooted`."""
+
+    ami_host: str
+    ami_port: int
+    timeout: float
+    rx: Callable[..., str]  # rx(command, timeout=...) on this Asterisk's CLI
+
+
+def wait_booted(proc: subprocess.Popen[bytes], watch: BootWatch, logs: str) -> None:
+    """Wait until AMI answers and Asterisk is fully booted; AsteriskError naming logs if not."""
+    deadline = time.monotonic() + watch.timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AsteriskError(
+                f"Asterisk exited with status {proc.returncode} while starting; see {logs}"
+            )
+        if read_ami_banner(watch.ami_host, watch.ami_port, timeout=1.0):
+            # AMI listens before the dialplan and PJSIP are loaded: wait for the rest.
+            watch.rx("core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
+            return
+        time.sleep(0.2)
+    raise AsteriskError(
+        f"Asterisk started but AMI did not answer on {watch.ami_host}:{watch.ami_port} within "
+        f"{watch.timeout:.0f} s; see {logs}"
+    )
+
+
 class LocalAsterisk:
     """The local Asterisk instance that belongs to one hotline config."""
 
@@ -199,9 +295,9 @@ class LocalAsterisk:
 
     def _shared_dirs(self) -> list[Path]:
         """Host folders Asterisk must see at the same path (outermost ones only)."""
-        wanted = [self.config.state_dir, self.config.recordings_dir, self.config.sounds_dir]
-        wanted = [p.resolve() for p in wanted]
-        return [p for p in wanted if not any(o != p and p.is_relative_to(o) for o in wanted)]
+        return outermost(
+            [self.config.state_dir, self.config.recordings_dir, self.config.sounds_dir]
+        )
 
     # -- process --------------------------------------------------------------
     def running_pid(self) -> int | None:
@@ -265,35 +361,11 @@ class LocalAsterisk:
         os.chown(self.state, user.uid, user.gid)
 
     def _mount_shared(self, install: AsteriskInstall) -> None:
-        if install.root is None:
-            return
-        for folder in self._shared_dirs():
-            folder.mkdir(parents=True, exist_ok=True)
-            target = install.host_path(folder)
-            target.mkdir(parents=True, exist_ok=True)
-            if not is_mounted(target):
-                done = subprocess.run(
-                    ["mount", "--bind", str(folder), str(target)],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode != 0:
-                    raise AsteriskError(
-                        f"cannot share {folder} with the Asterisk root: {done.stderr.strip()}"
-                    )
+        mount_shared(install, self._shared_dirs())
 
     def _unmount_shared(self, install: AsteriskInstall) -> None:
-        if install.root is None:
-            return
-        for folder in self._shared_dirs():
-            target = install.host_path(folder)
-            while is_mounted(target):
-                done = subprocess.run(
-                    ["umount", "-l", str(target)], capture_output=True, check=False
-                )
-                if done.returncode != 0:
-                    break
+        if install.root is not None:
+            unmount([install.host_path(folder) for folder in self._shared_dirs()])
 
     @staticmethod
     def prune_stale_mounts(install: AsteriskInstall) -> int:
@@ -361,45 +433,17 @@ class LocalAsterisk:
         self._install_say_sounds(install)
         install.host_path(layout.run_dir).mkdir(parents=True, exist_ok=True)
         user = asterisk_user(install)
-        drop: tuple[str, ...] = ()
         if user is not None:
             self._hand_over(install, layout, user)
-            drop = ("-U", user.name, "-G", user.name)
-        argv = install.command("-f", "-n", "-q", *drop, "-C", str(self._conf()))
-        fd = os.open(self.console_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=ASTERISK_ENV,
-                umask=0o077,  # recordings, logs and CDRs: owner-only
-            )
+        proc = launch(install, self._conf(), self.console_log, user)
         self.pidfile.write_text(f"{proc.pid}\n")
-        self._wait_for_ami(proc)
-        return proc.pid
-
-    def _wait_for_ami(self, proc: subprocess.Popen[bytes]) -> None:
         ami = self.config.asterisk.ami
-        deadline = time.monotonic() + self.config.asterisk.start_timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AsteriskError(
-                    f"Asterisk exited with status {proc.returncode} while starting; "
-                    f"see {self.console_log} and {self.state / 'log' / 'messages.log'}"
-                )
-            if read_ami_banner(ami.host, ami.port, timeout=1.0):
-                # AMI listens before the dialplan and PJSIP are loaded: wait for the rest.
-                remaining = max(1.0, deadline - time.monotonic())
-                self.rx("core waitfullybooted", timeout=remaining)
-                return
-            time.sleep(0.2)
-        raise AsteriskError(
-            f"Asterisk started but AMI did not answer on {ami.host}:{ami.port} within "
-            f"{self.config.asterisk.start_timeout:.0f} s; see {self.console_log}"
+        wait_booted(
+            proc,
+            BootWatch(ami.host, ami.port, self.config.asterisk.start_timeout, self.rx),
+            f"{self.console_log} and {self.state / 'log' / 'messages.log'}",
         )
+        return proc.pid
 
     def down(self, timeout: float = 15.0) -> bool:
         """Stop our Asterisk if it runs; return whether one was stopped."""
