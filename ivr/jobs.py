@@ -29,6 +29,7 @@ from procrastinate.jobs import JobDeferrer
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.recording_keys import resolve
 from db.jobs import locks_with_open_jobs
 from db.session import unit_of_work
 from db.tickets import tickets_needing_transcript
@@ -58,6 +59,8 @@ class TranscriptionWork:
 
     sessions: sessionmaker[Session]
     model: SpeechModel
+    # where store keys are (core.recording_keys.recordings_root): a cluster's shipped recordings
+    recordings_root: Path | None = None
 
 
 WORK = "transcription"  # TranscriptionWork's key in the worker's additional context
@@ -81,7 +84,9 @@ def register_transcription(app: App) -> None:
         if model is None:
             raise NoSpeechModel("no speech.model_path: this worker cannot transcribe")
         last = context.job.attempts >= (RETRY.max_attempts or 0)
-        status = transcribe_ticket(work.sessions, model, ticket_id, unreadable_is_final=last)
+        status = transcribe_ticket(
+            work.sessions, model, ticket_id, unreadable_is_final=last, root=work.recordings_root
+        )
         return status.value if status is not None else None
 
     @app.periodic(cron=SWEEP_CRON, periodic_id=QUEUE_WAITING)
@@ -89,18 +94,21 @@ def register_transcription(app: App) -> None:
     async def queue_waiting_transcripts(context: JobContext, timestamp: int) -> int:
         """Defer every waiting ticket whose recording is in the store; how many were new."""
         work = work_of(context)
-        waiting = await asyncio.to_thread(recorded_tickets_waiting, work.sessions)
+        waiting = await asyncio.to_thread(
+            recorded_tickets_waiting, work.sessions, SWEEP_LIMIT, work.recordings_root
+        )
         return sum([await defer_transcription_async(context.app, t) for t in waiting])
 
 
 def recorded_tickets_waiting(
-    sessions: sessionmaker[Session], limit: int = SWEEP_LIMIT
+    sessions: sessionmaker[Session], limit: int = SWEEP_LIMIT, root: Path | None = None
 ) -> list[int]:
     """Tickets waiting for a transcript, recording in the store, no job yet; oldest first.
 
     A ticket whose job waits or runs (a dead worker's included, which
     `retry_stalled_jobs` puts back) is left alone: a second job would keep
     the first from going back in the queue under the same queueing lock.
+    A recording named by a store key is looked for under `root`.
     """
     with unit_of_work(sessions) as session:
         tickets = [(t.id, t.recording_path) for t in tickets_needing_transcript(session, limit)]
@@ -108,8 +116,12 @@ def recorded_tickets_waiting(
     return [
         ticket_id
         for ticket_id, path in tickets
-        if ticket_lock(ticket_id) not in taken and path and Path(path).exists()
+        if ticket_lock(ticket_id) not in taken and path and _there(path, root)
     ]
+
+
+def _there(stored: str, root: Path | None) -> bool:
+    return (resolve(stored, root) if root is not None else Path(stored)).exists()
 
 
 def ticket_lock(ticket_id: int) -> str:

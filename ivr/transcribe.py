@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import HotlineConfig
 from core.phone_numbers import mask_in_text
+from core.recording_keys import recordings_root, resolve
 from core.vocabulary import TranscriptStatus
 from db.models import Ticket
 from db.session import unit_of_work
@@ -38,6 +39,7 @@ def transcribe_ticket(
     ticket_id: int,
     *,
     unreadable_is_final: bool = True,
+    root: Path | None = None,
 ) -> TranscriptStatus | None:
     """Hear one ticket's request recording and store its transcript (DONE or FAILED).
 
@@ -47,13 +49,15 @@ def transcribe_ticket(
     cannot be read (not yet in the store, a network filesystem away) is
     FAILED too unless `unreadable_is_final` is off: the job queue then lets
     the OSError through so the job is tried again later. The model is loaded
-    by the caller, once per process.
+    by the caller, once per process. `root` is where store keys are
+    (core.recording_keys): a cluster's tickets name shipped recordings by key.
     """
     with unit_of_work(sessions) as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None or ticket.transcript_status != TranscriptStatus.PENDING:
             return None
-        number, path = ticket.number, Path(str(ticket.recording_path))
+        number, stored = ticket.number, str(ticket.recording_path)
+    path = resolve(stored, root) if root is not None else Path(stored)
     try:
         text: str | None = recognize(model, path)
         status = TranscriptStatus.DONE
@@ -114,7 +118,9 @@ class Transcriber:
             work = [t.id for t in tickets_needing_transcript(session, limit)]
         report.model = str(self.config.speech_model)
         for ticket_id in work:
-            status = transcribe_ticket(self.sessions, model, ticket_id)
+            status = transcribe_ticket(
+                self.sessions, model, ticket_id, root=recordings_root(self.config)
+            )
             report.done += status == TranscriptStatus.DONE
             report.failed += status == TranscriptStatus.FAILED
         with unit_of_work(self.sessions) as session:
