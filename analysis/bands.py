@@ -16,7 +16,15 @@ import numpy as np
 from sqlalchemy.orm import Session
 from statsmodels.tsa.seasonal import STL
 
-from analysis.counts import AreaLevel, area_tree, daily_counts, monday_of, roll_up, to_weeks
+from analysis.counts import (
+    AreaLevel,
+    DailyCounts,
+    area_tree,
+    daily_counts,
+    monday_of,
+    roll_up,
+    to_weeks,
+)
 from analysis.farrington import WEEKS_PER_YEAR, farrington_week
 from core.config import HotspotsConfig
 
@@ -44,22 +52,26 @@ def weekly_series_of(
     weeks: int,
     settings: HotspotsConfig,
     tz: ZoneInfo,
+    counts: DailyCounts | None = None,
 ) -> list[dict[str, Any]]:
     """`weekly_series` of many series at once, in their order.
 
-    A month's flags are charted together: one GROUP BY for all of them and one
-    batched detector fit per shown week, not one of each per flag.
+    A month's flags are charted together: one GROUP BY for all of them (or `counts`,
+    daily counts covering `chart_span`, when the caller has them) and one batched
+    detector fit per shown week, not one of each per flag.
     """
     if not series:
         return []
     f = settings.farrington
     history = WEEKS_PER_YEAR * f.years_back + f.window_weeks
-    last = monday_of(end)
-    first_shown = last - timedelta(weeks=weeks - 1)
-    first = first_shown - timedelta(weeks=history)
-    categories = {category for category, _, _ in series}
-    only = next(iter(categories)) if len(categories) == 1 else None
-    counts = daily_counts(session, first, last + timedelta(days=7), tz, category=only)
+    first, last_end = chart_span(end, weeks, settings)
+    first_shown = first + timedelta(weeks=history)
+    if counts is None:
+        categories = {category for category, _, _ in series}
+        only = next(iter(categories)) if len(categories) == 1 else None
+        counts = daily_counts(session, first, last_end, tz, category=only)
+    else:
+        counts = counts.window(first, last_end)
     tree = area_tree(session)
     tables = {level: to_weeks(roll_up(counts, tree, level)) for _, _, level in series}
     width = history + weeks
@@ -86,6 +98,15 @@ def weekly_series_of(
         }
         for i in range(len(series))
     ]
+
+
+def chart_span(end: date, weeks: int, settings: HotspotsConfig) -> tuple[date, date]:
+    """The local days [first, end) a chart of `weeks` weeks up to `end` reads (with the
+    detector's history before its first shown week)."""
+    f = settings.farrington
+    history = WEEKS_PER_YEAR * f.years_back + f.window_weeks
+    last = monday_of(end)
+    return last - timedelta(weeks=weeks - 1 + history), last + timedelta(days=7)
 
 
 def _stl(series: np.ndarray, period: int, shown: int) -> list[float] | None:

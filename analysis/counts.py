@@ -38,6 +38,22 @@ class DailyCounts:
     days: int
     cells: dict[SeriesKey, np.ndarray]  # each of length `days`
 
+    def window(self, first_day: date, end_day: date) -> DailyCounts:
+        """The counts of local days [first_day, end_day) inside these, as `daily_counts`
+        would read them alone (a series with no ticket in the window is left out).
+
+        A month's surges and its charts read overlapping spans: one GROUP BY over both
+        serves the two.
+        """
+        start, stop = (first_day - self.first_day).days, (end_day - self.first_day).days
+        if start < 0 or stop > self.days or stop < start:
+            raise ValueError(
+                f"days {first_day}..{end_day} are not inside the counts' "
+                f"{self.first_day} + {self.days} days"
+            )
+        cells = {key: row[start:stop] for key, row in self.cells.items() if row[start:stop].any()}
+        return DailyCounts(first_day, stop - start, cells)
+
 
 @dataclass(frozen=True)
 class SeriesTable:
@@ -138,21 +154,30 @@ def daily_counts(
     )
     if category is not None:
         query = query.where(Ticket.category == category)
-    cells: dict[SeriesKey, np.ndarray] = {}
-    start = local_midnight(first_day, tz)
-    for row in session.execute(query):
-        day = int(row.bucket)
-        if hours == 1:  # an hour from the start: its local day
-            instant = start + timedelta(hours=day)
-            day = (instant.astimezone(tz).date() - first_day).days
-        if not 0 <= day < days:
-            continue
-        key = (str(row.category), row.area_id)
-        series = cells.get(key)
-        if series is None:
-            series = cells[key] = np.zeros(days, dtype=np.int64)
-        series[day] += int(row.n)
-    return DailyCounts(first_day, days, cells)
+    rows = session.execute(query).all()
+    buckets = np.fromiter((int(row.bucket) for row in rows), np.int64, len(rows))
+    if hours == 1:  # an hour from the start: its local day
+        buckets = _local_days(buckets, local_midnight(first_day, tz), first_day, tz)
+    inside = np.flatnonzero((buckets >= 0) & (buckets < days))
+    keys: dict[SeriesKey, int] = {}
+    series = np.fromiter(
+        (keys.setdefault((str(rows[i].category), rows[i].area_id), len(keys)) for i in inside),
+        np.int64,
+        len(inside),
+    )
+    values = np.zeros((len(keys), days), dtype=np.int64)
+    counted = np.fromiter((int(rows[i].n) for i in inside), np.int64, len(inside))
+    np.add.at(values, (series, buckets[inside]), counted)
+    return DailyCounts(first_day, days, {key: values[i] for key, i in keys.items()})
+
+
+def _local_days(hours: np.ndarray, start: datetime, first_day: date, tz: ZoneInfo) -> np.ndarray:
+    """Hours from `start` as local days from first_day (each distinct hour converted once)."""
+    distinct, where = np.unique(hours, return_inverse=True)
+    days = [
+        ((start + timedelta(hours=int(h))).astimezone(tz).date() - first_day).days for h in distinct
+    ]
+    return np.asarray(days, dtype=np.int64).reshape(-1)[where.reshape(-1)]
 
 
 def roll_up(counts: DailyCounts, tree: AreaTree, level: AreaLevel) -> SeriesTable:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from analysis.counts import (
     AreaTree,
+    DailyCounts,
     SeriesTable,
     area_tree,
     daily_counts,
@@ -179,28 +180,50 @@ def _once_per_place(
 
 
 def _tables(
-    session: Session, first: date, end: date, settings: HotspotsConfig, tz: ZoneInfo
+    session: Session,
+    first: date,
+    end: date,
+    settings: HotspotsConfig,
+    tz: ZoneInfo,
+    counts: DailyCounts | None = None,
 ) -> tuple[dict[str, SeriesTable], AreaTree]:
     tree = area_tree(session)
-    counts = daily_counts(session, first, end, tz)
+    counts = daily_counts(session, first, end, tz) if counts is None else counts.window(first, end)
     return {level: roll_up(counts, tree, level) for level in settings.levels}, tree
 
 
-def weekly_surges(
-    session: Session, month: str, settings: HotspotsConfig, tz: ZoneInfo
-) -> list[SurgeFlag]:
-    """Every week whose Monday falls in the local month "YYYY-MM", every series, flagged ones."""
+def _mondays(month: str) -> list[date]:
     period = calendar_month(month)
-    mondays = [
+    return [
         day
         for day in (monday_of(period.first) + timedelta(days=7 * k) for k in range(6))
         if period.first <= day < period.end
     ]
-    look_back = mondays[0] - timedelta(days=7)
+
+
+def weekly_span(month: str, settings: HotspotsConfig) -> tuple[date, date]:
+    """The local days [first, end) `weekly_surges` reads for the month."""
+    mondays = _mondays(month)
     history = WEEKS_PER_YEAR * settings.farrington.years_back + settings.farrington.window_weeks
-    first = look_back - timedelta(days=7 * history)
-    end = mondays[-1] + timedelta(days=7)
-    daily, tree = _tables(session, first, end, settings, tz)
+    first = mondays[0] - timedelta(days=7 * (history + 1))  # the history of the week before
+    return first, mondays[-1] + timedelta(days=7)
+
+
+def weekly_surges(
+    session: Session,
+    month: str,
+    settings: HotspotsConfig,
+    tz: ZoneInfo,
+    counts: DailyCounts | None = None,
+) -> list[SurgeFlag]:
+    """Every week whose Monday falls in the local month "YYYY-MM", every series, flagged ones.
+
+    `counts`: daily counts covering `weekly_span` (read here when not given).
+    """
+    mondays = _mondays(month)
+    look_back = mondays[0] - timedelta(days=7)
+    first, end = weekly_span(month, settings)
+    daily, tree = _tables(session, first, end, settings, tz, counts)
     weekly = {level: to_weeks(table) for level, table in daily.items()}
     starts = [look_back, *mondays]
     indexes = [(day - first).days // 7 for day in starts]

@@ -26,9 +26,11 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from threadpoolctl import threadpool_limits
 
 from analysis import accountability, bands, candidates, category_model, runs, summary, surges
 from analysis import topics as topic_analysis
+from analysis.counts import DailyCounts, daily_counts
 from core.config import HotlineConfig, project_dir
 from db.models import AnalysisRun, GovernanceTopic
 from db.session import unit_of_work
@@ -38,6 +40,11 @@ from tickets.area import fill_areas
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_FAILURE = timedelta(hours=1)
+# numpy's BLAS threads for the month's analysis. Its matrices are small (a category's
+# month: ~1,000 requests x ~300 terms; a week's ~3,000 series of 100 weeks), so threads
+# cost more in hand-offs than they gain, and on a busy box they wait for each other:
+# NMF for the demo city's month took 5.4 s with two threads and 1.2 s with one.
+ANALYSIS_THREADS = 1
 
 
 def code_version() -> str:
@@ -94,8 +101,19 @@ def _prepare(session: Session, config: HotlineConfig, month: str) -> None:
     log.info("categories suggested for %d of %d tickets", suggested, len(waiting))
 
 
+CHART_WEEKS = 52
+
+
+def _month_counts(session: Session, config: HotlineConfig, month: str) -> DailyCounts:
+    """One GROUP BY for the month's surges and its charts (their spans overlap by years)."""
+    surge_span = surges.weekly_span(month, config.hotspots)
+    chart = bands.chart_span(summary.month_period(month).end, CHART_WEEKS, config.hotspots)
+    first, end = min(surge_span[0], chart[0]), max(surge_span[1], chart[1])
+    return daily_counts(session, first, end, config.tz)
+
+
 def _series(
-    session: Session, config: HotlineConfig, stored: list[Any], month: str
+    session: Session, config: HotlineConfig, stored: list[Any], month: str, counts: DailyCounts
 ) -> dict[str, Any]:
     """Each weekly flag's series with its expected band, for the console's charts."""
     end = summary.month_period(month).end
@@ -104,9 +122,10 @@ def _series(
         session,
         [(flag.category, flag.area_id, flag.level) for flag in weekly],
         end,
-        52,
+        CHART_WEEKS,
         config.hotspots,
         config.tz,
+        counts,
     )
     return {str(flag.id): chart for flag, chart in zip(weekly, charts, strict=True)}
 
@@ -114,10 +133,17 @@ def _series(
 def analyse_month(factory: sessionmaker[Session], config: HotlineConfig, month: str) -> MonthResult:
     """Analyse one local month and store it as a run; raises after marking a failed run."""
     summary.month_period(month)  # a malformed month fails here, before anything is written
-    with unit_of_work(factory) as session:
-        _prepare(session, config, month)
-    with unit_of_work(factory) as session:
-        run_id = runs.start_run(session, month, settings_of(config), code_version()).id
+    with threadpool_limits(ANALYSIS_THREADS):
+        with unit_of_work(factory) as session:
+            _prepare(session, config, month)
+        with unit_of_work(factory) as session:
+            run_id = runs.start_run(session, month, settings_of(config), code_version()).id
+        return _analyse_run(factory, config, month, run_id)
+
+
+def _analyse_run(
+    factory: sessionmaker[Session], config: HotlineConfig, month: str, run_id: int
+) -> MonthResult:
     try:
         with unit_of_work(factory) as session:
             result = _analyse_into(session, config, month, run_id)
@@ -132,7 +158,8 @@ def _analyse_into(session: Session, config: HotlineConfig, month: str, run_id: i
     run = session.get(AnalysisRun, run_id)
     assert run is not None
     tz = config.tz
-    flags = surges.weekly_surges(session, month, config.hotspots, tz)
+    counts = _month_counts(session, config, month)
+    flags = surges.weekly_surges(session, month, config.hotspots, tz, counts)
     previous = runs.previous_topic_vectors(session, summary.months_before(month, 3))
     month_topics = topic_analysis.month_topics(session, month, config.topics, tz, previous)
     signals = accountability.unit_signals(session, month, config.accountability, tz)
@@ -164,7 +191,7 @@ def _analyse_into(session: Session, config: HotlineConfig, month: str, run_id: i
                 "districts": [list(d) for d in districts],
                 "cells": [c.as_json() for c in cells],
             },
-            "series": _series(session, config, stored_flags, month),
+            "series": _series(session, config, stored_flags, month, counts),
             "candidates": [_candidate_json(tree, c) for c in ranked.categories[:10]],
             "topic_candidates": [_candidate_json(tree, c) for c in ranked.topics[:10]],
             "governance": governance,
