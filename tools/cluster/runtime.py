@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from core.config import ClusterConfig, ClusterNode, HotlineConfig
 from db.migrate import upgrade
 from telephony.kamailio import KamailioUnreachable, dispatcher_list
@@ -45,6 +47,7 @@ from tools.cluster.runtime_postgres import (
     STOP_SIGNAL,
     PostgresStartError,
     PostgresTarget,
+    create_database,
     start_postgres,
 )
 from tools.local_asterisk.local import AsteriskError, unmount
@@ -82,6 +85,7 @@ class ClusterRuntime:
     progress: Progress = lambda _line: None
     book: ProcessBook = field(init=False)
     started: list[ProcessRecord] = field(default_factory=list)
+    mounted: list[Path] = field(default_factory=list)  # mounts this `up` made
 
     def __post_init__(self) -> None:
         self.book = ProcessBook.load(book_path(self.layout))
@@ -137,6 +141,11 @@ class ClusterRuntime:
             self.book.forget(entry)
             self.progress(f"{entry.role} {entry.name}: stopped again")
         self.started = []
+        if self.mounted:
+            unmount(list(reversed(self.mounted)))
+            self.book.mounts = [m for m in self.book.mounts if Path(m) not in self.mounted]
+            self.book.save()
+            self.mounted = []
 
     def postgres(self) -> None:
         target = PostgresTarget.of(self.cluster.database_url)
@@ -149,8 +158,16 @@ class ClusterRuntime:
             home = self.layout.state_dir / "postgres"
             pid, data, log = start_postgres(target, home)
             self.keep(record_for("postgres", "pg", pid, (str(data),), log, STOP_SIGNAL))
+            create_database(target, log)
         self.progress("postgres: migrating the store")
-        upgrade(self.cluster.database_url)
+        try:
+            upgrade(self.cluster.database_url)
+        except SQLAlchemyError as exc:
+            raise PostgresStartError(
+                f"cannot migrate the store at {target.host}:{target.port}/{target.database}: "
+                f"{type(exc).__name__} (is it the hotline's database, and may "
+                f"{target.user} create tables in it?)"
+            ) from None
 
     def kamailio(self) -> None:
         if self.running("kamailio", "front"):
@@ -180,8 +197,10 @@ class ClusterRuntime:
         if self.running("asterisk", node.node.name):
             return
         self.progress(f"asterisk {node.node.name}: starting ({node.conf})")
-        proc, mounted = node.start()
-        self.book.add_mounts(mounted)
+        mounted = node.prepare()
+        self.book.add_mounts(mounted)  # recorded first: a failed boot still unmounts them
+        self.mounted.extend(mounted)
+        proc = node.boot()
         self.keep(record_for("asterisk", node.node.name, proc.pid, node.tell(), node.console_log))
 
     def haproxy(self, node: ClusterNode) -> None:

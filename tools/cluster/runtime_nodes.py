@@ -83,8 +83,8 @@ class NodeAsterisk:
             ]
         )
 
-    def start(self) -> tuple[subprocess.Popen[bytes], list[Path]]:
-        """Start it and wait until it is fully booted; (the process, the mounts this made)."""
+    def prepare(self) -> list[Path]:
+        """Its folders, certificate and mounts ready; the mounts this call made."""
         for sub in NODE_FOLDERS:
             (self.state / sub).mkdir(parents=True, exist_ok=True)
         try:  # the agents' browser phones' wss certificate, on the node's own address
@@ -92,7 +92,10 @@ class NodeAsterisk:
         except CertificateError as exc:
             raise AsteriskError(str(exc)) from None
         LocalAsterisk.prune_stale_mounts(self.install)
-        mounted = mount_shared(self.install, self.shared_folders())
+        return mount_shared(self.install, self.shared_folders())
+
+    def boot(self) -> subprocess.Popen[bytes]:
+        """Start it (prepared) and wait until it is fully booted (AsteriskError if not)."""
         run_dir = self.install.host_path(self.layout.run_dir / self.node.name)
         run_dir.mkdir(parents=True, exist_ok=True)
         user = asterisk_user(self.install)
@@ -110,8 +113,9 @@ class NodeAsterisk:
             wait_booted(proc, watch, f"{self.console_log} and {self.state / 'log'}/messages.log")
         except (AsteriskError, subprocess.TimeoutExpired):
             proc.kill()
+            proc.wait()
             raise
-        return proc, mounted
+        return proc
 
 
 def node_asterisks(config: HotlineConfig, layout: ClusterLayout) -> list[NodeAsterisk]:

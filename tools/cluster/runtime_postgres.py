@@ -92,7 +92,11 @@ def reachable_by_postgres(folder: Path) -> None:
 
 
 def start_postgres(target: PostgresTarget, home: Path) -> tuple[int, Path, Path]:
-    """initdb (first time only), start, create the database; (postmaster pid, data dir, log)."""
+    """initdb (first time only) and start; (postmaster pid, data dir, log).
+
+    The caller records the server before `create_database`: a failure there
+    must still stop it.
+    """
     bindir = pg_bin()
     home.mkdir(parents=True, exist_ok=True)
     reachable_by_postgres(home)
@@ -108,13 +112,21 @@ def start_postgres(target: PostgresTarget, home: Path) -> tuple[int, Path, Path]
     done = subprocess.run([*run_as, *start, str(log), "start"], capture_output=True, text=True)
     if done.returncode != 0:
         raise PostgresStartError(f"PostgreSQL did not start on {target.port}; see {log}")
-    pid = int((data / "postmaster.pid").read_text().split()[0])
-    create_database(target)
-    return pid, data, log
+    return int((data / "postmaster.pid").read_text().split()[0]), data, log
 
 
-def create_database(target: PostgresTarget, timeout: float = 30.0) -> None:
+def create_database(target: PostgresTarget, log: Path, timeout: float = 30.0) -> None:
     """The URL's database, created when missing (the server may still be opening)."""
+    try:
+        make_database(target, timeout)
+    except Exception as exc:  # psycopg's errors: the server runs but refuses us
+        raise PostgresStartError(
+            f"cannot create database {target.database} as {target.user}: "
+            f"{type(exc).__name__}; see {log}"
+        ) from None
+
+
+def make_database(target: PostgresTarget, timeout: float) -> None:
     import psycopg
 
     admin = f"postgresql://{target.user}@{target.host}:{target.port}/postgres"

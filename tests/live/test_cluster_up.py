@@ -1,0 +1,230 @@
+"""`hotline cluster up | status | drain | down` (issue 22) on one box, with the real programs.
+
+One cluster's life, start to end, as an operator lives it: `up` with 2 nodes
+and 2 FastAGI workers (no robots, no transcribers: light on a 2-core
+machine) starts a private PostgreSQL, Kamailio, both nodes' Asterisk and
+HAProxy and the workers; a second `up` starts nothing. A SIPp caller on
+127.0.0.100 calls 12345 at the front and hangs up in the menu: the call
+becomes a ticket in PostgreSQL, its call row naming the node that took it.
+`status` shows both nodes active and both workers up. `drain ast2` disables
+it in Kamailio and marks it draining in the store; the next calls all land
+on ast1; `undrain` puts it back. `down` stops everything `up` started and
+leaves alone a process it did not start whose command line names the same
+config; a second `down` stops nothing.
+
+The addresses are a block no other test uses (front .110, nodes .111/.112,
+workers .121/.122, PostgreSQL .130, callers .100), so this test never meets
+the suite's other Asterisk on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.config import HotlineConfig, load_config
+from core.paths import project_dir
+from db.cluster import draining_nodes
+from db.models import Call, Ticket
+from db.session import make_engine, make_session_factory
+from tests.support.config import TEST_SETTINGS, free_port, write_config
+from tests.support.events import eventually
+from tests.support.programs import installed
+
+FRONT = "127.0.0.110"
+CALLERS = "127.0.0.100"
+DATABASE_URL = "postgresql+psycopg://hotline@127.0.0.130:5432/hotline"
+CLUSTER = {
+    "front": {"address": FRONT},
+    "nodes": [
+        {"name": "ast1", "address": "127.0.0.111", "rtp_start": 20000, "rtp_end": 20999},
+        {"name": "ast2", "address": "127.0.0.112", "rtp_start": 21000, "rtp_end": 21999},
+    ],
+    "workers": [
+        {"name": "agi1", "address": "127.0.0.121"},
+        {"name": "agi2", "address": "127.0.0.122"},
+    ],
+    "database_url": DATABASE_URL,
+    "jobs": {"robots": 0, "transcribers": 0},
+}
+SCENARIO = Path(__file__).parents[1] / "data" / "sipp" / "caller_hangs_up.xml"
+# a loaded 2-core machine starts 8 processes slowly; nothing here measures speed
+SLOW = 600
+
+
+def hotline(*args: str, config: Path, timeout: float = SLOW) -> subprocess.CompletedProcess[str]:
+    """`hotline ARGS -c CONFIG` as an operator runs it, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "hotline.cli", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=project_dir(),
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+
+
+@pytest.fixture
+def cluster_config(
+    asterisk_install: object, built_prompts: HotlineConfig
+) -> Iterator[HotlineConfig]:
+    """A cluster config in a folder the postgres and asterisk users may walk into.
+
+    pytest's own temporary folders are private to root, and PostgreSQL runs as
+    `postgres`: the cluster's state lives in a folder of its own under /tmp.
+    The prompts are the session's, built once.
+    """
+    for program in ("kamailio", "haproxy", "sipp"):
+        installed(program)
+    folder = Path(tempfile.mkdtemp(prefix="hotline-cluster-test-"))
+    folder.chmod(0o755)
+    settings = {
+        **TEST_SETTINGS,
+        "database": {"url": DATABASE_URL},
+        "paths": {
+            "state_dir": "var",
+            "recordings_dir": "var/recordings",
+            "sounds_dir": str(built_prompts.sounds_dir),
+        },
+    }
+    config = load_config(write_config(folder, cluster=CLUSTER, **settings))
+    try:
+        yield config
+    finally:
+        hotline("cluster", "down", config=config.source)  # whatever the test left running
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def caller_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((CALLERS, 0))
+        return int(probe.getsockname()[1])
+
+
+def call_and_hang_up(folder: Path, caller: str, seconds: float = 6.0) -> None:
+    """One SIPp call to 12345 at the front from `caller`, hung up after `seconds` (in the menu)."""
+    callers = folder / f"callers-{caller}.csv"
+    callers.write_text(f"SEQUENTIAL\n{caller};\n")
+    argv = ["sipp", "-sf", str(SCENARIO), "-inf", str(callers), "-s", "12345", "-nostdin"]
+    argv += ["-i", CALLERS, "-p", str(caller_port()), "-mp", str(free_port())]
+    argv += ["-m", "1", "-d", str(int(seconds * 1000)), "-timeout", "120", f"{FRONT}:5060"]
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=folder,
+        check=False,
+    )
+    assert done.returncode == 0, f"SIPp call from {caller} failed: {done.stdout[-2000:]}"
+
+
+def ticket_of(database_url: str, caller: str) -> tuple[str, str | None] | None:
+    """The ticket number of the caller's call and the node its call row names, once written."""
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            found = session.execute(
+                select(Ticket.number, Call.node)
+                .join(Call, Call.ticket_id == Ticket.id)
+                .where(Ticket.caller_number == caller)
+            ).first()
+            return (str(found[0]), found[1]) if found else None
+    finally:
+        engine.dispose()
+
+
+def draining(database_url: str) -> set[str]:
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return draining_nodes(session)
+    finally:
+        engine.dispose()
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+@pytest.mark.timeout(1800)
+async def test_a_cluster_from_up_to_down(cluster_config: HotlineConfig) -> None:
+    config = cluster_config.source
+    folder = config.parent
+    book = cluster_config.state_dir / "cluster" / "processes.json"
+
+    # up: every process started and recorded; a second up starts nothing
+    started = hotline("cluster", "up", config=config)
+    assert started.returncode == 0, started.stdout + started.stderr
+    records = json.loads(book.read_text())["processes"]
+    roles = sorted(f"{p['role']}:{p['name']}" for p in records)
+    for part in ("postgres:pg", "kamailio:front", "asterisk:ast1", "asterisk:ast2"):
+        assert part in roles
+    for part in ("haproxy:ast1", "haproxy:ast2", "worker:agi1", "worker:agi2"):
+        assert part in roles
+    again = hotline("cluster", "up", config=config)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 started" in again.stdout
+
+    # a call through the front becomes a ticket in PostgreSQL, with the node that took it
+    call_and_hang_up(folder, "13800000001")
+    first = await eventually(
+        lambda: ticket_of(DATABASE_URL, "13800000001"), timeout=120, what="the call's ticket"
+    )
+    assert first[1] in ("ast1", "ast2")
+
+    # status: both nodes active at the front, both workers up in both HAProxies
+    status = await eventually(
+        lambda: (s := hotline("cluster", "status", config=config)).returncode == 0 and s,
+        timeout=60,
+        every=2,
+        what="a healthy status",
+    )
+    lines = status.stdout.splitlines()
+    assert sum("kamailio" in x and "active" in x for x in lines) == 2, status.stdout
+    assert sum("haproxy" in x and "agi1 UP" in x and "agi2 UP" in x for x in lines) == 2
+
+    # drain ast2: out of the front and the robots; the next calls all land on ast1
+    drained = hotline("cluster", "drain", "ast2", "--timeout", "300", config=config)
+    assert drained.returncode == 0, drained.stdout + drained.stderr
+    assert draining(DATABASE_URL) == {"ast2"}
+    callers = [f"1380000010{i}" for i in range(3)]
+    for caller in callers:
+        call_and_hang_up(folder, caller, seconds=3.0)
+    for caller in callers:
+        ticket = await eventually(
+            lambda c=caller: ticket_of(DATABASE_URL, c), timeout=120, what=f"{caller}'s ticket"
+        )
+        assert ticket[1] == "ast1", f"{caller}'s call went to {ticket[1]} while ast2 drained"
+    back = hotline("cluster", "undrain", "ast2", config=config)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert draining(DATABASE_URL) == set()
+
+    # down: everything up started, and only that
+    stranger = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)", str(config), "serve"]
+    )
+    try:
+        stopped = hotline("cluster", "down", config=config)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert not any(alive(p["pid"]) for p in records), stopped.stdout
+        assert stranger.poll() is None
+        assert "0 stopped" in hotline("cluster", "down", config=config).stdout
+    finally:
+        stranger.kill()
+        stranger.wait()
