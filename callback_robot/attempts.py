@@ -64,15 +64,22 @@ def create_attempt(
 
 
 def finish_attempt(
-    session: Session, attempt_id: int, outcome: AttemptOutcome, hangup_cause: str | None = None
+    session: Session,
+    attempt_id: int,
+    outcome: AttemptOutcome,
+    hangup_cause: str | None = None,
+    at: datetime | None = None,
 ) -> CallbackAttempt | None:
-    """Give an attempt its one outcome; an attempt that already has one keeps it."""
+    """Give an attempt its one outcome; an attempt that already has one keeps it.
+
+    `at`: when it ended (now when not given); the retry interval counts from it.
+    """
     attempt = session.get(CallbackAttempt, attempt_id)
     if attempt is None or attempt.outcome is not None:
         return attempt
     attempt.outcome = outcome
     attempt.state = AttemptState.DONE
-    attempt.ended_at = utcnow()
+    attempt.ended_at = at or utcnow()
     attempt.hangup_cause = hangup_cause
     session.flush()
     # counted once committed: a retry or a spool replay of a failed commit counts it once
@@ -130,11 +137,11 @@ def send_back_for_rework(
         workflow.send_back_for_rework(session, ticket, reason, actor="robot", due_at=due_at)
 
 
-def attempts_in_flight(session: Session) -> list[CallbackAttempt]:
-    return list(
-        session.scalars(
-            select(CallbackAttempt).where(
-                CallbackAttempt.state.in_((AttemptState.DIALING, AttemptState.IN_CALL))
-            )
-        )
+def attempts_in_flight(session: Session, node: str | None = None) -> list[CallbackAttempt]:
+    """Attempts dialing or in a call: all of them, or those one node dials (`node`)."""
+    query = select(CallbackAttempt).where(
+        CallbackAttempt.state.in_((AttemptState.DIALING, AttemptState.IN_CALL))
     )
+    if node is not None:
+        query = query.where(CallbackAttempt.node == node)
+    return list(session.scalars(query.order_by(CallbackAttempt.id)))

@@ -7,6 +7,10 @@ BUSY, FAILED or CONGESTION. Recovery uses it for attempts whose robot died
 before the OriginateResponse arrived. A running robot reads the file
 incrementally (`CdrReader` remembers how far it got), so a recovery pass every
 minute costs only the lines Asterisk wrote since the last one.
+
+In a cluster each node's Master.csv is on that node's disk, and its node daemon
+ships the lines into the store (`cdr_records`): recovery on a node reads them
+there (`stored_dispositions`).
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from core.vocabulary import AttemptOutcome
+from db.models import CallbackAttempt, CdrRecord
 
 TAG = re.compile(r"^attempt-(\d+)$")
 DISPOSITION_COL = 14
@@ -41,13 +49,41 @@ def _merge(found: dict[int, str], rows: Iterable[list[str]]) -> None:
     for row in rows:
         if len(row) <= DISPOSITION_COL:
             continue
-        match = TAG.match(row[-1].strip())
-        if match is None:
-            continue
-        attempt = int(match.group(1))
-        disposition = row[DISPOSITION_COL].strip().upper()
-        if PRIORITY.get(disposition, -1) > PRIORITY.get(found.get(attempt, ""), -1):
-            found[attempt] = disposition
+        _keep(found, row[-1], row[DISPOSITION_COL])
+
+
+def _keep(found: dict[int, str], userfield: str, disposition: str) -> None:
+    """Note a robot call record's disposition when it tells more than the one noted."""
+    match = TAG.match(userfield.strip())
+    if match is None:
+        return
+    attempt = int(match.group(1))
+    disposition = disposition.strip().upper()
+    if PRIORITY.get(disposition, -1) > PRIORITY.get(found.get(attempt, ""), -1):
+        found[attempt] = disposition
+
+
+def stored_dispositions(
+    session: Session, node: str, attempts: Sequence[CallbackAttempt]
+) -> dict[int, str]:
+    """Attempt id -> disposition, from the call records a cluster node's daemon shipped.
+
+    Only these attempts' records, written since the first of them started (the
+    records' end-time index bounds the search, not every record the node ever wrote).
+    """
+    if not attempts:
+        return {}
+    tags = {f"attempt-{attempt.id}" for attempt in attempts}
+    starts = [attempt.started_at for attempt in attempts if attempt.started_at is not None]
+    query = select(CdrRecord.userfield, CdrRecord.disposition).where(
+        CdrRecord.node == node, CdrRecord.userfield.in_(tags)
+    )
+    if len(starts) == len(attempts):
+        query = query.where(CdrRecord.ended_at >= min(starts))
+    found: dict[int, str] = {}
+    for userfield, disposition in session.execute(query):
+        _keep(found, userfield or "", disposition or "")
+    return found
 
 
 class CdrReader:

@@ -60,11 +60,14 @@ class Dialer:
         await self.place(attempt_id, ticket_id, number)
         return attempt_id
 
-    async def place(self, attempt_id: int, ticket_id: int, number: str) -> None:
+    async def place(
+        self, attempt_id: int, ticket_id: int, number: str, node: str | None = None
+    ) -> None:
         """Originate an attempt that is already written; settle its outcome if unanswered.
 
         A number that is not a phone number never reaches the dial string: the
-        attempt fails with the reason, nothing is sent to Asterisk.
+        attempt fails with the reason, nothing is sent to Asterisk. `node` is the
+        claim's choice, for the log; this dialer's AMI link is that node's.
         """
         try:
             checked(number, f"ticket {ticket_id}'s caller number")
@@ -73,6 +76,8 @@ class Dialer:
             await self._finish(attempt_id, AttemptOutcome.FAILED, "not a phone number")
             return
         channel = self.config.asterisk.outbound_channel.format(number=number)
+        if node is not None:
+            log.info("attempt %s (ticket %s): dialled through node %s", attempt_id, ticket_id, node)
         try:
             result = await self.ami.originate(
                 channel,

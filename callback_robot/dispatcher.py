@@ -24,8 +24,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from callback_robot.claim import claim_due, free_budget
+from callback_robot.claim import ClaimedCall, claim_due, free_budget
 from callback_robot.eligibility import DueRules, due_tickets
+from callback_robot.nodes import NodeView
 from callback_robot.store import Claimed, RobotStore
 from callback_robot.windows import in_call_window
 from core.config import HotlineConfig
@@ -34,7 +35,7 @@ from db.session import unit_of_work
 
 log = logging.getLogger(__name__)
 
-Place = Callable[[int, int, str], Awaitable[None]]  # (attempt id, ticket id, number)
+Place = Callable[[int, int, str, str | None], Awaitable[None]]  # (attempt, ticket, number, node)
 SETTLE_SECONDS = 0.3  # after a freed channel, wait this long so a burst of ends is one pass
 FOLLOW_SECONDS = 1.0  # how often the live attempts are counted to see a survey end
 
@@ -74,7 +75,9 @@ class Dispatcher:
         robot_id: str = "robot",
         clock: Callable[[], datetime] = utcnow,
         store: RobotStore | None = None,
+        nodes: Callable[[], NodeView] | None = None,
     ) -> None:
+        """`nodes` (a cluster): this robot's view of the nodes now, for each claim's node choice."""
         self.config = config
         self.robot = config.robot
         self.sessions = sessions
@@ -82,6 +85,7 @@ class Dispatcher:
         self.robot_id = robot_id
         self.clock = clock
         self.store = store or RobotStore(config, sessions)
+        self.nodes = nodes
         self.freed = asyncio.Event()  # a channel may have freed up: pass again now
         self.limits = {
             "max_channels": self.robot.max_channels,
@@ -107,8 +111,12 @@ class Dispatcher:
         if not candidates:
             return []
         return await self.store.claim(
-            rules, **self.limits, robot_id=self.robot_id, candidates=candidates
+            rules, **self.limits, robot_id=self.robot_id, candidates=candidates, view=self.view()
         )
+
+    def view(self) -> NodeView | None:
+        """The nodes as this robot sees them now (a cluster), or None on one box."""
+        return self.nodes() if self.nodes is not None else None
 
     def claim_here(self, now: datetime) -> Claimed:
         """The same claim in this thread on its own sessions (one of several robot processes)."""
@@ -123,17 +131,18 @@ class Dispatcher:
                 robot_id=self.robot_id,
                 candidates=candidates,
                 node=self.config.asterisk.systemname,
+                view=self.view(),
             )
 
     async def run_once(self) -> list[int]:
         """Claim at the current time and place those calls; returns the attempts started."""
         claimed = await self.claim(self.clock())
-        await asyncio.gather(*(self.place_and_free(a, t, n) for a, t, n in claimed))
-        return [attempt_id for attempt_id, _, _ in claimed]
+        await asyncio.gather(*(self.place_and_free(call) for call in claimed))
+        return [call.attempt_id for call in claimed]
 
-    async def place_and_free(self, attempt_id: int, ticket_id: int, number: str) -> None:
+    async def place_and_free(self, call: ClaimedCall) -> None:
         """Place a call; once its Originate resolves, a channel may be free: say so."""
-        await self.place(attempt_id, ticket_id, number)
+        await self.place(call.attempt_id, call.ticket_id, call.number, call.node)
         # the Originate resolved: unanswered, the attempt is settled and its channel free
         self.freed.set()
 

@@ -66,6 +66,7 @@ def settle(
     live: set[int],
     started_before: datetime | None = None,
     records: dict[int, str] | None = None,
+    node: str | None = None,
 ) -> list[tuple[int, str]]:
     """Give every orphaned in-flight attempt an outcome; returns (attempt id, outcome).
 
@@ -74,14 +75,21 @@ def settle(
     make it `partial`; with no record at all the call never reached Asterisk
     and the attempt is `failed`. Attempts started after `started_before` are
     left alone: their Originate may not have a channel yet.
+
+    `node` (a cluster): only the attempts that node dials, `live` being its
+    channels; without `records` its call records are read from the store, where
+    its node daemon ships them.
     """
-    records = records or {}
+    orphans = [
+        attempt
+        for attempt in attempts_in_flight(session, node)
+        if attempt.id not in live
+        and not (started_before and attempt.started_at and attempt.started_at > started_before)
+    ]
+    if records is None:
+        records = cdr.stored_dispositions(session, node, orphans) if node is not None else {}
     resolved = []
-    for attempt in attempts_in_flight(session):
-        if attempt.id in live:
-            continue
-        if started_before and attempt.started_at and attempt.started_at > started_before:
-            continue
+    for attempt in orphans:
         disposition = records.get(attempt.id)
         if answers_of(session, attempt.id):
             outcome, why = AttemptOutcome.PARTIAL, "answers given, then the call was lost"

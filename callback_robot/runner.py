@@ -28,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from callback_robot import cdr, recovery
@@ -211,10 +212,8 @@ class Robot:
         except Exception:
             log.exception("dispatch pass failed; next one in %.0f s", self.dispatch_seconds)
             return
-        for attempt_id, ticket_id, number in claimed:
-            task = asyncio.create_task(
-                self.dispatcher.place_and_free(attempt_id, ticket_id, number)
-            )
+        for call in claimed:
+            task = asyncio.create_task(self.dispatcher.place_and_free(call))
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)
 
@@ -244,13 +243,7 @@ async def run_robot(
     robot: Robot | None = None
     try:
         if runtime is None:
-            engine = make_engine(
-                config.database_url,
-                False,
-                config.database.busy_timeout_ms,
-                attempt_seconds=config.robot.db_retry_seconds,  # no try outlives its budget
-            )
-            runtime = StoreRuntime(make_session_factory(engine))
+            runtime = StoreRuntime(make_session_factory(robot_engine(config)))
         robot = Robot(
             config,
             ami,
@@ -262,18 +255,32 @@ async def run_robot(
         await robot.start()
         if on_robot is not None:
             on_robot(robot)
-        stop = stop or asyncio.Event()
-        if not stop.is_set():
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    loop.add_signal_handler(sig, stop.set)
-                except (RuntimeError, ValueError):  # not the main thread (tests)
-                    break
-        await stop.wait()
+        await until_stopped(stop or asyncio.Event())
     finally:
         if on_robot is not None:
             on_robot(None)
         if robot is not None:
             await robot.stop()
         await ami.close()
+
+
+def robot_engine(config: HotlineConfig) -> Engine:
+    """The engine of a robot process of its own (`hotline robot run`)."""
+    return make_engine(
+        config.database_url,
+        False,
+        config.database.busy_timeout_ms,
+        attempt_seconds=config.robot.db_retry_seconds,  # no try outlives its budget
+    )
+
+
+async def until_stopped(stop: asyncio.Event) -> None:
+    """Wait for `stop`, which SIGINT and SIGTERM set when this runs in the main thread."""
+    if not stop.is_set():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (RuntimeError, ValueError):  # not the main thread (tests)
+                break
+    await stop.wait()

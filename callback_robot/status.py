@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from callback_robot.dispatcher import due_rules
@@ -21,6 +21,7 @@ from callback_robot.windows import in_call_window, next_window_start
 from core import periods
 from core.config import HotlineConfig
 from core.vocabulary import AttemptState
+from db.models import CallbackAttempt, ClusterNode
 
 # a robot whose last dispatch pass is older than three dispatch intervals (10 s) has stalled
 STALLED_AFTER = timedelta(seconds=30)
@@ -59,6 +60,53 @@ def robot_status(session: Session, config: HotlineConfig, now: datetime) -> Robo
         heartbeat_of=beat.robot_id if beat else None,
         stalled=is_stalled(beat.beat_at if beat else None, now),
     )
+
+
+@dataclass(frozen=True)
+class NodeRobotState:
+    """The robot's calls on one cluster node, and what the cluster decided about the node."""
+
+    name: str
+    dialing: int
+    in_call: int
+    placed_today: int  # attempts the claims sent to this node since local midnight
+    draining_since: datetime | None
+    lost_since: datetime | None
+
+
+def node_states(session: Session, config: HotlineConfig, now: datetime) -> list[NodeRobotState]:
+    """Each configured node's robot calls (one box: none), counted in the store.
+
+    What every robot chose is there (`callback_attempts.node`), so this shows the
+    node choice of all of them: in flight now, and placed today.
+    """
+    if config.cluster is None:
+        return []
+    midnight = now.astimezone(config.tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    live = session.execute(
+        select(CallbackAttempt.node, CallbackAttempt.state, func.count())
+        .where(CallbackAttempt.state.in_((AttemptState.DIALING, AttemptState.IN_CALL)))
+        .group_by(CallbackAttempt.node, CallbackAttempt.state)
+    )
+    counts = {(node, state): int(n) for node, state, n in live}
+    placed = session.execute(
+        select(CallbackAttempt.node, func.count())
+        .where(CallbackAttempt.started_at >= midnight)
+        .group_by(CallbackAttempt.node)
+    )
+    today = {node: int(n) for node, n in placed}
+    marks = {row.name: row for row in session.scalars(select(ClusterNode))}
+    return [
+        NodeRobotState(
+            name=node.name,
+            dialing=counts.get((node.name, AttemptState.DIALING), 0),
+            in_call=counts.get((node.name, AttemptState.IN_CALL), 0),
+            placed_today=today.get(node.name, 0),
+            draining_since=marks[node.name].draining_since if node.name in marks else None,
+            lost_since=marks[node.name].lost_since if node.name in marks else None,
+        )
+        for node in config.cluster.nodes
+    ]
 
 
 def is_stalled(last_pass: datetime | None, now: datetime) -> bool:

@@ -35,9 +35,11 @@ from callback_robot.answers import (
     survey_channel_matches,
 )
 from callback_robot.attempts import create_attempt, finish_attempt, send_back_for_rework
-from callback_robot.claim import claim_due
+from callback_robot.claim import ClaimedCall, claim_due
 from callback_robot.eligibility import DueRules
 from callback_robot.heartbeat import record_heartbeat
+from callback_robot.lost import rejoin_node, settle_lost_node
+from callback_robot.nodes import NodeView
 from callback_robot.recovery import settle
 from core.config import HotlineConfig
 from core.deadlines import due_at
@@ -46,7 +48,7 @@ from db.models import Ticket, utcnow
 from db.runtime import Operation, Spool, StoreRuntime, read_time
 
 log = logging.getLogger(__name__)
-Claimed = list[tuple[int, int, str]]  # (attempt id, ticket id, caller number) to dial
+Claimed = list[ClaimedCall]  # the calls to place: attempt, ticket, caller number, node
 
 
 @dataclass
@@ -154,13 +156,18 @@ class RobotOperations:
                     robot_id=p["robot_id"],
                     candidates=p["candidates"],
                     node=self.config.asterisk.systemname,
+                    view=p.get("view"),
                 ),
                 "robot_heartbeat": lambda s, p: record_heartbeat(
                     s, p["robot_id"], p["started_at"], p["at"]
                 ),
                 "robot_recover": lambda s, p: settle(
-                    s, p["live"], p["started_before"], p["records"]
+                    s, p["live"], p["started_before"], p["records"], p.get("node")
                 ),
+                "robot_node_lost": lambda s, p: settle_lost_node(
+                    s, p["node"], p["at"], p["robot_id"]
+                ),
+                "robot_node_rejoined": lambda s, p: rejoin_node(s, p["node"], p["at"]),
             }
         )
         return table
@@ -309,8 +316,13 @@ class RobotStore:
         calls_per_minute: int,
         robot_id: str,
         candidates: Collection[int],
+        view: NodeView | None = None,
     ) -> Claimed:
-        """`callback_robot.claim.claim_due` under the robot lock, among the candidates."""
+        """`callback_robot.claim.claim_due` under the robot lock, among the candidates.
+
+        `view`: a cluster's nodes as this robot sees them; each call's node is chosen
+        in the claim.
+        """
         claimed = await self.gateway.perform(
             "robot_claim",
             {
@@ -319,9 +331,10 @@ class RobotStore:
                 "calls_per_minute": calls_per_minute,
                 "robot_id": robot_id,
                 "candidates": list(candidates),
+                "view": view,
             },
         )
-        return [tuple(row) for row in claimed]  # type: ignore[misc]
+        return [ClaimedCall(*row) for row in claimed]
 
     async def heartbeat(self, robot_id: str, started_at: datetime, at: datetime) -> None:
         """A successful dispatch pass of this robot."""
@@ -330,14 +343,40 @@ class RobotStore:
         )
 
     async def settle_in_flight(
-        self, live: set[int], started_before: datetime | None, records: dict[int, str]
+        self,
+        live: set[int],
+        started_before: datetime | None,
+        records: dict[int, str] | None,
+        node: str | None = None,
     ) -> list[tuple[int, str]]:
-        """`callback_robot.recovery.settle`: orphaned attempts given an outcome."""
+        """`callback_robot.recovery.settle`: orphaned attempts given an outcome.
+
+        `node` (a cluster): only that node's attempts, `records` None to read its
+        call records from the store.
+        """
         settled = await self.gateway.perform(
             "robot_recover",
-            {"live": set(live), "started_before": started_before, "records": dict(records)},
+            {
+                "live": set(live),
+                "started_before": started_before,
+                "records": None if records is None else dict(records),
+                "node": node,
+            },
         )
         return [tuple(row) for row in settled]  # type: ignore[misc]
+
+    async def node_lost(
+        self, node: str, at: datetime, robot_id: str = "robot"
+    ) -> list[tuple[int, str]] | None:
+        """`callback_robot.lost.settle_lost_node`: marked lost and settled once (None: already)."""
+        settled = await self.gateway.perform(
+            "robot_node_lost", {"node": node, "at": at, "robot_id": robot_id}
+        )
+        return None if settled is None else [tuple(row) for row in settled]  # type: ignore[misc]
+
+    async def node_rejoined(self, node: str, at: datetime) -> bool:
+        """`callback_robot.lost.rejoin_node`: whether the node had been lost."""
+        return bool(await self.gateway.perform("robot_node_rejoined", {"node": node, "at": at}))
 
     # -- the spool ---------------------------------------------------------------------
     def replay(self) -> tuple[int, int]:

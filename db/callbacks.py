@@ -74,3 +74,21 @@ def outbound_load(session: Session, since: datetime) -> OutboundLoad:
     return OutboundLoad(
         live=int(row[0] or 0) + int(row[2] or 0), started=int(row[1] or 0) + int(row[3] or 0)
     )
+
+
+def in_flight_by_node(session: Session) -> dict[str, int]:
+    """The robot's attempts dialing or in a call, per node that dials them (issue 22).
+
+    Counted in the store, grouped by `callback_attempts.node`, so every robot of a
+    cluster sees the same load on each node whichever robot placed the calls.
+    Attempts without a node (one box) are not counted here.
+    """
+    rows = session.execute(
+        select(CallbackAttempt.node, func.count())
+        .where(
+            CallbackAttempt.state.in_((AttemptState.DIALING, AttemptState.IN_CALL)),
+            CallbackAttempt.node.is_not(None),
+        )
+        .group_by(CallbackAttempt.node)
+    )
+    return {str(node): int(count) for node, count in rows}

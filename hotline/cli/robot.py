@@ -1,4 +1,9 @@
-"""`hotline robot run|status|report`: the callback robot."""
+"""`hotline robot run|status|report`: the callback robot.
+
+With a `cluster:` section `run` links every node and chooses a node per call
+(`callback_robot.cluster`); what it needs of the cluster's layout (Kamailio's
+control socket, the nodes' way out through the front) is handed to it here.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +11,64 @@ import asyncio
 import csv
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from hotline.cli.support import ConfigOption, config_or_exit, console, fail, sessions, setup_logging
 
+if TYPE_CHECKING:
+    from callback_robot.status import NodeRobotState
+    from core.config import HotlineConfig
+
 robot_app = typer.Typer(help="The callback robot: run, status, report.")
 
 
 @robot_app.command("run")
 def robot_run(config: ConfigOption = None, verbose: bool = False) -> None:
-    """Dispatch survey calls within the call windows until Ctrl-C."""
+    """Dispatch survey calls within the call windows until Ctrl-C (on every node of a cluster)."""
     from callback_robot.runner import run_robot
     from telephony.ami import AMIError
 
     cfg = config_or_exit(config)
     setup_logging(verbose, cfg)
     try:
-        asyncio.run(run_robot(cfg))
+        asyncio.run(run_robot(cfg) if cfg.cluster is None else cluster_robot(cfg))
     except AMIError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         pass
 
 
+async def cluster_robot(cfg: HotlineConfig) -> None:
+    """The cluster robot, given the front's control socket and the nodes' outbound channel."""
+    from callback_robot.cluster import run_cluster_robot
+    from callback_robot.front import front_reader
+    from tools.cluster.layout import cluster_of, default_layout
+    from tools.cluster.nodes import OUTBOUND_CHANNEL
+
+    cluster = cluster_of(cfg)
+    # only the control sockets' folder is read from the layout: it depends on state_dir alone
+    layout = default_layout(cfg, cfg.state_dir / "cluster", asterisk_modules=Path("/"))
+    front = front_reader(cluster, layout.kamailio_ctl())
+    await run_cluster_robot(cfg, front, OUTBOUND_CHANNEL)
+
+
 @robot_app.command("status")
 def robot_status(config: ConfigOption = None) -> None:
     """What is dialing, in a call, and done, and who is due next."""
+    from callback_robot.status import node_states
     from callback_robot.status import robot_status as read_status
     from core.vocabulary import AttemptState
     from db.session import unit_of_work
 
     cfg = config_or_exit(config)
+    now = datetime.now(UTC)
     with unit_of_work(sessions(cfg)) as session:
-        status = read_status(session, cfg, datetime.now(UTC))
+        status = read_status(session, cfg, now)
+        nodes = node_states(session, cfg, now)
     opens = status.window_opens
     console.print(
         f"call window: {'open' if status.window_open else 'closed'}"
@@ -61,6 +88,37 @@ def robot_status(config: ConfigOption = None) -> None:
         console.print(
             f"robot    {state}: last dispatch pass {age:.0f} s ago ({status.heartbeat_of})"
         )
+    if nodes:
+        console.print(node_table(nodes, cfg))
+
+
+def node_table(nodes: list[NodeRobotState], cfg: HotlineConfig) -> Table:
+    """The robot's calls per cluster node, and whether the node is draining or lost."""
+    table = Table(
+        "节点 node",
+        "拨号中 dialing",
+        "通话中 in call",
+        "今日已拨 placed today",
+        "状态 state",
+        title="各节点回访 robot calls per node",
+    )
+    for node in nodes:
+        marks = [
+            f"{what} since {when.astimezone(cfg.tz).strftime('%m-%d %H:%M:%S')}"
+            for what, when in (
+                ("排空 draining", node.draining_since),
+                ("失联 lost", node.lost_since),
+            )
+            if when is not None
+        ]
+        table.add_row(
+            node.name,
+            str(node.dialing),
+            str(node.in_call),
+            str(node.placed_today),
+            "; ".join(marks) or "可用 in service",
+        )
+    return table
 
 
 @robot_app.command("report")

@@ -175,7 +175,7 @@ def test_retry_intervals_by_outcome_and_spaced_calls_per_citizen(database_url: s
     with unit_of_work(sessions) as s:
         assert due_tickets(s, rules, limit=10) == [first, second, busy_ok]
         claimed = claim_due(s, rules, max_channels=10, calls_per_minute=10, robot_id="r")
-    assert [t for _, t, _ in claimed] == [first, busy_ok]  # citizen e: one call now
+    assert [call.ticket_id for call in claimed] == [first, busy_ok]  # citizen e: one call now
     with unit_of_work(sessions) as s:  # e was called today: the second ticket waits
         later = DueRules(**{**rules.__dict__, "now": now + timedelta(hours=3)})
         assert second not in due_tickets(s, later, limit=10)
@@ -209,7 +209,7 @@ def test_time_travel_never_calls_outside_the_window_or_above_cap_and_pace(
     placed: list[tuple[datetime, int]] = []
     clock = {"now": start}
 
-    async def place(attempt_id: int, ticket_id: int, number: str) -> None:
+    async def place(attempt_id: int, ticket_id: int, number: str, node: str | None) -> None:
         placed.append((clock["now"], attempt_id))
 
     dispatcher = Dispatcher(config, sessions, place, clock=lambda: clock["now"])
@@ -249,7 +249,7 @@ def test_two_robots_never_claim_the_same_ticket_and_share_the_cap(
         for i in range(60):
             make_closed(s, f"139{i:08d}", datetime(2026, 11, 1, tzinfo=UTC))
 
-    async def nothing(attempt_id: int, ticket_id: int, number: str) -> None:
+    async def nothing(attempt_id: int, ticket_id: int, number: str, node: str | None) -> None:
         return None
 
     now = datetime(2026, 11, 25, 3, tzinfo=UTC)  # 11:00 local, inside the window
