@@ -135,6 +135,7 @@ class ClusterRobot:
         self.pending: set[asyncio.Task[None]] = set()
         self.scheduler = AsyncIOScheduler(timezone=config.timezone)
         self.follower: asyncio.Task[None] | None = None
+        self.watcher: asyncio.Task[None] | None = None
         self.hooks = {name: self.reconnected(name) for name in links}
 
     # -- life cycle -------------------------------------------------------------------
@@ -147,7 +148,6 @@ class ClusterRobot:
         await self.watch_nodes()
         every = {"max_instances": 1, "coalesce": True}
         jobs = [
-            (self.watch_nodes, self.watch_seconds, "watch"),
             (self.dispatch, self.dispatch_seconds, "dispatch"),
             (self.periodic_recovery, self.recovery_seconds, "recovery"),
         ]
@@ -162,6 +162,8 @@ class ClusterRobot:
             **every,
         )
         self.scheduler.start()
+        # every second: a task of its own, not a scheduler job that logs each run
+        self.watcher = asyncio.create_task(self.keep_watching(), name="node-watch")
         self.follower = asyncio.create_task(
             self.dispatcher.follow(self.dispatch), name="dispatch-on-free"
         )
@@ -170,10 +172,11 @@ class ClusterRobot:
     async def stop(self) -> None:
         """Stop the jobs, let the calls being placed finish their Originate, close the links."""
         self.scheduler.shutdown(wait=False)
-        if self.follower is not None:
-            self.follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.follower
+        for task in (self.watcher, self.follower):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.pending:
             await asyncio.gather(*self.pending, return_exceptions=True)
         for name, link in self.links.items():
@@ -185,6 +188,12 @@ class ClusterRobot:
     def read_marks(self) -> Marks:
         with unit_of_work(self.sessions) as session:
             return Marks(frozenset(draining_nodes(session)), frozenset(lost_nodes(session)))
+
+    async def keep_watching(self) -> None:
+        """`watch_nodes` every `watch_seconds` until cancelled."""
+        while True:
+            await asyncio.sleep(self.watch_seconds)
+            await self.watch_nodes()
 
     async def watch_nodes(self) -> None:
         """Read Kamailio, then mark lost nodes (their calls settled) and rejoined ones."""
