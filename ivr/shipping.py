@@ -27,6 +27,7 @@ import hashlib
 import logging
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -230,7 +231,7 @@ def _copy_checked(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f".{dest.name}.{node}.part")
     try:
-        meant = write_copy(source, plan, part)
+        meant = write_copy(source, plan, part, stat.S_IMODE(before.st_mode))
         after = source.stat()
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
             raise ShipError("the node's file changed while it was copied; next pass")
@@ -258,11 +259,14 @@ def _check_earlier_copy(source: Path, plan: CopyPlan, dest: Path) -> None:
         )
 
 
-def write_copy(source: Path, plan: CopyPlan, part: Path) -> Digest:
-    """Write the planned bytes to `part` and fsync it; the size and sha256 written."""
+def write_copy(source: Path, plan: CopyPlan, part: Path, mode: int = 0o600) -> Digest:
+    """Write the planned bytes to `part` (with the node file's mode: a citizen's voice is
+    no more readable in the store than on the node) and fsync it; the size and sha256."""
     digest = hashlib.sha256()
     size = 0
-    with part.open("wb") as out:
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)  # the umask left aside: the mode is the node file's
+    with os.fdopen(fd, "wb") as out:
         for block in _planned_bytes(source, plan):
             out.write(block)
             digest.update(block)

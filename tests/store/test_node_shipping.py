@@ -135,6 +135,7 @@ def test_a_finished_call_is_shipped_repaired_and_its_rows_name_the_keys(
 ) -> None:
     call = put(disk, CALL_KEY, wav_as_asterisk_left_it(16000))
     request = put(disk, REQUEST_KEY, wav_as_asterisk_left_it(8000))
+    call.chmod(0o640)
     ticket = call_with_ticket(store, call, request)
 
     report = ship_node(store, disk, live=set(), now=NOW)
@@ -144,6 +145,7 @@ def test_a_finished_call_is_shipped_repaired_and_its_rows_name_the_keys(
     assert report.failed == [] and report.tickets == [ticket]
     assert not call.exists() and not request.exists()
     assert frames(disk.store_dir / CALL_KEY) == 16000
+    assert (disk.store_dir / CALL_KEY).stat().st_mode & 0o777 == 0o640  # the node file's mode
     assert frames(disk.store_dir / REQUEST_KEY) == 8000
     assert rows(store, ticket) == (REQUEST_KEY, CALL_KEY)
     # the transcriber finds the ticket's recording under the store's root, and hears it all
@@ -188,8 +190,10 @@ def test_a_copy_that_differs_leaves_the_nodes_file_and_says_why(
     original = call.read_bytes()
     real_write = shipping.write_copy
 
-    def flipping_write(source: Path, plan: shipping.CopyPlan, part: Path) -> shipping.Digest:
-        meant = real_write(source, plan, part)
+    def flipping_write(
+        source: Path, plan: shipping.CopyPlan, part: Path, mode: int
+    ) -> shipping.Digest:
+        meant = real_write(source, plan, part, mode)
         with part.open("r+b") as out:  # the store's disk returns another byte
             out.seek(100)
             byte = out.read(1)
