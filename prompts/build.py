@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,13 @@ OVERRIDE_DIR = project_dir() / "prompts" / "override"
 MANIFEST = "manifest.json"
 HOLD_PROMPT = "please_hold"
 ENGINE_TAG = "pyttsx3-espeak-ng-1"
+# Settings a prompt's text may name, filled in when it is built: a city that moves the
+# knowledge base's key hears the key it set ("常见问题请按{kb.offer_key}。"), and a
+# changed setting changes the text, so the prompt is rendered again.
+SETTINGS_IN_TEXT: dict[str, Callable[[HotlineConfig], str]] = {
+    "{kb.offer_key}": lambda config: config.kb.offer_key,
+}
+KEY_NAMES = {"*": {"zh": "星号键", "en": "star"}, "#": {"zh": "井号键", "en": "the hash key"}}
 
 
 class PromptBuildError(Exception):
@@ -62,6 +70,16 @@ def load_catalog(
                 raise PromptBuildError(f"{path}: {prompt_id}: no text for language {lang!r}")
         catalog[str(prompt_id)] = {str(k): str(v) for k, v in texts.items()}
     return catalog
+
+
+def spoken(text: str, config: HotlineConfig, lang: str) -> str:
+    """A catalog text as the caller hears it: the settings it names filled in (a key
+    that is not a digit by its name, which the synthesizer would not say)."""
+    for placeholder, setting in SETTINGS_IN_TEXT.items():
+        if placeholder in text:
+            value = setting(config)
+            text = text.replace(placeholder, KEY_NAMES.get(value, {}).get(lang, value))
+    return text
 
 
 ATTEMPTS = 4  # tries per prompt before the build gives up on it
@@ -167,12 +185,13 @@ def build_all(
             target.parent.mkdir(parents=True, exist_ok=True)
             studio = override_dir / lang / f"{pid}.wav"
             voice = cfg.voices.get(lang, lang)
+            text = spoken(catalog[pid][lang], config, lang)
             if studio.exists():
                 key = fingerprint("override", studio.read_bytes(), str(cfg.sample_rate))
             else:
                 key = fingerprint(
                     ENGINE_TAG,
-                    catalog[pid][lang],
+                    text,
                     voice,
                     str(cfg.words_per_minute),
                     str(cfg.sample_rate),
@@ -186,7 +205,7 @@ def build_all(
             else:
                 synth = synth or Synthesizer(cfg.words_per_minute)
                 raw = Path(tmp) / "raw.wav"
-                synth.to_wav(catalog[pid][lang], voice, raw)
+                synth.to_wav(text, voice, raw)
                 convert(raw, target, cfg.sample_rate)
                 report.rendered += 1
             manifest[name] = key
