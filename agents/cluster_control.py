@@ -19,9 +19,13 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from agents.control import AgentControlError, Membership, log_in, log_out, pause
 from agents.device_state import DeviceState, state_interface
 from core.config import ClusterNode, HotlineConfig
+from db.models import Agent, User
 from telephony.ami import AMIActionError, AMIClient, AMIError
 
 FRONT_ENDPOINT = "sip-front"  # each node's endpoint for the SIP front (tools/cluster/nodes.py)
@@ -50,6 +54,14 @@ def node_ami_client(config: HotlineConfig, node: ClusterNode) -> AMIClient:
         reconnect_max_delay=ami.reconnect_max_delay,
         secret_hint=ami.secret_env,
     )
+
+
+def seats_by_login(session: Session) -> dict[str, str]:
+    """Every agent's seat by login (an agent-first callback names the agent by login)."""
+    rows = session.execute(
+        select(User.username, Agent.endpoint).join(User, Agent.user_id == User.id)
+    )
+    return {login: seat for login, seat in rows}
 
 
 @dataclass(frozen=True)
