@@ -131,7 +131,7 @@ def cluster_status_command(out: OutOption = None, config: ConfigOption = None) -
     cfg = config_or_exit(config)
     layout = layout_for(cfg, out)
     try:
-        nodes = node_asterisks(cfg, layout)
+        nodes = node_asterisks(cfg, layout, install_missing=False)
     except AsteriskError as exc:
         raise fail(str(exc)) from None
     book = ProcessBook.load(book_path(layout))
@@ -167,7 +167,8 @@ def cluster_drain(
     try:
         cluster = cluster_of(cfg)
         wanted = node_named(cluster, node)
-        target = next(n for n in node_asterisks(cfg, layout) if n.node == wanted)
+        nodes = node_asterisks(cfg, layout, install_missing=False)
+        target = next(n for n in nodes if n.node == wanted)
         drain(cluster, layout.kamailio_ctl(), target, timeout, say)
     except (
         ConfigError,

@@ -28,7 +28,12 @@ from tools.local_asterisk.local import (
     read_ami_banner,
     wait_booted,
 )
-from tools.local_asterisk.provision import AsteriskInstall, ProvisionError, provision
+from tools.local_asterisk.provision import (
+    AsteriskInstall,
+    ProvisionError,
+    find_install,
+    provision,
+)
 
 NODE_FOLDERS = ("log", "log/cdr-csv", "spool", "db", "recordings", "keys")
 
@@ -118,13 +123,17 @@ class NodeAsterisk:
         return proc
 
 
-def node_asterisks(config: HotlineConfig, layout: ClusterLayout) -> list[NodeAsterisk]:
-    """Every node's Asterisk (provisioning the cached root on first use)."""
+def node_asterisks(
+    config: HotlineConfig, layout: ClusterLayout, install_missing: bool = True
+) -> list[NodeAsterisk]:
+    """Every node's Asterisk; the cached root is provisioned on first use (`up` only)."""
     assert config.cluster is not None
     try:
-        install = provision(config)
+        install = provision(config) if install_missing else find_install(config)
     except ProvisionError as exc:
         raise AsteriskError(str(exc)) from None
+    if install is None:
+        raise AsteriskError("Asterisk is not provisioned yet: run `hotline cluster up`")
     return [NodeAsterisk(config, node, layout, install) for node in config.cluster.nodes]
 
 
