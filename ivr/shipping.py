@@ -204,7 +204,7 @@ def ship_recording(
     log.info(
         "node %s: shipped %s (%d bytes%s)",
         disk.node,
-        mask_in_text(key),
+        shown(key),
         plan.size,
         ", WAV sizes rebuilt" if plan.repaired else "",
     )
@@ -310,7 +310,18 @@ def _sha256(blocks: Iterator[bytes]) -> str:
 
 def _failed(report: ShipReport, node: str, key: str, why: str) -> None:
     report.failed.append((key, why))
-    log.error("node %s: %s not shipped: %s", node, mask_in_text(key), mask_in_text(why))
+    log.error("node %s: %s not shipped: %s", node, shown(key), mask_in_text(why))
+
+
+def shown(key: str) -> str:
+    """A key as logged: the caller's number in its name masked.
+
+    mask_in_text leaves a number followed by "." whole (it reads as part of
+    an id like 1700000000.12), and the caller's number ends the name before
+    ".wav", so the extension is set aside first.
+    """
+    stem, dot, extension = key.rpartition(".")
+    return mask_in_text(stem) + dot + extension if dot else mask_in_text(key)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -317,3 +317,17 @@ async def test_the_daemon_ships_and_defers_the_transcription_until_it_is_stopped
         await asyncio.wait_for(daemon, 60)
         engine.dispose()
     assert frames(parts.disk.store_dir / REQUEST_KEY) == 800
+
+
+def test_the_log_never_shows_a_callers_whole_number(
+    store: sessionmaker[Session], disk: NodeDisk, caplog: pytest.LogCaptureFixture
+) -> None:
+    put(disk, CALL_KEY, wav_as_asterisk_left_it(800))
+    put(disk, REQUEST_KEY, b"RIFF", age=60)
+    (disk.store_dir / REQUEST_KEY).parent.mkdir(parents=True)
+    (disk.store_dir / REQUEST_KEY).write_bytes(b"something else")  # a failure, logged too
+    with caplog.at_level("INFO", logger="ivr.shipping"):
+        report = ship_node(store, disk, live=set(), now=NOW)
+    assert report.shipped == [CALL_KEY] and len(report.failed) == 1
+    assert "13800138000" not in caplog.text
+    assert "138****8000" in caplog.text
