@@ -10,7 +10,9 @@ becomes a ticket in PostgreSQL, its call row naming the node that took it.
 it in Kamailio and marks it draining in the store; the next calls all land
 on ast1; `undrain` puts it back. `down` stops everything `up` started and
 leaves alone a process it did not start whose command line names the same
-config; a second `down` stops nothing.
+config; a second `down` stops nothing. And an `up` that fails (another
+program holds the front's SIP port) stops what it had started, leaves no
+record, and names the log to read.
 
 The addresses are a block no other test uses (front .110, nodes .111/.112,
 workers .121/.122, PostgreSQL .130, callers .100), so this test never meets
@@ -228,3 +230,35 @@ async def test_a_cluster_from_up_to_down(cluster_config: HotlineConfig) -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def processes_naming(folder: Path) -> list[int]:
+    """Live processes whose command line names something in folder."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and alive(int(entry.name)):
+            try:
+                argv = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(folder).encode() in argv:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.timeout(900)
+def test_a_failed_up_stops_what_it_started_and_names_the_log(
+    cluster_config: HotlineConfig,
+) -> None:
+    config = cluster_config.source
+    # another program holds the front's SIP port: Kamailio cannot start
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind((FRONT, 5060))
+        failed = hotline("cluster", "up", config=config)
+    said = failed.stdout + failed.stderr
+    assert failed.returncode != 0, said
+    assert "kamailio front exited" in said and "kamailio.log" in said
+    assert "postgres pg: stopped again" in said  # the PostgreSQL this up started
+    book = json.loads((cluster_config.state_dir / "cluster" / "processes.json").read_text())
+    assert book["processes"] == [] and book["mounts"] == []
+    assert processes_naming(config.parent) == []
