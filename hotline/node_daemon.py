@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from procrastinate import App
@@ -114,25 +113,22 @@ async def serve_node(
             loop.add_signal_handler(signum, stop.set)
     engine = make_engine(config.database_url)
     sessions = make_session_factory(engine)
-    link = NodeLink(parts)
+    link, queue = NodeLink(parts), QueueLink(config)
     log.info(
         "node daemon %s: %s -> %s", parts.disk.node, parts.disk.recordings_dir, parts.disk.store_dir
     )
     try:
-        async with _jobs(config) as jobs:
-            while not stop.is_set():
-                try:
-                    report = await ship_once(sessions, parts.disk, await link.client(), jobs)
-                except Exception:
-                    log.exception(
-                        "node %s: pass failed; next in %.0f s", parts.disk.node, pass_seconds
-                    )
-                else:
-                    log_report(report)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), pass_seconds)
+        while not stop.is_set():
+            try:
+                ami, jobs = await link.client(), await queue.opened()
+                log_report(await ship_once(sessions, parts.disk, ami, jobs))
+            except Exception:
+                log.exception("node %s: pass failed; next in %.0f s", parts.disk.node, pass_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pass_seconds)
     finally:
         await link.close()
+        await queue.close()
         engine.dispose()
 
 
@@ -175,15 +171,36 @@ class NodeLink:
             self.ami = None
 
 
-@contextlib.asynccontextmanager
-async def _jobs(config: HotlineConfig) -> AsyncIterator[App | None]:
-    """The job queue, open, when jobs are on (PostgreSQL with `cluster:`); else None."""
-    if not jobs_enabled(config):
-        yield None
-        return
-    app = build_jobs_app(config, max_connections=2)
-    async with app.open_async():
-        yield app
+class QueueLink:
+    """The job queue, opened on demand when jobs are on (PostgreSQL with `cluster:`).
+
+    A queue that cannot be opened (the database away) is tried again on the
+    next pass; meanwhile the queue's own sweep defers what landed.
+    """
+
+    def __init__(self, config: HotlineConfig) -> None:
+        self.app = build_jobs_app(config, max_connections=2) if jobs_enabled(config) else None
+        self.open = False
+        self.warned = False
+
+    async def opened(self) -> App | None:
+        if self.app is None:
+            return None
+        if not self.open:
+            try:
+                await self.app.open_async()
+            except Exception as exc:
+                if not self.warned:  # once, not every pass while the database is away
+                    log.warning("job queue not reachable (%s): its sweep defers them", exc)
+                self.warned = True
+                return None
+            self.open, self.warned = True, False
+        return self.app
+
+    async def close(self) -> None:
+        if self.app is not None and self.open:
+            await self.app.close_async()
+            self.open = False
 
 
 def log_report(report: ShipReport) -> None:
