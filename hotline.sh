@@ -3,6 +3,8 @@
 #   ./hotline.sh up     install what is missing, then bring the whole hotline up
 #   ./hotline.sh test   install what is missing, then lint (ruff, import-linter) and run every test
 #   ./hotline.sh test --quick   the unit and store tests on SQLite only (no Asterisk, no PostgreSQL)
+#   ./hotline.sh cluster up|status|drain NODE|undrain NODE|down   the scale-out (config.yaml's
+#                       cluster: section): Kamailio, the Asterisk nodes, HAProxy, PostgreSQL
 # Both are idempotent: a second run installs nothing and reuses the Asterisk root
 # cached in ~/.cache/hotline and the wheels in pip's cache.
 set -euo pipefail
@@ -31,8 +33,12 @@ system_packages() {
     # espeak-ng: the prompts' voice (pyttsx3 drives it); sox: converts prompts to 8 kHz;
     # debootstrap: installs Debian's Asterisk 22 into its own root when none is installed.
     apt_install espeak-ng libespeak-ng1 sox debootstrap util-linux
-    if [ "${1:-}" = "test" ] && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
-        apt_install postgresql  # a real server for the store's PostgreSQL tests
+    if { [ "${1:-}" = "test" ] || [ "${1:-}" = "cluster" ]; } \
+        && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+        apt_install postgresql  # a real server: the store's PostgreSQL tests, the cluster's store
+    fi
+    if [ "${1:-}" = "cluster" ]; then
+        cluster_programs
     fi
     if [ "${1:-}" = "test" ] || [ "${1:-}" = "quick" ]; then
         # the console's browser tests: Debian's headless Chromium (driven by Playwright)
@@ -86,6 +92,12 @@ case "${1:-}" in
         shift
         exec .venv/bin/hotline up "$@"
         ;;
+    cluster)
+        shift
+        system_packages cluster
+        python_env
+        exec .venv/bin/hotline cluster "$@"
+        ;;
     test)
         shift
         if [ "${1:-}" = "--quick" ]; then
@@ -122,7 +134,7 @@ case "${1:-}" in
             .venv/bin/pytest -q -n 2 -m "not asterisk and not postgres" -p no:cacheprovider
         ;;
     *)
-        echo "usage: $0 up|test [extra arguments]" >&2
+        echo "usage: $0 up|test|cluster [extra arguments]" >&2
         exit 64
         ;;
 esac
