@@ -66,6 +66,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def dialing_out(config: HotlineConfig, outbound_channel: str) -> HotlineConfig:
+    """The config as the nodes' dialers use it: calls leave through the front."""
+    asterisk = config.asterisk.model_copy(update={"outbound_channel": outbound_channel})
+    return config.model_copy(update={"asterisk": asterisk})
+
+
 @dataclass(frozen=True)
 class Marks:
     """What the store says of the nodes: draining (`hotline cluster drain`) and lost."""
@@ -107,13 +113,7 @@ class ClusterRobot:
         self.lost_grace = timedelta(seconds=config.cluster.node_lost_grace_seconds)
         self.store = RobotStore(config, sessions, runtime=runtime)
         self.watch = NodeWatch(links, front, config.cluster.robot.max_channels_per_node, clock)
-        dialing = config.model_copy(
-            update={
-                "asterisk": config.asterisk.model_copy(
-                    update={"outbound_channel": outbound_channel}
-                )
-            }
-        )
+        dialing = dialing_out(config, outbound_channel)
         self.dialers = {
             name: Dialer(dialing, link.client, sessions, self.id, self.store)
             for name, link in links.items()
