@@ -304,10 +304,14 @@ class DeviceStateSync:
     async def run(self, stop: asyncio.Event) -> None:
         """Follow and write until stop is set."""
         subscriptions = {name: link.subscribe(*EVENTS) for name, link in self.links.items()}
+        hooks = {
+            name: (self._hook(self._came_back, name), self._hook(self._went_away, name))
+            for name in self.links
+        }
         tasks = [asyncio.create_task(self._ticks(), name="agent-sync-ticks")]
         for name, link in self.links.items():
-            link.on_connect.append(self._hook(self._came_back, name))
-            link.on_disconnect.append(self._hook(self._went_away, name))
+            link.on_connect.append(hooks[name][0])
+            link.on_disconnect.append(hooks[name][1])
             tasks += [
                 asyncio.create_task(self._link(name), name=f"agent-sync-link-{name}"),
                 asyncio.create_task(
@@ -323,6 +327,8 @@ class DeviceStateSync:
             await asyncio.gather(*tasks, return_exceptions=True)
             for name, link in self.links.items():
                 link.unsubscribe(subscriptions[name])
+                link.on_connect.remove(hooks[name][0])
+                link.on_disconnect.remove(hooks[name][1])
 
     def logged_in(self, seat: str) -> None:
         """An agent this process logged in: their state goes to every node now."""
@@ -346,9 +352,7 @@ class DeviceStateSync:
             except (AMIError, OSError) as exc:
                 self._went_away(name, reason=str(exc))
                 await asyncio.sleep(self.retry_seconds)
-                continue
-            await self._came_back(name)
-            return
+        await self._came_back(name)
 
     def _went_away(self, name: str, reason: str = "link lost") -> None:
         watch = self.watch[name]
