@@ -11,7 +11,6 @@ import asyncio
 import csv
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -46,13 +45,12 @@ async def cluster_robot(cfg: HotlineConfig) -> None:
     """The cluster robot, given the front's control socket and the nodes' outbound channel."""
     from callback_robot.cluster import run_cluster_robot
     from callback_robot.front import front_reader
-    from tools.cluster.layout import cluster_of, default_layout
+    from hotline.cli.cluster import layout_for
+    from tools.cluster.layout import cluster_of
     from tools.cluster.nodes import OUTBOUND_CHANNEL
 
-    cluster = cluster_of(cfg)
-    # only the control sockets' folder is read from the layout: it depends on state_dir alone
-    layout = default_layout(cfg, cfg.state_dir / "cluster", asterisk_modules=Path("/"))
-    front = front_reader(cluster, layout.kamailio_ctl())
+    # the layout `hotline cluster up` runs the cluster with: Kamailio's control socket
+    front = front_reader(cluster_of(cfg), layout_for(cfg, None).kamailio_ctl())
     await run_cluster_robot(cfg, front, OUTBOUND_CHANNEL)
 
 

@@ -586,3 +586,31 @@ async def test_kamailio_unreadable_declares_no_node_lost(migrated_url: str, tmp_
     await robot.watch_nodes()
     with unit_of_work(robot.sessions) as session:
         assert lost_nodes(session) == {"ast2"}
+
+
+def test_robot_status_shows_each_nodes_calls(
+    migrated_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from hotline.cli import support as cli_support
+    from hotline.cli.main import app
+
+    monkeypatch.setattr(cli_support.console, "width", 200)
+    config = write_config(tmp_path, database={"url": migrated_url}, cluster={})
+    engine = make_engine(migrated_url)
+    with unit_of_work(make_session_factory(engine)) as session:
+        lost_node_calls(session)
+        settle_lost_node(session, "ast2", NOW)
+    engine.dispose()
+    done = CliRunner().invoke(app, ["robot", "status", "-c", str(config)], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    cells = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in done.output.splitlines()
+        if "│ ast" in line
+    ]
+    rows = {row[0]: row[1:] for row in cells}  # placed today: on the real clock, not checked
+    assert (rows["ast1"][:2], rows["ast1"][3]) == (["1", "0"], "可用 in service")  # one dialing
+    assert rows["ast2"][:2] == ["0", "0"]  # its calls settled: none in flight
+    assert rows["ast2"][3].startswith("失联 lost since")
