@@ -145,3 +145,17 @@ async def pause_everywhere(
 async def log_out_everywhere(links: Mapping[str, AMIClient], member: Membership) -> NodesOutcome:
     """Remove the agent from their queues on every node."""
     return await on_every_node(links, lambda ami: log_out(ami, member))
+
+
+async def open_links(clients: Mapping[str, AMIClient]) -> tuple[dict[str, AMIClient], NodesOutcome]:
+    """Connect every node's client at once: (the connected ones, which connected and which not)."""
+
+    async def connect(link: AMIClient) -> None:
+        await link.connect()
+
+    outcome = await on_every_node(clients, connect)
+    return {name: clients[name] for name in outcome.done}, outcome
+
+
+async def close_links(clients: Mapping[str, AMIClient]) -> None:
+    await asyncio.gather(*(link.close() for link in clients.values()), return_exceptions=True)

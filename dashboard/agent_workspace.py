@@ -5,6 +5,8 @@ For the role `agent` only (an account bound to a seat, `dashboard.agent_accounts
   app_queue over AMI (`agents.control`, a short-lived AMI link per click); a failure
   answers 503 (Asterisk unreachable) or 502 (Asterisk refused) with the reason, and the
   state shown is the store's (queue_log) or what AMI reported since the console started.
+  In a cluster they act on every node at once (`agents.cluster_control`): the nodes that
+  answer change, and the answer names those that did not (`nodes_missed`).
 - Pop: `/agent/events` streams this agent's calls only (`AgentDesk`, AMI `AgentCalled`):
   the caller's number, the line, earlier tickets, a warning for an open ticket.
 - Form: drafts (`/agent/draft`) and filing (`/agent/file`), bound to the call's Uniqueid
@@ -33,6 +35,15 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import select
 
 from agents import conference
+from agents.cluster_control import (
+    NodesOutcome,
+    close_links,
+    front_membership,
+    log_in_everywhere,
+    log_out_everywhere,
+    node_ami_client,
+    open_links,
+)
 from agents.control import AgentControlError, Membership, log_in, log_out, pause
 from agents.store import agent_of_user, current_states, end_leg, membership, open_leg
 from core.config import HotlineConfig
@@ -329,6 +340,43 @@ async def _over_ami(config: HotlineConfig, work: Callable[[Any], Awaitable[None]
         await client.close()
 
 
+NodesStep = Callable[[dict[str, Any]], Awaitable[NodesOutcome]]
+
+
+async def _on_nodes(config: HotlineConfig, step: NodesStep) -> str:
+    """A cluster: one AMI link per node for one click; the nodes not reached, as one line.
+
+    The nodes that answer all change; a node down or refusing is named in the
+    answer, not fatal. Nothing reached or nothing changed: 503 or 502.
+    """
+    assert config.cluster is not None
+    clients = {node.name: node_ami_client(config, node) for node in config.cluster.nodes}
+    links, opened = await open_links(clients)
+    try:
+        if not links:
+            raise HTTPException(
+                503,
+                "无法连接任何 Asterisk 节点，状态未改变 / "
+                f"no Asterisk node is reachable, nothing changed: {opened.summary()}",
+            )
+        outcome = await step(links)
+    finally:
+        await close_links(clients)
+    missed = NodesOutcome(outcome.done, {**opened.failed, **outcome.failed})
+    if not outcome.anywhere:
+        raise HTTPException(502, f"Asterisk 拒绝了操作 / Asterisk refused: {missed.summary()}")
+    return missed.summary()
+
+
+def _cluster_steps(member: Membership, reason: str) -> dict[str, NodesStep]:
+    """The state buttons on every node: rung through the front, the shared state watched."""
+    return {
+        "ready": lambda links: log_in_everywhere(links, member),
+        "pause": lambda links: log_in_everywhere(links, member, paused_for=reason),
+        "logout": lambda links: log_out_everywhere(links, member),
+    }
+
+
 @router.post("/agent/state")
 async def agent_state(
     request: Request,
@@ -340,7 +388,7 @@ async def agent_state(
     """就绪 ready (log in and un-pause), 小休 pause with a reason, 退出 logout."""
     check_csrf(request, viewer, csrf)
     config: HotlineConfig = request.app.state.config
-    agent_id, _, _, member = await anyio.to_thread.run_sync(_agent, request, viewer)
+    agent_id, seat, _, member = await anyio.to_thread.run_sync(_agent, request, viewer)
     if action == "pause" and reason not in config.agents.pause_reasons:
         raise HTTPException(
             422,
@@ -366,8 +414,13 @@ async def agent_state(
     if action not in steps:
         raise HTTPException(422, "没有这个操作 / no such action")
     work, state = steps[action]
+    missed = ""
     try:
-        await _over_ami(config, work)
+        if config.cluster is None:
+            await _over_ami(config, work)
+        else:
+            cluster_member = front_membership(member.login, seat, member.queues)
+            missed = await _on_nodes(config, _cluster_steps(cluster_member, reason)[action])
     except HTTPException as exc:
         await anyio.to_thread.run_sync(
             _audit,
@@ -380,10 +433,13 @@ async def agent_state(
         )
         raise
     desk_of(request).note_state(viewer.username, state, reason if action == "pause" else None)
+    detail = f"{reason or action}; not reached: {missed}" if missed else reason or action
     await anyio.to_thread.run_sync(
-        _audit, request, viewer, f"agent_{action}", "agent", agent_id, reason or action
+        _audit, request, viewer, f"agent_{action}", "agent", agent_id, detail[:200]
     )
     current = await anyio.to_thread.run_sync(_state, request, viewer, agent_id)
+    if missed:
+        current["nodes_missed"] = f"部分节点未生效 / not changed on: {missed}"
     return _json({"ok": True, **current})
 
 
