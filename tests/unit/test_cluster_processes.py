@@ -8,8 +8,11 @@ second `down` does nothing.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from tools.cluster.processes import (
     ProcessRecord,
     cmdline,
     is_ours,
+    left_behind,
     matches,
     record_for,
     start_ticks,
@@ -120,3 +124,38 @@ def test_down_stops_ours_last_first_and_leaves_a_stranger(
     assert again.processes == [] and again.mounts == []
     assert stop_all(again, unmounted.append) == []  # a second down is a no-op
     assert len(unmounted) == 1
+
+
+FORKER = (
+    "import os, signal, sys, time\n"
+    "for _ in range(2):\n"
+    "    if os.fork() == 0:\n"
+    "        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "        time.sleep(300)\n"
+    "        os._exit(0)\n"
+    "time.sleep(300)\n"
+)
+
+
+def test_down_also_stops_what_a_dead_leader_left_in_its_session(tmp_path: Path) -> None:
+    """Kamailio's workers outlive a killed main process and ignore SIGTERM: down ends them."""
+    leader = subprocess.Popen([sys.executable, "-c", FORKER, "forker"], start_new_session=True)
+    entry = record_for("kamailio", "front", leader.pid, ("forker",), tmp_path / "log")
+    book = ProcessBook(tmp_path / "processes.json")
+    book.record(entry)
+    try:
+        deadline = time.monotonic() + 10
+        while len(left_behind(entry)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        children = left_behind(entry)
+        assert len(children) == 2
+        leader.kill()  # the main process dies first, as under a crash or SIGKILL
+        leader.wait()
+        assert not is_ours(entry) and left_behind(entry) == children
+        stop_all(book, lambda _mounts: None)
+        assert left_behind(entry) == []
+        for pid in children:
+            assert start_ticks(pid) is None  # gone (or a zombie reaped by init)
+    finally:
+        for pid in left_behind(entry):
+            os.kill(pid, signal.SIGKILL)

@@ -150,19 +150,63 @@ def wait_gone(entry: ProcessRecord, timeout: float) -> bool:
     return not is_ours(entry)
 
 
+def left_behind(entry: ProcessRecord) -> list[int]:
+    """Processes of the session the recorded one led, still running, with its command line.
+
+    Every process is started in a session of its own (pid = session id = group id).
+    Kamailio forks its workers into it; when its main process dies first (killed,
+    or crashed) they live on under init, holding the front's ports, and ignore
+    SIGTERM. Session and group equal to the recorded pid and the same tell-tale
+    words: the session's own children, not a stranger that reuses the pid.
+    """
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        pid, group, session = int(stat.parent.name), int(fields[2]), int(fields[3])
+        if pid == entry.pid or group != entry.pid or session != entry.pid or fields[0] == "Z":
+            continue
+        argv = cmdline(pid)
+        if argv is not None and matches(argv, entry.tell):
+            found.append(pid)
+    return found
+
+
+def stop_left_behind(entry: ProcessRecord, grace: float = 5.0) -> int:
+    """SIGTERM, then SIGKILL, what the recorded process's session left running; how many."""
+    pids = left_behind(entry)
+    found = len(pids)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.1)
+            pids = left_behind(entry)
+        if not pids:
+            break
+    return found
+
+
 def stop(entry: ProcessRecord, grace: float = 15.0) -> bool:
-    """Stop one recorded process if it is still ours: its stop signal, wait, then SIGKILL.
+    """Stop one recorded process if it is still ours: its stop signal, wait, then SIGKILL;
+    then whatever its session left behind (Kamailio's workers).
 
     Returns whether a process was signalled (False: it was gone, or is a stranger now).
     """
     if not is_ours(entry):
-        return False
+        return stop_left_behind(entry) > 0
     with contextlib.suppress(ProcessLookupError):
         os.kill(entry.pid, entry.stop_signal)
     if not wait_gone(entry, grace):
         with contextlib.suppress(ProcessLookupError):
             os.kill(entry.pid, signal.SIGKILL)
         wait_gone(entry, 5.0)
+    stop_left_behind(entry)
     return True
 
 
