@@ -10,21 +10,29 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import ClusterNode
 
 
 def _node(session: Session, name: str, at: datetime) -> ClusterNode:
-    """The node's row, locked for this transaction (made on first use)."""
-    row = session.scalars(
-        select(ClusterNode).where(ClusterNode.name == name).with_for_update()
-    ).one_or_none()
-    if row is None:
-        row = ClusterNode(name=name, updated_at=at)
-        session.add(row)
-        session.flush()
-    return row
+    """The node's row, locked for this transaction (made on first use).
+
+    Two transactions may make a node's first row at once (`cluster drain` beside a
+    robot settling it): the row is inserted in a savepoint, and the one that loses
+    the race reads the winner's row instead of failing.
+    """
+    query = select(ClusterNode).where(ClusterNode.name == name).with_for_update()
+    row = session.scalars(query).one_or_none()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            session.add(ClusterNode(name=name, updated_at=at))
+    except IntegrityError:
+        pass  # made meanwhile by another transaction: read (and lock) theirs
+    return session.scalars(query.execution_options(populate_existing=True)).one()
 
 
 def mark_draining(session: Session, name: str, at: datetime) -> None:
