@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents.cluster_control import node_ami_client, seats_by_login
-from agents.device_state import DeviceStateSync
+from agents.state_sync import DeviceStateSync
 from core.config import HotlineConfig
 from db.session import make_engine, make_session_factory, unit_of_work
 from telephony.ami import AMIClient

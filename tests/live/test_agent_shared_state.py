@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agents.control import Membership, log_in
-from agents.device_state import DeviceState, DeviceStateSync, state_interface
+from agents.device_state import DeviceState, state_interface
+from agents.state_sync import DeviceStateSync
 from hotline.app import Hotline
 from links.ami import ami_client
 from telephony.ami import AMIClient, AMIEvent

@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from agents.device_state import (
     AgentStates,
     DeviceState,
-    DeviceStateSync,
     SetState,
     seat_of_interface,
     state_interface,
 )
+from agents.state_sync import DeviceStateSync
 from telephony.ami import AMIDisconnected, AMIEvent
 from tests.support.events import eventually
 
@@ -236,6 +236,7 @@ class FakeLink:
         self.channels: set[str] = set()
         self.states: dict[str, str] = {}
         self.writes: list[tuple[str, str]] = []
+        self.actions: list[tuple[str, dict[str, str]]] = []
         self.queues: list[tuple[tuple[str, ...], asyncio.Queue[AMIEvent]]] = []
 
     async def connect(self) -> None:
@@ -246,6 +247,7 @@ class FakeLink:
     async def action(self, name: str, timeout: float | None = None, **fields: str) -> dict:
         if not self.connected.is_set():
             raise AMIDisconnected(f"{name} not sent")
+        self.actions.append((name, fields))
         if name == "Setvar":
             self.states[fields["Variable"]] = fields["Value"]
             self.writes.append((fields["Variable"], fields["Value"]))
@@ -381,5 +383,23 @@ async def test_a_node_back_without_the_call_frees_the_agent_on_every_node() -> N
     two.channels = set()  # restarted: the call is gone, its AgentComplete never came
     await two.restore()
     await eventually(lambda: one.state("s1") == two.state("s1") == "NOT_INUSE", timeout=5)
+    stop.set()
+    await task
+
+
+async def test_the_runner_spreads_an_auto_pause_to_the_other_node() -> None:
+    one, two = FakeLink(), FakeLink()
+    sync = DeviceStateSync({"ast1": one, "ast2": two}, clock=Clock(), tick_seconds=0.05)
+    stop = asyncio.Event()
+    task = await running(sync, stop)
+    pause = queue_event("QueueMemberPause", "", at=1000)
+    pause.fields |= {"Paused": "1", "PausedReason": "Auto-Pause"}
+    one.emit(pause)
+    wanted = (
+        "QueuePause",
+        {"Interface": "PJSIP/s1@sip-front", "Paused": "true", "Reason": "Auto-Pause"},
+    )
+    await eventually(lambda: wanted in two.actions or None, timeout=5)
+    assert not any(name == "QueuePause" for name, _ in one.actions)
     stop.set()
     await task
