@@ -155,20 +155,24 @@ def daily_counts(
     if category is not None:
         query = query.where(Ticket.category == category)
     rows = session.execute(query).all()
-    buckets = np.fromiter((int(row.bucket) for row in rows), np.int64, len(rows))
+    if not rows:
+        return DailyCounts(first_day, days, {})
+    categories, areas, raw_buckets, numbers = zip(*rows, strict=True)
+    buckets = np.array(raw_buckets, dtype=np.int64)
     if hours == 1:  # an hour from the start: its local day
         buckets = _local_days(buckets, local_midnight(first_day, tz), first_day, tz)
-    inside = np.flatnonzero((buckets >= 0) & (buckets < days))
     keys: dict[SeriesKey, int] = {}
-    series = np.fromiter(
-        (keys.setdefault((str(rows[i].category), rows[i].area_id), len(keys)) for i in inside),
-        np.int64,
-        len(inside),
+    series = np.array(
+        [keys.setdefault(key, len(keys)) for key in zip(categories, areas, strict=True)],
+        dtype=np.int64,
     )
     values = np.zeros((len(keys), days), dtype=np.int64)
-    counted = np.fromiter((int(rows[i].n) for i in inside), np.int64, len(inside))
-    np.add.at(values, (series, buckets[inside]), counted)
-    return DailyCounts(first_day, days, {key: values[i] for key, i in keys.items()})
+    inside = (buckets >= 0) & (buckets < days)
+    np.add.at(values, (series[inside], buckets[inside]), np.array(numbers, dtype=np.int64)[inside])
+    held = set(series[inside].tolist())  # a series with no day inside is not one
+    return DailyCounts(
+        first_day, days, {(str(c), a): values[i] for (c, a), i in keys.items() if i in held}
+    )
 
 
 def _local_days(hours: np.ndarray, start: datetime, first_day: date, tz: ZoneInfo) -> np.ndarray:
