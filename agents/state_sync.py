@@ -76,8 +76,10 @@ class DeviceStateSync:
         clock: Callable[[], float] = time.time,
         tick_seconds: float = 1.0,
         retry_seconds: float = 2.0,
+        writing: bool = True,
     ) -> None:
         self.links = dict(links)
+        self.writing = writing  # a standby follows every event but writes nothing
         self.core = AgentStates(list(self.links), seat_of_login)
         self.pauses = PauseStates(list(self.links))
         self.grace_seconds = grace_seconds
@@ -118,6 +120,20 @@ class DeviceStateSync:
                 link.unsubscribe(subscriptions[name])
                 link.on_connect.remove(hooks[name][0])
                 link.on_disconnect.remove(hooks[name][1])
+
+    def lead(self, writing: bool) -> None:
+        """Start or stop writing; a new writer first sends every node the whole state.
+
+        A standby follows every node's events all along, so when the writer it
+        replaces dies it knows each agent's calls and pauses without asking.
+        """
+        if writing and not self.writing:
+            now = self.clock()
+            for name, watch in self.watch.items():
+                if watch.up:
+                    self._post(self.core.replay(name))
+                    self._post(self.pauses.replay(name, now))
+        self.writing = writing
 
     def logged_in(self, seat: str) -> None:
         """An agent this process logged in: their state goes to every node now."""
@@ -187,8 +203,8 @@ class DeviceStateSync:
         link, outbox = self.links[name], self.outboxes[name]
         while True:
             action = await outbox.get()
-            if not link.connected.is_set():
-                continue  # the node gets the whole state when it comes back
+            if not self.writing or not link.connected.is_set():
+                continue  # the node gets the whole state when it comes back or we lead
             try:
                 await link.action(action.ami_action, timeout=ACTION_TIMEOUT, **action.ami_fields())
             except (AMIError, TimeoutError) as exc:

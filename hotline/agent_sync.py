@@ -1,12 +1,13 @@
 """The agents' device-state sync as part of a running process (issue 22, agents across nodes).
 
 `run_agent_sync` opens one AMI client per node of `config.cluster` (the
-credentials of `asterisk.ami`) and runs `agents.device_state.DeviceStateSync`
+credentials of `asterisk.ami`) and runs `agents.state_sync.DeviceStateSync`
 until stop. Every FastAGI worker may run it, but only one at a time writes:
-each worker asks PostgreSQL for one advisory lock, the holder syncs, the others
-wait and take over within a few seconds when the holder's connection dies. Two
-writers would not corrupt a state (each writes the same changes in the same
-order), but one that lags could write a stale NOT_INUSE over a newer RINGING.
+each asks PostgreSQL for one advisory lock, the holder writes, the others
+follow every event as standbys and take over within about 5 s when the
+holder's connection dies, first sending every node the whole state they
+followed. Two writers would write the same changes in the same order, but one
+that lags could put a stale NOT_INUSE over a newer RINGING.
 
 The seats of agent-first callbacks' logins come from the store, refreshed in
 the background every 30 s (an agent's seat rarely changes; the event loop never
@@ -71,23 +72,38 @@ async def run_agent_sync(
         sessions = make_session_factory(engine)
     assert sessions is not None
     book = SeatBook(sessions)
-    refresh = asyncio.create_task(book.keep_fresh(stop), name="agent-sync-seats")
+    bind = sessions.kw["bind"]
+    shared = bind.dialect.name == "postgresql"  # else no cluster-wide lock: this process writes
+    links: dict[str, AMIClient] = {
+        node.name: node_ami_client(config, node) for node in config.cluster.nodes
+    }
+    sync = DeviceStateSync(
+        links,
+        book.seat_of,
+        grace_seconds=config.cluster.node_lost_grace_seconds,
+        writing=not shared,
+    )
+    tasks = [
+        asyncio.create_task(book.keep_fresh(stop), name="agent-sync-seats"),
+        asyncio.create_task(sync.run(stop), name="agent-sync"),
+    ]
+    if shared:
+        tasks.append(
+            asyncio.create_task(_lead_while_held(bind, stop, sync), name="agent-sync-lock")
+        )
     try:
-        await _lead_then_sync(config, stop, sessions, book)
+        await stop.wait()
     finally:
-        refresh.cancel()
-        await asyncio.gather(refresh, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(link.close() for link in links.values()), return_exceptions=True)
         if engine is not None:
             engine.dispose()
 
 
-async def _lead_then_sync(
-    config: HotlineConfig, stop: asyncio.Event, sessions: sessionmaker[Session], book: SeatBook
-) -> None:
-    engine = sessions.kw["bind"]
-    if engine.dialect.name != "postgresql":
-        await _sync(config, stop, book)  # no cluster-wide lock to take: one process syncs
-        return
+async def _lead_while_held(engine: Engine, stop: asyncio.Event, sync: DeviceStateSync) -> None:
+    """Write while this process holds the cluster's sync lock; stand by otherwise."""
     while not stop.is_set():
         held = await asyncio.to_thread(_try_lead, engine)
         if held is None:
@@ -95,14 +111,26 @@ async def _lead_then_sync(
                 await asyncio.wait_for(stop.wait(), LEADER_CHECK_SECONDS)
             continue
         log.info("agent state sync: this process writes the agents' states")
-        until = asyncio.Event()
-        watch = asyncio.create_task(_watch_lead(held, stop, until))
+        sync.lead(True)
         try:
-            await _sync(config, until, book)
+            await _hold(held, stop)
         finally:
-            watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
+            sync.lead(False)
             await asyncio.to_thread(_release, held)
+
+
+async def _hold(connection: Connection, stop: asyncio.Event) -> None:
+    """Until stop, or until the lock's connection died (another process may lead then)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), LEADER_CHECK_SECONDS)
+        if stop.is_set():
+            return
+        try:
+            await asyncio.to_thread(_still_there, connection)
+        except Exception as exc:
+            log.warning("agent state sync: the sync lock's connection died (%r); standing by", exc)
+            return
 
 
 def _try_lead(engine: Engine) -> Connection | None:
@@ -129,37 +157,6 @@ def _release(connection: Connection) -> None:
         connection.close()  # the session ends: PostgreSQL releases the lock
 
 
-async def _watch_lead(connection: Connection, stop: asyncio.Event, until: asyncio.Event) -> None:
-    """Sets until on stop, or when the lock's connection died (another process may lead)."""
-    while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), LEADER_CHECK_SECONDS)
-        if stop.is_set():
-            until.set()
-            return
-        try:
-            await asyncio.to_thread(_still_there, connection)
-        except Exception as exc:
-            log.warning("agent state sync: the sync lock's connection died (%r); standing by", exc)
-            until.set()
-            return
-
-
 def _still_there(connection: Connection) -> None:
     connection.scalar(select(1))
     connection.commit()
-
-
-async def _sync(config: HotlineConfig, stop: asyncio.Event, book: SeatBook) -> None:
-    """One AMI client per node, the sync over them, until stop; the clients closed after."""
-    assert config.cluster is not None
-    links: dict[str, AMIClient] = {
-        node.name: node_ami_client(config, node) for node in config.cluster.nodes
-    }
-    sync = DeviceStateSync(
-        links, book.seat_of, grace_seconds=config.cluster.node_lost_grace_seconds
-    )
-    try:
-        await sync.run(stop)
-    finally:
-        await asyncio.gather(*(link.close() for link in links.values()), return_exceptions=True)

@@ -403,3 +403,23 @@ async def test_the_runner_spreads_an_auto_pause_to_the_other_node() -> None:
     assert not any(name == "QueuePause" for name, _ in one.actions)
     stop.set()
     await task
+
+
+async def test_a_standby_follows_everything_writes_nothing_and_on_taking_over_sends_it_all() -> (
+    None
+):
+    one, two = FakeLink(), FakeLink()
+    sync = DeviceStateSync(
+        {"ast1": one, "ast2": two}, clock=Clock(), tick_seconds=0.05, writing=False
+    )
+    stop = asyncio.Event()
+    task = await running(sync, stop)
+    one.emit(queue_event("AgentCalled", "ast1-1.1"))
+    one.emit(queue_event("AgentConnect", "ast1-1.1"))
+    await eventually(lambda: sync.core.state_of("s1") == INUSE or None, timeout=5)
+    await asyncio.sleep(0.1)
+    assert one.writes == two.writes == []
+    sync.lead(True)  # the writer died: this process takes over
+    await eventually(lambda: one.state("s1") == two.state("s1") == "INUSE", timeout=5)
+    stop.set()
+    await task
