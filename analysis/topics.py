@@ -124,9 +124,12 @@ def choose_k(weights: sparse.csr_matrix, settings: TopicsConfig) -> int | None:
     the ranking of the k is the same at a fraction of the cost; only the chosen k is
     fitted in full. Ties keep the smaller k.
     """
+    candidates = _k_range(settings, *weights.shape)
+    if len(candidates) <= 1:  # nothing to choose between (a quiet category: one k allowed)
+        return candidates[0] if candidates else None
     present = (weights > 0).astype(np.int32).tocsc()
     best: tuple[float, int] | None = None
-    for k in _k_range(settings, *weights.shape):
+    for k in candidates:
         with warnings.catch_warnings():  # a short fit is meant not to converge
             warnings.simplefilter("ignore", ConvergenceWarning)
             term_topic = _nmf(k, settings, CHOOSE_ITERATIONS).fit(weights).components_
