@@ -43,6 +43,7 @@ from itsdangerous import BadSignature, SignatureExpired
 from core import periods
 from core.config import HotlineConfig
 from core.phone_numbers import is_valid, mask
+from core.recording_keys import recordings_root, resolve
 from core.vocabulary import AttemptOutcome, CallDirection, CallStep
 from dashboard.audit import audit, count_actions
 from dashboard.auth import Keys, Viewer, client_address, recording_viewer
@@ -263,8 +264,8 @@ def call_page(request: Request, call_id: CallId, viewer: Listener) -> Response:
         stored = _recording_path(call, kind)
         if not stored:
             continue
-        path = FilePath(stored)
-        present = path.is_file() and _inside(path, config.recordings_dir)
+        path = resolve(stored, recordings_root(config))
+        present = path.is_file() and _inside(path, recordings_root(config))
         item = {"kind": kind, "label": label, "present": present, "wave": ""}
         if present:
             nonce = secrets.token_urlsafe(9)
@@ -382,8 +383,9 @@ def media(request: Request, token: str, viewer: Listener) -> Response:
         raise HTTPException(403, "您的角色不能下载录音 / your role may not download")
     call, _ = _visible_call(request, viewer, call_id)
     stored = _recording_path(call, kind)
-    path = FilePath(stored) if stored else None
-    if path is None or not _inside(path, config.recordings_dir) or not path.is_file():
+    root = recordings_root(config)
+    path = resolve(stored, root) if stored else None
+    if path is None or not _inside(path, root) or not path.is_file():
         raise HTTPException(404, "录音文件不存在 / the recording file is missing")
     ranged = request.headers.get("range", "")
     if not viewer.may_download and not ranged:

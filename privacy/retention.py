@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import HotlineConfig
 from core.phone_numbers import mask_in_text
+from core.recording_keys import recordings_root
 from db.session import unit_of_work
 from privacy.store import (
     expire_transcripts,
@@ -60,21 +61,31 @@ def _dated_folders(root: Path, before: date) -> list[Path]:
 def expire_recordings(
     sessions: sessionmaker[Session], root: Path, before: date, report: RetentionReport
 ) -> None:
-    """Delete recordings in dated folders older than before, except open tickets' ones."""
+    """Delete recordings in dated folders older than before, except open tickets' ones.
+
+    A row names a file by its absolute path (one box) or by its key in a
+    cluster's store (core.recording_keys): both names are looked for.
+    """
     note = f"recording deleted by retention on {date.today()} (older than {before})"
     for folder in _dated_folders(root, before):
-        files = [str(p) for p in sorted(folder.glob("*.wav"))]
+        files = sorted(folder.glob("*.wav"))
+        names = {p: _names(p, root) for p in files}
         with unit_of_work(sessions) as session:
-            keep = recordings_of_open_tickets(session, files)
-            for path in files:
-                if path in keep:
-                    report.recordings_kept_for_open_tickets.append(path)
+            keep = recordings_of_open_tickets(session, [n for ns in names.values() for n in ns])
+            for path, (absolute, key) in names.items():
+                if keep & {absolute, key}:
+                    report.recordings_kept_for_open_tickets.append(absolute)
                     continue
-                Path(path).unlink(missing_ok=True)
-                forget_recording(session, path, note)
-                report.recordings_deleted.append(path)
+                path.unlink(missing_ok=True)
+                forget_recording(session, absolute, note, key=key)
+                report.recordings_deleted.append(absolute)
         if not any(folder.iterdir()):
             folder.rmdir()
+
+
+def _names(path: Path, root: Path) -> tuple[str, str]:
+    """The names a row may give a recording: its absolute path and its store key."""
+    return str(path), path.relative_to(root).as_posix()
 
 
 def expire_cdrs(sessions: sessionmaker[Session], master: Path, before: datetime) -> int:
@@ -139,7 +150,7 @@ def run_retention(
     report = RetentionReport()
     local_today = now.astimezone(config.tz).date()
     expire_recordings(
-        sessions, config.recordings_dir, local_today - timedelta(days=days.recordings), report
+        sessions, recordings_root(config), local_today - timedelta(days=days.recordings), report
     )
     with unit_of_work(sessions) as session:
         report.transcripts_cleared = expire_transcripts(

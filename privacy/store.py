@@ -38,12 +38,14 @@ def recordings_of_open_tickets(session: Session, paths: Iterable[str]) -> set[st
     return {p for p in kept if p}
 
 
-def forget_recording(session: Session, path: str, note: str) -> None:
-    """A deleted recording: calls and tickets stop naming it (the call says why); audited."""
-    for call in session.scalars(select(Call).where(Call.recording_path == path)):
+def forget_recording(session: Session, path: str, note: str, key: str | None = None) -> None:
+    """A deleted recording: calls and tickets stop naming it, by its path or its store key
+    (the call says why); audited once, under its path."""
+    names = [path] if key is None or key == path else [path, key]
+    for call in session.scalars(select(Call).where(Call.recording_path.in_(names))):
         call.recording_path = None
         call.note = note if not call.note else f"{call.note}; {note}"
-    for ticket in session.scalars(select(Ticket).where(Ticket.recording_path == path)):
+    for ticket in session.scalars(select(Ticket).where(Ticket.recording_path.in_(names))):
         ticket.recording_path = None
     record_deletion(session, "recording", path, note)
 

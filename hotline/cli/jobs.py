@@ -32,6 +32,7 @@ def worker_command(
     verbose: bool = False,
 ) -> None:
     """Take jobs until Ctrl-C: transcripts with the model loaded once, and the periodic passes."""
+    from core.recording_keys import recordings_root
     from hotline.app import reconcile_once
     from hotline.jobs import HOUSEKEEPING_WORK, QUEUES, HousekeepingWork, build_jobs_app, run_worker
     from ivr.jobs import QUEUE as TRANSCRIPTION
@@ -57,7 +58,7 @@ def worker_command(
         if not queues:
             raise typer.Exit(code=1)
     context = {
-        WORK: TranscriptionWork(sessions(cfg), model),
+        WORK: TranscriptionWork(sessions(cfg), model, recordings_root(cfg)),
         HOUSEKEEPING_WORK: HousekeepingWork(reconcile=lambda: reconcile_once(cfg)),
     }
     with contextlib.suppress(KeyboardInterrupt):
