@@ -706,6 +706,10 @@ class ClusterConfig(Section):
     # a node whose AMI is down and that Kamailio marks inactive this long is lost: its
     # attempts in flight are settled once (partial or failed "node lost"), never re-sent
     node_lost_grace_seconds: int = Field(10, ge=1, le=600)
+    # the node daemon: a recording unchanged this long, its channel gone, is shipped ...
+    ship_settle_seconds: float = Field(10.0, ge=1.0, le=600.0)
+    # ... and it looks for call records and finished recordings this often
+    ship_interval_seconds: float = Field(3.0, ge=0.5, le=300.0)
 
     @field_validator("database_url")
     @classmethod

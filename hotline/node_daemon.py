@@ -96,7 +96,15 @@ async def ship_once(
 def run_node_daemon(config: HotlineConfig, node_name: str) -> None:
     """Ship the node's records and recordings every few seconds until SIGTERM or SIGINT."""
     parts = node_parts(config, node_name)  # an unknown node fails before anything starts
-    asyncio.run(serve_node(config, parts))
+    cluster = cluster_of(config)
+    asyncio.run(
+        serve_node(
+            config,
+            parts,
+            pass_seconds=cluster.ship_interval_seconds,
+            settle=cluster.ship_settle_seconds,
+        )
+    )
 
 
 async def serve_node(
@@ -104,6 +112,7 @@ async def serve_node(
     parts: NodeDaemonParts,
     stop: asyncio.Event | None = None,
     pass_seconds: float = PASS_SECONDS,
+    settle: float = SETTLE_SECONDS,
 ) -> None:
     """The daemon's loop (stopped by `stop`, or by SIGTERM/SIGINT when none is given)."""
     if stop is None:
@@ -121,7 +130,7 @@ async def serve_node(
         while not stop.is_set():
             try:
                 ami, jobs = await link.client(), await queue.opened()
-                log_report(await ship_once(sessions, parts.disk, ami, jobs))
+                log_report(await ship_once(sessions, parts.disk, ami, jobs, settle=settle))
             except Exception:
                 log.exception("node %s: pass failed; next in %.0f s", parts.disk.node, pass_seconds)
             with contextlib.suppress(TimeoutError):

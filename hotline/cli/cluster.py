@@ -216,4 +216,9 @@ def cluster_node_daemon(
         from hotline.node_daemon import run_node_daemon
     except ImportError:
         raise fail("the node daemon is not built yet (hotline/node_daemon.py)") from None
-    run_node_daemon(cfg, node)
+    from core.config import ConfigError
+
+    try:
+        run_node_daemon(cfg, node)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None

@@ -37,3 +37,26 @@ def test_a_one_box_config_has_no_node_daemon(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path))
     with pytest.raises(ConfigError, match="no cluster: section"):
         node_parts(config, "ast1")
+
+
+def test_the_command_names_an_unknown_node_in_one_line(tmp_path: Path) -> None:
+    """`hotline cluster node-daemon --node ast9`: the known nodes, no traceback."""
+    from typer.testing import CliRunner
+
+    from hotline.cli.main import app
+
+    source = write_config(tmp_path, cluster={})
+    done = CliRunner().invoke(app, ["cluster", "node-daemon", "--node", "ast9", "-c", str(source)])
+    assert done.exit_code != 0, done.output
+    assert "no node 'ast9' (known: ast1, ast2)" in done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+
+
+def test_the_daemons_pace_comes_from_the_config(tmp_path: Path) -> None:
+    config = load_config(
+        write_config(tmp_path, cluster={"ship_settle_seconds": 4, "ship_interval_seconds": 1.5})
+    )
+    assert config.cluster is not None
+    assert (config.cluster.ship_settle_seconds, config.cluster.ship_interval_seconds) == (4, 1.5)
+    with pytest.raises(ConfigError, match="ship_interval_seconds"):
+        load_config(write_config(tmp_path / "bad", cluster={"ship_interval_seconds": 0}))
