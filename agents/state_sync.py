@@ -191,8 +191,11 @@ class DeviceStateSync:
         while True:
             event = await events.get()
             now = self.clock()
-            self._post(self.core.feed(name, event, now))
-            self._post(self.pauses.feed(name, event, now))
+            try:
+                self._post(self.core.feed(name, event, now))
+                self._post(self.pauses.feed(name, event, now))
+            except Exception:  # one odd event must not stop the node's sync
+                log.exception("agent state sync: %s event of %s not followed", event.name, name)
 
     def _post(self, actions: Iterable[Write]) -> None:
         for action in actions:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from agents.device_state import (
     AgentStates,
     DeviceState,
@@ -421,5 +423,27 @@ async def test_a_standby_follows_everything_writes_nothing_and_on_taking_over_se
     assert one.writes == two.writes == []
     sync.lead(True)  # the writer died: this process takes over
     await eventually(lambda: one.state("s1") == two.state("s1") == "INUSE", timeout=5)
+    stop.set()
+    await task
+
+
+async def test_an_event_the_core_cannot_read_is_logged_and_the_sync_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    one, two = FakeLink(), FakeLink()
+    sync = DeviceStateSync({"ast1": one, "ast2": two}, clock=Clock(), tick_seconds=0.05)
+    stop = asyncio.Event()
+    task = await running(sync, stop)
+    feed = sync.core.feed
+
+    def fussy(node: str, event: AMIEvent, now: float) -> list[SetState]:
+        if event.get("Uniqueid") == "ast1-odd":
+            raise ValueError("odd")
+        return feed(node, event, now)
+
+    monkeypatch.setattr(sync.core, "feed", fussy)
+    one.emit(queue_event("AgentCalled", "ast1-odd"))
+    one.emit(queue_event("AgentCalled", "ast1-1.1"))
+    await eventually(lambda: two.state("s1") == "RINGING", timeout=5)
     stop.set()
     await task
