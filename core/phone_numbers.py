@@ -78,7 +78,9 @@ def for_log(number: str | None) -> str:
     return (number or "") if _log_full_numbers else mask(number)
 
 
-LONG_DIGITS = re.compile(r"(?<![0-9.-])\+?[0-9]{7,}(?![0-9.])")
+# 7+ digits, not part of an id (1764130000.42, ast1-1764130000.42); a number that ends a
+# sentence or a file name (…_13800138000.wav) is still a number
+LONG_DIGITS = re.compile(r"(?<![0-9.-])\+?[0-9]{7,}(?![0-9]|\.[0-9])")
 
 
 def mask_in_text(text: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.phone_numbers import BadPhoneNumber, checked, from_caller_id, is_valid, mask
+from core.phone_numbers import BadPhoneNumber, checked, from_caller_id, is_valid, mask, mask_in_text
 
 
 @pytest.mark.parametrize("number", ["13812345678", "+8613812345678", "110", "6001"])
@@ -74,3 +74,12 @@ def test_whatever_comes_in_a_stored_caller_is_valid_or_unknown(raw: str) -> None
     shown = mask(stored)
     assert len(shown) == len(stored)
     assert sum(c.isdigit() for c in shown) <= 7  # never the whole number
+
+
+def test_a_number_ending_a_file_name_is_masked_in_log_text() -> None:
+    """Recording names end with the caller's number: `…_13800138000.wav` in a log line."""
+    line = "shipped 2026/11/26/ast1-1700000000.12_13800138000.wav (call ast1-1700000000.12)"
+    shown = mask_in_text(line)
+    assert "13800138000" not in shown
+    assert "ast1-1700000000.12" in shown  # the Uniqueid is an id, not a number to hide
+    assert mask_in_text("caller 13800138000.") == f"caller {mask('13800138000')}."
