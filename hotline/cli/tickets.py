@@ -50,9 +50,7 @@ def import_tickets(
         columns = [TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("import", total=total)
-            report = Importer(factory, cfg).run(
-                items, lambda n: progress.advance(task, n), chunk
-            )
+            report = Importer(factory, cfg).run(items, lambda n: progress.advance(task, n), chunk)
     except ImportFileError as exc:
         raise fail(str(exc)) from None
     _audit_import(factory, file, report.summary())
