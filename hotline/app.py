@@ -47,12 +47,13 @@ from db.session import make_engine, make_session_factory, unit_of_work
 from hotline.health import Check, Probe, RobotRef, disk_check, operations_app
 from hotline.jobs import jobs_enabled
 from hotline.kb_answers import StoreAnswers
+from hotline.live_calls import cluster_live_calls
 from hotline.priority import as_background, as_ordinary, favour_call_path
 from ivr.call_end import CallEndRoute
 from ivr.diagnostics import echo_route
 from ivr.inbound import InboundFlow
 from ivr.kb_flow import vosk_recognizer
-from ivr.reconcile import ReconcileReport, reconcile_now
+from ivr.reconcile import ReconcileReport, reconcile, reconcile_now
 from ivr.store import IvrStore, ivr_operations
 from ivr.transcribe import Transcriber
 from links.ami import ami_client
@@ -249,9 +250,19 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
 async def reconcile_once(
     config: HotlineConfig, settle_seconds: int | None = None
 ) -> ReconcileReport:
-    """`hotline reconcile`: one pass, asking Asterisk for live calls when AMI answers."""
+    """`hotline reconcile`: one pass, asking Asterisk for live calls when AMI answers.
+
+    In a cluster every node's AMI is asked, and a node found down has no calls
+    left (hotline.live_calls): its calls in progress get their tickets now.
+    """
     engine = make_engine(config.database_url, False, config.database.busy_timeout_ms)
     store = IvrStore(config, make_session_factory(engine))
+    if config.cluster is not None:
+        try:
+            live = await cluster_live_calls(config)
+            return await asyncio.to_thread(reconcile, store, settle_seconds, live)
+        finally:
+            engine.dispose()
     ami: AMIClient | None = ami_client(config)
     try:
         await ami.connect()  # type: ignore[union-attr]

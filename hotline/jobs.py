@@ -10,8 +10,9 @@ through the same `ivr.transcribe.transcribe_ticket`.
 
 Workers beat every `HEARTBEAT_SECONDS`; a worker silent for `STALLED_SECONDS`
 is taken for dead, and `retry_stalled_jobs` puts its running jobs back in the
-queue. The transcript is written once all the same: a retried job finds the
-ticket no longer waiting when the dead worker had already written it.
+queue (`JobTimers`; a test shortens them with HOTLINE_JOBS_STALLED_SECONDS).
+The transcript is written once all the same: a retried job finds the ticket
+no longer waiting when the dead worker had already written it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,27 @@ STALLED_SECONDS = 20.0  # four missed beats: the worker is dead, its jobs go bac
 STALLED_CRON = "* * * * * */10"  # every 10 s (croniter: seconds are the sixth field)
 # jobs on a PostgreSQL store without `cluster:` too (a bigger single box) when it is "1"
 JOBS_SWITCH = "HOTLINE_JOBS"
+# tests only (tests/live/test_cluster.py): a shorter stalled-worker timeout, so a killed
+# transcription worker's job comes back in seconds; to become a `cluster.jobs` setting
+STALLED_SWITCH = "HOTLINE_JOBS_STALLED_SECONDS"
+
+
+@dataclass(frozen=True)
+class JobTimers:
+    """How often workers beat, when a silent one is dead, how often its jobs are looked for."""
+
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    stalled_seconds: float = STALLED_SECONDS
+    recovery_cron: str = STALLED_CRON
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> JobTimers:
+        """The defaults, or the test's shorter timeout (beats at a quarter of it, as 5 s of 20)."""
+        wanted = environ.get(STALLED_SWITCH)
+        if not wanted:
+            return cls()
+        stalled = max(float(wanted), 2.0)
+        return cls(stalled / 4, stalled, cron_every(stalled / 2))
 
 
 def jobs_enabled(config: HotlineConfig, environ: Mapping[str, str] = os.environ) -> bool:
@@ -88,12 +110,15 @@ def build_jobs_app(config: HotlineConfig, max_connections: int = 4) -> App:
     )
     app = App(connector=connector)
     register_transcription(app)
-    register_housekeeping(app, config.ivr.reconcile_interval_seconds)
+    register_housekeeping(app, config.ivr.reconcile_interval_seconds, JobTimers.from_environ())
     return app
 
 
-def register_housekeeping(app: App, reconcile_seconds: float) -> None:
+def register_housekeeping(
+    app: App, reconcile_seconds: float, timers: JobTimers | None = None
+) -> None:
     """The periodic passes: the reconciler, and recovery of a dead worker's jobs."""
+    timers = timers or JobTimers()
 
     @app.periodic(cron=cron_every(reconcile_seconds), periodic_id="reconcile")
     @app.task(name="reconcile", queue=HOUSEKEEPING, queueing_lock="reconcile", pass_context=True)
@@ -103,7 +128,7 @@ def register_housekeeping(app: App, reconcile_seconds: float) -> None:
         if isinstance(work, HousekeepingWork) and work.reconcile is not None:
             await work.reconcile()
 
-    @app.periodic(cron=STALLED_CRON, periodic_id="retry_stalled_jobs")
+    @app.periodic(cron=timers.recovery_cron, periodic_id="retry_stalled_jobs")
     @app.task(
         name="retry_stalled_jobs",
         queue=HOUSEKEEPING,
@@ -112,7 +137,7 @@ def register_housekeeping(app: App, reconcile_seconds: float) -> None:
     )
     async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
         """Jobs left running by a worker whose heartbeat stopped go back in the queue."""
-        return await retry_stalled(context.app)
+        return await retry_stalled(context.app, timers.stalled_seconds)
 
 
 async def retry_stalled(app: App, stalled_seconds: float = STALLED_SECONDS) -> int:
@@ -143,6 +168,7 @@ async def run_worker(
     concurrency: int = 1,
     name: str | None = None,
     stop: asyncio.Event | None = None,
+    timers: JobTimers | None = None,
 ) -> None:
     """Take jobs until SIGINT or SIGTERM (or `stop`): one lane per queue, each its own worker.
 
@@ -152,6 +178,7 @@ async def run_worker(
     `concurrency` is the transcription lane's; housekeeping runs one at a time.
     A stop lets each lane finish the job in hand.
     """
+    timers = timers or JobTimers.from_environ()
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -165,8 +192,8 @@ async def run_worker(
                     concurrency=concurrency if queue == TRANSCRIPTION else 1,
                     name=f"{name or 'worker'}-{queue}",
                     additional_context=dict(context),
-                    update_heartbeat_interval=HEARTBEAT_SECONDS,
-                    stalled_worker_timeout=STALLED_SECONDS,
+                    update_heartbeat_interval=timers.heartbeat_seconds,
+                    stalled_worker_timeout=timers.stalled_seconds,
                     install_signal_handlers=False,
                 ),
                 name=f"jobs-{queue}",

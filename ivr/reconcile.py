@@ -12,7 +12,12 @@ Anything younger than `ivr.reconcile_settle_seconds` may still be in progress
 and is left for the next run. A call counts as ended only when its hang-up was
 recorded or Asterisk no longer has its channel (`live`: the Uniqueids AMI
 lists now); without AMI, only when it is older than the longest call the
-FastAGI server lets run (`agi.handler_timeout`). A pass looks only at the
+FastAGI server lets run (`agi.handler_timeout`). In a cluster (issue 22)
+every node is asked (`LiveCalls`): a node that is down (its AMI unreachable
+and the SIP front no longer sending it calls) carries no call any more, so
+its calls in progress get their tickets on the next pass, marked as lost with
+the node; a node that only could not be asked keeps its calls open until the
+longest call. A pass looks only at the
 recordings folders of today and yesterday (local time) and at the calls of
 those days, so its cost does not grow with the hotline's history.
 """
@@ -26,7 +31,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from core.phone_numbers import mask_in_text
+from core.recording_keys import recordings_root, resolve
 from core.telemetry import RECONCILE_FINDINGS
 from core.vocabulary import CallStep
 from db.calls import (
@@ -36,6 +45,7 @@ from db.calls import (
     known_recording_paths,
     known_uniqueids,
 )
+from db.models import Call, Ticket
 from db.session import unit_of_work
 from ivr import recordings
 from ivr.store import CallEnd, IvrStore
@@ -44,11 +54,38 @@ from telephony.ami import AMIClient, AMIError
 log = logging.getLogger(__name__)
 
 
+NODE_LOST_CAUSE = "node lost"  # calls.hangup_cause of a call whose node died under it
+
+
+@dataclass(frozen=True)
+class LiveCalls:
+    """Which calls Asterisk still carries, as far as the nodes can tell.
+
+    `uniqueids`: the channels of every node that answered (None: none could
+    be asked, as on one box without AMI). `down`: nodes that are gone, whose
+    calls are all over. `unknown`: nodes that could not be asked but are not
+    known to be gone: their calls close only when older than any call can be.
+    """
+
+    uniqueids: set[str] | None
+    down: frozenset[str] = frozenset()
+    unknown: frozenset[str] = frozenset()
+
+    def is_over(self, call: Call, longest: datetime) -> bool:
+        """Whether a call with no ticket has ended, as far as anyone can tell."""
+        if call.ended_at is not None or call.node in self.down:
+            return True
+        if self.uniqueids is None or call.node in self.unknown:
+            return call.started_at < longest
+        return call.uniqueid not in self.uniqueids
+
+
 @dataclass
 class ReconcileReport:
     spool_applied: int = 0
     spool_left: int = 0
     tickets_for_calls: list[str] = field(default_factory=list)
+    tickets_for_lost_calls: list[str] = field(default_factory=list)  # their node died
     tickets_for_orphan_recordings: list[str] = field(default_factory=list)
     empty_recordings_removed: list[str] = field(default_factory=list)
     calls_missing_recording: list[tuple[str, str]] = field(default_factory=list)
@@ -60,13 +97,17 @@ class ReconcileReport:
 
 
 def reconcile(
-    store: IvrStore, settle_seconds: int | None = None, live: set[str] | None = None
+    store: IvrStore,
+    settle_seconds: int | None = None,
+    live: set[str] | LiveCalls | None = None,
 ) -> ReconcileReport:
     """One reconciliation pass (synchronous: run it in a thread from async code).
 
     `live`: the Uniqueids of the channels Asterisk has now (None: AMI could not
-    be asked); a call whose channel is live is never closed.
+    be asked), or a cluster's `LiveCalls`; a call whose channel is live is
+    never closed.
     """
+    calls = live if isinstance(live, LiveCalls) else LiveCalls(live)
     config = store.config
     settle = config.ivr.reconcile_settle_seconds if settle_seconds is None else settle_seconds
     report = ReconcileReport()
@@ -81,24 +122,23 @@ def reconcile(
 
     with unit_of_work(store.sessions) as session:
         pending = [
-            (c.uniqueid, c.caller_number, c.did, c.recording_path, c.started_at, c.last_step)
+            Pending(
+                c.uniqueid,
+                c.caller_number,
+                c.did,
+                c.recording_path,
+                c.started_at,
+                c.last_step,
+                c.node if c.ended_at is None and c.node in calls.down else None,
+            )
             for c in calls_without_ticket(session, cutoff)
-            if c.ended_at is not None
-            or (c.uniqueid not in live if live is not None else c.started_at < longest)
+            if calls.is_over(c, longest)
         ]
-    for uniqueid, caller, did, recording, started, step in pending:
-        request = recordings.request_path(recording) if recording else None
-        number = _ticket(
-            store,
-            uniqueid,
-            caller or "unknown",
-            did or "",
-            recording,
-            [r for r in (request, _message(recording)) if r],
-            started,
-            CallStep.read(step),
-        )
+    for call in pending:
+        number = _ticket_for_call(store, call)
         report.tickets_for_calls.append(number)
+        if call.lost_with:
+            report.tickets_for_lost_calls.append(number)
 
     found = [r for r in recent if time.time() - _mtime(r.path) >= settle]
     by_call: dict[str, list[recordings.RecordingName]] = {}
@@ -126,12 +166,13 @@ def reconcile(
         report.tickets_for_orphan_recordings.append(number)
 
     since = datetime.combine(days[0], datetime.min.time(), config.tz)
+    root = recordings_root(config)
     whole = [str(r.path) for r in recent if not r.is_request]
     with unit_of_work(store.sessions) as session:
         report.calls_missing_recording = [
             (uid, path)
             for uid, path in calls_with_recording_since(session, since)
-            if not Path(path).exists()
+            if not resolve(path, root).exists()  # a cluster's rows name store keys
         ]
         named = known_recording_paths(session, whole)
     report.recordings_without_call = [
@@ -141,6 +182,58 @@ def reconcile(
     ]
     _log(report)
     return report
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A call that is over and has no ticket yet, as its row says."""
+
+    uniqueid: str
+    caller: str | None
+    did: str | None
+    recording: str | None
+    started_at: datetime
+    step: str | None
+    lost_with: str | None  # the node that died under the call, if it did
+
+
+def _ticket_for_call(store: IvrStore, call: Pending) -> str:
+    """The call's ticket; a call whose node died is marked so, on its row and its ticket."""
+    request = recordings.request_path(call.recording) if call.recording else None
+    end = CallEnd(
+        call.uniqueid,
+        call.caller or "unknown",
+        call.did or "",
+        call.recording,
+        [r for r in (request, _message(call.recording)) if r],
+        NODE_LOST_CAUSE if call.lost_with else None,
+        CallStep.read(call.step),
+        call.started_at,
+    )
+
+    def write(session: Session) -> str:
+        number = store.apply_call_end(session, end)
+        if call.lost_with:
+            note_node_lost(session, number, call.lost_with)
+        return number
+
+    number = store.transaction(write)
+    if call.lost_with:
+        log.warning(
+            "call %s: node %s died during the call; ticket %s",
+            call.uniqueid,
+            call.lost_with,
+            number,
+        )
+    return number
+
+
+def note_node_lost(session: Session, number: str, node: str) -> None:
+    """Say on the ticket that the call's node died under it (the caller did not hang up)."""
+    ticket = session.scalars(select(Ticket).where(Ticket.number == number)).one()
+    note = f"节点 {node} 在通话中失联 node {node} lost during the call"
+    if note not in (ticket.description or ""):
+        ticket.description = f"{ticket.description}; {note}" if ticket.description else note
 
 
 def _remove_empty(store: IvrStore, found: list[recordings.RecordingName], settle: int) -> list[str]:
