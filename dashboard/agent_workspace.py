@@ -256,6 +256,7 @@ def _pop(request: Request, viewer: Viewer, session: Any, uniqueid: str) -> dict[
         did=did,
         queue=ring.queue if ring else "",
         state=ring.state if ring else "ended",
+        caller_name=ring.caller_name if ring else "",  # 常见问题转人工: the caller pressed 0
     )
 
 

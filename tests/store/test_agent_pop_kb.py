@@ -113,3 +113,29 @@ def test_agent_called_keeps_the_caller_name_the_flow_set() -> None:
     )
     ring = desk.ring("a1")
     assert ring is not None and ring.caller_name == OPERATOR_MARK
+
+
+def test_the_workspace_pop_says_the_ringing_caller_pressed_zero(site: Site) -> None:  # noqa: F811
+    """The caller name of the ring (AMI's AgentCalled) reaches the pop the agent's page reads."""
+    client, _, _, sessions = site
+    heard_on_the_call(sessions, "1800000006.1", ["heating"])
+    answered(sessions, "1800000006.1")
+    agent_in(client)
+    desk = client.app.state.desk  # type: ignore[attr-defined]
+    desk.feed(
+        AMIEvent(
+            "AgentCalled",
+            {
+                "MemberName": "a1",
+                "Uniqueid": "1800000006.1",
+                "Linkedid": "1800000006.1",
+                "Channel": "PJSIP/citizen-00000006",
+                "CallerIDNum": "13911112222",
+                "CallerIDName": OPERATOR_MARK,
+                "Queue": "hotline-agents",
+                "Interface": "PJSIP/a1",
+            },
+        )
+    )
+    pop = client.get("/agent/pop", params={"uniqueid": "1800000006.1"}).json()
+    assert pop["kb"]["operator"] is True and "按0" in pop["queue"]
