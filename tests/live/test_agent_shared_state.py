@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from uuid import uuid4
 
 import pytest
 
+from agents.cluster_control import ensure_state
 from agents.control import Membership, log_in
 from agents.device_state import DeviceState, state_interface
 from agents.state_sync import DeviceStateSync
@@ -151,3 +153,21 @@ async def test_the_sync_follows_a_real_queue_call_ring_talk_and_end(
     assert seen[0] == "NOT_INUSE" and seen[-1] == "NOT_INUSE", seen
     assert synced.applied["ast1"] >= 2  # at least INUSE and NOT_INUSE were written by the sync
     assert synced.core.state_of(agent.endpoint) == DeviceState.NOT_INUSE
+
+
+async def test_log_in_on_the_robots_user_makes_an_unset_state_not_in_use_and_leaves_a_set_one(
+    hotline: Hotline, ami: AMIClient
+) -> None:
+    link = ami_client(hotline.config)  # the user a cluster's console and sync log in with
+    await link.connect()
+    try:
+        fresh = Membership("x", "Local/x@sim-agent", (QUEUE,), f"Custom:agent-t{uuid4().hex[:10]}")
+        variable = f"DEVICE_STATE({fresh.state_interface})"
+        assert (await link.action("Getvar", Variable=variable)).get("Value") == "UNKNOWN"
+        await ensure_state(link, fresh)
+        assert (await link.action("Getvar", Variable=variable)).get("Value") == "NOT_INUSE"
+        await link.action("Setvar", Variable=variable, Value=DeviceState.INUSE)
+        await ensure_state(link, fresh)
+        assert (await link.action("Getvar", Variable=variable)).get("Value") == "INUSE"
+    finally:
+        await link.close()
