@@ -50,8 +50,13 @@ def state_interface(seat: str) -> str:
 
 
 def seat_of_interface(interface: str) -> str | None:
-    """The seat a member interface rings: `PJSIP/s1@sip-front`, `PJSIP/s1`, `Local/s1@ctx`."""
+    """The seat a member interface rings: `PJSIP/s1@sip-front`, `PJSIP/s1`, `Local/s1@ctx`.
+
+    `PJSIP/<endpoint>/sip:s1@host` (an endpoint's settings, any URI) rings the URI's user.
+    """
     tech, _, rest = interface.partition("/")
+    if tech == "PJSIP" and "/" in rest:
+        rest = rest.split("/", 1)[1].removeprefix("sips:").removeprefix("sip:")
     seat = rest.split("@", 1)[0]
     if tech not in ("PJSIP", "Local") or not seat or not seat.isascii():
         return None

@@ -13,14 +13,19 @@ would flip each other for ever. So each write is remembered per node as
 expected: an event that matches it is the echo and is only checked against the
 newest pause (a node that an older write reached after a newer one gets the
 newest again). Any other event is the node's own change: the newest one by the
-node's event time wins, and an older one is corrected on its node. A write not
+node's event time wins, and an older one is corrected on its node.
+
+One auto-pause is not the agent's: when the SIP front refuses a node's ring
+because the agent already rings or talks on another node (486), app_queue on
+that node reads the refusal as no answer and auto-pauses them there. An
+auto-pause of an agent who is busy elsewhere is undone on its node, not spread. A write not
 reported back within 10 s is forgotten (its node was away; it gets everything
 again when it comes back).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agents.device_state import event_time, seat_of_interface
@@ -29,6 +34,7 @@ from telephony.ami import AMIEvent
 EVENTS = ("QueueMemberPause",)
 # a write not reported back within this long never will be (the node was away)
 ECHO_SECONDS = 10.0
+AUTO_PAUSE = "Auto-Pause"  # app_queue's reason when a member it rang did not answer
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,8 @@ class PauseStates:
     """The pure core: the newest pause of each agent, and the writes that spread it."""
 
     nodes: Sequence[str]
+    # whether an agent rings or talks on some node now (agents.device_state)
+    busy: Callable[[str], bool] = lambda seat: False
     newest: dict[str, Newest] = field(default_factory=dict)
     # writes not reported back yet, per (node, seat): (the pause, when written)
     expected: dict[tuple[str, str], list[tuple[Pause, float]]] = field(default_factory=dict)
@@ -89,6 +97,11 @@ class PauseStates:
         known = self.newest.get(seat)
         if self._echo(node, seat, pause, now):  # one of our writes, reported back
             return self._correct(node, seat, known, now) if known and known.pause != pause else []
+        if pause == Pause(True, AUTO_PAUSE) and self.busy(seat):
+            # the agent rings or talks elsewhere: the front refused this node's ring with
+            # 486, which app_queue reads as no answer. Undone here, never spread.
+            kept = known or Newest(Pause(False), at, interface)
+            return self._correct(node, seat, kept, now)
         if known is not None and at < known.at:  # an older change than the newest: undone
             return self._correct(node, seat, known, now) if known.pause != pause else []
         self.newest[seat] = Newest(pause, at, interface)
@@ -120,6 +133,9 @@ class PauseStates:
         return False
 
     def _correct(self, node: str, seat: str, known: Newest, now: float) -> list[SetPause]:
+        """Put a node back to the newest pause (unless that write is on its way already)."""
+        if any(sent == known.pause for sent, _ in self.expected.get((node, seat), [])):
+            return []
         return [self._write(node, seat, known, now)]
 
     def _write(self, node: str, seat: str, newest: Newest, now: float) -> SetPause:

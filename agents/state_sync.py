@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agents import shared_pause
-from agents.device_state import EVENTS, AgentStates, SetState, state_interface
+from agents.device_state import EVENTS, AgentStates, DeviceState, SetState, state_interface
 from agents.shared_pause import PauseStates, SetPause
 from telephony.ami import AMIError, AMIEvent
 
@@ -81,7 +81,7 @@ class DeviceStateSync:
         self.links = dict(links)
         self.writing = writing  # a standby follows every event but writes nothing
         self.core = AgentStates(list(self.links), seat_of_login)
-        self.pauses = PauseStates(list(self.links))
+        self.pauses = PauseStates(list(self.links), busy=self._busy)
         self.grace_seconds = grace_seconds
         self.clock = clock
         self.tick_seconds = tick_seconds
@@ -120,6 +120,9 @@ class DeviceStateSync:
                 link.unsubscribe(subscriptions[name])
                 link.on_connect.remove(hooks[name][0])
                 link.on_disconnect.remove(hooks[name][1])
+
+    def _busy(self, seat: str) -> bool:
+        return self.core.state_of(seat) != DeviceState.NOT_INUSE
 
     def lead(self, writing: bool) -> None:
         """Start or stop writing; a new writer first sends every node the whole state.
@@ -190,12 +193,16 @@ class DeviceStateSync:
     async def _follow(self, name: str, events: asyncio.Queue[AMIEvent]) -> None:
         while True:
             event = await events.get()
-            now = self.clock()
             try:
-                self._post(self.core.feed(name, event, now))
-                self._post(self.pauses.feed(name, event, now))
+                self.take(name, event)
             except Exception:  # one odd event must not stop the node's sync
                 log.exception("agent state sync: %s event of %s not followed", event.name, name)
+
+    def take(self, node: str, event: AMIEvent) -> None:
+        """One event of one node into both cores; their writes queued for the nodes."""
+        now = self.clock()
+        self._post(self.core.feed(node, event, now))
+        self._post(self.pauses.feed(node, event, now))
 
     def _post(self, actions: Iterable[Write]) -> None:
         for action in actions:

@@ -48,6 +48,7 @@ def test_the_state_interface_is_named_once_and_the_seat_read_from_any_interface(
     assert seat_of_interface("PJSIP/s7@sip-front") == "s7"
     assert seat_of_interface("PJSIP/s7") == "s7"
     assert seat_of_interface("Local/sa3@sim-agent") == "sa3"
+    assert seat_of_interface("PJSIP/agent-d005/sip:s7@127.0.0.10:5060") == "s7"
     assert seat_of_interface("Custom:agent-s7") is None
     assert seat_of_interface("PJSIP/") is None
     fields = SetState("ast1", "s7", INUSE).ami_fields()

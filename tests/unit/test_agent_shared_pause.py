@@ -75,7 +75,11 @@ def test_two_nodes_changing_at_once_end_on_the_newest_change_everywhere() -> Non
 def test_an_older_change_arriving_late_is_undone_on_its_node() -> None:
     core = PauseStates(NODES)
     core.feed("ast1", paused(READY, 50), 50)
-    assert core.feed("ast2", paused(TRAINING, 40), 51) == [write("ast2", READY)]
+    # a late event from before the change, while the write to its node is on its way: that
+    # write puts the node right; once it has landed, the node is put back again
+    assert core.feed("ast2", paused(TRAINING, 40), 50.05) == []
+    assert core.feed("ast2", paused(READY, 50.1), 50.1) == []  # the write landed
+    assert core.feed("ast2", paused(TRAINING, 45), 51) == [write("ast2", READY)]
     assert core.newest["s1"].pause == READY
 
 
@@ -92,3 +96,22 @@ def test_events_without_a_seat_are_ignored() -> None:
     odd = AMIEvent("QueueMemberPause", {"Interface": "IAX2/far", "Paused": "1"})
     assert core.feed("ast1", odd, 0) == []
     assert core.feed("ast1", AMIEvent("AgentCalled", {"Interface": INTERFACE}), 0) == []
+
+
+def test_an_auto_pause_of_an_agent_busy_elsewhere_is_the_fronts_refusal_undone_there() -> None:
+    core = PauseStates(NODES, busy=lambda seat: seat == "s1")
+    # node 1 rang s1 while s1 talked on node 2: the front's 486, app_queue's Auto-Pause
+    assert core.feed("ast1", paused(AUTO, 100), 100) == [write("ast1", READY)]
+    # the same auto-pause in the member's other queue: that write is on its way already
+    assert core.feed("ast1", paused(AUTO, 100, "hotline-agents-en"), 100) == []
+    assert "s1" not in core.newest  # nothing spread, nothing to replay
+    # the un-pause reported back (once per queue, per write) starts nothing
+    for _ in range(4):
+        core.feed("ast1", paused(READY, 100.1), 100.1)
+    assert core.feed("ast2", paused(READY, 100.2), 100.2) == []
+
+
+def test_a_busy_agent_paused_for_training_is_put_back_to_training_not_to_ready() -> None:
+    core = PauseStates(NODES, busy=lambda seat: True)
+    core.feed("ast1", paused(TRAINING, 50), 50)
+    assert core.feed("ast2", paused(AUTO, 100), 100) == [write("ast2", TRAINING)]
