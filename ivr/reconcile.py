@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,9 +117,11 @@ def reconcile(
     cutoff = now - timedelta(seconds=settle)
     longest = now - timedelta(seconds=config.agi.handler_timeout)
     days = recordings.recent_days(now, config.tz)
-    recent = recordings.scan(config.recordings_dir, days)  # one scan of two folders per pass
-    report.empty_recordings_removed = _remove_empty(store, recent, settle)
-    recent = [r for r in recent if str(r.path) not in report.empty_recordings_removed]
+    root = recordings_root(config)  # a cluster's store (shipped recordings), else the folder
+    name = _namer(root, keys=config.cluster is not None)
+    recent = recordings.scan(root, days)  # one scan of two folders per pass
+    report.empty_recordings_removed = _remove_empty(store, recent, settle, name)
+    recent = [r for r in recent if name(r.path) not in report.empty_recordings_removed]
 
     with unit_of_work(store.sessions) as session:
         pending = [
@@ -150,8 +153,8 @@ def reconcile(
         if uniqueid in known:
             continue
         first = files[0]
-        whole = next((str(f.path) for f in files if not f.is_request), None)
-        requests = [str(f.path) for f in files if f.is_request]
+        whole = next((name(f.path) for f in files if not f.is_request), None)
+        requests = [name(f.path) for f in files if f.is_request]
         started = datetime.fromtimestamp(min(_mtime(f.path) for f in files), UTC)
         number = _ticket(
             store,
@@ -166,19 +169,20 @@ def reconcile(
         report.tickets_for_orphan_recordings.append(number)
 
     since = datetime.combine(days[0], datetime.min.time(), config.tz)
-    root = recordings_root(config)
-    whole = [str(r.path) for r in recent if not r.is_request]
+    whole = [name(r.path) for r in recent if not r.is_request]
     with unit_of_work(store.sessions) as session:
+        # in a cluster a row naming a node's own path waits for its node daemon: not missing
         report.calls_missing_recording = [
             (uid, path)
             for uid, path in calls_with_recording_since(session, since)
-            if not resolve(path, root).exists()  # a cluster's rows name store keys
+            if (config.cluster is None or not Path(path).is_absolute())
+            and not resolve(path, root).exists()  # a cluster's rows name store keys
         ]
         named = known_recording_paths(session, whole)
     report.recordings_without_call = [
-        str(r.path)
+        name(r.path)
         for r in recent
-        if not r.is_request and str(r.path) not in named and time.time() - _mtime(r.path) >= settle
+        if not r.is_request and name(r.path) not in named and time.time() - _mtime(r.path) >= settle
     ]
     _log(report)
     return report
@@ -236,7 +240,12 @@ def note_node_lost(session: Session, number: str, node: str) -> None:
         ticket.description = f"{ticket.description}; {note}" if ticket.description else note
 
 
-def _remove_empty(store: IvrStore, found: list[recordings.RecordingName], settle: int) -> list[str]:
+def _remove_empty(
+    store: IvrStore,
+    found: list[recordings.RecordingName],
+    settle: int,
+    name: Callable[[Path], str],
+) -> list[str]:
     """Header-only recordings (a call that ended before any audio) are deleted, with a note."""
     removed = []
     for rec in found:
@@ -246,11 +255,16 @@ def _remove_empty(store: IvrStore, found: list[recordings.RecordingName], settle
         with unit_of_work(store.sessions) as session:
             forget_empty_recording(
                 session,
-                str(rec.path),
+                name(rec.path),
                 "recording had no audio (ended before anyone spoke); removed",
             )
-        removed.append(str(rec.path))
+        removed.append(name(rec.path))
     return removed
+
+
+def _namer(root: Path, keys: bool) -> Callable[[Path], str]:
+    """How rows name a recording found under root: its store key (cluster), else its path."""
+    return (lambda path: path.relative_to(root).as_posix()) if keys else str
 
 
 def _message(recording: str | None) -> str | None:
