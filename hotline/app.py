@@ -44,9 +44,10 @@ from db.runtime import (
     store_threads,
 )
 from db.session import make_engine, make_session_factory, unit_of_work
+from hotline.agent_sync import run_agent_sync
 from hotline.health import Check, Probe, RobotRef, disk_check, operations_app
 from hotline.jobs import jobs_enabled
-from hotline.kb_answers import StoreAnswers
+from hotline.kb_answers import StoreAnswers, keep_ranked
 from hotline.live_calls import cluster_live_calls
 from hotline.priority import as_background, as_ordinary, favour_call_path
 from ivr.call_end import CallEndRoute
@@ -86,6 +87,7 @@ class Hotline:
     store: IvrStore
     server: FastAGIServer
     transcriber: Transcriber
+    answers: StoreAnswers  # the knowledge base's answers, ranked off the call (keep_ranked)
 
     @property
     def runtime(self) -> StoreRuntime:
@@ -94,7 +96,10 @@ class Hotline:
 
 
 def build_routes(
-    config: HotlineConfig, store: IvrStore, transcriber: Transcriber | None = None
+    config: HotlineConfig,
+    store: IvrStore,
+    transcriber: Transcriber | None = None,
+    answers: StoreAnswers | None = None,
 ) -> dict[str, Handler]:
     """Every FastAGI route the dialplan may call, by script name."""
     prompts = PromptLibrary(config)
@@ -102,7 +107,7 @@ def build_routes(
     # the survey's gateway, on the IVR's runtime: their writes take turns
     robot_store = RobotStore(config, store.sessions, runtime=store.runtime)
     # the knowledge base answers waiting and self-service callers (ivr/kb_flow.py)
-    answers = StoreAnswers(config, store.sessions)
+    answers = answers or StoreAnswers(config, store.sessions)
     inbound = InboundFlow(
         config, prompts, PhraseCache(config), store, answers, vosk_recognizer(speech)
     )
@@ -163,8 +168,9 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
     transcriber = Transcriber(
         config, sessions, SpeechModel(config.speech_model, config.source, config.speech.decoder())
     )
+    answers = StoreAnswers(config, sessions)
     server = FastAGIServer(
-        build_routes(config, store, transcriber),
+        build_routes(config, store, transcriber, answers),
         host=config.agi.host,
         port=config.agi.port if port is None else port,
         handler_timeout=config.agi.handler_timeout,
@@ -173,7 +179,7 @@ def create_hotline(config: HotlineConfig, port: int | None = None) -> Hotline:
         max_connections=config.agi.max_connections,
         mask=mask_in_text,  # telephony imports nothing of ours: it is handed the masking
     )
-    return Hotline(config, sessions, store, server, transcriber)
+    return Hotline(config, sessions, store, server, transcriber, answers)
 
 
 async def every(seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
@@ -244,7 +250,15 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
     if config.callback.enabled and ami is not None:  # missed callers called back, agent first
         dialer = CallbackDialer(config, ami, hotline.sessions)
         jobs.append((3.0, lambda: run_once(dialer), "callbacks"))
-    return [asyncio.create_task(every(s, job, name), name=name) for s, job, name in jobs]
+    tasks = [asyncio.create_task(every(s, job, name), name=name) for s, job, name in jobs]
+    return [*tasks, *kb_ranking(hotline)]
+
+
+def kb_ranking(hotline: Hotline) -> list[asyncio.Task[None]]:
+    """The knowledge base's top entries ranked before a caller asks, and kept fresh."""
+    if not hotline.config.kb.enabled:
+        return []
+    return [asyncio.create_task(keep_ranked(hotline.answers), name="kb ranking")]
 
 
 async def reconcile_once(
@@ -531,7 +545,11 @@ async def run_forever(config: HotlineConfig) -> None:
     probe = Probe(config, hotline.store, hotline.server, ami)
     web = asyncio.create_task(serve_web(config, stop, probe), name="web")
     robot = None
-    if config.robot.enabled:
+    if config.robot.enabled and config.cluster is not None:
+        # one AMI address would dial through one node: a cluster's robots are their own
+        # processes with a link to every node (`hotline robot run`, started by cluster up)
+        log.info("cluster: the robot runs as its own process (hotline robot run), not here")
+    elif config.robot.enabled:
         robot = asyncio.create_task(
             supervise_robot(config, stop, robot=probe.robot, runtime=hotline.runtime), name="robot"
         )
@@ -576,17 +594,29 @@ def worker_config(config: HotlineConfig, name: str) -> HotlineConfig:
 
 
 async def run_worker(config: HotlineConfig) -> None:
-    """A cluster's FastAGI worker until SIGINT/SIGTERM: FastAGI and its /healthz, nothing else.
+    """A cluster's FastAGI worker until SIGINT/SIGTERM: FastAGI and its /healthz, the
+    agents' device-state sync and the knowledge base's ranking.
 
-    No console, no robot, no AMI link and no housekeeping: the job workers
-    transcribe and reconcile, the robots and the node daemons are processes of
-    their own. `config` is `worker_config`'s.
+    No console, no robot and no housekeeping: the job workers transcribe and
+    reconcile, the robots and the node daemons are processes of their own. Its
+    AMI links are the sync's (one per node: every worker follows every node's
+    queue events, the one holding the sync's lock writes). `config` is
+    `worker_config`'s.
     """
     hotline = await start_serving(config)
     stop = stop_on_signals()
     probe = Probe(
         config, hotline.store, hotline.server, worker=True, call_loop=asyncio.get_running_loop()
     )
+    # the agents' shared device states: every worker follows every node, one writes
+    sync = asyncio.create_task(run_agent_sync(config, stop, hotline.sessions), name="agent-sync")
+    ranking = kb_ranking(hotline)
     await serve_web(config, stop, probe, console=False)
+    stop.set()
+    for task in ranking:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await sync
     await hotline.server.stop()
     await hotline.store.close()
