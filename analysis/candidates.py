@@ -130,6 +130,27 @@ def monthly_candidates(
     session: Session, month: str, tz: ZoneInfo, rules: ScoreRules | None = None
 ) -> Candidates:
     """The categories and topics of the 12 months ending at month, scored and ranked."""
+    return ranked_candidates(session, category_measures(session, month, tz, rules), rules)
+
+
+@dataclass(frozen=True)
+class CategoryMeasures:
+    """Everything the candidates need but the stored topics: each category's measures.
+
+    Apart from the ranking so that a run can measure while its topics are still being
+    found, and rank once they are stored (the month's own topics count).
+    """
+
+    month: str
+    months: tuple[str, ...]
+    volumes: dict[str, int]
+    measures: _Measures
+
+
+def category_measures(
+    session: Session, month: str, tz: ZoneInfo, rules: ScoreRules | None = None
+) -> CategoryMeasures:
+    """Volume, months in the top ten, unresolved, returns and districts of each category."""
     rules = rules or ScoreRules()
     months = tuple(shift_month(month, back) for back in range(1 - WINDOW_MONTHS, 1))
     start, end = _bounds(months[0], months[-1], tz)
@@ -144,15 +165,30 @@ def monthly_candidates(
         returns=_returns(session, start, end),
         districts=_districts_above(session, start, end, rules),
     )
+    return CategoryMeasures(month, months, dict(volumes), measures)
+
+
+def ranked_candidates(
+    session: Session, measured: CategoryMeasures, rules: ScoreRules | None = None
+) -> Candidates:
+    """The categories, and the topic labels stored for the window's months, ranked."""
+    rules = rules or ScoreRules()
+    measures = measured.measures
     categories = [
-        measures.candidate(category, None, volume) for category, volume in volumes.items()
+        measures.candidate(category, None, volume) for category, volume in measured.volumes.items()
     ]
     topics = [
         measures.candidate(category, label, volume, top_months)
-        for (category, label), (volume, top_months) in _topic_sizes(session, months).items()
+        for (category, label), (volume, top_months) in _topic_sizes(
+            session, measured.months
+        ).items()
     ]
+    months = len(measured.months)
     return Candidates(
-        month, months, _ranked(categories, rules, len(months)), _ranked(topics, rules, len(months))
+        measured.month,
+        measured.months,
+        _ranked(categories, rules, months),
+        _ranked(topics, rules, months),
     )
 
 

@@ -8,8 +8,8 @@ and the hotline's own boilerplate ("反映", "处理") carry no topic and are dr
 
 Each tokenizer owns a private `jieba.Tokenizer`, never the global one: the user dictionary
 (categories and places) of one city or one test cannot leak into another caller's words.
-Loading jieba's dictionary takes most of a second, so a tokenizer is built once per
-vocabulary and cached.
+Loading jieba's dictionary takes most of a second, so it is read once per process and
+each vocabulary's tokenizer is built once from a copy of it and cached.
 """
 
 from __future__ import annotations
@@ -82,7 +82,10 @@ class TextTokenizer:
     def __init__(self, places: Iterable[str] = (), categories: Iterable[str] = ()) -> None:
         self._places = _place_names(places)
         self._jieba = jieba.Tokenizer()
-        self._jieba.initialize()
+        frequencies, total = _jieba_dictionary()
+        # a private copy: the words added below must not reach another tokenizer
+        self._jieba.FREQ, self._jieba.total = dict(frequencies), total
+        self._jieba.initialized = True
         # a high frequency keeps a place or a category one word even where jieba's own
         # dictionary would split it ("十二连城乡" would otherwise be 十二 / 连 / 城乡)
         own_words = {c.strip() for c in categories if c.strip()} | set(HOTLINE_WORDS)
@@ -211,6 +214,27 @@ def _place_names(names: Iterable[str]) -> frozenset[str]:
     return frozenset(places)
 
 
+@lru_cache(maxsize=1)
+def _jieba_dictionary() -> tuple[dict[str, int], int]:
+    """jieba's own dictionary (word -> frequency, and their total), read once per process.
+
+    Reading it takes most of a second even from jieba's cache file; copying the dict
+    for a new vocabulary takes a few hundredths.
+    """
+    reader = jieba.Tokenizer()
+    reader.initialize()
+    return reader.FREQ, reader.total
+
+
+def load_dictionary() -> None:
+    """Read jieba's dictionary now, so the first tokenizer built later does not wait for it.
+
+    The month's topics run in a worker process that calls this as soon as it starts,
+    while its parent is still reading the store.
+    """
+    _jieba_dictionary()
+
+
 @lru_cache(maxsize=4)
 def _cached(places: frozenset[str], categories: frozenset[str]) -> TextTokenizer:
     return TextTokenizer(places, categories)
@@ -226,11 +250,27 @@ def tokens(text: str | None) -> list[str]:
     return make_tokenizer().tokens(text)
 
 
-def store_tokenizer(session: Session) -> TextTokenizer:
-    """The tokenizer for this store: the tree's place names and the categories in use."""
+@dataclass(frozen=True)
+class Vocabulary:
+    """A store's own words for jieba, as plain values (a worker process can be sent them)."""
+
+    places: tuple[str, ...]
+    categories: tuple[str, ...]
+
+    def tokenizer(self) -> TextTokenizer:
+        return make_tokenizer(self.places, self.categories)
+
+
+def store_vocabulary(session: Session) -> Vocabulary:
+    """The tree's place names (units that are not places left out) and the categories in use."""
     names = session.scalars(select(Department.name).distinct()).all()
     places = [name for name in names if not name.endswith(_UNIT_SUFFIXES)]
     categories = session.scalars(
         select(Ticket.category).where(Ticket.category.is_not(None)).distinct()
     ).all()
-    return make_tokenizer(places, [c for c in categories if c])
+    return Vocabulary(tuple(places), tuple(c for c in categories if c))
+
+
+def store_tokenizer(session: Session) -> TextTokenizer:
+    """The tokenizer for this store: the tree's place names and the categories in use."""
+    return store_vocabulary(session).tokenizer()

@@ -8,7 +8,9 @@ so a quiet category gets two topics and a busy one more, without anyone setting 
 hand. A topic is labelled by its top terms and its three most typical tickets, and is
 new when its terms resemble none of the last three months' topics.
 
-Reading the store is the only side effect: the run writer stores the rows.
+Reading the store is the only side effect: the run writer stores the rows. The reading
+(`month_texts`) and the finding (`topics_of`) are apart, so the finding can run in a
+worker process beside the rest of the month's analysis.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analysis.text import NUMBER, PLACE, TextTokenizer, store_tokenizer
+from analysis.text import NUMBER, PLACE, TextTokenizer, Vocabulary, store_vocabulary
 from core.config import TopicsConfig
 from core.periods import calendar_month
 from db.models import Ticket
@@ -255,6 +257,46 @@ def is_new(
     return all(cosine(terms, earlier) < threshold for earlier in previous)
 
 
+@dataclass(frozen=True)
+class MonthTexts:
+    """What a month's topics are found from, read from the store as plain values.
+
+    Plain so that a worker process can be sent it: `topics_of` then needs no session.
+    `by_category`: category -> (ticket ids, texts), in ticket order.
+    """
+
+    month: str
+    vocabulary: Vocabulary
+    by_category: dict[str, tuple[list[int], list[str]]]
+
+
+def month_texts(session: Session, month: str, tz: ZoneInfo) -> MonthTexts:
+    """The month's categorised texts and the store's vocabulary (see `month_topics`)."""
+    return MonthTexts(month, store_vocabulary(session), _month_texts(session, month, tz))
+
+
+def topics_of(
+    texts: MonthTexts, settings: TopicsConfig, previous: list[dict[str, float]] | None
+) -> list[TopicRow]:
+    """The topics of each category's texts, categories in name order (no store needed)."""
+    tokenizer = texts.vocabulary.tokenizer()
+    rows = []
+    for category, (ids, bodies) in sorted(texts.by_category.items()):
+        for topic in find_topics(ids, bodies, settings, tokenizer):
+            rows.append(
+                TopicRow(
+                    month=texts.month,
+                    category=category,
+                    label=topic.label,
+                    terms=topic.terms,
+                    size=len(topic.member_ids),
+                    typical_ticket_ids=topic.typical_ids,
+                    is_new=is_new(dict(topic.terms), previous, settings.new_topic_cosine),
+                )
+            )
+    return rows
+
+
 def month_topics(
     session: Session,
     month: str,
@@ -268,22 +310,7 @@ def month_topics(
     out so one problem reported twice does not weigh twice. `previous`: the topics of
     the last three months as term -> weight, to mark the new ones.
     """
-    tokenizer = store_tokenizer(session)
-    rows = []
-    for category, (ids, texts) in sorted(_month_texts(session, month, tz).items()):
-        for topic in find_topics(ids, texts, settings, tokenizer):
-            rows.append(
-                TopicRow(
-                    month=month,
-                    category=category,
-                    label=topic.label,
-                    terms=topic.terms,
-                    size=len(topic.member_ids),
-                    typical_ticket_ids=topic.typical_ids,
-                    is_new=is_new(dict(topic.terms), previous, settings.new_topic_cosine),
-                )
-            )
-    return rows
+    return topics_of(month_texts(session, month, tz), settings, previous)
 
 
 def _month_texts(
@@ -308,4 +335,4 @@ def _month_texts(
         if body and body.strip():
             grouped[category][0].append(ticket_id)
             grouped[category][1].append(body)
-    return grouped
+    return dict(grouped)  # a defaultdict of a lambda cannot be sent to a worker

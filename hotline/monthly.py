@@ -11,6 +11,9 @@ from `analysis`), so it is put together here, on the composition floor:
 3. write it all as one run, in one transaction: a failure leaves a `failed` run
    and nothing half-written.
 
+Topics are found in a forked worker process (`analysis.topics_worker`) while this
+process does the rest of step 2: the two halves share nothing but the month's texts.
+
 The daily warning (EARS C2 or EWMA on yesterday's counts) is a run of its own
 kind, `daily`, once per local day after `hotspots.daily.at`; the month is analysed
 once on `hotspots.run_day` for the month before.
@@ -31,6 +34,7 @@ from threadpoolctl import threadpool_limits
 from analysis import accountability, bands, candidates, category_model, runs, summary, surges
 from analysis import topics as topic_analysis
 from analysis.counts import DailyCounts, daily_counts
+from analysis.topics_worker import TopicsWorker
 from core.config import HotlineConfig, project_dir
 from db.models import AnalysisRun, GovernanceTopic
 from db.session import unit_of_work
@@ -133,20 +137,25 @@ def _series(
 def analyse_month(factory: sessionmaker[Session], config: HotlineConfig, month: str) -> MonthResult:
     """Analyse one local month and store it as a run; raises after marking a failed run."""
     summary.month_period(month)  # a malformed month fails here, before anything is written
-    with threadpool_limits(ANALYSIS_THREADS):
+    # the worker is forked before any session is open; it reads jieba's dictionary meanwhile
+    with threadpool_limits(ANALYSIS_THREADS), TopicsWorker(ANALYSIS_THREADS) as worker:
         with unit_of_work(factory) as session:
             _prepare(session, config, month)
         with unit_of_work(factory) as session:
             run_id = runs.start_run(session, month, settings_of(config), code_version()).id
-        return _analyse_run(factory, config, month, run_id)
+        return _analyse_run(factory, config, month, run_id, worker)
 
 
 def _analyse_run(
-    factory: sessionmaker[Session], config: HotlineConfig, month: str, run_id: int
+    factory: sessionmaker[Session],
+    config: HotlineConfig,
+    month: str,
+    run_id: int,
+    worker: TopicsWorker,
 ) -> MonthResult:
     try:
         with unit_of_work(factory) as session:
-            result = _analyse_into(session, config, month, run_id)
+            result = _analyse_into(session, config, month, run_id, worker)
     except Exception as exc:
         with unit_of_work(factory) as session:
             runs.fail_run(session, run_id, f"{type(exc).__name__}: {exc}")
@@ -154,53 +163,69 @@ def _analyse_run(
     return result
 
 
-def _analyse_into(session: Session, config: HotlineConfig, month: str, run_id: int) -> MonthResult:
+def _analyse_into(
+    session: Session, config: HotlineConfig, month: str, run_id: int, worker: TopicsWorker
+) -> MonthResult:
+    """The run's two halves at once: topics in the worker, the rest here; then stored.
+
+    Everything is written in this one transaction, topics last: they are what the
+    category lines and the topic candidates read.
+    """
     run = session.get(AnalysisRun, run_id)
     assert run is not None
     tz = config.tz
+    previous = runs.previous_topic_vectors(session, summary.months_before(month, 3))
+    finding = worker.topics(topic_analysis.month_texts(session, month, tz), config.topics, previous)
     counts = _month_counts(session, config, month)
     flags = surges.weekly_surges(session, month, config.hotspots, tz, counts)
-    previous = runs.previous_topic_vectors(session, summary.months_before(month, 3))
-    month_topics = topic_analysis.month_topics(session, month, config.topics, tz, previous)
     signals = accountability.unit_signals(session, month, config.accountability, tz)
     stored_flags = runs.store_flags(session, run, flags)
-    runs.store_topics(session, run, month_topics)
     runs.store_signals(session, run, signals)
+    tree = summary.Tree(session)
+    measured = candidates.category_measures(session, month, tz)
+    report = _report_without_topics(session, config, month, tree)
+    report["series"] = _series(session, config, stored_flags, month, counts)
 
-    labels: dict[str, list[str]] = {}  # each category's largest topics, two terms of each
-    for topic in sorted(month_topics, key=lambda t: -t.size):
-        labels.setdefault(topic.category, []).append("、".join(topic.label.split("、")[:2]))
-    lines = summary.category_lines(session, month, tz, labels)
+    month_topics = finding.result()
+    runs.store_topics(session, run, month_topics)
+    lines = summary.category_lines(session, month, tz, _labels(month_topics))
+    ranked = candidates.ranked_candidates(session, measured)
+    report["categories"] = [line.as_json() for line in lines]
+    report["candidates"] = [_candidate_json(tree, c) for c in ranked.categories[:10]]
+    report["topic_candidates"] = [_candidate_json(tree, c) for c in ranked.topics[:10]]
+    runs.finish_run(session, run, report)
+    return MonthResult(
+        run_id, len(flags), len(month_topics), len(signals), [line.line for line in lines]
+    )
+
+
+def _report_without_topics(
+    session: Session, config: HotlineConfig, month: str, tree: summary.Tree
+) -> dict[str, Any]:
+    """The run's summary parts that need no topics: the district grid, 每月一题, the KB."""
+    tz = config.tz
     districts, cells = summary.district_grid(
         session, month, tz, config.hotspots.farrington.years_back
     )
-    tree = summary.Tree(session)
     governance = [
         _governance_json(tree, topic, candidates.governance_progress(session, topic, month, tz))
         for topic in session.scalars(
             select(GovernanceTopic).where(GovernanceTopic.start_month <= month)
         )
     ]
-    ranked = candidates.monthly_candidates(session, month, tz)
-    runs.finish_run(
-        session,
-        run,
-        {
-            "categories": [line.as_json() for line in lines],
-            "grid": {
-                "districts": [list(d) for d in districts],
-                "cells": [c.as_json() for c in cells],
-            },
-            "series": _series(session, config, stored_flags, month, counts),
-            "candidates": [_candidate_json(tree, c) for c in ranked.categories[:10]],
-            "topic_candidates": [_candidate_json(tree, c) for c in ranked.topics[:10]],
-            "governance": governance,
-            "kb": _kb_month(session, config, month),
-        },
-    )
-    return MonthResult(
-        run_id, len(flags), len(month_topics), len(signals), [line.line for line in lines]
-    )
+    return {
+        "grid": {"districts": [list(d) for d in districts], "cells": [c.as_json() for c in cells]},
+        "governance": governance,
+        "kb": _kb_month(session, config, month),
+    }
+
+
+def _labels(month_topics: list[topic_analysis.TopicRow]) -> dict[str, list[str]]:
+    """Each category's largest topics, two terms of each, for its 主要反映 line."""
+    labels: dict[str, list[str]] = {}
+    for topic in sorted(month_topics, key=lambda t: -t.size):
+        labels.setdefault(topic.category, []).append("、".join(topic.label.split("、")[:2]))
+    return labels
 
 
 def _kb_month(session: Session, config: HotlineConfig, month: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -252,6 +253,38 @@ def test_a_failing_part_leaves_a_failed_run_that_is_never_shown(
         assert run.status == "failed" and "statsmodels fell over" in (run.summary or "")
         assert runs.latest_run(session, MONTH) is None
         assert session.scalars(select(HotspotFlag)).first() is None
+
+
+def test_a_failure_in_the_topics_worker_fails_the_run_the_same_way(
+    city: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Topics are found in a forked process: its error is the run's error, nothing shown."""
+
+    def broken(*_: object) -> list[object]:
+        raise RuntimeError("NMF fell over")
+
+    monkeypatch.setattr(monthly.topic_analysis, "find_topics", broken)
+    with pytest.raises(RuntimeError, match="NMF fell over"):
+        monthly.analyse_month(city, _config("sqlite://"), MONTH)
+    with unit_of_work(city) as session:
+        (run,) = session.scalars(select(AnalysisRun)).all()
+        assert run.status == "failed"
+        assert runs.summary_of(run) == {"error": "RuntimeError: NMF fell over"}
+        assert runs.latest_run(session, MONTH) is None
+        for table in (HotspotFlag, UnitSignal, Topic):
+            assert session.scalars(select(table)).first() is None
+
+
+def test_the_month_is_analysed_on_a_batch_thread_as_serve_does(
+    city: sessionmaker[Session],
+) -> None:
+    with ThreadPoolExecutor(1, thread_name_prefix="batch") as batch:
+        result = batch.submit(monthly.analyse_month, city, _config("sqlite://"), MONTH).result()
+    with unit_of_work(city) as session:
+        run = session.get(AnalysisRun, result.run_id)
+        assert run is not None and run.status == "done"
+        stored = session.scalars(select(Topic).where(Topic.run_id == run.id)).all()
+        assert len(stored) == result.topics > 0
 
 
 def test_serve_owes_the_daily_warning_after_its_hour_and_the_month_on_its_day(
