@@ -254,17 +254,26 @@ def _repeats(
 
 def _journeys(session: Session, start: datetime, end: datetime) -> list[_Journey]:
     """The ways of the tickets returned or re-dispatched in the month, up to its end."""
-    moved = select(TicketEvent.ticket_id).where(
-        TicketEvent.kind.in_((EventKind.RETURNED, EventKind.REDISPATCHED)),
-        TicketEvent.at >= start,
-        TicketEvent.at < end,
+    # the moved tickets first, then each one's events by its own index: with `IN (moved)`
+    # SQLite walked every move of every month before the end (0.3 s on the demo city)
+    moved = (
+        select(TicketEvent.ticket_id)
+        .where(
+            TicketEvent.kind.in_((EventKind.RETURNED, EventKind.REDISPATCHED)),
+            TicketEvent.at >= start,
+            TicketEvent.at < end,
+        )
+        .distinct()
+        .subquery("moved")
     )
     query = (
         select(
             Ticket.id, Ticket.category, TicketEvent.kind, TicketEvent.department_id, TicketEvent.at
         )
-        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
-        .where(Ticket.id.in_(moved), TicketEvent.kind.in_(MOVES), TicketEvent.at < end)
+        .select_from(moved)
+        .join(TicketEvent, TicketEvent.ticket_id == moved.c.ticket_id)
+        .join(Ticket, Ticket.id == moved.c.ticket_id)
+        .where(TicketEvent.kind.in_(MOVES), TicketEvent.at < end)
         .order_by(Ticket.id, TicketEvent.at, TicketEvent.id)
     )
     journeys: dict[int, _Journey] = {}
