@@ -25,7 +25,7 @@ from analysis.counts import (
     roll_up,
     to_weeks,
 )
-from analysis.farrington import WEEKS_PER_YEAR, farrington_week
+from analysis.farrington import WEEKS_PER_YEAR, farrington_weeks
 from core.config import HotspotsConfig
 
 SeriesRef = tuple[str, int | None, AreaLevel]  # (category, area id, level)
@@ -58,7 +58,7 @@ def weekly_series_of(
 
     A month's flags are charted together: one GROUP BY for all of them (or `counts`,
     daily counts covering `chart_span`, when the caller has them) and one batched
-    detector fit per shown week, not one of each per flag.
+    detector fit for all of them and all their weeks, not one of each per flag and week.
     """
     if not series:
         return []
@@ -82,8 +82,7 @@ def weekly_series_of(
             rows[i] = row[:width]
     expected: list[list[float | None]] = [[] for _ in series]
     upper: list[list[float | None]] = [[] for _ in series]
-    for t in range(history, width):
-        result = farrington_week(rows[:, : t + 1], t, f)
+    for result in farrington_weeks(rows, range(history, width), f):  # all weeks, one fit
         for i in range(len(series)):
             expected[i].append(None if result is None else round(float(result.expected[i]), 2))
             upper[i].append(None if result is None else float(result.upper[i]))

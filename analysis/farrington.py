@@ -23,7 +23,8 @@ numerical precision; the unit tests hold it to that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import stats
@@ -176,12 +177,49 @@ def nb_upper_and_p(
 
 def farrington_week(counts: np.ndarray, t: int, settings: FarringtonConfig) -> WeekResult | None:
     """Week t of each row of counts (series x weeks); None when history is too short."""
+    return farrington_weeks(counts, [t], settings)[0]
+
+
+def farrington_weeks(
+    counts: np.ndarray, weeks: Sequence[int], settings: FarringtonConfig
+) -> list[WeekResult | None]:
+    """`farrington_week` of each of these weeks, in their order, fitted together.
+
+    A baseline's design depends on its week only through how many past years it
+    holds, so the weeks with as many years share one design matrix: their fits are
+    rows of one batch. A chart's 52 weeks are then one fit, not 52 small ones.
+    """
     counts = np.atleast_2d(np.asarray(counts))
-    years = years_available(t, settings)
-    if years == 0 or counts.shape[0] == 0:
-        return None
-    weeks, x_trend = design(t, settings, years)
-    y = counts[:, weeks].astype(float)
+    found: dict[int, WeekResult | None] = {}
+    same_years: dict[int, list[int]] = {}
+    for t in weeks:
+        same_years.setdefault(years_available(t, settings), []).append(t)
+    for years, group in same_years.items():
+        if years == 0 or counts.shape[0] == 0:
+            found.update(dict.fromkeys(group))
+            continue
+        batch = _weeks_at_once(counts, group, years, settings)
+        rows = counts.shape[0]
+        for i, t in enumerate(group):
+            part = slice(i * rows, (i + 1) * rows)
+            found[t] = WeekResult(*(field[part] for field in _arrays(batch)))
+    return [found[t] for t in weeks]
+
+
+def _arrays(result: WeekResult) -> tuple[np.ndarray, ...]:
+    """The result's arrays in field order (dataclasses.astuple would copy them deeply)."""
+    return tuple(getattr(result, field.name) for field in fields(result))
+
+
+def _weeks_at_once(
+    counts: np.ndarray, weeks: list[int], years: int, settings: FarringtonConfig
+) -> WeekResult:
+    """The weeks' series stacked (week by week, each all rows), tested as one batch."""
+    baseline, x_trend = design(weeks[0], settings, years)
+    offsets = baseline - weeks[0]  # the same for every week with these years
+    y = np.concatenate([counts[:, t + offsets] for t in weeks]).astype(float)
+    observed = np.concatenate([counts[:, t] for t in weeks]).astype(np.int64)
+    recent = np.concatenate([counts[:, max(t - 3, 0) : t + 1].sum(axis=1) for t in weeks])
     x_flat = np.delete(x_trend, 1, axis=1)
     beta_t, phi_t, trend_p, top = _fit(y, x_trend, settings)
     beta_f, phi_f, _, _ = _fit(y, x_flat, settings)
@@ -192,8 +230,6 @@ def farrington_week(counts: np.ndarray, t: int, settings: FarringtonConfig) -> W
     expected = np.where(keep_trend, expected_t, expected_f)
     phi = np.where(keep_trend, phi_t, phi_f)
     expected = np.where(y.sum(axis=1) == 0, 0.0, expected)
-    observed = counts[:, t].astype(np.int64)
     upper, p_value = nb_upper_and_p(expected, phi, observed, settings.alpha)
-    recent = counts[:, max(t - 3, 0) : t + 1].sum(axis=1)
     alarm = (observed > upper) & (recent >= settings.min_cases_4_weeks)
     return WeekResult(observed, expected, upper, p_value, alarm, phi)

@@ -19,7 +19,7 @@ import statsmodels.api as sm
 
 from analysis.counts import SeriesTable
 from analysis.ears import ears_c2
-from analysis.farrington import design, farrington_week, poisson_fit
+from analysis.farrington import design, farrington_week, farrington_weeks, poisson_fit
 from analysis.surges import SeriesTest, run_tests, select_flags
 from core.config import FarringtonConfig, HotspotsConfig
 
@@ -162,3 +162,24 @@ def test_no_alarm_under_five_cases_in_four_weeks() -> None:
 
 def test_too_little_history_is_not_tested() -> None:
     assert farrington_week(np.ones((3, 40), dtype=int), 39, SETTINGS.farrington) is None
+
+
+def test_weeks_fitted_together_are_the_weeks_fitted_one_by_one() -> None:
+    """A chart's weeks are one batch: the same figures as week by week, None where no
+    history (the first year), one past year and two told apart as before."""
+    daily = daily_scenario(4)
+    table = weekly_table(daily)
+    weeks = list(range(50, table.values.shape[1]))  # too short, one past year, then two
+    together = farrington_weeks(table.values, weeks, SETTINGS.farrington)
+    assert len(together) == len(weeks)
+    for t, batched in zip(weeks, together, strict=True):
+        alone = farrington_week(table.values, t, SETTINGS.farrington)
+        if alone is None:
+            assert batched is None, t
+            continue
+        assert batched is not None, t
+        assert np.array_equal(batched.observed, alone.observed)
+        np.testing.assert_allclose(batched.expected, alone.expected, rtol=1e-6)
+        np.testing.assert_allclose(batched.dispersion, alone.dispersion, rtol=1e-6)
+        np.testing.assert_allclose(batched.upper, alone.upper, atol=1)
+    assert any(r is None for r in together) and any(r is not None for r in together)
