@@ -130,11 +130,15 @@ def _check_channel(what: str, channel: str) -> None:
 BRIDGE_SETTLE_TRIES = 20  # x 0.1 s
 
 
-async def agent_channel(ami: AMI, caller_channel: str, interface: str) -> str:
+async def agent_channel(ami: AMI, caller_channel: str, interface: str, known: str = "") -> str:
     """The agent's channel bridged to the citizen's (BRIDGEPEER), checked to be the agent's.
 
     interface is what app_queue rang (PJSIP/agent-w001, Local/sa3@sim-agent): the
     peer must be one of its channels, so that no other call is ever pulled in.
+    known is the agent's channel as app_queue connected it (AgentConnect's
+    DestChannel): in a cluster a node rings the agent through the front
+    (PJSIP/agent-w001@sip-front), and the channel is named after the front's
+    endpoint (PJSIP/sip-front-0000002a), so only that exact name proves it.
     """
     _check_channel("the citizen's channel", caller_channel)
     peer = ""
@@ -145,7 +149,8 @@ async def agent_channel(ami: AMI, caller_channel: str, interface: str) -> str:
         if peer:
             break
         await asyncio.sleep(0.1)
-    if not peer.startswith(f"{interface}-") or "," in peer:
+    ours = peer.startswith(f"{interface}-") or (bool(known) and peer == known)
+    if not ours or "," in peer:
         raise ThreeWayError(f"the citizen is not talking with {interface} (bridged to {peer!r})")
     return peer
 

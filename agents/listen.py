@@ -62,10 +62,16 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def phone_channel(phone: str, seats: Iterable[str], simulators: bool = False) -> str:
-    """The dial string of a supervisor's phone: a seat of seats, or a scripted supervisor."""
+def phone_channel(
+    phone: str, seats: Iterable[str], simulators: bool = False, through: str = ""
+) -> str:
+    """The dial string of a supervisor's phone: a seat of seats, or a scripted supervisor.
+
+    through: the endpoint a seat is reached by (a cluster's node rings phones
+    through the SIP front, where they register: PJSIP/agent-w001@sip-front).
+    """
     if phone in set(seats) and SEAT.fullmatch(phone):
-        return f"PJSIP/{phone}"
+        return f"PJSIP/{phone}@{through}" if through else f"PJSIP/{phone}"
     found = SIM_PHONE.fullmatch(phone)
     if simulators and found:
         return f"Local/{found.group(1)}@{SIM_CONTEXT}/n"

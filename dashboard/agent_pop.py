@@ -15,6 +15,14 @@ callback's AgentCalled here (a `Ring` of kind `callback` whose uniqueid is the
 callback's `calls` row, callback-TASK-N); that channel's `Newstate` Up and
 `Hangup` are its connect and end.
 
+In a cluster the desk follows every node's AMI (`links.ami.follow_links`), one
+desk for all: the events carry the node in their Uniqueids. "Connected" means
+every node's link is up, and `down()` names those that are not. A node can
+offer an agent a call while they talk on another node (the front refuses that
+ring with 486, app_queue reports it rung and not answered): such a ring never
+replaces the call the agent is on, and only the current call's end changes
+the agent's state.
+
 `pop_payload` is the store's part: the caller's earlier tickets (open ones
 first), the line, and a warning when an open ticket exists. Agents see the
 full number: they are talking to the caller. A caller who heard a knowledge-base
@@ -41,12 +49,13 @@ from sqlalchemy.orm import Session, selectinload
 from agents.callback_dialer import POP, read_pop, task_of
 from core.config import HotlineConfig
 from core.phone_numbers import UNKNOWN, from_caller_id
+from core.uniqueid import node_of
 from core.vocabulary import AgentState, TicketStatus, label
 from db.calls import call_by_uniqueid
 from db.models import CallbackTask, KbEntry, KbOffer, Ticket, ValidCallback
 from db.tickets import OPEN_STATUSES, line_by_did
 from ivr.kb_flow import OPERATOR_MARK
-from links.ami import follow_events
+from links.ami import LinkStates, follow_links, link_names
 from telephony.ami import AMIEvent
 
 log = logging.getLogger(__name__)
@@ -91,10 +100,12 @@ class Ring:
     state: str = "ringing"  # ringing | connected | ended | missed
     kind: str = "queue"  # queue | callback (uniqueid: the callback's calls row)
     caller_name: str = ""  # CALLERID(name): 常见问题转人工 after the knowledge base's 0
+    agent_channel: str = ""  # the agent's own channel (AgentConnect's DestChannel)
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("channel")
+        data.pop("agent_channel")
         return data
 
 
@@ -108,7 +119,16 @@ class AgentDesk:
         self._versions: dict[str, int] = {}
         self._callbacks: dict[str, tuple[str, str]] = {}  # agent channel's uniqueid: login, call
         self._lock = threading.Lock()
-        self.connected = False
+        self.links = LinkStates()
+
+    @property
+    def connected(self) -> bool:
+        """Every AMI link the desk follows is up (a cluster: every node's)."""
+        return self.links.connected
+
+    def down(self) -> list[str]:
+        """The nodes whose link is down (one box: [""] while its Asterisk is away)."""
+        return self.links.down()
 
     # -- reading ------------------------------------------------------------------
     def version(self, login: str) -> int:
@@ -140,6 +160,19 @@ class AgentDesk:
         self._states[login] = (state, reason, time.time())
         self._bump(login)
 
+    def _is_current(self, login: str, uniqueid: str) -> bool:
+        """Whether uniqueid is the agent's current call, or the agent has none."""
+        ring = self._rings.get(login)
+        return ring is None or ring.uniqueid == uniqueid
+
+    def _promote(self, login: str, uniqueid: str) -> None:
+        """An earlier ring the agent answered becomes their current call (another node's
+        ring arrived in between)."""
+        found = next((r for r in self._rung.get(login, ()) if r.uniqueid == uniqueid), None)
+        if found is not None and not self._is_current(login, uniqueid):
+            self._rings[login] = found
+            self._bump(login)
+
     def _update(self, login: str, uniqueid: str, **changes: Any) -> None:
         ring = self._rings.get(login)
         if ring is not None and ring.uniqueid == uniqueid:
@@ -168,18 +201,26 @@ class AgentDesk:
                     at=time.time(),
                     caller_name=event.get("CallerIDName")[:80],
                 )
-                self._rings[login] = ring
                 self._rung.setdefault(login, deque(maxlen=REMEMBERED)).append(ring)
-                self._set_state(login, AgentState.RINGING)
+                current = self._rings.get(login)
+                if current is None or current.state != "connected":  # never over a live call
+                    self._rings[login] = ring
+                    self._set_state(login, AgentState.RINGING)
             elif event.name == "AgentConnect" and login:
-                self._update(login, uniqueid, state="connected")
+                self._promote(login, uniqueid)
+                agent_channel = event.get("DestChannel")[:100]
+                self._update(login, uniqueid, state="connected", agent_channel=agent_channel)
                 self._set_state(login, AgentState.ON_CALL)
             elif event.name in ("AgentRingNoAnswer", "AgentDump") and login:
+                current = self._is_current(login, uniqueid)
                 self._update(login, uniqueid, state="missed")
-                self._set_state(login, AgentState.READY)
+                if current:
+                    self._set_state(login, AgentState.READY)
             elif event.name == "AgentComplete" and login:
+                current = self._is_current(login, uniqueid)
                 self._update(login, uniqueid, state="ended")
-                self._set_state(login, AgentState.WRAP_UP)
+                if current:
+                    self._set_state(login, AgentState.WRAP_UP)
             elif event.name == "QueueMemberAdded" and login:
                 paused = event.get("Paused") == "1"
                 self._set_state(
@@ -238,11 +279,26 @@ class AgentDesk:
             self._set_state(login, state, reason)
 
     async def follow(self, config: HotlineConfig, stop: asyncio.Event) -> None:
-        """Follow AMI until stop; an unreachable Asterisk is retried every few seconds."""
-        await follow_events(config, stop, EVENTS, self.feed, self._linked, "agent desk")
+        """Follow AMI until stop (a cluster: every node's); an unreachable Asterisk or node
+        is retried every few seconds."""
+        self.links = LinkStates(link_names(config))
+        await follow_links(
+            config, stop, EVENTS, lambda _node, event: self.feed(event), self._linked, "agent desk"
+        )
 
-    def _linked(self, up: bool) -> None:
-        self.connected = up
+    def _linked(self, node: str, up: bool) -> None:
+        if self.links.set(node, up) and not up and node:
+            self.node_gone(node)
+
+    def node_gone(self, node: str) -> None:
+        """A cluster node's link dropped: its calls will send no end (a killed node sends
+        nothing), so they end here, and the agents on them are free for the other nodes."""
+        with self._lock:
+            for login, ring in list(self._rings.items()):
+                on_node = node in (node_of(ring.uniqueid), node_of(ring.linkedid))
+                if on_node and ring.state in ("ringing", "connected"):
+                    self._update(login, ring.uniqueid, state="ended")
+                    self._set_state(login, AgentState.READY)
 
 
 # -- the store's part ------------------------------------------------------------------

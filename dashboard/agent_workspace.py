@@ -14,6 +14,9 @@ For the role `agent` only (an account bound to a seat, `dashboard.agent_accounts
   audited.
 - Transfer: a blind transfer of the caller to another queue (AMI Redirect to
   `hotline-ivr,queue` with HOTLINE_QUEUE set), recorded as a CallLeg.
+  Transfer and three-way act on the node that carries the call in a cluster
+  (`links.ami.ami_for_call`: the Uniqueid names it), and a third party is dialled
+  through the SIP front (`PJSIP/{number}@sip-front`), as the nodes dial out.
 - Phone: `/agent/phone` hands the agent's own browser its seat's SIP password (JSON,
   no-store; never in HTML, never logged).
 
@@ -48,6 +51,7 @@ from agents.control import AgentControlError, Membership, log_in, log_out, pause
 from agents.store import agent_of_user, current_states, end_leg, membership, open_leg
 from core.config import HotlineConfig
 from core.seats import seat_password
+from core.sip_front import FRONT_OUTBOUND
 from core.vocabulary import AgentState, ClosedAs, Handling, RequestType, Urgency, label
 from dashboard import agent_kb
 from dashboard.agent_filing import (
@@ -76,7 +80,7 @@ from dashboard.leg_watch import watch_leg
 from dashboard.render import page
 from db.models import Agent, CallLeg, Department, Ticket
 from db.session import unit_of_work
-from links.ami import ami_client
+from links.ami import ami_client, ami_for_call
 from telephony.ami import AMIError
 
 # the shipped pause reasons as an agent reads them; a city's own reasons show as written
@@ -235,6 +239,7 @@ def _current(request: Request, viewer: Viewer, agent_id: int) -> dict[str, Any]:
     return {
         "state": _state(request, viewer, agent_id),
         "connected": desk.connected,
+        "down": desk.links.note(),
         "pop": pop,
         "drafts": drafts,
     }
@@ -321,10 +326,16 @@ async def agent_events(request: Request, viewer: AgentViewer) -> Response:
 
 
 # -- state buttons -----------------------------------------------------------------------
-async def _over_ami(config: HotlineConfig, work: Callable[[Any], Awaitable[None]]) -> None:
-    """One AMI link for one click: connect, act, close; failures as 503/502 with the reason."""
-    client = ami_client(config)
+async def _over_ami(
+    config: HotlineConfig, work: Callable[[Any], Awaitable[None]], call: tuple[str, ...] = ()
+) -> None:
+    """One AMI link for one click: connect, act, close; failures as 503/502 with the reason.
+
+    call: the ids of the call acted on (its Uniqueid first): a cluster's link is
+    then to the node that carries it; without, the one Asterisk's.
+    """
     try:
+        client = ami_for_call(config, *call) if call else ami_client(config)
         await client.connect()
     except (AMIError, OSError) as exc:
         raise HTTPException(
@@ -603,7 +614,7 @@ async def agent_transfer(
             Priority="1",
         )
 
-    await _over_ami(config, redirect)
+    await _over_ami(config, redirect, (uniqueid, ring.linkedid))
 
     def record() -> None:
         with unit_of_work(request.app.state.sessions) as session:
@@ -629,6 +640,11 @@ async def agent_transfer(
 
     await anyio.to_thread.run_sync(record)
     return _json({"ok": True, "queue": queue})
+
+
+def outbound_channel(config: HotlineConfig) -> str:
+    """How the call's node dials a third party: a cluster's nodes dial out through the front."""
+    return FRONT_OUTBOUND if config.cluster is not None else config.asterisk.outbound_channel
 
 
 @router.post("/agent/three-way")
@@ -657,13 +673,13 @@ async def agent_three_way(
             409, "只能在正在通话的来电上三方通话 / only on the call you are talking on"
         )
     agent_id, *_ = await anyio.to_thread.run_sync(_agent, request, viewer)
-    ami = ami_client(config)
     try:
+        ami = ami_for_call(config, uniqueid, ring.linkedid)
         await ami.connect()
     except (AMIError, OSError) as exc:
         raise HTTPException(503, f"无法连接 Asterisk / Asterisk is not reachable: {exc}") from None
     try:
-        peer = await conference.agent_channel(ami, ring.channel, ring.interface)
+        peer = await conference.agent_channel(ami, ring.channel, ring.interface, ring.agent_channel)
         base = await conference.recording_base(ami, ring.channel)
         leg = await conference.three_way(
             ami,
@@ -672,7 +688,7 @@ async def agent_three_way(
             number=number,
             room=conference.room_of(uniqueid),
             recording=conference.leg_recording(base, number),
-            outbound_channel=config.asterisk.outbound_channel,
+            outbound_channel=outbound_channel(config),
         )
     except (conference.ThreeWayError, AMIError, TimeoutError) as exc:
         await ami.close()

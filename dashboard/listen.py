@@ -16,6 +16,11 @@
   refused with 403, audited as `listen_refused`, and nothing is hung up.
 
 Any other role gets 403 (audited as `listen_refused`) and nothing is dialled.
+
+In a cluster both act on the node that carries the call (its Uniqueid names
+it: `links.ami.ami_for_call`), and the supervisor's seat is rung through the SIP
+front, where the phones register (`PJSIP/agent-w002@sip-front`); the agent's
+channel is the one app_queue connected (AgentConnect's DestChannel).
 """
 
 from __future__ import annotations
@@ -31,15 +36,17 @@ from agents import conference, listen
 from agents.store import agents_by_login, interface_of
 from core.config import HotlineConfig
 from core.seats import seats
+from core.sip_front import FRONT_ENDPOINT
 from dashboard.audit import audit
 from dashboard.auth import Viewer, check_csrf, client_address, current_viewer
 from dashboard.leg_watch import watch_leg
 from db.models import Agent, ListenSession, User
 from db.session import unit_of_work
-from links.ami import ami_client
-from telephony.ami import AMIError
+from links.ami import ami_client, ami_for_call
+from telephony.ami import AMIClient, AMIError
 
 router = APIRouter(tags=["listen"])
+HIDDEN = ("channel", "agent_channel", "linkedid", "interface", "agent_id")  # not for the page
 
 
 def _json(data: dict[str, Any], status: int = 200) -> JSONResponse:
@@ -66,6 +73,12 @@ def _allowed(request: Request, viewer: Viewer, what: str) -> None:
     if viewer.role not in config.monitoring.listen_roles:
         _audit(request, viewer, "listen_refused", None, f"{viewer.role}: {what}"[:200])
         raise HTTPException(403, "无权监听 / your role may not listen in")
+
+
+def _call_ami(config: HotlineConfig, *uniqueids: str) -> AMIClient:
+    """The AMI of the node that carries the call (NoSuchNode, an AMIError, if none);
+    one box: this module's `ami_client` (the store tests put their fake AMI there)."""
+    return ami_for_call(config, *uniqueids) if config.cluster else ami_client(config)
 
 
 def may_stop(viewer: Viewer, supervisor: str) -> bool:
@@ -114,6 +127,8 @@ def _agent_calls(request: Request, viewer: Viewer) -> list[dict[str, Any]]:
                     "agent_id": agent.id,
                     "interface": interface_of(agent),
                     "channel": ring.channel,
+                    "agent_channel": ring.agent_channel,
+                    "linkedid": ring.linkedid,
                     "number": viewer.number(ring.number),
                     "queue": ring.queue,
                     "since": ring.at,
@@ -127,10 +142,7 @@ def listen_options(
     request: Request, viewer: Annotated[Viewer, Depends(current_viewer)]
 ) -> Response:
     _allowed(request, viewer, "list")
-    calls = [
-        {k: v for k, v in c.items() if k not in ("channel", "interface", "agent_id")}
-        for c in _agent_calls(request, viewer)
-    ]
+    calls = [{k: v for k, v in c.items() if k not in HIDDEN} for c in _agent_calls(request, viewer)]
     with unit_of_work(request.app.state.sessions) as session:
         mine = [
             {
@@ -169,20 +181,23 @@ async def listen_start(
     try:
         listen.check_mode(mode)
         allowed = await anyio.to_thread.run_sync(_phones, request, viewer)
-        dial = listen.phone_channel(phone, allowed, config.asterisk.include_simulators)
+        through = FRONT_ENDPOINT if config.cluster else ""
+        dial = listen.phone_channel(phone, allowed, config.asterisk.include_simulators, through)
     except listen.ListenError as exc:
         raise HTTPException(422, f"参数无效 / {exc}") from None
     calls = await anyio.to_thread.run_sync(_agent_calls, request, viewer)
     call = next((c for c in calls if c["uniqueid"] == uniqueid), None)
     if call is None:
         raise HTTPException(409, "不是正在进行的坐席通话 / not a live agent call")
-    ami = ami_client(config)
     try:
+        ami = _call_ami(config, uniqueid, call["linkedid"])
         await ami.connect()
     except (AMIError, OSError) as exc:
         raise HTTPException(503, f"无法连接 Asterisk / Asterisk is not reachable: {exc}") from None
     try:
-        peer = await conference.agent_channel(ami, call["channel"], call["interface"])
+        peer = await conference.agent_channel(
+            ami, call["channel"], call["interface"], call["agent_channel"]
+        )
         leg = await listen.listen_in(
             ami,
             agent_channel=peer,
@@ -247,17 +262,17 @@ async def listen_stop(
     if not session_id.isdigit():
         raise HTTPException(404, "没有进行中的监听 / no such session in progress")
 
-    def open_row() -> tuple[str, str] | None:
+    def open_row() -> tuple[str, str, str] | None:
         with unit_of_work(request.app.state.sessions) as session:
             row = session.get(ListenSession, int(session_id))
             if row is None or row.ended_at is not None:
                 return None
-            return row.channel, row.supervisor
+            return row.channel, row.supervisor, row.uniqueid
 
     found = await anyio.to_thread.run_sync(open_row)
     if found is None or not found[0]:
         raise HTTPException(404, "没有进行中的监听 / no such session in progress")
-    channel, supervisor = found
+    channel, supervisor, call_id = found
     if not may_stop(viewer, supervisor):
         await anyio.to_thread.run_sync(
             _audit,
@@ -269,7 +284,10 @@ async def listen_stop(
         )
         raise HTTPException(403, "只能结束自己的监听 / you may end only your own session")
     config: HotlineConfig = request.app.state.config
-    ami = ami_client(config)
+    try:
+        ami = _call_ami(config, call_id)  # the supervisor's leg is on the call's node
+    except AMIError as exc:
+        raise HTTPException(502, f"未能挂断 / the AMI action failed: {exc}") from None
     try:
         await ami.connect()
         await listen.stop(ami, channel)

@@ -5,7 +5,11 @@ loop, never the FastAGI one) into a small table of channels; `/live/events`
 pushes that table to the page as server-sent events whenever it changes, each
 number masked for viewers who may not see it. With Asterisk down the table is
 empty, `connected` is False and every page says so; the rest of the console
-works on the store alone.
+works on the store alone. In a cluster it follows every node's AMI
+(`links.ami.follow_links`) into the same table; a node whose link drops loses
+only its own calls from the table (their Uniqueids name it), `connected` is
+whether every node's link is up, and the stream names the nodes that are not
+(`down`).
 
 Scoped like every other page: staff see only the calls of their unit's subtree's
 tickets (a citizen's call once it has made a ticket of theirs, a survey of one),
@@ -34,13 +38,14 @@ from fastapi.responses import StreamingResponse
 from agents.figures import STATE_KEYS
 from core.config import HotlineConfig
 from core.phone_numbers import UNKNOWN, from_caller_id
+from core.uniqueid import node_of
 from dashboard.auth import SESSION_COOKIE, Viewer, current_viewer, load_viewer, read_cookie
 from dashboard.render import page
 from dashboard.scope import live_in_subtree
 from dashboard.wallboard import ROLES as BOARD_ROLES
 from dashboard.wallboard import STATE_NAMES
 from db.session import unit_of_work
-from links.ami import follow_events
+from links.ami import LinkStates, follow_links, link_names
 from telephony.ami import AMIEvent
 
 log = logging.getLogger(__name__)
@@ -75,7 +80,12 @@ class LiveCalls:
         self._calls: dict[str, LiveCall] = {}
         self._lock = threading.Lock()
         self.version = 0
-        self.connected = False
+        self.links = LinkStates()
+
+    @property
+    def connected(self) -> bool:
+        """Every AMI link followed is up (a cluster: every node's)."""
+        return self.links.connected
 
     def snapshot(self) -> list[LiveCall]:
         with self._lock:
@@ -132,19 +142,29 @@ class LiveCalls:
         elif event.name == "QueueCallerLeave":
             self._put(replace(current, where="ivr"), uniqueid)
 
-    def clear(self) -> None:
+    def clear(self, node: str = "") -> None:
+        """Forget the calls (of one cluster node, when named: the others' go on)."""
         with self._lock:
-            self._calls.clear()
-            self.version += 1
+            gone = [u for u in self._calls if not node or node_of(u) == node]
+            for uniqueid in gone:
+                del self._calls[uniqueid]
+            if gone:
+                self.version += 1
 
     async def follow(self, config: HotlineConfig, stop: asyncio.Event) -> None:
-        """Follow AMI until stop; an unreachable Asterisk is retried every few seconds."""
-        await follow_events(config, stop, EVENTS, self.feed, self._linked, "live calls")
+        """Follow AMI until stop (a cluster: every node's); an unreachable Asterisk or node
+        is retried every few seconds."""
+        self.links = LinkStates(link_names(config))
+        await follow_links(
+            config, stop, EVENTS, lambda _node, event: self.feed(event), self._linked, "live calls"
+        )
 
-    def _linked(self, up: bool) -> None:
-        self.connected = up
-        if not up:  # a lost link: the table would only grow stale
-            self.clear()
+    def _linked(self, node: str, up: bool) -> None:
+        if self.links.set(node, up):
+            with self._lock:
+                self.version += 1  # the stream says which links are up
+        if not up:  # a lost link: its calls would only grow stale
+            self.clear(node)
 
 
 def _visible(request: Request, viewer: Viewer, calls: list[LiveCall]) -> list[LiveCall]:
@@ -229,7 +249,7 @@ async def live_events(
             if live.version != seen:
                 seen = live.version
                 rows = await anyio.to_thread.run_sync(_rows, request, current, live.snapshot())
-                payload = {"connected": live.connected, "calls": rows}
+                payload = {"connected": live.connected, "down": live.links.note(), "calls": rows}
                 yield f"event: calls\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
             elif beats % 15 == 0:
                 yield ": keep-alive\n\n"

@@ -16,6 +16,11 @@ event, like every second's tick, reads queue_log on into the store
 and recomputes the figures when anything moved. `/wallboard/events` pushes
 them as server-sent events within a second of the AMI event; EventSource
 reconnects by itself. Supervisors and admins only; no citizen's number is on it.
+
+In a cluster the board follows every node's AMI (`links.ami.follow_links`): each
+node's waiting callers are kept apart (`NodesWaiting`) and summed, so a node
+whose link drops or comes back (its QueueStatus asked again) changes only its
+own; `connected` is whether every node's link is up, `down` names the others.
 """
 
 from __future__ import annotations
@@ -50,8 +55,8 @@ from core.config import HotlineConfig
 from dashboard.auth import SESSION_COOKIE, Viewer, load_viewer, read_cookie, require_roles
 from dashboard.render import page
 from db.session import unit_of_work
-from links.ami import ami_client
-from telephony.ami import AMIError
+from links.ami import LinkStates, follow_links, link_names
+from telephony.ami import AMIClient, AMIEvent
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["wallboard"])
@@ -83,8 +88,44 @@ def rules_of(config: HotlineConfig) -> list[QueueRule]:
     return [QueueRule(q.name, q.service_level_seconds, q.wrapup_seconds) for q in config.queues]
 
 
+class NodesWaiting:
+    """Callers waiting now on each AMI link (a cluster: each node), counted together."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, Waiting] = {}
+        self._lock = threading.Lock()
+
+    def of(self, node: str) -> Waiting:
+        with self._lock:
+            return self._nodes.setdefault(node, Waiting())
+
+    def feed(self, node: str, name: str, fields: dict[str, str]) -> bool:
+        """Apply one of the node's AMI events; whether its waiting callers changed."""
+        return self.of(node).feed(name, fields)
+
+    def clear(self, node: str) -> None:
+        """Forget the node's callers (its link dropped, or QueueStatus is asked again)."""
+        self.of(node).clear()
+
+    def now(self, queues: list[str], at: float | None = None) -> dict[str, dict[str, Any]]:
+        """Per queue and HOTLINE over every node: callers waiting and the longest wait."""
+        at = time.time() if at is None else at
+        with self._lock:
+            nodes = list(self._nodes.values())
+        found = {name: {"waiting": 0, "longest": 0, "since": None} for name in [*queues, HOTLINE]}
+        for waiting in nodes:
+            for name, row in waiting.now(queues, at).items():
+                total = found[name]
+                total["waiting"] += row["waiting"]
+                if row["since"] is not None and (
+                    total["since"] is None or row["since"] < total["since"]
+                ):
+                    total["since"], total["longest"] = row["since"], row["longest"]
+        return found
+
+
 def board_figures(
-    sessions: sessionmaker[Session], config: HotlineConfig, waiting: Waiting
+    sessions: sessionmaker[Session], config: HotlineConfig, waiting: NodesWaiting | Waiting
 ) -> dict[str, Any]:
     """Today's figures and agents now, per queue and ALL, with the callers waiting now."""
     rules = rules_of(config)
@@ -118,15 +159,20 @@ class Wallboard:
     """The figures the streams push, kept fresh while someone watches (one per app)."""
 
     def __init__(self) -> None:
-        self.waiting = Waiting()
+        self.waiting = NodesWaiting()
         self.payload: dict[str, Any] | None = None
         self.version = 0
-        self.connected = False
+        self.links = LinkStates()
         self.viewers = 0
         self.last_seen = time.monotonic()
         self._task: asyncio.Task[None] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="wallboard")
         self._lock = threading.Lock()
+
+    @property
+    def connected(self) -> bool:
+        """Every AMI link the board follows is up (a cluster: every node's)."""
+        return self.links.connected
 
     def refresh(self, sessions: sessionmaker[Session], config: HotlineConfig, force: bool) -> None:
         """Read queue_log on; recompute when it moved, when forced, or when never computed."""
@@ -139,6 +185,7 @@ class Wallboard:
             if moved or force or self.payload is None:
                 payload = board_figures(sessions, config, self.waiting)
                 payload["connected"] = self.connected
+                payload["down"] = self.links.note()
                 self.payload = payload
                 self.version += 1
 
@@ -157,51 +204,55 @@ class Wallboard:
         return self.viewers <= 0 and time.monotonic() - self.last_seen > IDLE_SECONDS
 
     async def follow(self, app: FastAPI) -> None:
-        """AMI events and the queue_log tick into fresh figures, until nobody watches."""
+        """AMI events (a cluster: every node's) and the queue_log tick into fresh figures,
+        until nobody watches."""
         config: HotlineConfig = app.state.config
         sessions = app.state.sessions
         loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        moved = asyncio.Event()  # an event that changes the figures, or a link up or down
+        self.links = LinkStates(link_names(config))
 
-        async def refresh(force: bool) -> None:
-            await loop.run_in_executor(self._pool, self.refresh, sessions, config, force)
+        def feed(node: str, event: AMIEvent) -> None:
+            fields = {k: event.get(k) for k in ("Uniqueid", "Queue", "Wait")}
+            if self.waiting.feed(node, event.name, fields) or event.name in MEMBER_EVENTS:
+                moved.set()
 
-        while not self._idle():
-            client = ami_client(config)
-            try:
-                await client.connect()
-            except (AMIError, OSError) as exc:
-                self.connected = False
-                log.info("wallboard: AMI not reachable (%s); retrying", exc)
-                await refresh(True)
-                await asyncio.sleep(3)
-                continue
-            queue = client.subscribe(*Waiting.EVENTS, *MEMBER_EVENTS)
-            try:
-                self.waiting.clear()
-                self.connected = True
-                with contextlib.suppress(AMIError, TimeoutError):
-                    await client.action("QueueStatus")  # its QueueEntry events: who waits now
-                await refresh(True)
-                ticked = loop.time()
-                while not self._idle() and client.connected.is_set():
-                    try:
-                        event = await asyncio.wait_for(queue.get(), TICK)
-                    except TimeoutError:
-                        event = None
-                    changed = False
-                    while event is not None:  # everything that has arrived, then one refresh
-                        fields = {k: event.get(k) for k in ("Uniqueid", "Queue", "Wait")}
-                        changed |= self.waiting.feed(event.name, fields)
-                        changed |= event.name in MEMBER_EVENTS
-                        event = None if queue.empty() else queue.get_nowait()
-                    if changed or loop.time() - ticked >= TICK:
-                        ticked = loop.time()
-                        await refresh(changed)
-            finally:
-                self.connected = False
-                client.unsubscribe(queue)
-                await client.close()
-        self.connected = False
+        def linked(node: str, up: bool) -> None:
+            if self.links.set(node, up):
+                if not up:
+                    self.waiting.clear(node)
+                moved.set()
+
+        async def asked(node: str, client: AMIClient) -> None:
+            self.waiting.clear(node)  # its QueueEntry events: who waits there now
+            await client.action("QueueStatus")
+            moved.set()
+
+        followers = asyncio.create_task(
+            follow_links(
+                config,
+                stop,
+                (*Waiting.EVENTS, *MEMBER_EVENTS),
+                feed,
+                linked,
+                "wallboard",
+                on_connect=asked,
+            ),
+            name="wallboard-ami",
+        )
+        try:
+            await loop.run_in_executor(self._pool, self.refresh, sessions, config, True)
+            while not self._idle() and not followers.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(moved.wait(), TICK)
+                changed = moved.is_set()
+                moved.clear()
+                await loop.run_in_executor(self._pool, self.refresh, sessions, config, changed)
+        finally:
+            stop.set()
+            await asyncio.gather(followers, return_exceptions=True)
+            self.links = LinkStates(link_names(config))  # nobody follows: not connected
 
 
 def board_of(app: FastAPI) -> Wallboard:
@@ -266,7 +317,11 @@ async def wallboard_events(
                         return
                 if board.payload is not None and board.version != seen:
                     seen = board.version
-                    payload = {**board.payload, "connected": board.connected}
+                    payload = {
+                        **board.payload,
+                        "connected": board.connected,
+                        "down": board.links.note(),
+                    }
                     yield f"event: board\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
                 elif beats % 60 == 0:
                     yield ": keep-alive\n\n"
