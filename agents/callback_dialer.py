@@ -26,6 +26,11 @@ agent's ringing channel with the Originate; Asterisk reports it as a `VarSet`
 before the phone rings, and the console's `AgentDesk`, which follows AMI for the
 pops, turns it into the agent's pop (the citizen, the line, their tickets, 回拨
 and the task's reason) over the same server-sent events as a queue call's.
+
+In a cluster (`CallbackDialer.for_config`) the dialer keeps a link to every
+node, asks every linked node which agents are free (an agent busy or paused on
+one node is not free), and rings the agent through the front from the least
+busy usable node, which also dials the citizen (`agents.callback_nodes`).
 """
 
 from __future__ import annotations
@@ -39,14 +44,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from agents.store import agents_by_login, interface_of
+from agents.callback_nodes import CallbackLinks, least_busy
+from agents.store import agents_by_login
 from core.config import HotlineConfig
 from core.phone_numbers import BadPhoneNumber, checked
 from core.vocabulary import AttemptOutcome, CallDirection
 from db.callbacks import AGENT_CALLBACK_PREFIX, outbound_load
+from db.cluster import draining_nodes, lost_nodes
 from db.models import Call, CallbackTask, DoNotCall, RobotLock
 from db.session import unit_of_work
-from telephony.ami import AMIActionError, AMIClient, AMIDisconnected, AMIEvent
+from telephony.ami import AMIActionError, AMIClient, AMIDisconnected, AMIError, AMIEvent
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +75,7 @@ CALLED_BACK = "called back"
 NOT_REACHED = "not reached"
 DO_NOT_CALL = "do not call"
 NOT_A_NUMBER = "not a phone number"
+NODE_LOST = "node lost"  # the hangup cause of a callback whose node was lost mid-call
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class Placed:
     call_id: str  # the `calls` row's uniqueid
     number: str
     agent: FreeAgent
+    node: str = ""  # the link it is dialled through (a cluster node's name)
 
 
 def pop_value(job: Placed) -> str:
@@ -173,9 +182,16 @@ def due_tasks(session: Session, config: HotlineConfig, now: datetime, limit: int
 
 
 def claim(
-    session: Session, config: HotlineConfig, now: datetime, agents: list[FreeAgent]
+    session: Session,
+    config: HotlineConfig,
+    now: datetime,
+    agents: list[FreeAgent],
+    node: str = "",
 ) -> list[Placed]:
-    """Pair due tasks with free agents and write each attempt, under the robot's claim lock."""
+    """Pair due tasks with free agents and write each attempt, under the robot's claim lock.
+
+    node: the cluster node that will dial them, written on each `calls` row.
+    """
     session.execute(update(RobotLock).where(RobotLock.id == 1).values(holder=HOLDER, taken_at=now))
     busy = {
         row
@@ -215,9 +231,10 @@ def claim(
                 started_at=now,
                 ticket_id=task.ticket_id,
                 note=f"callback of task {task.id} ({task.reason}) by agent {agent.login}",
+                node=node or None,
             )
         )
-        placed.append(Placed(task.id, call_id, task.caller_number, agent))
+        placed.append(Placed(task.id, call_id, task.caller_number, agent, node))
     session.flush()
     return placed
 
@@ -286,6 +303,27 @@ def end_stale(session: Session, config: HotlineConfig, now: datetime) -> int:
     return len(stale)
 
 
+def end_lost(session: Session, config: HotlineConfig, now: datetime) -> int:
+    """Live callbacks on a node the cluster marked lost: settled once as failed, "node lost"
+    (its dialplan will never say how they ended; the task is tried again later)."""
+    lost = lost_nodes(session)
+    if not lost:
+        return 0
+    live = session.scalars(
+        select(Call.uniqueid).where(
+            Call.uniqueid.startswith(PREFIX), Call.ended_at.is_(None), Call.node.in_(lost)
+        )
+    ).all()
+    for call_id in live:
+        settle(session, config, call_id, NODE_LOST, 0, None, now)
+    return len(live)
+
+
+def unusable_nodes(session: Session) -> set[str]:
+    """Nodes no callback may start on: draining or lost."""
+    return draining_nodes(session) | lost_nodes(session)
+
+
 # -- Asterisk's side ----------------------------------------------------------------
 def idle_member(event: AMIEvent, wrapup: dict[str, int], now: float) -> bool:
     """A QueueMember app_queue would ring now: not in use, not paused, past its wrap-up."""
@@ -297,43 +335,74 @@ def idle_member(event: AMIEvent, wrapup: dict[str, int], now: float) -> bool:
 
 
 class CallbackDialer:
-    """Rings free agents and, through them, the missed callers; one pass per `tick`."""
+    """Rings free agents and, through them, the missed callers; one pass per `tick`.
+
+    `ami`: one box's AMI link (`hotline serve` keeps it up). A cluster's dialer
+    is made by `for_config` and holds a link per node (`links`).
+    """
 
     def __init__(
-        self, config: HotlineConfig, ami: AMIClient, sessions: sessionmaker[Session]
+        self,
+        config: HotlineConfig,
+        ami: AMIClient | None,
+        sessions: sessionmaker[Session],
+        links: CallbackLinks | None = None,
     ) -> None:
+        if links is None:
+            assert ami is not None, "one box's dialer needs its AMI link"
+            links = CallbackLinks.one_box(ami)
         self.config = config
-        self.ami = ami
+        self.links = links
         self.sessions = sessions
         self.wrapup = {queue.name: queue.wrapup_seconds for queue in config.queues}
         self.ringing: set[int] = set()  # agents rung by this process, not answered yet
         self.placing: set[asyncio.Task[None]] = set()
-        self.events: asyncio.Queue[AMIEvent] | None = None
-        self.listener: asyncio.Task[None] | None = None
+        self.listeners: list[tuple[AMIClient, asyncio.Queue[AMIEvent], asyncio.Task[None]]] = []
+        self.no_node = False  # "no node may take a callback" said once per change
+
+    @classmethod
+    def for_config(
+        cls, config: HotlineConfig, ami: AMIClient | None, sessions: sessionmaker[Session]
+    ) -> CallbackDialer:
+        """One box's dialer on `ami`, or a cluster's with its own link to every node."""
+        if config.cluster is None:
+            return cls(config, ami, sessions)
+        return cls(config, None, sessions, CallbackLinks.of_cluster(config))
 
     def start(self) -> None:
-        """Listen for the dialplan's word of each callback's end."""
-        if self.listener is None:
-            self.events = self.ami.subscribe("UserEvent")
-            self.listener = asyncio.create_task(self._listen(), name="callback-outcomes")
+        """Listen for the dialplan's word of each callback's end (on every node)."""
+        if self.listeners:
+            return
+        for name, ami in self.links.links.items():
+            events = ami.subscribe("UserEvent")
+            task = asyncio.create_task(self._listen(events), name=f"callback-outcomes-{name}")
+            self.listeners.append((ami, events, task))
 
     async def stop(self) -> None:
-        if self.listener is not None:
-            self.listener.cancel()
-            await asyncio.gather(self.listener, return_exceptions=True)
-            self.listener = None
-        if self.events is not None:
-            self.ami.unsubscribe(self.events)
-            self.events = None
+        for _, _, task in self.listeners:
+            task.cancel()
+        await asyncio.gather(*(task for _, _, task in self.listeners), return_exceptions=True)
+        for ami, events, _ in self.listeners:
+            ami.unsubscribe(events)
+        self.listeners = []
         await asyncio.gather(*self.placing, return_exceptions=True)
+        await self.links.close()
 
     async def tick(self) -> list[Placed]:
         """One pass: settle stale attempts, find free agents, claim due tasks, ring."""
         self.start()
+        await self.links.connect_missing()
         now = datetime.now(UTC)
         await asyncio.to_thread(self._in_store, end_stale, self.config, now)
+        if self.links.cluster:
+            await asyncio.to_thread(self._in_store, end_lost, self.config, now)
         agents = [a for a in await self.free_agents() if a.agent_id not in self.ringing]
-        placed = await asyncio.to_thread(self._in_store, claim, self.config, now, agents)
+        node = await self.choose_node() if agents else None
+        if node is None:
+            agents = []  # the claim still closes the tasks that may never be called
+        placed = await asyncio.to_thread(
+            self._in_store, claim, self.config, now, agents, node or ""
+        )
         for job in placed:
             self.ringing.add(job.agent.agent_id)
             task = asyncio.create_task(self.place(job), name=job.call_id)
@@ -341,48 +410,74 @@ class CallbackDialer:
             task.add_done_callback(self.placing.discard)
         return placed
 
+    async def choose_node(self) -> str | None:
+        """The link this pass dials through: one box's; a cluster's least busy usable node
+        (None: no node may take a call now, said once until one may)."""
+        if not self.links.cluster:
+            return next(iter(self.links.links))
+        unusable = await asyncio.to_thread(self._in_store, unusable_nodes)
+        node = await least_busy(self.links.links, unusable)
+        if (node is None) != self.no_node:
+            self.no_node = node is None
+            if node is None:
+                log.warning("callbacks: no node may take a call (down, draining or lost)")
+        return node
+
     def _in_store(self, work, *args):  # type: ignore[no-untyped-def]
         with unit_of_work(self.sessions) as session:
             return work(session, *args)
 
     async def free_agents(self) -> list[FreeAgent]:
-        """Members app_queue reports idle now (QueueStatus), as agents of the store."""
-        events = self.ami.subscribe("QueueMember", "QueueStatusComplete")
-        action_id = self.ami.next_action_id()
+        """Members app_queue reports idle now (QueueStatus on every linked node), as agents
+        of the store; an agent busy or paused anywhere is not free."""
         members: list[AMIEvent] = []
-        try:
-            await self.ami.action("QueueStatus", ActionID=action_id)
-            while True:
-                event = await asyncio.wait_for(events.get(), self.ami.action_timeout)
-                if event.get("ActionID") != action_id:
-                    continue
-                if event.name == "QueueStatusComplete":
-                    break
-                members.append(event)
-        finally:
-            self.ami.unsubscribe(events)
+        for name, ami in self.links.up().items():
+            try:
+                members += await self.members(ami)
+            except (AMIError, TimeoutError) as exc:
+                if not self.links.cluster:
+                    raise
+                log.info("callbacks: node %s: no queue status (%s)", name, exc)
         now = time.time()
-        idle: dict[str, str] = {}
+        idle: dict[str, None] = {}  # in the order app_queue lists them
         busy: set[str] = set()
         for event in members:
             login = event.get("MemberName") or event.get("Name")
             if idle_member(event, self.wrapup, now):
-                idle.setdefault(login, event.get("Location") or event.get("Interface"))
+                idle.setdefault(login)
             else:
                 busy.add(login)  # an agent busy or paused in one queue is not free
         logins = [login for login in idle if login not in busy]
         known = await asyncio.to_thread(self._in_store, agents_by_login, logins)
         return [
-            FreeAgent(known[login].id, login, interface_of(known[login]))
+            FreeAgent(known[login].id, login, self.links.agent_interface(known[login]))
             for login in logins
             if login in known
         ]
 
+    async def members(self, ami: AMIClient) -> list[AMIEvent]:
+        """One node's QueueMember events, answering one QueueStatus."""
+        events = ami.subscribe("QueueMember", "QueueStatusComplete")
+        action_id = ami.next_action_id()
+        members: list[AMIEvent] = []
+        try:
+            await ami.action("QueueStatus", ActionID=action_id)
+            while True:
+                event = await asyncio.wait_for(events.get(), ami.action_timeout)
+                if event.get("ActionID") != action_id:
+                    continue
+                if event.name == "QueueStatusComplete":
+                    return members
+                members.append(event)
+        finally:
+            ami.unsubscribe(events)
+
     async def place(self, job: Placed) -> None:
         """Ring the agent; once they answer the dialplan dials the citizen (never re-sent)."""
-        dial = self.config.asterisk.outbound_channel.format(number=job.number)
+        dial = self.links.citizen_channel(self.config).format(number=job.number)
+        ami = self.links.links[job.node]
         try:
-            result = await self.ami.originate(
+            result = await ami.originate(
                 job.agent.interface,
                 context=CONTEXT,
                 exten="s",
@@ -416,10 +511,9 @@ class CallbackDialer:
                 self._in_store, agent_missed, job.call_id, result.reason, _now()
             )
 
-    async def _listen(self) -> None:
-        assert self.events is not None
+    async def _listen(self, events: asyncio.Queue[AMIEvent]) -> None:
         while True:
-            event = await self.events.get()
+            event = await events.get()
             if event.get("UserEvent") != "HotlineCallback":
                 continue
             call_id = event.get("Callback")

@@ -248,7 +248,8 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
             (config.speech.transcribe_interval_seconds, transcribe, "transcription"),
         ]
     if config.callback.enabled and ami is not None:  # missed callers called back, agent first
-        dialer = CallbackDialer(config, ami, hotline.sessions)
+        # a cluster's dialer links to every node itself and dials through the least busy
+        dialer = CallbackDialer.for_config(config, ami, hotline.sessions)
         jobs.append((3.0, lambda: run_once(dialer), "callbacks"))
     tasks = [asyncio.create_task(every(s, job, name), name=name) for s, job, name in jobs]
     return [*tasks, *kb_ranking(hotline)]
