@@ -97,8 +97,8 @@ def store_signals(session: Session, run: AnalysisRun, signals: Iterable[object])
     rows = [
         {"run_id": run.id, **_row_values(signal, UnitSignal, {"ticket_ids"})} for signal in signals
     ]
-    if rows:
-        session.execute(insert(UnitSignal), rows)
+    if rows:  # NULLs written, not left out: rows with other empty columns stay one batch
+        session.execute(insert(UnitSignal).execution_options(render_nulls=True), rows)
     return len(rows)
 
 
