@@ -15,6 +15,9 @@ agents answer every one of them from ast1. No agent is ever rung by two nodes
 at once (both nodes' queue_log, `agents.double_rings`; ast2's spans end at the
 kill), and no phone ever sees a second INVITE while in a call. Every call an
 agent answered becomes a ticket with its recording, those cut on ast2 too.
+The console's desk and live calls, following both nodes' AMI as `hotline
+serve` does, popped every answered call on its agent's desk, ended the call
+ast2 carried at its death, and name ast2 as not connected.
 
 The addresses are a block no other test uses: front .170, nodes .171/.172,
 workers .181/.182, PostgreSQL .190, the phones .175/.176, callers .100.
@@ -45,6 +48,8 @@ from bench.sipp.cluster import callers_address_port
 from core.config import HotlineConfig, load_config
 from core.paths import project_dir
 from dashboard.agent_accounts import add_agent
+from dashboard.agent_pop import AgentDesk
+from dashboard.live import LiveCalls
 from db.models import Call, Ticket
 from db.session import make_engine, make_session_factory, unit_of_work
 from links.ami import node_client
@@ -257,7 +262,15 @@ async def test_agents_answer_both_nodes_and_keep_answering_from_ast1_after_ast2_
     ]
     for phone in phones:
         phone.start()
+    desk, live, stop = AgentDesk(), LiveCalls(), asyncio.Event()  # the console's followers
+    following = [
+        asyncio.create_task(desk.follow(config, stop)),
+        asyncio.create_task(live.follow(config, stop)),
+    ]
     try:
+        await eventually(
+            lambda: desk.connected and live.connected, timeout=60, what="the console's links"
+        )
         await log_in_on_every_node(config, agents)
         first, then = numbers("1397000", 12), numbers("1397100", 6)
         before = asyncio.create_task(citizens(folder, first, 3.0, "before"))
@@ -305,11 +318,22 @@ async def test_agents_answer_both_nodes_and_keep_answering_from_ast1_after_ast2_
         assert double_rings(spans) == []
         for phone in phones:
             assert phone.second_calls == [], phone.user
+
+        # the console followed both nodes: every answered call popped on its agent's desk,
+        # and ast2's death ended its call there and is named
+        assert desk.down() == ["ast2"] and live.links.down() == ["ast2"]
+        for uniqueid, login in {**on_ast1, **on_ast2}.items():
+            assert desk.rung_for(login, uniqueid) is not None, (login, uniqueid)
+        for uniqueid in cut:
+            ring = desk.rung_for(on_ast2[uniqueid], uniqueid)
+            assert ring is not None and ring.state == "ended", ring
         print(
             f"agents: ast1 answered {len(on_ast1)}, ast2 {len(on_ast2)} "
             f"({len(cut)} cut by the kill); phones answered "
             f"{[len(p.answered()) for p in phones]}"
         )
     finally:
+        stop.set()
+        await asyncio.gather(*following)
         for phone in phones:
             phone.close()
