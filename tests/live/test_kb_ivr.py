@@ -2,13 +2,15 @@
 
 The caller waits in the queue (the only agent is on a break), presses
 `kb.offer_key`, picks entry 1 and hears its answer; 1 makes the call's one
-ivr-kb ticket and an accepted offer, 2 puts the caller back into the same queue.
+ivr-kb ticket and an accepted offer, 2 puts the caller back into the same queue,
+0 puts them back ahead of the callers who never left, marked for the agent.
 The phrases are rendered before the call, so the scripted citizen's timing
 depends on the prompts' lengths only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import wave
 from collections.abc import AsyncIterator
 
@@ -20,7 +22,7 @@ from db.models import KbOffer, Ticket
 from db.session import unit_of_work
 from hotline.app import Hotline
 from hotline.kb_answers import StoreAnswers
-from ivr.kb_flow import choices_text
+from ivr.kb_flow import OPERATOR_MARK, choices_text
 from kb.entries import EntryIn, import_entries
 from prompts.phrases import PhraseCache
 from telephony.ami import AMIClient
@@ -132,4 +134,50 @@ async def test_the_kb_key_then_2_goes_back_into_the_queue(floor: Hotline, ami: A
         offers = session.scalars(select(KbOffer).where(KbOffer.uniqueid == call.uniqueid)).all()
     assert any(o.heard for o in offers) and not any(o.accepted for o in offers)
     ticket = ticket_of_call(floor, call.uniqueid)  # nothing lost: the hang-up's ticket
+    assert ticket is not None and ticket.source != "ivr-kb"
+
+
+async def test_the_kb_key_then_0_goes_back_ahead_of_the_waiting_marked_for_the_agent(
+    floor: Hotline, ami: AMIClient
+) -> None:
+    """0 after the answer: back into the queue ahead of a caller who never left, and the
+    agent's phone and screen pop read 常见问题转人工 (QueueCallerJoin's position and name)."""
+    joins = ami.subscribe("QueueCallerJoin", "QueueCallerLeave")
+    try:
+        waiting = asyncio.create_task(
+            citizen_call(ami, WAITING_LINE, "w50", caller="13900139103", timeout=120)
+        )
+        await asyncio.sleep(3)  # the other caller is in the queue first
+        script = await script_to_answer(floor, "0") + "|w4"
+        asking = asyncio.create_task(
+            citizen_call(ami, WAITING_LINE, script, caller="13900139104", timeout=180)
+        )
+        seen: list[tuple[str, str, str, str]] = []  # (event, caller, position, name)
+
+        async def operator_join() -> tuple[str, str, str, str]:
+            while True:
+                event = await joins.get()
+                row = (
+                    event.name,
+                    event.get("CallerIDNum"),
+                    event.get("Position"),
+                    event.get("CallerIDName"),
+                )
+                seen.append(row)
+                if (
+                    row[0] == "QueueCallerJoin"
+                    and row[1] == "13900139104"
+                    and row[3] == OPERATOR_MARK
+                ):
+                    return row
+
+        again = await asyncio.wait_for(operator_join(), 120)
+        assert again[2] == "1", seen  # ahead of the caller who waited all along
+        still_there = [r for r in seen if r[1] == "13900139103"]
+        assert [r[0] for r in still_there] == ["QueueCallerJoin"], seen  # who never left
+        ended = await asyncio.gather(asking, waiting)
+    finally:
+        ami.unsubscribe(joins)
+    await calls_ended(floor, ended[0].uniqueid, timeout=60)
+    ticket = ticket_of_call(floor, ended[0].uniqueid)  # nothing lost: the hang-up's ticket
     assert ticket is not None and ticket.source != "ivr-kb"
