@@ -7,6 +7,7 @@ stand for the nodes' managers when the console follows them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -143,10 +144,9 @@ async def test_every_node_feeds_one_table_and_a_node_down_is_named(
             on_connect,
         )
     )
-    for _ in range(100):
-        if fed and states.down() == ["ast2"]:
-            break
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(20):
+        while not (fed and connected and states.down() == ["ast2"]):
+            await asyncio.sleep(0.01)
     stop.set()
     await asyncio.wait_for(following, 10)
     assert fed == [("ast1", "ast1-1.1")]
@@ -157,21 +157,34 @@ async def test_every_node_feeds_one_table_and_a_node_down_is_named(
 async def test_a_link_that_comes_back_by_itself_is_asked_again() -> None:
     fake = FakeLink([])
     asked: list[str] = []
+    states: list[bool] = []
     stop = asyncio.Event()
 
     async def on_connect(name: str, client: object) -> None:
         asked.append(name)
 
+    async def until(check: Callable[[], bool]) -> None:
+        async with asyncio.timeout(20):
+            while not check():
+                await asyncio.sleep(0.01)
+
     task = asyncio.create_task(
         follow_link(
-            lambda: fake, "ast1", stop, (), lambda *_: None, lambda *_: None, "t", on_connect
-        )  # type: ignore[arg-type,return-value]
+            lambda: fake,  # type: ignore[arg-type,return-value]
+            "ast1",
+            stop,
+            (),
+            lambda *_: None,
+            lambda _name, up: states.append(up),
+            "t",
+            on_connect,
+        )
     )
-    await asyncio.sleep(0.05)
+    await until(lambda: asked == ["ast1"])
     fake.connected.clear()  # the client lost its link and reconnects by itself
-    await asyncio.sleep(1.2)
+    await until(lambda: states[-1] is False)
     fake.connected.set()
-    await asyncio.sleep(1.2)
+    await until(lambda: len(asked) == 2)
     stop.set()
     await asyncio.wait_for(task, 5)
     assert asked == ["ast1", "ast1"]
