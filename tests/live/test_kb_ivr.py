@@ -3,7 +3,8 @@
 The caller waits in the queue (the only agent is on a break), presses
 `kb.offer_key`, picks entry 1 and hears its answer; 1 makes the call's one
 ivr-kb ticket and an accepted offer, 2 puts the caller back into the same queue,
-0 puts them back ahead of the callers who never left, marked for the agent.
+0 puts them back ahead of the callers who never left, marked for the agent; a menu
+line's key 4 offers the same answers.
 The phrases are rendered before the call, so the scripted citizen's timing
 depends on the prompts' lengths only.
 """
@@ -181,3 +182,27 @@ async def test_the_kb_key_then_0_goes_back_ahead_of_the_waiting_marked_for_the_a
     await calls_ended(floor, ended[0].uniqueid, timeout=60)
     ticket = ticket_of_call(floor, ended[0].uniqueid)  # nothing lost: the hang-up's ticket
     assert ticket is not None and ticket.source != "ivr-kb"
+
+
+async def test_a_menu_lines_key_4_answers_from_the_knowledge_base(
+    floor: Hotline, ami: AMIClient
+) -> None:
+    """A self-service menu line: 4 in the main menu, entry 1, heard, then 1 (answered)."""
+    config = floor.config
+    line = "12345004"  # 医保服务专线, a menu line
+    top = await StoreAnswers(config, floor.sessions).top(line)
+    assert top, "no live entries for the line"
+    phrases = PhraseCache(config)
+    await phrases.path(choices_text(top, "zh"), "zh")
+    answer = seconds(await phrases.path(top[0].answer_zh, "zh"))
+    greeting = prompt_seconds(config, "zh", "greeting_medical_insurance", "english_offer")
+    intro = prompt_seconds(config, "zh", "kb_intro")
+    script = f"w{greeting + 2:.1f}|d4|w{intro + 3:.1f}|d1|w{answer + 3:.1f}|d1|w6"
+    call = await citizen_call(ami, line, script, caller="13900139105", timeout=180)
+    await calls_ended(floor, call.uniqueid, timeout=60)
+    ticket = ticket_of_call(floor, call.uniqueid)
+    assert ticket is not None and ticket.source == "ivr-kb", ticket and ticket.source
+    with unit_of_work(floor.sessions) as session:
+        offers = session.scalars(select(KbOffer).where(KbOffer.uniqueid == call.uniqueid)).all()
+    assert {o.channel for o in offers} == {"menu"}
+    assert [o.accepted for o in offers].count(True) == 1
