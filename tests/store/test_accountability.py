@@ -48,7 +48,7 @@ def build_units(session: Session) -> dict[str, Department]:
 def new_ticket(
     session: Session,
     accepted: datetime,
-    category: str = "噪音扰民",
+    category: str | None = "噪音扰民",
     caller: str | None = None,
 ) -> Ticket:
     return create_ticket(
@@ -67,7 +67,7 @@ def close_resolved(
     at: datetime,
     callback_says: int | None,
     caller: str | None = None,
-    category: str = "噪音扰民",
+    category: str | None = "噪音扰民",
 ) -> Ticket:
     """A ticket the unit closed as 已解决 at `at`; the callback two days later says 1 or 2."""
     ticket = new_ticket(session, at - timedelta(days=2), category, caller)
@@ -158,6 +158,30 @@ def test_a_repeat_call_within_the_days_counts_and_one_after_does_not(store) -> N
     assert (repeat.observed, repeat.total) == (1, 3)
     assert set(repeat.ticket_ids) == expected
     assert repeat.p_value is None  # 3 closes: under min_n
+
+
+def test_no_number_or_no_category_makes_no_repeat_and_each_close_has_its_own_window(store) -> None:  # type: ignore[no-untyped-def]
+    with unit_of_work(store) as session:
+        units = build_units(session)
+        closed_at = utc(2025, 10, 5, 2)
+        for number in ("unknown", "anonymous"):  # the same "number", not the same citizen
+            close_resolved(session, units["A"], closed_at, 1, caller=number)
+            new_ticket(session, closed_at + timedelta(days=3), caller=number)
+        close_resolved(session, units["A"], closed_at, 1, caller="13811110004", category=None)
+        new_ticket(session, closed_at + timedelta(days=3), None, caller="13811110004")
+        # one citizen, one category, twice: the second ticket repeats the first close;
+        # nothing came after the second close (the first ticket was accepted before it)
+        first = close_resolved(session, units["A"], closed_at, 1, caller="13811110005")
+        second = close_resolved(
+            session, units["A"], closed_at + timedelta(days=10), 1, caller="13811110005"
+        )
+        unit_a, expected = units["A"].id, {first.id, second.id}
+
+    with store() as session:
+        rows = unit_signals(session, MONTH, SETTINGS, TZ)
+    repeat = of_kind(rows, "repeat_after_close")[unit_a]
+    assert (repeat.observed, repeat.total) == (1, 5)
+    assert set(repeat.ticket_ids) == expected
 
 
 # ---- 推诿扯皮 -----------------------------------------------------------------------------
