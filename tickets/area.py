@@ -182,9 +182,10 @@ def fill_areas(session: Session, since: datetime | None = None) -> int:
 
     The monthly analysis calls this first. Tickets already placed are left as they
     are, so running it twice changes nothing the second time; work goes in
-    batches of FILL_BATCH by id, in the caller's transaction.
+    batches of FILL_BATCH by id, in the caller's transaction. The tree is read only
+    when a batch has tickets to place: most runs find none.
     """
-    index = TreeIndex.build(session)
+    index: TreeIndex | None = None
     query = select(Ticket.id, Ticket.department_id, Ticket.description, Ticket.transcript).where(
         Ticket.area_source.is_(None)
     )
@@ -197,6 +198,8 @@ def fill_areas(session: Session, since: datetime | None = None) -> int:
         ).all()
         if not rows:
             return filled
+        if index is None:
+            index = TreeIndex.build(session)
         changes = []
         for row in rows:
             area_id, source = resolve_area(session, row, index)
