@@ -672,6 +672,9 @@ class ClusterJobs(Section):
 
     robots: int = Field(1, ge=0, le=32)  # callback robots (one AMI client per node each)
     transcribers: int = Field(1, ge=0, le=64)
+    # a job worker silent this long is dead and its jobs go back in the queue (workers beat
+    # four times within it, and the recovery looks twice)
+    stalled_seconds: float = Field(20.0, ge=2.0, le=3600.0)
 
 
 class ClusterRobot(Section):

@@ -10,7 +10,7 @@ through the same `ivr.transcribe.transcribe_ticket`.
 
 Workers beat every `HEARTBEAT_SECONDS`; a worker silent for `STALLED_SECONDS`
 is taken for dead, and `retry_stalled_jobs` puts its running jobs back in the
-queue (`JobTimers`; a test shortens them with HOTLINE_JOBS_STALLED_SECONDS).
+queue (`JobTimers`: `cluster.jobs.stalled_seconds` sets them).
 The transcript is written once all the same: a retried job finds the ticket
 no longer waiting when the dead worker had already written it.
 """
@@ -43,9 +43,6 @@ STALLED_SECONDS = 20.0  # four missed beats: the worker is dead, its jobs go bac
 STALLED_CRON = "* * * * * */10"  # every 10 s (croniter: seconds are the sixth field)
 # jobs on a PostgreSQL store without `cluster:` too (a bigger single box) when it is "1"
 JOBS_SWITCH = "HOTLINE_JOBS"
-# tests only (tests/live/test_cluster.py): a shorter stalled-worker timeout, so a killed
-# transcription worker's job comes back in seconds; to become a `cluster.jobs` setting
-STALLED_SWITCH = "HOTLINE_JOBS_STALLED_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -57,12 +54,12 @@ class JobTimers:
     recovery_cron: str = STALLED_CRON
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> JobTimers:
-        """The defaults, or the test's shorter timeout (beats at a quarter of it, as 5 s of 20)."""
-        wanted = environ.get(STALLED_SWITCH)
-        if not wanted:
+    def for_config(cls, config: HotlineConfig) -> JobTimers:
+        """`cluster.jobs.stalled_seconds` (beats at a quarter of it, as 5 s of 20, and the
+        recovery twice within it); the defaults without `cluster:`."""
+        if config.cluster is None:
             return cls()
-        stalled = max(float(wanted), 2.0)
+        stalled = config.cluster.jobs.stalled_seconds
         return cls(stalled / 4, stalled, cron_every(stalled / 2))
 
 
@@ -110,7 +107,7 @@ def build_jobs_app(config: HotlineConfig, max_connections: int = 4) -> App:
     )
     app = App(connector=connector)
     register_transcription(app)
-    register_housekeeping(app, config.ivr.reconcile_interval_seconds, JobTimers.from_environ())
+    register_housekeeping(app, config.ivr.reconcile_interval_seconds, JobTimers.for_config(config))
     return app
 
 
@@ -178,7 +175,7 @@ async def run_worker(
     `concurrency` is the transcription lane's; housekeeping runs one at a time.
     A stop lets each lane finish the job in hand.
     """
-    timers = timers or JobTimers.from_environ()
+    timers = timers or JobTimers()
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

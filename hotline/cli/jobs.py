@@ -34,7 +34,14 @@ def worker_command(
     """Take jobs until Ctrl-C: transcripts with the model loaded once, and the periodic passes."""
     from core.recording_keys import recordings_root
     from hotline.app import reconcile_once
-    from hotline.jobs import HOUSEKEEPING_WORK, QUEUES, HousekeepingWork, build_jobs_app, run_worker
+    from hotline.jobs import (
+        HOUSEKEEPING_WORK,
+        QUEUES,
+        HousekeepingWork,
+        JobTimers,
+        build_jobs_app,
+        run_worker,
+    )
     from ivr.jobs import QUEUE as TRANSCRIPTION
     from ivr.jobs import WORK, TranscriptionWork
     from speech.recognition import SpeechModel, SpeechModelError
@@ -62,4 +69,13 @@ def worker_command(
         HOUSEKEEPING_WORK: HousekeepingWork(reconcile=lambda: reconcile_once(cfg)),
     }
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_worker(build_jobs_app(cfg), context, queues, concurrency, name))
+        asyncio.run(
+            run_worker(
+                build_jobs_app(cfg),
+                context,
+                queues,
+                concurrency,
+                name,
+                timers=JobTimers.for_config(cfg),
+            )
+        )

@@ -22,7 +22,7 @@ the next node after 1 s (failure_route NEXT_NODE): the issue's bound is 5 s.
 The calls the node carried get their tickets from the next reconcile pass
 (`ivr.reconcile_interval_seconds`, 5 s here) that finds it down. A killed
 transcription worker's job is put back once its heartbeat is
-`STALLED_SECONDS` old (8 s here through HOTLINE_JOBS_STALLED_SECONDS; 20 s
+`STALLED_SECONDS` old (8 s here through cluster.jobs.stalled_seconds; 20 s
 by default).
 
 The addresses are a block no other test uses: front .140, nodes .141/.142,
@@ -56,7 +56,6 @@ from core.paths import project_dir
 from core.recording_keys import recordings_root, resolve
 from db.models import Call, Ticket
 from db.session import make_engine, make_session_factory
-from hotline.jobs import STALLED_SWITCH
 from ivr.reconcile import NODE_LOST_CAUSE
 from ivr.wav_header import HEAD_BYTES, read_header
 from telephony.kamailio import dispatcher_list
@@ -69,6 +68,7 @@ FRONT = "127.0.0.140"
 CALLERS = "127.0.0.100"
 AST2 = ("127.0.0.142", 5060)
 DATABASE_URL = "postgresql+psycopg://hotline@127.0.0.160:5432/hotline"
+STALLED_SECONDS = 8  # the job workers' heartbeat timeout here (cluster.jobs.stalled_seconds)
 RECONCILE_SECONDS = 5
 CLUSTER = {
     "front": {"address": FRONT},
@@ -81,7 +81,7 @@ CLUSTER = {
         {"name": "agi2", "address": "127.0.0.152"},
     ],
     "database_url": DATABASE_URL,
-    "jobs": {"robots": 2, "transcribers": 2},
+    "jobs": {"robots": 2, "transcribers": 2, "stalled_seconds": STALLED_SECONDS},
 }
 WHOLE_RUN = 1800  # the first test to run brings up the cluster and runs the phases it needs
 SLOW = 600  # a loaded 2-core machine starts 12 processes slowly; nothing here measures speed
@@ -105,7 +105,7 @@ class Cluster:
             text=True,
             timeout=timeout,
             cwd=project_dir(),
-            env={**os.environ, "COLUMNS": "200", STALLED_SWITCH: str(STALLED_SECONDS)},
+            env={**os.environ, "COLUMNS": "200"},
             check=False,
         )
 
@@ -547,7 +547,6 @@ async def test_a_killed_fastagi_workers_calls_fall_back_and_later_calls_go_to_th
 
 
 # -- phase 4: a transcription worker killed mid-job ---------------------------------------
-STALLED_SECONDS = 8  # the test's heartbeat timeout (hotline.jobs.STALLED_SWITCH)
 
 
 def jobs_sql(query: str, **params: object) -> list[tuple[object, ...]]:
