@@ -493,13 +493,18 @@ class QueueLogEntry(Base):
 
 
 class QueueLogPosition(Base):
-    """How far queue_log has been read (the file's inode and byte offset), kept with its rows."""
+    """How far queue_log has been read (the file's inode and byte offset), kept with its rows.
+
+    One box: one row, no node. A cluster: one row per node whose queue_log is read
+    (issue 22), named by `node`.
+    """
 
     __tablename__ = "queue_log_position"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inode: Mapped[int] = mapped_column(BigInteger)
     offset: Mapped[int] = mapped_column(BigInteger)
+    node: Mapped[str | None] = mapped_column(String(32), unique=True)
 
 
 class TicketDraft(Base):

@@ -1,5 +1,6 @@
-"""scale-out (issue 22): the cluster's decisions about its nodes (draining, lost) and
-every node's call records (CDRs) shipped into the store with each node's position
+"""scale-out (issue 22): the cluster's decisions about its nodes (draining, lost),
+every node's call records (CDRs) shipped into the store with each node's position, and
+each node's queue_log position
 
 Revision ID: 0014_cluster
 Revises: 0013_jobs
@@ -61,9 +62,15 @@ def upgrade() -> None:
     with op.batch_alter_table("cdr_records", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cdr_records_uniqueid"), ["uniqueid"], unique=False)
         batch_op.create_index(batch_op.f("ix_cdr_records_ended_at"), ["ended_at"], unique=False)
+    with op.batch_alter_table("queue_log_position", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("node", sa.String(length=32), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f("uq_queue_log_position_node"), ["node"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("queue_log_position", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_queue_log_position_node"), type_="unique")
+        batch_op.drop_column("node")
     with op.batch_alter_table("cdr_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cdr_records_ended_at"))
         batch_op.drop_index(batch_op.f("ix_cdr_records_uniqueid"))
