@@ -230,7 +230,7 @@ const source = new EventSource("/agent/events");
 source.addEventListener("desk", (e) => {
   const data = JSON.parse(e.data);
   showState(data.state);
-  $("link").textContent = data.connected ? "" : "Asterisk 未连接";
+  $("link").textContent = data.connected ? "" : downText(data.down);
   if (!data.pop) return;
   if (pop && pop.uniqueid === data.pop.uniqueid) {
     const ended = pop.state === "connected" && data.pop.state === "ended";

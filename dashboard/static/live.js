@@ -9,7 +9,7 @@ source.addEventListener("end", () => {  // the session is over: stop, and say so
 });
 source.addEventListener("calls", (e) => {
   const data = JSON.parse(e.data);
-  document.getElementById("link-state").textContent = data.connected ? "已连接 Asterisk connected" : "Asterisk 未连接 not connected";
+  document.getElementById("link-state").textContent = data.connected ? "已连接 Asterisk connected" : downText(data.down);
   body.replaceChildren(...data.calls.map((c) => {
     const tr = document.createElement("tr");
     tr.className = "live-call";

@@ -44,7 +44,7 @@
     latest = JSON.parse(e.data);
     offset = Date.now() / 1000 - latest.now;
     link.dataset.state = latest.connected ? "live" : "no-asterisk";
-    link.textContent = latest.connected ? "实时 live" : "Asterisk 未连接 not connected";
+    link.textContent = latest.connected ? "实时 live" : downText(latest.down);
     panel.dataset.version = String((Number(panel.dataset.version) || 0) + 1);
     render();
   });

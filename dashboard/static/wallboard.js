@@ -65,7 +65,7 @@ source.addEventListener("board", (e) => {
   latest = JSON.parse(e.data);
   offset = Date.now() / 1000 - latest.now;
   link.dataset.state = latest.connected ? "live" : "no-asterisk";
-  link.textContent = latest.connected ? "实时 live" : "Asterisk 未连接 not connected";
+  link.textContent = latest.connected ? "实时 live" : downText(latest.down);
   document.getElementById("wb-day").textContent = latest.day;
   body.dataset.version = String((Number(body.dataset.version) || 0) + 1);
   render();
