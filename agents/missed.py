@@ -14,14 +14,17 @@ Runs after each pass of the queue_log reader, on what it kept:
   call from that number, after the task) is closed: "reached an agent".
 
 Each task is made once per call (`db.callbacks.open_callback_task`), so a
-replayed pass changes nothing.
+replayed pass changes nothing. In a cluster every node's daemon runs a pass
+after its queue_log: on PostgreSQL a pass holds a transaction-wide advisory
+lock, so a second waits for the first's commit and then finds its tasks made
+(instead of inserting the same call's task and failing on the unique uniqueid).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import HotlineConfig
@@ -36,6 +39,7 @@ REFUSED = "refused"
 REACHED = "reached an agent"
 LOOKBACK = timedelta(days=1)  # calls older than this are not looked at again
 SETTLE = timedelta(minutes=10)  # a call whose end was never written is decided after this
+ONE_PASS_LOCK = 1_234_500_023  # PostgreSQL advisory lock of a pass ("12345", issue 22, + 1)
 
 
 def wait_of(text: str | None) -> int:
@@ -153,4 +157,15 @@ def follow_missed(
 ) -> tuple[int, int]:
     """`after_ingest` in a transaction of its own (the housekeeping job, after queue_log)."""
     with unit_of_work(sessions) as session:
+        one_pass_at_a_time(session)
         return after_ingest(session, config, now or datetime.now(UTC))
+
+
+def one_pass_at_a_time(session: Session) -> None:
+    """Wait for any other pass's commit (PostgreSQL; SQLite has one writer at a time anyway).
+
+    Held until this transaction ends; each statement after it reads what the
+    other pass committed (READ COMMITTED), so no call's task is made twice.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(ONE_PASS_LOCK)))

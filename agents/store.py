@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from agents.control import Membership
@@ -142,23 +142,49 @@ def current_states(
 
 
 # -- queue_log ---------------------------------------------------------------------
-def position(session: Session) -> tuple[int, int]:
-    """Where the last pass stopped, locked until this pass commits.
+ONE_BOX_ROW = 1  # one box's position row; a cluster's nodes never take this id
+
+
+def position(session: Session, node: str | None = None) -> tuple[int, int]:
+    """Where the last pass stopped (one box, or the named cluster node), locked until commit.
 
     `hotline serve` reads queue_log every second and an open wallboard reads it
     too: the row lock (PostgreSQL; SQLite's one writer refuses the second's
     stale upgrade) keeps two readers from keeping the same lines twice.
     """
-    row = session.get(QueueLogPosition, 1, with_for_update=True)
+    row = position_row(session, node, lock=True)
     return (row.inode, row.offset) if row else (0, 0)
 
 
-def keep(session: Session, chunk: Chunk) -> int:
+def position_row(session: Session, node: str | None, lock: bool = False) -> QueueLogPosition | None:
+    if node is None:
+        return session.get(QueueLogPosition, ONE_BOX_ROW, with_for_update=lock)
+    query = select(QueueLogPosition).where(QueueLogPosition.node == node)
+    return session.scalars(query.with_for_update() if lock else query).one_or_none()
+
+
+def add_node_position(session: Session, node: str) -> None:
+    """The node's first position row, at the start of its file.
+
+    Its id is chosen past every other (never the one box's id 1, which a store
+    that was one box before holds, and PostgreSQL's id sequence never saw); two
+    nodes adding theirs at once collide on the id, and the loser tries again.
+    """
+    highest = session.scalar(select(func.max(QueueLogPosition.id))) or 0
+    session.add(QueueLogPosition(id=max(highest, ONE_BOX_ROW) + 1, node=node, inode=0, offset=0))
+    session.flush()
+
+
+def keep(session: Session, chunk: Chunk, node: str | None = None) -> int:
     """One pass: the lines, the states they imply, the tickets they describe, the position."""
-    row = session.get(QueueLogPosition, 1)
-    if row is None:
-        row = QueueLogPosition(id=1, inode=chunk.inode, offset=chunk.offset)
+    row = position_row(session, node)
+    if row is None and node is None:
+        row = QueueLogPosition(id=ONE_BOX_ROW, inode=chunk.inode, offset=chunk.offset)
         session.add(row)
+    elif row is None:
+        add_node_position(session, node)
+        row = position_row(session, node)
+        assert row is not None
     row.inode, row.offset = chunk.inode, chunk.offset
     for event in chunk.events:
         session.add(
