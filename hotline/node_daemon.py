@@ -3,7 +3,11 @@
 `hotline cluster node-daemon --node ast1` runs one per node (started by
 `hotline cluster up`). Every few seconds it ships the node's new Master.csv
 lines, then its finished recordings (ivr.cdr_tail, ivr.shipping), asking the
-node's own AMI which channels are still up. An unreachable AMI means a dead
+node's own AMI which channels are still up; then it reads the node's
+queue_log on from the node's own position (agents.follow: every queue and
+agent figure, the tickets' agent and wait/talk) and, with callbacks on, turns
+the missed callers into callback tasks (agents.missed, one pass at a time
+across the daemons). An unreachable AMI means a dead
 node, whose files go once settled; the link is tried again on every pass.
 With the job queue on, each ticket whose recording just landed gets its
 transcription deferred at once (the queue's 5 s sweep would find it too).
@@ -16,10 +20,13 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from procrastinate import App
 from sqlalchemy.orm import Session, sessionmaker
 
+from agents.follow import ingest_once
+from agents.missed import follow_missed
 from core.config import ClusterNode, ConfigError, HotlineConfig
 from core.recording_keys import recordings_root
 from db.session import make_engine, make_session_factory
@@ -43,6 +50,7 @@ class NodeDaemonParts:
 
     disk: NodeDisk
     node_config: HotlineConfig  # its AMI's address and port are the node's
+    queue_log: Path  # where the node's app_queue writes (its astlogdir, logger.conf)
 
 
 def node_parts(config: HotlineConfig, node_name: str) -> NodeDaemonParts:
@@ -58,7 +66,7 @@ def node_parts(config: HotlineConfig, node_name: str) -> NodeDaemonParts:
         master_csv=layout.node_state(node) / "log" / "cdr-csv" / "Master.csv",
         store_dir=recordings_root(config),
     )
-    return NodeDaemonParts(disk, own)
+    return NodeDaemonParts(disk, own, layout.node_state(node) / "log" / "queue_log")
 
 
 def _node_named(nodes: list[ClusterNode], name: str, config: HotlineConfig) -> ClusterNode:
@@ -91,6 +99,20 @@ async def ship_once(
             except Exception as exc:  # the queue's sweep defers it later; the pass goes on
                 log.warning("node %s: ticket %d not deferred: %s", disk.node, ticket_id, exc)
     return report
+
+
+def follow_queue_log(
+    sessions: sessionmaker[Session], config: HotlineConfig, parts: NodeDaemonParts
+) -> tuple[int, int, int]:
+    """The node's new queue_log lines kept; then missed callers' tasks made and closed.
+
+    The lines read, the tasks made, the tasks closed (0, 0 with callbacks off).
+    """
+    lines = ingest_once(sessions, parts.queue_log, parts.disk.node)
+    if not config.callback.enabled:
+        return lines, 0, 0
+    made, closed = follow_missed(sessions, config)
+    return lines, made, closed
 
 
 def run_node_daemon(config: HotlineConfig, node_name: str) -> None:
@@ -131,6 +153,8 @@ async def serve_node(
             try:
                 ami, jobs = await link.client(), await queue.opened()
                 log_report(await ship_once(sessions, parts.disk, ami, jobs, settle=settle))
+                followed = await asyncio.to_thread(follow_queue_log, sessions, config, parts)
+                log_followed(parts.disk.node, followed)
             except Exception:
                 log.exception("node %s: pass failed; next in %.0f s", parts.disk.node, pass_seconds)
             with contextlib.suppress(TimeoutError):
@@ -225,4 +249,17 @@ def log_report(report: ShipReport) -> None:
             report.deferred,
             len(report.live),
             len(report.growing),
+        )
+
+
+def log_followed(node: str, followed: tuple[int, int, int]) -> None:
+    """A line when the queue_log pass kept lines or moved callback tasks."""
+    lines, made, closed = followed
+    if lines or made or closed:
+        log.info(
+            "node %s: %d queue_log lines kept; %d missed callers to call back, %d tasks closed",
+            node,
+            lines,
+            made,
+            closed,
         )
