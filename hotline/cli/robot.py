@@ -3,13 +3,20 @@
 With a `cluster:` section `run` links every node and chooses a node per call
 (`callback_robot.cluster`); what it needs of the cluster's layout (Kamailio's
 control socket, the nodes' way out through the front) is handed to it here.
+A cluster runs no `hotline serve`, so each cluster robot also runs the
+agent-first callback dialer (missed callers, `agents.callback_dialer`) every
+3 s when callbacks are on: its claim, under the store's robot lock, never
+gives two robots the same agent or the same task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import logging
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,10 +26,13 @@ from rich.table import Table
 from hotline.cli.support import ConfigOption, config_or_exit, console, fail, sessions, setup_logging
 
 if TYPE_CHECKING:
+    from agents.callback_dialer import CallbackDialer
     from callback_robot.status import NodeRobotState
     from core.config import HotlineConfig
 
 robot_app = typer.Typer(help="The callback robot: run, status, report.")
+log = logging.getLogger(__name__)
+CALLBACK_SECONDS = 3.0  # between two passes of the agent-first callback dialer (as `serve`)
 
 
 @robot_app.command("run")
@@ -51,7 +61,48 @@ async def cluster_robot(cfg: HotlineConfig) -> None:
 
     # the layout `hotline cluster up` runs the cluster with: Kamailio's control socket
     front = front_reader(cluster_of(cfg), layout_for(cfg, None).kamailio_ctl())
-    await run_cluster_robot(cfg, front, OUTBOUND_CHANNEL)
+    async with agent_callbacks(cfg):
+        await run_cluster_robot(cfg, front, OUTBOUND_CHANNEL)
+
+
+@contextlib.asynccontextmanager
+async def agent_callbacks(
+    cfg: HotlineConfig, every: float = CALLBACK_SECONDS
+) -> AsyncIterator[None]:
+    """The agent-first callback dialer's passes while the block runs (callbacks on only).
+
+    The dialer holds its own link to every node and its own store engine, so a
+    robot's dispatch and the callbacks never wait on each other's connections.
+    """
+    if not cfg.callback.enabled:
+        yield
+        return
+    from agents.callback_dialer import CallbackDialer
+    from callback_robot.runner import robot_engine
+    from db.session import make_session_factory
+
+    engine = robot_engine(cfg)
+    dialer = CallbackDialer.for_config(cfg, None, make_session_factory(engine))
+    passes = asyncio.create_task(dial_every(dialer, every), name="callbacks")
+    try:
+        yield
+    finally:
+        passes.cancel()
+        await asyncio.gather(passes, return_exceptions=True)
+        await dialer.stop()
+        engine.dispose()
+
+
+async def dial_every(dialer: CallbackDialer, seconds: float) -> None:
+    """One dialer pass every `seconds`; a failed pass is logged and the next comes anyway."""
+    from agents.callback_dialer import run_once
+
+    while True:
+        try:
+            await run_once(dialer)
+        except Exception:
+            log.exception("callbacks: pass failed; next in %.0f s", seconds)
+        await asyncio.sleep(seconds)
 
 
 @robot_app.command("status")
