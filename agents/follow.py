@@ -7,13 +7,14 @@ node's, with the node's own position row (`node`), into the same tables.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents.queue_log import Chunk, read_from
-from agents.store import add_node_position, keep, position, position_row
+from agents.store import add_node_position, fill_late_tickets, keep, position, position_row
 from db.session import unit_of_work
 
 # `hotline serve` reads every second and an open wallboard reads too, in the same process:
@@ -45,6 +46,12 @@ def ensure_node_position(sessions: sessionmaker[Session], node: str) -> None:
         except IntegrityError:
             if attempt == _ADD_TRIES - 1:
                 raise
+
+
+def fill_late(sessions: sessionmaker[Session], since: datetime) -> int:
+    """`fill_late_tickets` in a transaction of its own (a cluster node daemon's pass)."""
+    with unit_of_work(sessions) as session:
+        return fill_late_tickets(session, since)
 
 
 def start_at_end(sessions: sessionmaker[Session], path: Path, node: str | None = None) -> None:

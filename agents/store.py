@@ -254,6 +254,25 @@ def seconds(text: str) -> int:
         return 0
 
 
+def fill_late_tickets(session: Session, since: datetime) -> int:
+    """Tickets made after their call's queue_log lines were kept, filled now; how many.
+
+    A pass fills the tickets that exist when it keeps the lines; a ticket the
+    call's end (or the reconciler, for a call cut by a node's death) makes a
+    moment later would stay without its agent, queue and wait. Lines kept since
+    `since` are looked at; a ticket filled once has its queue and is not again.
+    """
+    facts = select(QueueLogEntry.callid).where(
+        QueueLogEntry.event.in_(TICKET_FACTS), QueueLogEntry.at >= since
+    )
+    late = session.scalars(
+        select(Ticket).where(Ticket.origin_uniqueid.in_(facts), Ticket.queue.is_(None))
+    ).all()
+    for ticket in late:
+        fill_from_queue_log(session, ticket)
+    return len(late)
+
+
 def fill_from_queue_log(session: Session, ticket: Ticket) -> None:
     """Who answered the ticket's call, in which queue, after how long, for how long."""
     if ticket.origin_uniqueid is None:

@@ -20,12 +20,13 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from procrastinate import App
 from sqlalchemy.orm import Session, sessionmaker
 
-from agents.follow import ingest_once
+from agents.follow import fill_late, ingest_once
 from agents.missed import follow_missed
 from core.config import ClusterNode, ConfigError, HotlineConfig
 from core.recording_keys import recordings_root
@@ -42,6 +43,7 @@ from tools.cluster.nodes import node_config
 log = logging.getLogger(__name__)
 
 PASS_SECONDS = 3.0  # between two passes over the node
+LATE_TICKETS = timedelta(minutes=15)  # queue_log lines looked at for tickets made after them
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ def follow_queue_log(
     The lines read, the tasks made, the tasks closed (0, 0 with callbacks off).
     """
     lines = ingest_once(sessions, parts.queue_log, parts.disk.node)
+    # a ticket made after its lines were kept (at the call's end, or by the reconciler)
+    fill_late(sessions, datetime.now(UTC) - LATE_TICKETS)
     if not config.callback.enabled:
         return lines, 0, 0
     made, closed = follow_missed(sessions, config)

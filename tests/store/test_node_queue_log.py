@@ -186,3 +186,23 @@ async def test_the_daemon_reads_its_nodes_queue_log_each_pass(
         stop.set()
         await asyncio.wait_for(daemon, 60)
         engine.dispose()
+
+
+def test_a_ticket_made_after_its_lines_were_kept_is_filled_on_the_next_pass(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    """The call's end (or the reconciler, for a call cut by a node's death) comes late."""
+    config = cluster_config(tmp_path, database={"url": migrated_url})
+    parts = node_parts(config, "ast1")
+    engine = make_engine(migrated_url)
+    sessions = make_session_factory(engine)
+    try:
+        now = time.time()
+        write_queue_log(parts, now)
+        assert follow_queue_log(sessions, config, parts)[0] == 5  # no ticket yet
+        ticket_id = calls_and_agent(sessions, now)
+        assert filled(sessions, ticket_id) is None
+        assert follow_queue_log(sessions, config, parts)[0] == 0
+        assert filled(sessions, ticket_id) == ("hotline-agents", 4, 30)
+    finally:
+        engine.dispose()
