@@ -14,7 +14,9 @@ is then SIGKILLed with an agent talking on it, and more citizens call: the
 agents answer every one of them from ast1. No agent is ever rung by two nodes
 at once (both nodes' queue_log, `agents.double_rings`; ast2's spans end at the
 kill), and no phone ever sees a second INVITE while in a call. Every call an
-agent answered becomes a ticket with its recording, those cut on ast2 too.
+agent answered becomes a ticket with its recording, those cut on ast2 too, and
+each node's daemon reads its node's queue_log into the store: every such
+ticket names its agent, queue and wait, and those that ended their talk time.
 The console's desk and live calls, following both nodes' AMI as `hotline
 serve` does, popped every answered call on its agent's desk, ended the call
 ast2 carried at its death, and name ast2 as not connected.
@@ -50,7 +52,7 @@ from core.paths import project_dir
 from dashboard.agent_accounts import add_agent
 from dashboard.agent_pop import AgentDesk
 from dashboard.live import LiveCalls
-from db.models import Call, Ticket
+from db.models import Agent, Call, Ticket, User
 from db.session import make_engine, make_session_factory, unit_of_work
 from links.ami import node_client
 from tests.support.agent_phone import AutoAnswerPhone
@@ -192,6 +194,42 @@ def ticketed(uniqueids: set[str], callers: list[str]) -> dict[str, Seen] | None:
     return seen if done else None
 
 
+def queue_figures(
+    uniqueids: set[str],
+) -> dict[str, tuple[str | None, str | None, int | None, int | None]]:
+    """The tickets' figures from the nodes' queue_logs: uniqueid -> agent, queue, wait, talk."""
+    engine = make_engine(DATABASE_URL)
+    try:
+        with make_session_factory(engine)() as session:
+            rows = session.execute(
+                select(
+                    Ticket.origin_uniqueid,
+                    User.username,
+                    Ticket.queue,
+                    Ticket.wait_seconds,
+                    Ticket.talk_seconds,
+                )
+                .outerjoin(Agent, Agent.id == Ticket.agent_id)
+                .outerjoin(User, User.id == Agent.user_id)
+                .where(Ticket.origin_uniqueid.in_(uniqueids))
+            ).all()
+            return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
+    finally:
+        engine.dispose()
+
+
+def figured(
+    answered: dict[str, str], cut: set[str]
+) -> dict[str, tuple[str | None, str | None, int | None, int | None]] | None:
+    """The figures, once every answered call's ticket has them (talk time: calls not cut)."""
+    found = queue_figures(set(answered))
+    done = len(found) == len(answered) and all(
+        login is not None and wait is not None and (talk is not None or uniqueid in cut)
+        for uniqueid, (login, _, wait, talk) in found.items()
+    )
+    return found if done else None
+
+
 # -- the scripted parties -----------------------------------------------------------------
 async def citizens(folder: Path, callers: list[str], every_seconds: float, tag: str) -> int:
     """SIPp citizens (one call each, one every `every_seconds`) to LINE; SIPp's exit status."""
@@ -308,9 +346,23 @@ async def test_agents_answer_both_nodes_and_keep_answering_from_ast1_after_ast2_
             what="a ticket with its recording for every call an agent answered",
         )
         assert set(on_ast2) <= set(seen), "ast2's answered calls, those cut by the kill too"
-        for uniqueid in later:  # the agent's ticket (the store has no queue_log to name them)
+        for uniqueid in later:  # the agent's ticket
             ticket = seen[uniqueid]
             assert ticket.source == "agent" and on_ast1[uniqueid] in (ticket.description or "")
+        # both nodes' queue_logs in the store (their daemons): agent, queue, wait, talk
+        by_agent = {**on_ast1, **on_ast2}
+        never_ended = talking_on(config, "ast2")  # cut by the kill: no talk time written
+        figures = await eventually(
+            lambda: figured(by_agent, never_ended),
+            timeout=120,
+            every=1,
+            what="every answered call's agent, queue, wait and talk from the queue_logs",
+        )
+        for uniqueid, (login, queue, wait, talk) in figures.items():
+            assert (login, queue) == (by_agent[uniqueid], QUEUE), uniqueid
+            assert wait is not None and wait >= 0, uniqueid
+            if uniqueid not in never_ended:
+                assert talk is not None and talk >= TALK_SECONDS - 3, (uniqueid, talk)
         spans = {
             "ast1": busy_spans("ast1", queue_events(config, "ast1"), datetime.now(UTC)),
             "ast2": busy_spans("ast2", queue_events(config, "ast2"), killed_at),
