@@ -161,7 +161,10 @@ def due_tasks(session: Session, config: HotlineConfig, now: datetime, limit: int
         .order_by(CallbackTask.created_at, CallbackTask.id)
     ).all()
     due: list[int] = []
-    numbers: set[str] = set()
+    # a citizen on a live callback (another missed call of theirs) is not called again now
+    numbers = set(
+        session.scalars(select(CallbackTask.caller_number).where(CallbackTask.id.in_(live)))
+    )
     for task in tasks:
         if task.id in live or task.caller_number in numbers:
             continue

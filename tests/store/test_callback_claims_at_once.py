@@ -120,11 +120,6 @@ def test_a_task_one_robot_claimed_is_not_called_by_the_other(
     assert two == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="due_tasks skips a live task's citizen only within one pass: its `numbers` must "
-    "start from the live callbacks' caller numbers (agents/callback_dialer.py, asked of the lead)",
-)
 @pytest.mark.parametrize("database_kind", ["postgresql"], indirect=True)
 def test_a_citizen_on_a_callback_is_not_called_for_their_other_missed_call(
     store: sessionmaker[Session], config: HotlineConfig
