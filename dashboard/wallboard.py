@@ -179,7 +179,9 @@ class Wallboard:
         with self._lock:
             moved = 0
             try:
-                moved = ingest_once(sessions, config.queue_log)
+                # a cluster's queue_logs are the node daemons' to read (one position per node)
+                if config.cluster is None:
+                    moved = ingest_once(sessions, config.queue_log)
             except Exception:  # a locked or unreachable store: the figures wait for the next tick
                 log.exception("wallboard: queue_log not read")
             if moved or force or self.payload is None:
