@@ -39,6 +39,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents.figures import (
@@ -54,6 +55,7 @@ from agents.follow import ingest_once
 from core.config import HotlineConfig
 from dashboard.auth import SESSION_COOKIE, Viewer, load_viewer, read_cookie, require_roles
 from dashboard.render import page
+from db.models import QueueLogEntry
 from db.session import unit_of_work
 from links.ami import LinkStates, follow_links, link_names
 from telephony.ami import AMIClient, AMIEvent
@@ -168,6 +170,7 @@ class Wallboard:
         self._task: asyncio.Task[None] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="wallboard")
         self._lock = threading.Lock()
+        self._last_row: int | None = None  # a cluster: the newest queue_log row figured
 
     @property
     def connected(self) -> bool:
@@ -179,9 +182,10 @@ class Wallboard:
         with self._lock:
             moved = 0
             try:
-                # a cluster's queue_logs are the node daemons' to read (one position per node)
                 if config.cluster is None:
                     moved = ingest_once(sessions, config.queue_log)
+                else:  # the node daemons read each node's queue_log: figure their new rows
+                    moved = self._new_rows(sessions)
             except Exception:  # a locked or unreachable store: the figures wait for the next tick
                 log.exception("wallboard: queue_log not read")
             if moved or force or self.payload is None:
@@ -190,6 +194,15 @@ class Wallboard:
                 payload["down"] = self.links.note()
                 self.payload = payload
                 self.version += 1
+
+    def _new_rows(self, sessions: sessionmaker[Session]) -> int:
+        """1 when the node daemons stored queue_log rows since the last figures, else 0."""
+        with unit_of_work(sessions) as session:
+            newest = session.scalar(select(func.max(QueueLogEntry.id)))
+        if newest == self._last_row:
+            return 0
+        self._last_row = newest
+        return 1
 
     def watch(self, app: FastAPI) -> None:
         """A viewer arrived: follow AMI and queue_log if nobody did."""
