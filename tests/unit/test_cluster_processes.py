@@ -45,8 +45,17 @@ def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def sleeper(started: list[subprocess.Popen[bytes]], tag: str) -> subprocess.Popen[bytes]:
+    """A sleeping process, returned once it runs its own command line.
+
+    Between fork and exec a child still carries pytest's command line, so `is_ours`
+    asked at once could say no (`cluster up` asks only later, at `down` or the next
+    `up`; the start time it records is the same before and after exec).
+    """
     proc = subprocess.Popen([sys.executable, "-c", SLEEPER, "300", tag])
     started.append(proc)
+    deadline = time.monotonic() + 30
+    while tag not in (cmdline(proc.pid) or []) and time.monotonic() < deadline:
+        time.sleep(0.01)
     return proc
 
 
