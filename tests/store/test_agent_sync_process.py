@@ -60,7 +60,9 @@ def test_the_sync_knows_each_agents_seat_by_login(
 
 async def test_one_box_runs_no_sync(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path))
-    await asyncio.wait_for(run_agent_sync(config, asyncio.Event()), 5)
+    stop, before = asyncio.Event(), asyncio.all_tasks()
+    await asyncio.wait_for(run_agent_sync(config, stop), 5)  # returns though never stopped
+    assert not stop.is_set() and asyncio.all_tasks() == before  # and left nothing running
 
 
 async def test_one_process_of_the_cluster_writes_and_another_takes_over(

@@ -386,6 +386,7 @@ async def test_a_node_back_without_the_call_frees_the_agent_on_every_node() -> N
     two.channels = set()  # restarted: the call is gone, its AgentComplete never came
     await two.restore()
     await eventually(lambda: one.state("s1") == two.state("s1") == "NOT_INUSE", timeout=5)
+    assert (one.state("s1"), two.state("s1")) == ("NOT_INUSE", "NOT_INUSE")
     stop.set()
     await task
 
@@ -446,5 +447,6 @@ async def test_an_event_the_core_cannot_read_is_logged_and_the_sync_goes_on(
     one.emit(queue_event("AgentCalled", "ast1-odd"))
     one.emit(queue_event("AgentCalled", "ast1-1.1"))
     await eventually(lambda: two.state("s1") == "RINGING", timeout=5)
+    assert two.state("s1") == "RINGING" and not task.done()  # the odd event stopped nothing
     stop.set()
     await task
