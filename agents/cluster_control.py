@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from agents.control import AgentControlError, Membership, log_in, log_out, pause
 from agents.device_state import DeviceState, state_interface
-from core.config import ClusterNode, HotlineConfig
 from db.models import Agent, User
 from telephony.ami import AMIActionError, AMIClient, AMIError
 
@@ -40,20 +39,6 @@ def front_interface(seat: str) -> str:
 def front_membership(login: str, seat: str, queues: tuple[str, ...]) -> Membership:
     """An agent as every node's app_queue knows them in a cluster."""
     return Membership(login, front_interface(seat), queues, state_interface(seat))
-
-
-def node_ami_client(config: HotlineConfig, node: ClusterNode) -> AMIClient:
-    """An AMI client for one node's manager (the credentials of `asterisk.ami`), not connected."""
-    ami = config.asterisk.ami
-    return AMIClient(
-        node.address,
-        node.ami_port,
-        ami.username,
-        config.ami_secret(),
-        connect_timeout=ami.connect_timeout,
-        reconnect_max_delay=ami.reconnect_max_delay,
-        secret_hint=ami.secret_env,
-    )
 
 
 def seats_by_login(session: Session) -> dict[str, str]:

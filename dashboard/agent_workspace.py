@@ -44,7 +44,6 @@ from agents.cluster_control import (
     front_membership,
     log_in_everywhere,
     log_out_everywhere,
-    node_ami_client,
     open_links,
 )
 from agents.control import AgentControlError, Membership, log_in, log_out, pause
@@ -80,7 +79,7 @@ from dashboard.leg_watch import watch_leg
 from dashboard.render import page
 from db.models import Agent, CallLeg, Department, Ticket
 from db.session import unit_of_work
-from links.ami import ami_client, ami_for_call
+from links.ami import ami_client, ami_for_call, node_client
 from telephony.ami import AMIError
 
 # the shipped pause reasons as an agent reads them; a city's own reasons show as written
@@ -362,7 +361,7 @@ async def _on_nodes(config: HotlineConfig, step: NodesStep) -> str:
     answer, not fatal. Nothing reached or nothing changed: 503 or 502.
     """
     assert config.cluster is not None
-    clients = {node.name: node_ami_client(config, node) for node in config.cluster.nodes}
+    clients = {node.name: node_client(config, node) for node in config.cluster.nodes}
     links, opened = await open_links(clients)
     try:
         if not links:

@@ -23,10 +23,11 @@ import logging
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from agents.cluster_control import node_ami_client, seats_by_login
+from agents.cluster_control import seats_by_login
 from agents.state_sync import DeviceStateSync
 from core.config import HotlineConfig
 from db.session import make_engine, make_session_factory, unit_of_work
+from links.ami import node_client
 from telephony.ami import AMIClient
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ async def run_agent_sync(
     bind = sessions.kw["bind"]
     shared = bind.dialect.name == "postgresql"  # else no cluster-wide lock: this process writes
     links: dict[str, AMIClient] = {
-        node.name: node_ami_client(config, node) for node in config.cluster.nodes
+        node.name: node_client(config, node) for node in config.cluster.nodes
     }
     sync = DeviceStateSync(
         links,
