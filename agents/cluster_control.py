@@ -24,16 +24,11 @@ from sqlalchemy.orm import Session
 
 from agents.control import AgentControlError, Membership, log_in, log_out, pause
 from agents.device_state import DeviceState, state_interface
+from core.sip_front import front_interface
 from db.models import Agent, User
 from telephony.ami import AMIActionError, AMIClient, AMIError
 
-FRONT_ENDPOINT = "sip-front"  # each node's endpoint for the SIP front (tools/cluster/nodes.py)
 NODE_SECONDS = 5.0  # one node's whole change; longer, and it is reported as not reached
-
-
-def front_interface(seat: str) -> str:
-    """How a node rings an agent's seat: through the front, where the phone registered."""
-    return f"PJSIP/{seat}@{FRONT_ENDPOINT}"
 
 
 def front_membership(login: str, seat: str, queues: tuple[str, ...]) -> Membership:

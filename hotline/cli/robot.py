@@ -55,14 +55,14 @@ async def cluster_robot(cfg: HotlineConfig) -> None:
     """The cluster robot, given the front's control socket and the nodes' outbound channel."""
     from callback_robot.cluster import run_cluster_robot
     from callback_robot.front import front_reader
+    from core.sip_front import FRONT_OUTBOUND
     from hotline.cli.cluster import layout_for
     from tools.cluster.layout import cluster_of
-    from tools.cluster.nodes import OUTBOUND_CHANNEL
 
     # the layout `hotline cluster up` runs the cluster with: Kamailio's control socket
     front = front_reader(cluster_of(cfg), layout_for(cfg, None).kamailio_ctl())
     async with agent_callbacks(cfg):
-        await run_cluster_robot(cfg, front, OUTBOUND_CHANNEL)
+        await run_cluster_robot(cfg, front, FRONT_OUTBOUND)
 
 
 @contextlib.asynccontextmanager

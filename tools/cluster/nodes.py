@@ -13,11 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.config import ClusterConfig, ClusterNode, HotlineConfig
+from core.sip_front import FRONT_ENDPOINT, FRONT_OUTBOUND
 from tools.cluster.layout import ClusterLayout
 from tools.local_asterisk.render import AsteriskLayout, render
 
-FRONT_ENDPOINT = "sip-front"
-OUTBOUND_CHANNEL = f"PJSIP/{{number}}@{FRONT_ENDPOINT}"
 FRONT_FILE = "pjsip_front.conf"
 GENERATED = "; written by `hotline cluster render` from config.yaml; do not edit\n"
 
@@ -39,7 +38,7 @@ def node_config(config: HotlineConfig, node: ClusterNode, layout: ClusterLayout)
             "sip": sip,
             "ami": ami,
             "systemname": node.name,
-            "outbound_channel": OUTBOUND_CHANNEL,
+            "outbound_channel": FRONT_OUTBOUND,
         }
     )
     agi = config.agi.model_copy(update={"host": node.address, "port": node.agi_port})
