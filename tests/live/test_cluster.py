@@ -9,7 +9,10 @@ each call with its own caller number injected from a CSV.
 
 The phases run in order, each a fixture over the one before (pytest-randomly
 may order the tests as it likes): the split and the tickets; node ast2's
-Asterisk SIGKILLed under a constant call rate and restarted; a FastAGI worker
+Asterisk SIGKILLed under a constant call rate and restarted, while the robots
+run a survey campaign (six citizens' phones registered at the front, answering
+and pressing keys as RFC 4733 events, `tests.support.survey_phone`; four calls
+at once, two a node) with survey calls in progress on both nodes; a FastAGI worker
 SIGKILLed under load; a transcription worker SIGKILLed mid-job. Each test
 asserts what one phase left in the store, on disk and in SIPp's counts.
 
@@ -25,8 +28,11 @@ transcription worker's job is put back once its heartbeat is
 `STALLED_SECONDS` old (8 s here through cluster.jobs.stalled_seconds; 20 s
 by default).
 
+A robot settles a lost node's attempts once the node's AMI has been down and
+the front has had it inactive for `cluster.node_lost_grace_seconds` (10 s).
+
 The addresses are a block no other test uses: front .140, nodes .141/.142,
-workers .151/.152, PostgreSQL .160, callers .100.
+workers .151/.152, PostgreSQL .160, callers .100, the citizens' phones .145.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import re
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,16 +55,20 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from bench.sipp.cluster import InviteTrap, SippCitizens, SippResult
+from callback_robot.lost import NODE_LOST
 from core.config import HotlineConfig
 from core.recording_keys import recordings_root, resolve
-from db.models import Call, Ticket
-from db.session import make_engine, make_session_factory
+from core.vocabulary import TicketStatus
+from db.models import Call, CallbackAttempt, SurveyAnswer, Ticket
+from db.session import make_engine, make_session_factory, unit_of_work
+from db.tickets import create_ticket
 from ivr.reconcile import NODE_LOST_CAUSE
 from ivr.wav_header import HEAD_BYTES, read_header
 from telephony.kamailio import dispatcher_list
 from tests.support.config import TEST_SETTINGS, korean_test_model
 from tests.support.events import eventually
 from tests.support.live_cluster import SLOW, cluster_folder, hotline_cli
+from tests.support.survey_phone import SurveyPhone
 from tools.cluster.layout import default_layout
 
 FRONT = "127.0.0.140"
@@ -78,6 +89,15 @@ CLUSTER = {
     ],
     "database_url": DATABASE_URL,
     "jobs": {"robots": 2, "transcribers": 2, "stalled_seconds": STALLED_SECONDS},
+    "robot": {"max_channels_per_node": 2},
+}
+# the robot's campaign during the node kill: calls at any hour (CI runs at night too), four at
+# once, two a node; a failed or partial attempt waits the default 60 / 240 min to be retried
+ROBOT = {
+    **TEST_SETTINGS["robot"],  # type: ignore[dict-item]
+    "call_windows": [{"start": "00:00", "end": "23:59:59"}],
+    "max_channels": 4,
+    "calls_per_minute": 120,
 }
 WHOLE_RUN = 1800  # the first test to run brings up the cluster and runs the phases it needs
 
@@ -129,6 +149,7 @@ def cluster(asterisk_install: object, built_prompts: HotlineConfig) -> Iterator[
         DATABASE_URL,
         ivr=ivr,
         speech={"model_path": model},
+        robot=ROBOT,
     ) as config:
         running = Cluster(config)
         try:
@@ -301,6 +322,12 @@ class NodeKill:
     lost_ticketed_after: float  # s from the kill until every call in progress had its ticket
     rejoined_after: float  # s from `up` until the front had ast2 active again
     calls: list[CallSeen]  # every call of the phase, ticketed
+    killed_at: datetime
+    active_again_at: datetime  # when the front had ast2 active again
+    robot: list[AttemptSeen]  # the campaign's attempts, all settled
+    robot_tickets: list[int]
+    lost_settlements: Counter[int]  # attempt id: times a robot's log says it settled it as lost
+    second_calls: list[str]  # INVITEs that reached a citizen's phone while it was in a call
 
 
 def talking(callers: list[str]) -> list[CallSeen] | None:
@@ -314,6 +341,122 @@ def talking(callers: list[str]) -> list[CallSeen] | None:
 def lost_ticketed(callers: list[str]) -> list[CallSeen] | None:
     seen = calls_of(callers)
     return seen if seen and all(c.ticket for c in seen) else None
+
+
+# the robot's side of the kill: citizens registered at the front, a survey due for each
+ROBOT_CITIZENS = 6
+PHONES_AT = "127.0.0.145"
+# Q1 answered at 12 s (the intro lasts ~9 s), Q2 and Q3 from 24 s (Q2's second asking): a
+# survey call lasts ~27 s, so the kill finds some of ast2's with an answer given, some without
+PRESSES = [(12.0, "1"), *[(24.0 + 1.5 * i, "1") for i in range(8)]]
+
+
+@dataclass(frozen=True)
+class AttemptSeen:
+    """One robot attempt as the store has it, with its citizen and how many answers it got."""
+
+    id: int
+    ticket_id: int
+    caller: str
+    node: str | None
+    state: str
+    outcome: str | None
+    cause: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    answers: int
+
+
+def closed_ticket_for(config: HotlineConfig, number: str) -> int:
+    """A ticket accepted three days ago and closed yesterday: its survey is due now."""
+    closed = datetime.now(UTC) - timedelta(days=1)
+    accepted = closed - timedelta(days=2)
+    with unit_of_work(make_session_factory(store())) as session:
+        ticket = create_ticket(
+            session,
+            caller_number=number,
+            local_day=accepted.astimezone(config.tz).date(),
+            accepted_at=accepted,
+        )
+        ticket.status, ticket.closed_at = TicketStatus.CLOSED, closed
+        session.flush()
+        return ticket.id
+
+
+class RobotCampaign:
+    """Six citizens' phones at the front and a due survey for each, while the robots run."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.numbers = numbers("1395000", ROBOT_CITIZENS)
+        self.phones = [
+            SurveyPhone(PHONES_AT, 5061 + i, (FRONT, 5060), number, PRESSES)
+            for i, number in enumerate(self.numbers)
+        ]
+        for phone in self.phones:
+            phone.start()
+        self.tickets = [closed_ticket_for(cluster.config, n) for n in self.numbers]
+
+    def attempts(self) -> list[AttemptSeen]:
+        with make_session_factory(store())() as session:
+            rows = session.execute(
+                select(CallbackAttempt, Ticket.caller_number)
+                .join(Ticket, Ticket.id == CallbackAttempt.ticket_id)
+                .where(CallbackAttempt.ticket_id.in_(self.tickets))
+                .order_by(CallbackAttempt.id)
+            ).all()
+            given = Counter(
+                session.scalars(
+                    select(SurveyAnswer.attempt_id).where(
+                        SurveyAnswer.attempt_id.in_([a.id for a, _n in rows])
+                    )
+                )
+            )
+            return [
+                AttemptSeen(
+                    a.id,
+                    a.ticket_id,
+                    str(number),
+                    a.node,
+                    str(a.state),
+                    str(a.outcome) if a.outcome else None,
+                    a.hangup_cause,
+                    a.started_at,
+                    a.ended_at,
+                    given[a.id],
+                )
+                for a, number in rows
+            ]
+
+    def in_call_on_every_node(self) -> list[AttemptSeen] | None:
+        """The attempts, once each node has a survey call answered."""
+        seen = self.attempts()
+        talking_on = {a.node for a in seen if a.state == "in_call"}
+        return seen if talking_on >= {"ast1", "ast2"} else None
+
+    def settled(self) -> list[AttemptSeen] | None:
+        """The attempts, once every ticket has had one and none is in flight."""
+        seen = self.attempts()
+        called = {a.ticket_id for a in seen}
+        done = all(a.state == "done" for a in seen)
+        return seen if done and called == set(self.tickets) else None
+
+    def second_calls(self) -> list[str]:
+        return [call for phone in self.phones for call in phone.second_calls]
+
+    def close(self) -> None:
+        for phone in self.phones:
+            phone.close()
+
+
+def lost_settlements(cluster: Cluster) -> Counter[int]:
+    """How many times the robots' logs say they settled each attempt on a lost node."""
+    line = re.compile(r"attempt (\d+) on lost node ")
+    logs = cluster.config.state_dir / "cluster" / "logs"
+    return Counter(
+        int(m[1])
+        for log in logs.glob("robot*.log")
+        for m in line.finditer(log.read_text(errors="replace"))
+    )
 
 
 async def front_state_becomes(cluster: Cluster, node: str, state: str, timeout: float) -> float:
@@ -331,6 +474,18 @@ async def front_state_becomes(cluster: Cluster, node: str, state: str, timeout: 
 @pytest.fixture(scope="module")
 async def node_kill(cluster: Cluster, split_run: SplitRun) -> NodeKill:
     began = time.monotonic()
+    campaign = RobotCampaign(cluster)
+    try:
+        return await kill_under_load(cluster, campaign, began)
+    finally:
+        campaign.close()
+
+
+async def kill_under_load(cluster: Cluster, campaign: RobotCampaign, began: float) -> NodeKill:
+    """Survey calls on both nodes and citizens calling in, then ast2 killed and restarted."""
+    await eventually(
+        campaign.in_call_on_every_node, timeout=120, every=0.2, what="a survey call on each node"
+    )
     first = numbers("1392000", BEFORE_KILL)
     then = numbers("1392100", AFTER_KILL)
     before = asyncio.create_task(
@@ -343,7 +498,7 @@ async def node_kill(cluster: Cluster, split_run: SplitRun) -> NodeKill:
     assert in_progress, f"no call on ast2 to kill: {[c.node for c in in_call]}"
 
     os.kill(cluster.pid("asterisk", "ast2"), signal.SIGKILL)
-    killed = time.monotonic()
+    killed, killed_at = time.monotonic(), datetime.now(UTC)
     trap = InviteTrap(*AST2)
     await asyncio.to_thread(trap.bind)  # ast2 as Kamailio now sees it: silent
     after = asyncio.create_task(cluster.citizens(then, KILL_RATE, "after-kill").run())
@@ -372,10 +527,13 @@ async def node_kill(cluster: Cluster, split_run: SplitRun) -> NodeKill:
     restarted = time.monotonic()
     await asyncio.to_thread(cluster.up)  # starts only what is missing: ast2's Asterisk
     await front_state_becomes(cluster, "ast2", "active", 120)
-    rejoined_after = time.monotonic() - restarted
+    rejoined_after, active_again_at = time.monotonic() - restarted, datetime.now(UTC)
     before_result = await before
     calls = await eventually(
         lambda: rows_ticketed(first + then), timeout=180, every=2, what="every call's ticket"
+    )
+    robot = await eventually(
+        campaign.settled, timeout=240, every=1, what="every survey of the campaign settled"
     )
     kill = NodeKill(
         before_result,
@@ -387,6 +545,18 @@ async def node_kill(cluster: Cluster, split_run: SplitRun) -> NodeKill:
         lost_after,
         rejoined_after,
         calls,
+        killed_at,
+        active_again_at,
+        robot,
+        campaign.tickets,
+        lost_settlements(cluster),
+        campaign.second_calls(),
+    )
+    cut = [a for a in robot if a.node == "ast2" and a.cause == NODE_LOST]
+    settled_after = [f"{(a.ended_at - killed_at).total_seconds():.1f} s" for a in cut if a.ended_at]
+    print(
+        f"node kill: robot attempts {[(a.node, a.outcome, a.answers) for a in robot]}; "
+        f"ast2's settled as lost {', '.join(settled_after) or 'never'} after the kill"
     )
     print(
         f"node kill: ast2 rejoined {rejoined_after:.1f} s after `up`; "
@@ -454,6 +624,67 @@ async def test_the_killed_node_rejoins_and_its_recordings_are_shipped_repaired(
     node_disk = cluster.config.state_dir / "cluster" / "ast2" / "recordings"
     left = [p.name for p in node_disk.rglob("*.wav") if any(c in p.name for c in callers)]
     assert not left, left
+
+
+def most_at_once(attempts: list[AttemptSeen]) -> int:
+    """The most attempts in flight at one moment, from their own start and end times."""
+    edges = sorted(
+        [(a.started_at, 1) for a in attempts if a.started_at]
+        + [(a.ended_at, -1) for a in attempts if a.started_at and a.ended_at]
+    )  # at one instant an end (-1) sorts before a start
+    most = now = 0
+    for _at, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+@pytest.mark.timeout(WHOLE_RUN)
+async def test_the_robots_calls_on_the_killed_node_are_settled_once_and_never_resent(
+    cluster: Cluster, node_kill: NodeKill
+) -> None:
+    kill, grace = node_kill, cluster.config.cluster.node_lost_grace_seconds
+    attempts = kill.robot
+    cut = [
+        a for a in attempts if a.node == "ast2" and a.started_at and a.started_at < kill.killed_at
+    ]
+    assert cut, f"no survey call was on ast2 at the kill: {attempts}"
+    tries = Counter(a.ticket_id for a in attempts)
+    for attempt in cut:
+        # settled once: partial if the citizen had answered, failed otherwise; by one robot
+        assert attempt.state == "done" and attempt.cause == NODE_LOST, attempt
+        assert attempt.outcome == ("partial" if attempt.answers else "failed"), attempt
+        assert kill.lost_settlements[attempt.id] == 1, (attempt, kill.lost_settlements)
+        assert attempt.ended_at is not None
+        # the front took 1-3 s to mark it inactive; then the grace, and a loaded machine's slack
+        settled = (attempt.ended_at - kill.killed_at).total_seconds()
+        assert grace <= settled <= kill.inactive_after + grace + 15, (settled, attempt)
+        # never re-sent: the retry interval (60 or 240 min) has not passed
+        assert tries[attempt.ticket_id] == 1, attempts
+    assert set(kill.lost_settlements) == {a.id for a in cut}  # no other attempt settled as lost
+    # no call placed on ast2 from its death until the front had it back
+    dead = [
+        a
+        for a in attempts
+        if a.node == "ast2"
+        and a.started_at
+        and kill.killed_at <= a.started_at < kill.active_again_at
+    ]
+    assert not dead, dead
+    # the others ran as surveys run: every ticket called, none left dialing, node 1's finished
+    assert {a.ticket_id for a in attempts} == set(kill.robot_tickets)
+    assert all(a.state == "done" for a in attempts), attempts
+    for attempt in attempts:
+        if attempt not in cut:
+            assert attempt.outcome == "completed" and attempt.answers == 3, attempt
+    # the caps: 4 at once (robot.max_channels), 2 a node (cluster.robot.max_channels_per_node)
+    assert most_at_once(attempts) <= 4
+    for node in ("ast1", "ast2"):
+        assert most_at_once([a for a in attempts if a.node == node]) <= 2, node
+    # no citizen had two attempts at once, and no phone was rung while in a call
+    for number in {a.caller for a in attempts}:
+        assert most_at_once([a for a in attempts if a.caller == number]) == 1, number
+    assert kill.second_calls == []
 
 
 # -- phase 3: a FastAGI worker killed under load ------------------------------------------

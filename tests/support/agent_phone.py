@@ -32,9 +32,14 @@ class AutoAnswerPhone:
     """Registers `user` at the front and answers every call in a thread until `close`."""
 
     def __init__(
-        self, address: str, front: tuple[str, int], user: str, talk_seconds: float
+        self,
+        address: str,
+        front: tuple[str, int],
+        user: str,
+        talk_seconds: float,
+        port: int = 5060,
     ) -> None:
-        self.peer = SipPeer(address, front)
+        self.peer = SipPeer(address, front, port)
         self.user, self.talk_seconds = user, talk_seconds
         self.calls: dict[str, PhoneCall] = {}
         self.second_calls: list[str] = []  # INVITEs that came while a call was up
@@ -95,6 +100,7 @@ class AutoAnswerPhone:
                     call = self.calls.get(message.header("Call-ID"))
                     if call is not None and call.ended is None:
                         call.ended = time.monotonic()
+                        self._ended(call)
             elif method == "CANCEL" or method in ("OPTIONS", "NOTIFY", "INFO", "UPDATE"):
                 self._reply(message, 200, "OK")
 
@@ -106,7 +112,14 @@ class AutoAnswerPhone:
                 self.second_calls.append(call_id)
             if known is None:
                 known = self.calls[call_id] = PhoneCall(call_id, invite, token(), time.monotonic())
-        self._reply(invite, 200, "OK", known.tag, sdp=True)  # a retransmission: the same 200
+                self._answered(known)
+        self._reply(invite, 200, "OK", known.tag, sdp=self._sdp(known))  # a repeat: the same 200
+
+    def _answered(self, call: PhoneCall) -> None:
+        """A new call was answered (under the lock): a phone with media starts it here."""
+
+    def _ended(self, call: PhoneCall) -> None:
+        """A call ended, either side hanging up (under the lock): its media stops here."""
 
     def _hang_up_due(self) -> None:
         now = time.monotonic()
@@ -118,17 +131,18 @@ class AutoAnswerPhone:
             ]
             for call in due:
                 call.ended = now
+                self._ended(call)
         for call in due:
             self._bye(call)
 
     # -- what the phone writes -------------------------------------------------------------
     def _reply(
-        self, request: SipMessage, code: int, reason: str, tag: str = "", sdp: bool = False
+        self, request: SipMessage, code: int, reason: str, tag: str = "", sdp: str = ""
     ) -> None:
         to = request.header("To")
         if tag and ";tag=" not in to:
             to = f"{to};tag={tag}"
-        body = self._sdp() if sdp else ""
+        body = sdp
         lines = [f"SIP/2.0 {code} {reason}"]
         lines += [f"Via: {via}" for via in request.all("Via")]
         lines += [f"Record-Route: {rr}" for rr in request.all("Record-Route")]
@@ -144,7 +158,8 @@ class AutoAnswerPhone:
         lines += [f"Content-Length: {len(body.encode())}", "", body]
         self._send("\r\n".join(lines))
 
-    def _sdp(self) -> str:
+    def _sdp(self, call: PhoneCall) -> str:
+        """The answer's audio: PCMU on a port nobody reads (an agent here says nothing)."""
         address = self.peer.address
         return (
             f"v=0\r\no=agent 1 1 IN IP4 {address}\r\ns=-\r\nc=IN IP4 {address}\r\nt=0 0\r\n"
