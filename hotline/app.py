@@ -57,7 +57,7 @@ from ivr.kb_flow import vosk_recognizer
 from ivr.reconcile import ReconcileReport, reconcile, reconcile_now
 from ivr.store import IvrStore, ivr_operations
 from ivr.transcribe import Transcriber
-from links.ami import ami_client
+from links.ami import ami_client, node_client
 from privacy.retention import run_retention
 from prompts.build import PromptLibrary
 from prompts.phrases import PhraseCache
@@ -543,7 +543,22 @@ async def run_forever(config: HotlineConfig) -> None:
     ami = ami_client(config)
     linking = asyncio.create_task(keep_connected(ami, stop), name="ami")
     workers = housekeeping(hotline, ami)
-    probe = Probe(config, hotline.store, hotline.server, ami)
+    # a cluster's console: a link to every node for /healthz (hotline.cluster_health)
+    nodes = {
+        n.name: node_client(config, n) for n in (config.cluster.nodes if config.cluster else [])
+    }
+    linking_nodes = [
+        asyncio.create_task(keep_connected(link, stop), name=f"ami-{name}")
+        for name, link in nodes.items()
+    ]
+    probe = Probe(
+        config,
+        hotline.store,
+        hotline.server,
+        ami,
+        nodes=nodes,
+        nodes_loop=asyncio.get_running_loop(),
+    )
     web = asyncio.create_task(serve_web(config, stop, probe), name="web")
     robot = None
     if config.robot.enabled and config.cluster is not None:
@@ -565,6 +580,10 @@ async def run_forever(config: HotlineConfig) -> None:
     await web
     await linking
     await ami.close()
+    for task in linking_nodes:
+        await task
+    for link in nodes.values():
+        await link.close()
     await hotline.server.stop()
     await hotline.store.close()
 

@@ -2,21 +2,22 @@
 
 They answer on `health.host:health.port` (loopback by default), never on the
 console's port: the console is for people who log in, these are for the host's
-scraper. `/healthz` answers 200 when every check passes and 503 otherwise,
-with one line per check: Asterisk reachable over AMI, the database writable
-within the flows' retry budget, FastAGI accepting, the robot's AMI link up and
-its heartbeat fresh, the spools empty (nothing waiting, nothing quarantined),
-the recordings disk above `health.min_free_disk_mb`, and, in `hotline serve`,
-the console listening. The checks that ask the store (the write, the robot's
-heartbeat) are made at most every `health.cache_seconds`, however many ask at
-once, so a burst of requests never queues writes on the store thread the
-calls use; the others are read at each request. A detail never carries an
-error text from the database driver (it may name the server's host and the
-user): the kind of error only, the text goes to the log. `/metrics` is the
-Prometheus text format of the process's registry (see `core.telemetry` and
-`telephony.telemetry`), with the gauges read at scrape time; with the job
-queue on (`hotline.jobs.jobs_enabled`), each queue's jobs to do and how long
-the oldest due one has waited.
+scraper. `/healthz` answers 200 when every check passes and 503 otherwise, with
+one line per check: Asterisk reachable over AMI, the database writable within
+the flows' retry budget, FastAGI accepting, the robot's AMI link up and its
+heartbeat fresh, the spools empty (nothing waiting, nothing quarantined), the
+recordings disk above `health.min_free_disk_mb`, and, in `hotline serve`, the
+console listening. In a cluster's console the one Asterisk and the robot give
+way to the cluster's parts (`hotline.cluster_health`). The checks that ask the
+store (the write, the robot's heartbeat) are made at most every
+`health.cache_seconds`, however many ask at once, so a burst of requests never
+queues writes on the store thread the calls use; the others are read at each
+request. A detail never carries an error text from the database driver (it may
+name the server's host and the user): the kind of error only, the text goes to
+the log. `/metrics` is the Prometheus text format of the process's registry
+(see `core.telemetry` and `telephony.telemetry`), with the gauges read at
+scrape time; with the job queue on (`hotline.jobs.jobs_enabled`), each queue's
+jobs to do and how long the oldest due one has waited.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from core.telemetry import (
 from db.health import probe_write
 from db.jobs import queue_backlog
 from db.runtime import Spool, StoreUnavailable
+from hotline.cluster_health import ClusterLook, look_at_cluster
 from hotline.jobs import QUEUES, jobs_enabled
 from ivr.store import IvrStore
 from telephony.ami import AMIClient
@@ -104,6 +106,16 @@ class Probe:
     # (calls spool their writes meanwhile)
     worker: bool = False
     call_loop: asyncio.AbstractEventLoop | None = None
+    # a cluster's console (`hotline serve` with `cluster:`): a link to every node's AMI, and
+    # the cluster's checks in place of one Asterisk and an in-process robot (hotline.cluster_health)
+    nodes: dict[str, AMIClient] = field(default_factory=dict)
+    nodes_loop: asyncio.AbstractEventLoop | None = None  # where those links live
+    cluster_looked: ClusterLook = field(default_factory=ClusterLook)
+
+    @property
+    def in_cluster(self) -> bool:
+        """The console of a cluster (a cluster's FastAGI worker keeps to its own checks)."""
+        return self.config.cluster is not None and not self.worker
 
     @property
     def vital(self) -> frozenset[str] | None:
@@ -135,6 +147,12 @@ async def check_health(probe: Probe) -> dict[str, Check]:
         checks["web"] = probe.web
     if probe.worker:
         del checks["asterisk"]  # the nodes have the AMI links, not the workers
+    if probe.in_cluster:
+        del checks["asterisk"], checks["robot"]  # many nodes; robots of their own
+        rows = await look_at_cluster(
+            config, probe.nodes, probe.store.gateway.run, probe.cluster_looked, probe.nodes_loop
+        )
+        checks.update({f"{row.part} {row.name}": Check(row.ok, row.detail) for row in rows})
     if probe.call_loop is not None:
         checks["event loop"] = await loop_check(probe.call_loop)
     return checks

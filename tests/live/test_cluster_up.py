@@ -6,9 +6,12 @@ machine) starts a private PostgreSQL, Kamailio, both nodes' Asterisk and
 HAProxy and the workers; a second `up` starts nothing. A SIPp caller on
 127.0.0.100 calls 12345 at the front and hangs up in the menu: the call
 becomes a ticket in PostgreSQL, its call row naming the node that took it.
-`status` shows both nodes active and both workers up. `drain ast2` disables
-it in Kamailio and marks it draining in the store; the next calls all land
-on ast1; `undrain` puts it back. `down` stops everything `up` started and
+`status` shows both nodes active and both workers up, and so does the
+console's `/healthz` (`hotline serve` on the cluster's config: each node at
+the front, its AMI, each HAProxy's workers). `drain ast2` disables it in
+Kamailio and marks it draining in the store; the next calls all land on
+ast1, and `/healthz` stays 200, naming ast2 drained on purpose; `undrain`
+puts it back. `down` stops everything `up` started and
 leaves alone a process it did not start whose command line names the same
 config; a second `down` stops nothing. And an `up` that fails (another
 program holds the front's SIP port) stops what it had started, leaves no
@@ -28,6 +31,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -38,6 +42,7 @@ from db.session import make_engine, make_session_factory
 from tests.support.config import free_port
 from tests.support.events import eventually
 from tests.support.live_cluster import SLOW, cluster_folder, hotline_cli
+from tests.support.web_process import hotline_process, stderr_of
 
 FRONT = "127.0.0.110"
 CALLERS = "127.0.0.100"
@@ -164,21 +169,41 @@ async def test_a_cluster_from_up_to_down(cluster_config: HotlineConfig) -> None:
     assert sum("kamailio" in x and "active" in x for x in lines) == 2, status.stdout
     assert sum("haproxy" in x and "agi1 UP" in x and "agi2 UP" in x for x in lines) == 2
 
-    # drain ast2: out of the front and the robots; the next calls all land on ast1
-    drained = hotline("cluster", "drain", "ast2", "--timeout", "300", config=config)
-    assert drained.returncode == 0, drained.stdout + drained.stderr
-    assert draining(DATABASE_URL) == {"ast2"}
-    callers = [f"1380000010{i}" for i in range(3)]
-    for caller in callers:
-        call_and_hang_up(folder, caller, seconds=3.0)
-    for caller in callers:
-        ticket = await eventually(
-            lambda c=caller: ticket_of(DATABASE_URL, c), timeout=120, what=f"{caller}'s ticket"
+    # the console (`hotline serve` on the cluster's config): its /healthz shows the same parts
+    with hotline_process("serve", config, cluster_config.web.port):
+        health = f"http://127.0.0.1:{cluster_config.health.port}/healthz"
+        checks = await eventually(
+            lambda: healthy(health, config), timeout=90, every=1, what="the console's /healthz 200"
         )
-        assert ticket[1] == "ast1", f"{caller}'s call went to {ticket[1]} while ast2 drained"
-    back = hotline("cluster", "undrain", "ast2", config=config)
-    assert back.returncode == 0, back.stdout + back.stderr
-    assert draining(DATABASE_URL) == set()
+        assert "asterisk" not in checks and "robot" not in checks, checks
+        for node in ("ast1", "ast2"):
+            assert checks[f"kamailio {node}"]["detail"].startswith("active"), checks
+            assert checks[f"node {node}"]["detail"].startswith("AMI up"), checks
+            assert {"agi1 UP", "agi2 UP"} <= set(checks[f"haproxy {node}"]["detail"].split(", "))
+
+        # drain ast2: out of the front and the robots; the next calls all land on ast1
+        drained = hotline("cluster", "drain", "ast2", "--timeout", "300", config=config)
+        assert drained.returncode == 0, drained.stdout + drained.stderr
+        assert draining(DATABASE_URL) == {"ast2"}
+        callers = [f"1380000010{i}" for i in range(3)]
+        for caller in callers:
+            call_and_hang_up(folder, caller, seconds=3.0)
+        for caller in callers:
+            ticket = await eventually(
+                lambda c=caller: ticket_of(DATABASE_URL, c), timeout=120, what=f"{caller}'s ticket"
+            )
+            assert ticket[1] == "ast1", f"{caller}'s call went to {ticket[1]} while ast2 drained"
+        # drained on purpose is not a fault: the console stays healthy and says why
+        checks = await eventually(
+            lambda: (c := healthy(health, config)) and "drain ast2" in c and c,
+            timeout=60,
+            every=1,
+            what="ast2 drained in the console's /healthz",
+        )
+        assert "drained on purpose" in checks["kamailio ast2"]["detail"], checks
+        back = hotline("cluster", "undrain", "ast2", config=config)
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert draining(DATABASE_URL) == set()
 
     # down: everything up started, and only that
     stranger = subprocess.Popen(
@@ -193,6 +218,20 @@ async def test_a_cluster_from_up_to_down(cluster_config: HotlineConfig) -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def healthy(url: str, config: Path) -> dict[str, dict[str, object]] | None:
+    """The checks of a /healthz that answers 200 (None: another answer, or none yet)."""
+    try:
+        answer = httpx.get(url, timeout=10)
+    except httpx.HTTPError:
+        return None
+    if answer.status_code != 200:
+        print(answer.text)  # which check fails, for the log of a run that times out
+        if answer.status_code == 500:
+            print(stderr_of("serve", config)[-3000:])
+        return None
+    return answer.json()["checks"]  # type: ignore[no-any-return]
 
 
 def processes_naming(folder: Path) -> list[int]:

@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from callback_robot.status import is_stalled
 from core.config import ClusterConfig, ClusterNode
 from db.cluster import draining_nodes
-from db.jobs import queue_backlog
+from db.jobs import QueueBacklog, queue_backlog
 from db.models import RobotHeartbeat
 from db.session import make_engine, make_session_factory
 from telephony.kamailio import FrontNode, KamailioUnreachable, dispatcher_list
@@ -41,8 +42,14 @@ class Row:
     detail: str
 
 
-def front_rows(cluster: ClusterConfig, layout: ClusterLayout) -> list[Row]:
-    """Each node as Kamailio sees it: active, inactive (probing) or disabled (drained)."""
+def front_rows(
+    cluster: ClusterConfig, layout: ClusterLayout, draining: frozenset[str] = frozenset()
+) -> list[Row]:
+    """Each node as Kamailio sees it: active, inactive (probing) or disabled (drained).
+
+    A node disabled at the front while the store has it draining was taken out
+    on purpose (`hotline cluster drain`): that is not a fault.
+    """
     try:
         listed = dispatcher_list(layout.kamailio_ctl())
     except KamailioUnreachable as exc:
@@ -52,9 +59,17 @@ def front_rows(cluster: ClusterConfig, layout: ClusterLayout) -> list[Row]:
         found = front_node_of(listed, node)
         if found is None:
             rows.append(Row("kamailio", node.name, False, "not in Kamailio's dispatcher list"))
-        else:
-            detail = f"{found.state} ({found.flags}), {found.load} calls counted"
-            rows.append(Row("kamailio", node.name, found.active, detail))
+            continue
+        drained = found.state == "disabled" and node.name in draining
+        detail = f"{found.state} ({found.flags}), {found.load} calls counted"
+        rows.append(
+            Row(
+                "kamailio",
+                node.name,
+                found.active or drained,
+                detail + (", drained on purpose" if drained else ""),
+            )
+        )
     return rows
 
 
@@ -118,26 +133,44 @@ def haproxy_rows(cluster: ClusterConfig, layout: ClusterLayout) -> list[Row]:
     return rows
 
 
-def store_rows(cluster: ClusterConfig, now: datetime) -> list[Row]:
-    """PostgreSQL reachable, the robots' heartbeats, the queue's depth, the draining nodes."""
+@dataclass(frozen=True)
+class StoreView:
+    """What the store says of the cluster: heartbeats, the queue, the nodes drained."""
+
+    beats: list[tuple[str, datetime]]
+    backlog: list[QueueBacklog]
+    draining: frozenset[str]
+
+
+def store_view(session: Session) -> StoreView:
+    beats = [(b.robot_id, b.beat_at) for b in session.scalars(select(RobotHeartbeat))]
+    return StoreView(beats, queue_backlog(session), frozenset(draining_nodes(session)))
+
+
+def read_store_view(cluster: ClusterConfig) -> StoreView | str:
+    """The store's view, or why PostgreSQL could not give it."""
     engine = make_engine(cluster.database_url)
     try:
         with make_session_factory(engine)() as session:
-            beats = list(session.scalars(select(RobotHeartbeat)))
-            backlog = queue_backlog(session)
-            draining = draining_nodes(session)
+            return store_view(session)
     except Exception as exc:
-        return [Row("postgres", "store", False, f"unreachable: {type(exc).__name__}")]
+        return f"unreachable: {type(exc).__name__}"
     finally:
         engine.dispose()
-    rows = [Row("postgres", "store", True, "reachable")]
-    for beat in beats:
-        age = (now - beat.beat_at).total_seconds()
-        stalled = is_stalled(beat.beat_at, now)
-        rows.append(Row("robot", beat.robot_id, not stalled, f"last dispatch pass {age:.0f} s ago"))
-    todo = ", ".join(f"{b.queue} {b.todo} (oldest {b.oldest_age_seconds:.0f} s)" for b in backlog)
+
+
+def view_rows(view: StoreView, now: datetime) -> list[Row]:
+    """The robots' heartbeats, the queue's depth, the draining nodes."""
+    rows = []
+    for robot_id, beat_at in view.beats:
+        age = (now - beat_at).total_seconds()
+        stalled = is_stalled(beat_at, now)
+        rows.append(Row("robot", robot_id, not stalled, f"last dispatch pass {age:.0f} s ago"))
+    todo = ", ".join(
+        f"{b.queue} {b.todo} (oldest {b.oldest_age_seconds:.0f} s)" for b in view.backlog
+    )
     rows.append(Row("jobs", "queue", True, todo or "empty"))
-    for name in sorted(draining):
+    for name in sorted(view.draining):
         rows.append(Row("drain", name, True, "draining: no new calls from the front or robots"))
     return rows
 
@@ -163,10 +196,21 @@ def cluster_status(
     now: datetime | None = None,
 ) -> list[Row]:
     """Every row, in the order a call meets the parts."""
+    view = read_store_view(cluster)
+    if isinstance(view, str):
+        stored = [Row("postgres", "store", False, view)]
+        draining: frozenset[str] = frozenset()
+    else:
+        stored = [Row("postgres", "store", True, "reachable"), *view_rows(view, now or utc_now())]
+        draining = view.draining
     return [
-        *front_rows(cluster, layout),
+        *front_rows(cluster, layout, draining),
         *node_rows(nodes),
         *haproxy_rows(cluster, layout),
-        *store_rows(cluster, now or datetime.now(UTC)),
+        *stored,
         *process_rows(book),
     ]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
