@@ -69,6 +69,7 @@ from tests.support.config import TEST_SETTINGS, korean_test_model
 from tests.support.events import eventually
 from tests.support.live_cluster import SLOW, cluster_folder, hotline_cli
 from tests.support.survey_phone import SurveyPhone
+from tools.cluster.kamailio import phone_secrets
 from tools.cluster.layout import default_layout
 
 FRONT = "127.0.0.140"
@@ -150,6 +151,11 @@ def cluster(asterisk_install: object, built_prompts: HotlineConfig) -> Iterator[
         ivr=ivr,
         speech={"model_path": model},
         robot=ROBOT,
+        # the campaign's citizens are test phones: each registers at the front with its password
+        asterisk={
+            **TEST_SETTINGS["asterisk"],  # type: ignore[dict-item]
+            "sip": {"citizen_phones": CAMPAIGN_CITIZENS},
+        },
     ) as config:
         running = Cluster(config)
         try:
@@ -344,7 +350,7 @@ def lost_ticketed(callers: list[str]) -> list[CallSeen] | None:
 
 
 # the robot's side of the kill: citizens registered at the front, a survey due for each
-ROBOT_CITIZENS = 6
+CAMPAIGN_CITIZENS = [f"1395000{i:04d}" for i in range(6)]  # test phones (citizen_phones)
 PHONES_AT = "127.0.0.145"
 # Q1 answered at 12 s (the intro lasts ~9 s), Q2 and Q3 from 24 s (Q2's second asking): a
 # survey call lasts ~27 s, so the kill finds some of ast2's with an answer given, some without
@@ -387,9 +393,10 @@ class RobotCampaign:
     """Six citizens' phones at the front and a due survey for each, while the robots run."""
 
     def __init__(self, cluster: Cluster) -> None:
-        self.numbers = numbers("1395000", ROBOT_CITIZENS)
+        self.numbers = CAMPAIGN_CITIZENS
+        secrets = phone_secrets(cluster.config)  # each phone's password at the front
         self.phones = [
-            SurveyPhone(PHONES_AT, 5061 + i, (FRONT, 5060), number, PRESSES)
+            SurveyPhone(PHONES_AT, 5061 + i, (FRONT, 5060), number, PRESSES, secrets[number])
             for i, number in enumerate(self.numbers)
         ]
         for phone in self.phones:

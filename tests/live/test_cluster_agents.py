@@ -3,8 +3,9 @@
 `hotline cluster up` runs 2 nodes, 2 FastAGI workers (each keeping the agents'
 shared device states), one transcription worker (the reconciler's periodic
 pass) and the node daemons. Two scripted desk phones on their own addresses
-register their seats at Kamailio, answer every call at once and hang up 6 s
-later (`tests.support.agent_phone`); their agents are logged in on every node
+register their seats at Kamailio (with the seats' passwords: the front
+challenges every REGISTER), answer every call at once and hang up 6 s later
+(`tests.support.agent_phone`); their agents are logged in on every node
 (`agents.cluster_control.log_in_everywhere`: `PJSIP/<seat>@sip-front`, state
 `Custom:agent-<seat>`). SIPp citizens call 12300, the line answered by people,
 through the front.
@@ -55,6 +56,7 @@ from tests.support.agent_phone import AutoAnswerPhone
 from tests.support.config import TEST_SETTINGS, korean_test_model
 from tests.support.events import eventually
 from tests.support.live_cluster import cluster_folder, hotline_cli
+from tools.cluster.kamailio import phone_secrets
 
 FRONT = "127.0.0.170"
 CALLERS = "127.0.0.100"
@@ -270,8 +272,9 @@ async def test_agents_answer_both_nodes_and_keep_answering_from_ast1_after_ast2_
     folder = config.source.parent / "sipp"
     folder.mkdir(exist_ok=True)
     agents = agents_with_phones(config)
+    secrets = phone_secrets(config)  # each seat's password: the front challenges its REGISTER
     phones = [
-        AutoAnswerPhone(address, (FRONT, 5060), seat, TALK_SECONDS)
+        AutoAnswerPhone(address, (FRONT, 5060), seat, TALK_SECONDS, password=secrets[seat])
         for address, (_, seat) in zip(PHONES, agents, strict=True)
     ]
     for phone in phones:

@@ -1,9 +1,9 @@
 """A real node's app_queue meets the front's 486: the busy agent is skipped at once, not paused.
 
 The session's Asterisk stands for a node behind the rendered Kamailio (front
-127.0.0.210; the Asterisk's own SIP address is the dispatcher's node, so the
+127.0.0.235; the Asterisk's own SIP address is the dispatcher's node, so the
 front takes its INVITEs as a node's). An agent's phone (a bare UDP peer at
-127.0.0.212) is registered at the front as `s1` and already rings for another
+127.0.0.237) is registered at the front as a test phone and already rings for another
 node's call. The agent's shared state still reads NOT_INUSE (the sync's lag),
 so app_queue rings them through the front: the front answers 486 and app_queue
 gives up on the member within a second (no 15 s ring); the phone never sees the
@@ -28,17 +28,19 @@ from links.ami import ami_client
 from telephony.ami import AMIClient, AMIEvent
 from tests.support.calls import citizen_call
 from tests.support.events import wait_for_event
-from tests.support.front import registered, running_front
+from tests.support.front import Front, registered, running_front
 from tests.support.sip_udp import SipPeer, token
 from tools.local_asterisk.local import LocalAsterisk
 
-FRONT, OTHER_NODE, PHONE, WORKER = "127.0.0.210", "127.0.0.211", "127.0.0.212", "127.0.0.213"
+# a block of its own (test_front_one_call_per_phone has .210-.214)
+FRONT, OTHER_NODE, PHONE, WORKER = "127.0.0.235", "127.0.0.236", "127.0.0.237", "127.0.0.238"
 QUEUE = "hotline-agents"
+SEAT = f"t{token()[:8]}"  # a test phone of its own, allowed to register at the front
 
 
 @pytest.fixture
-def front_before_the_node(tmp_path: Path, asterisk: LocalAsterisk) -> Iterator[Path]:
-    """Kamailio whose nodes are a bare peer (.211) and the session's Asterisk."""
+def front_before_the_node(tmp_path: Path, asterisk: LocalAsterisk) -> Iterator[Front]:
+    """Kamailio whose nodes are a bare peer (.236) and the session's Asterisk."""
     port = asterisk.config.asterisk.sip.port
     cluster = {
         "front": {"address": FRONT, "sip_port": 5060, "ws_port": 8090},
@@ -54,14 +56,14 @@ def front_before_the_node(tmp_path: Path, asterisk: LocalAsterisk) -> Iterator[P
         ],
         "workers": [{"name": "agi1", "address": WORKER}],
     }
-    with running_front(tmp_path / "front", cluster) as log:
-        yield log
+    with running_front(tmp_path / "front", cluster, phones=(SEAT,)) as running:
+        yield running
 
 
 async def test_the_fronts_486_skips_the_agent_at_once_and_the_sync_undoes_the_auto_pause(
-    front_before_the_node: Path, hotline: Hotline, ami: AMIClient
+    front_before_the_node: Front, hotline: Hotline, ami: AMIClient
 ) -> None:
-    seat = f"t{token()[:8]}"
+    seat = SEAT
     node, phone = SipPeer(OTHER_NODE, (FRONT, 5060)), SipPeer(PHONE, (FRONT, 5060))
     link = ami_client(hotline.config)  # the sync on the robot's user, this Asterisk as ast2
     sync = DeviceStateSync({"ast2": link})

@@ -32,7 +32,7 @@ CLUSTER = {
         {"name": "ast1", "address": "127.0.0.201", "rtp_start": 26000, "rtp_end": 26999},
         {"name": "ast2", "address": "127.0.0.202", "rtp_start": 27000, "rtp_end": 27999},
     ],
-    "workers": [{"name": "agi1", "address": "127.0.0.211"}],
+    "workers": [{"name": "agi1", "address": "127.0.0.205"}],
 }
 
 

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from core.config import ClusterNode, HotlineConfig, load_config
+from core.config import ClusterNode, ConfigError, HotlineConfig, load_config
+from core.seats import seat_password, seats
 from tests.support.config import write_config
 from tests.support.programs import installed
 from tools.cluster.checks import check_haproxy, check_kamailio
+from tools.cluster.kamailio import phones_cfg
 from tools.cluster.layout import ClusterLayout, kamailio_module_dir
 from tools.cluster.render import render_cluster
 
@@ -116,6 +118,33 @@ def test_kamailio_dispatches_probes_and_fails_over_as_configured(
     failure = text.split("failure_route[NEXT_NODE] {")[1].split("\n}\n")[0]
     assert "ds_mark_dst(" in failure and "ds_next_dst()" in failure and "t_relay" not in failure
     assert "route(RELAY)" in failure and 't_on_failure("NEXT_NODE")' in failure
+
+
+def test_the_phones_passwords_are_the_seats_own_and_readable_by_the_owner_only(
+    rendered: tuple[HotlineConfig, ClusterLayout],
+) -> None:
+    config, layout = rendered
+    secrets_file = layout.kamailio_dir() / "phones.cfg"
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    text = secrets_file.read_text()
+    key, agents = config.agent_sip_key(), config.agents
+    every = seats(agents.webrtc_seats, agents.desk_seats)
+    assert len(every) == agents.webrtc_seats + agents.desk_seats > 0
+    for seat in every:  # what the seat's phone already uses with Asterisk
+        assert f'$sht(phones=>{seat.endpoint}) = "{seat_password(key, seat.endpoint)}";' in text
+    for user in config.asterisk.sip.citizen_phones:
+        assert f'$sht(phones=>{user}) = "{config.phone_secret(user)}";' in text
+    cfg = (layout.kamailio_dir() / "kamailio.cfg").read_text()
+    assert f'include_file "{secrets_file}"' in cfg
+    assert "seat_password" not in cfg and seat_password(key, every[0].endpoint) not in cfg
+    registrar = cfg.split("route[REGISTRAR] {")[1].split("\n}\n")[0]
+    assert "pv_www_authenticate(" in registrar and "www_challenge(" in registrar
+    assert registrar.index("$au != $tU") < registrar.index('save("location")')
+
+
+def test_a_password_kamailio_cannot_hold_is_refused_in_one_line() -> None:
+    with pytest.raises(ConfigError, match="6001's password"):
+        phones_cfg({"6001": 'a"b'})
 
 
 def test_algorithm_4_is_rendered(tmp_path: Path) -> None:

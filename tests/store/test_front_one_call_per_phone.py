@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.front import registered, running_front
+from tests.support.front import Front, registered, running_front
 from tests.support.sip_udp import SipMessage, SipPeer, token
 
 FRONT, NODE, PHONE, OTHER_PHONE, WORKER = (
@@ -36,12 +36,12 @@ CLUSTER = {
 
 
 @pytest.fixture
-def front(tmp_path: Path) -> Iterator[Path]:
-    """Kamailio running the rendered kamailio.cfg; its log file."""
-    with running_front(tmp_path, CLUSTER) as log:
-        yield log
+def front(tmp_path: Path) -> Iterator[Front]:
+    """Kamailio running the rendered kamailio.cfg, test phones s1 and s2 allowed."""
+    with running_front(tmp_path, CLUSTER, phones=("s1", "s2")) as running:
+        yield running
     # the count and the claim ran under their lock (cfgutils logs an error, not a failure)
-    lines = log.read_text(errors="replace").splitlines()
+    lines = running.log.read_text(errors="replace").splitlines()
     errors = [line for line in lines if "cfgutils" in line and "ERROR" in line]
     assert not errors, errors[:3]
 
@@ -71,7 +71,7 @@ def sip() -> Iterator[list[SipPeer]]:
 
 
 def test_a_ringing_phone_gets_no_second_call_until_the_first_fails(
-    front: Path, sip: list[SipPeer]
+    front: Front, sip: list[SipPeer]
 ) -> None:
     node, phone, other = sip
     registered(phone, "s1", front)
@@ -106,7 +106,7 @@ def test_a_ringing_phone_gets_no_second_call_until_the_first_fails(
 
 
 def test_a_phone_on_a_call_gets_no_second_call_until_the_bye(
-    front: Path, sip: list[SipPeer]
+    front: Front, sip: list[SipPeer]
 ) -> None:
     node, phone, _ = sip
     registered(phone, "s1", front)
@@ -132,7 +132,7 @@ def test_a_phone_on_a_call_gets_no_second_call_until_the_bye(
     invite_reaches(phone, after)
 
 
-def test_two_invites_at_once_ring_the_phone_once(front: Path, sip: list[SipPeer]) -> None:
+def test_two_invites_at_once_ring_the_phone_once(front: Front, sip: list[SipPeer]) -> None:
     node, phone, _ = sip
     registered(phone, "s1", front)
     calls = [f"call-{token()}" for _ in range(2)]

@@ -38,8 +38,10 @@ class AutoAnswerPhone:
         user: str,
         talk_seconds: float,
         port: int = 5060,
+        password: str | None = None,
     ) -> None:
         self.peer = SipPeer(address, front, port)
+        self.password = password  # the front challenges every REGISTER
         self.user, self.talk_seconds = user, talk_seconds
         self.calls: dict[str, PhoneCall] = {}
         self.second_calls: list[str] = []  # INVITEs that came while a call was up
@@ -52,7 +54,7 @@ class AutoAnswerPhone:
         deadline = time.monotonic() + within
         while True:
             try:
-                reply = self.peer.register(self.user, timeout=1)
+                reply = self.peer.register(self.user, timeout=1, password=self.password)
             except TimeoutError:
                 if time.monotonic() > deadline:
                     raise

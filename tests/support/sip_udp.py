@@ -7,6 +7,8 @@ of each other, which a full SIP stack would not let it do on purpose.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import socket
 import time
 import uuid
@@ -106,21 +108,49 @@ class SipPeer:
         ]
         self.send("\n".join(lines))
 
-    def register(self, user: str, timeout: float = 10.0) -> SipMessage:
+    def register(
+        self,
+        user: str,
+        timeout: float = 10.0,
+        password: str | None = None,
+        auth_user: str | None = None,
+    ) -> SipMessage:
+        """REGISTER user; with a password, answer the front's digest challenge (RFC 2617)
+        as `auth_user` (the user itself unless given)."""
+        call_id, tag = token(), token()
+        reply = self._register(user, call_id, tag, 1, None, timeout)
+        if reply.status == 401 and password is not None:
+            challenge = reply.header("WWW-Authenticate")
+            authorization = digest(challenge, auth_user or user, password, self.front[0])
+            reply = self._register(user, call_id, tag, 2, authorization, timeout)
+        return reply
+
+    def _register(
+        self,
+        user: str,
+        call_id: str,
+        tag: str,
+        cseq: int,
+        authorization: str | None,
+        timeout: float,
+    ) -> SipMessage:
         host = self.front[0]
         self.send(
             f"REGISTER sip:{host} SIP/2.0\n"
             f"Via: {self.via()}\n"
             "Max-Forwards: 70\n"
-            f"From: <sip:{user}@{host}>;tag={token()}\n"
+            f"From: <sip:{user}@{host}>;tag={tag}\n"
             f"To: <sip:{user}@{host}>\n"
-            f"Call-ID: {token()}\n"
-            "CSeq: 1 REGISTER\n"
+            f"Call-ID: {call_id}\n"
+            f"CSeq: {cseq} REGISTER\n"
             f"Contact: <sip:{user}@{self.address}:{self.port}>\n"
-            "Expires: 600\n"
+            + (f"Authorization: {authorization}\n" if authorization else "")
+            + "Expires: 600\n"
             "Content-Length: 0\n\n"
         )
-        return self.wait_for(lambda m: m.method == "REGISTER" and m.status is not None, timeout)
+        return self.wait_for(
+            lambda m: m.method == "REGISTER" and m.status is not None and m.status != 100, timeout
+        )
 
     def invite(self, user: str, call_id: str) -> str:
         """Send an INVITE for user@front; returns the From tag (for the ACK and BYE)."""
@@ -169,3 +199,26 @@ class SipPeer:
             "",
         ]
         self.send("\n".join(lines))
+
+
+def digest(challenge: str, user: str, password: str, host: str) -> str:
+    """The Authorization header answering a `Digest realm=…, nonce=…[, qop=auth]` challenge."""
+    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge.split(" ", 1)[1]))
+    realm, nonce, uri = fields["realm"], fields["nonce"], f"sip:{host}"
+    ha1 = md5(f"{user}:{realm}:{password}")
+    ha2 = md5(f"REGISTER:{uri}")
+    header = f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}"'
+    if "auth" in fields.get("qop", "").split(","):
+        cnonce, count = token(), "00000001"
+        response = md5(f"{ha1}:{nonce}:{count}:{cnonce}:auth:{ha2}")
+        header += f', qop=auth, nc={count}, cnonce="{cnonce}"'
+    else:
+        response = md5(f"{ha1}:{nonce}:{ha2}")
+    header += f', response="{response}", algorithm=MD5'
+    if "opaque" in fields:
+        header += f', opaque="{fields["opaque"]}"'
+    return header
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # SIP digest is MD5 by its RFC

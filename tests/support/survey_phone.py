@@ -111,9 +111,10 @@ class SurveyPhone(AutoAnswerPhone):
         front: tuple[str, int],
         number: str,
         presses: list[tuple[float, str]],
+        password: str,
         talk_seconds: float = 90.0,
     ) -> None:
-        super().__init__(address, front, number, talk_seconds, port=port)
+        super().__init__(address, front, number, talk_seconds, port=port, password=password)
         self.presses = presses
         self.media: dict[str, CallMedia] = {}
 

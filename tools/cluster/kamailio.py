@@ -1,15 +1,18 @@
-"""Kamailio's files: kamailio.cfg (the SIP front's routing) and dispatcher.list (the nodes)."""
+"""Kamailio's files: kamailio.cfg (the SIP front's routing), dispatcher.list (the nodes)
+and phones.cfg (who may register, with which password: readable by its owner only)."""
 
 from __future__ import annotations
 
-from core.config import ClusterConfig, ClusterNode
+from core.config import ClusterConfig, ClusterNode, ConfigError, HotlineConfig
 from core.paths import project_dir
+from core.seats import seat_password, seats
 from tools.cluster.layout import ClusterLayout
 from tools.local_asterisk.render import fill
 
 TEMPLATE = project_dir() / "tools" / "cluster" / "templates" / "kamailio.cfg"
 # the one dispatcher set: every node answers every line
 NODES_SET = 1
+PHONES_FILE = "phones.cfg"
 
 
 def node_uri(node: ClusterNode) -> str:
@@ -50,6 +53,8 @@ def kamailio_values(cluster: ClusterConfig, layout: ClusterLayout) -> dict[str, 
         "DISPATCHER_SET": str(NODES_SET),
         "ALGORITHM": str(front.algorithm),
         "PHONES_NETWORK": front.phones_network,
+        "REALM": front.address,
+        "PHONE_SECRETS": str(layout.kamailio_dir() / PHONES_FILE),
     }
 
 
@@ -57,3 +62,31 @@ def kamailio_cfg(cluster: ClusterConfig, layout: ClusterLayout) -> str:
     """The SIP front's kamailio.cfg, filled from the cluster section."""
     text = TEMPLATE.read_text(encoding="utf-8")
     return fill(text, kamailio_values(cluster, layout), str(TEMPLATE))
+
+
+def phone_secrets(config: HotlineConfig) -> dict[str, str]:
+    """Every phone that may register at the front, and its SIP password.
+
+    The agents' seats (browser and desk phones) with the passwords their
+    phones already use (`core.seats.seat_password`), and the configured test
+    phones (`asterisk.sip.citizen_phones`).
+    """
+    agents, key = config.agents, config.agent_sip_key()
+    secrets = {
+        seat.endpoint: seat_password(key, seat.endpoint)
+        for seat in seats(agents.webrtc_seats, agents.desk_seats)
+    }
+    for user in config.asterisk.sip.citizen_phones:
+        secrets[user] = config.phone_secret(user)
+    return secrets
+
+
+def phones_cfg(secrets: dict[str, str]) -> str:
+    """The statements that fill Kamailio's `phones` table at start (included by kamailio.cfg)."""
+    lines = ["# written by `hotline cluster render`; secrets: keep it readable by its owner only"]
+    for user, secret in sorted(secrets.items()):
+        for text, what in ((user, "phone name"), (secret, f"{user}'s password")):
+            if not text or any(c in text for c in '"\\\n\r$'):
+                raise ConfigError(f"{what} cannot be written for Kamailio (quotes, $, newline)")
+        lines.append(f'$sht(phones=>{user}) = "{secret}";')
+    return "\n".join(lines) + "\n"

@@ -1,6 +1,7 @@
 """`hotline cluster render`: every host's files from one config, the same on every run.
 
-out/kamailio/kamailio.cfg and dispatcher.list (the SIP front), out/nodes/astN/
+out/kamailio/kamailio.cfg, dispatcher.list and phones.cfg (the SIP front; the
+last holds the phones' passwords and is its owner's only), out/nodes/astN/
 (each node's Asterisk tree, for `asterisk -C out/nodes/astN/asterisk.conf`),
 out/haproxy/astN.cfg (each node's FastAGI balancer). A file this renderer
 wrote last time for a node that is gone is removed (the list of what it wrote
@@ -13,7 +14,13 @@ from pathlib import Path
 
 from core.config import HotlineConfig
 from tools.cluster.haproxy import haproxy_cfg
-from tools.cluster.kamailio import dispatcher_list, kamailio_cfg
+from tools.cluster.kamailio import (
+    PHONES_FILE,
+    dispatcher_list,
+    kamailio_cfg,
+    phone_secrets,
+    phones_cfg,
+)
 from tools.cluster.layout import ClusterLayout, cluster_of
 from tools.cluster.nodes import render_node
 
@@ -26,6 +33,15 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def write_secret(path: Path, text: str) -> Path:
+    """A file of passwords: created readable by its owner only, before anything is in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def render_cluster(config: HotlineConfig, layout: ClusterLayout) -> list[Path]:
     """Write every host's files into layout.out_dir; return them (ConfigError without cluster:)."""
     cluster = cluster_of(config)
@@ -34,6 +50,7 @@ def render_cluster(config: HotlineConfig, layout: ClusterLayout) -> list[Path]:
     written = [
         write(kamailio / "kamailio.cfg", kamailio_cfg(cluster, layout)),
         write(kamailio / "dispatcher.list", dispatcher_list(cluster)),
+        write_secret(kamailio / PHONES_FILE, phones_cfg(phone_secrets(config))),
     ]
     for node in cluster.nodes:
         written += render_node(config, node, layout)
