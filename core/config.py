@@ -713,6 +713,9 @@ class ClusterConfig(Section):
     ship_settle_seconds: float = Field(10.0, ge=1.0, le=600.0)
     # ... and it looks for call records and finished recordings this often
     ship_interval_seconds: float = Field(3.0, ge=0.5, le=300.0)
+    # every node's AMI answers the robots, FastAGI workers, node daemons and the console from
+    # these networks only (manager.conf permit); on one box loopback is all of them
+    ami_permit: list[ipaddress.IPv4Network] = [ipaddress.IPv4Network("127.0.0.0/8")]
 
     @field_validator("database_url")
     @classmethod

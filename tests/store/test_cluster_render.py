@@ -221,6 +221,8 @@ def test_each_node_has_its_own_name_addresses_and_the_front(
         assert re.search(rf"^systemname = {node.name}$", files["asterisk.conf"], re.M)
         assert f"bind = {node.address}:{node.sip_port}" in files["pjsip.conf"]
         assert f"bindaddr = {node.address}" in files["manager.conf"]
+        # the robots, workers and console reach it from the cluster's networks only
+        assert "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.0/255.0.0.0\n" in files["manager.conf"]
         assert f"port = {node.ami_port}" in files["manager.conf"]
         assert f"rtpstart = {node.rtp_start}\nrtpend = {node.rtp_end}" in files["rtp.conf"]
         assert (
@@ -233,6 +235,18 @@ def test_each_node_has_its_own_name_addresses_and_the_front(
         assert "type = identify\nendpoint = sip-front\nmatch = 127.0.0.10" in front
         assert "contact = sip:127.0.0.10:5060" in front
         assert "auth" not in front.replace("no authentication", "")  # OPTIONS get 200, not 401
+
+
+def test_a_wider_ami_permit_reaches_every_nodes_manager(tmp_path: Path) -> None:
+    cluster = {**CLUSTER, "ami_permit": ["127.0.0.0/8", "10.20.0.0/16"]}
+    config = load_config(write_config(tmp_path, cluster=cluster))
+    layout = layout_in(tmp_path)
+    render_cluster(config, layout)
+    for node in nodes(config):
+        manager = tree(layout.node_dir(node))["manager.conf"]
+        robot_user = manager.split(f"[{config.asterisk.ami.username}]")[1].split("\n[")[0]
+        assert robot_user.count("permit = ") == 2, robot_user
+        assert "permit = 10.20.0.0/255.255.0.0" in robot_user
 
 
 def normalised(text: str, node: ClusterNode, layout: ClusterLayout) -> str:

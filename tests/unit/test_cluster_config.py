@@ -107,3 +107,16 @@ def test_unknown_keys_are_refused(tmp_path: Path) -> None:
 def test_a_cluster_needs_nodes_and_workers(tmp_path: Path) -> None:
     assert "cluster.nodes" in refusal(tmp_path / "n", nodes=[])
     assert "cluster.workers" in refusal(tmp_path / "w", workers=[])
+
+
+def test_the_nodes_ami_permits_loopback_unless_told_and_refuses_a_non_network(
+    tmp_path: Path,
+) -> None:
+    default = load_config(write_config(tmp_path / "default", cluster={})).cluster
+    assert default is not None and [str(n) for n in default.ami_permit] == ["127.0.0.0/8"]
+    wider = load_config(
+        write_config(tmp_path / "lan", cluster={"ami_permit": ["127.0.0.0/8", "10.20.0.0/16"]})
+    ).cluster
+    assert wider is not None and [str(n) for n in wider.ami_permit][1] == "10.20.0.0/16"
+    message = refusal(tmp_path / "bad", ami_permit=["10.20.0.1/16"])  # host bits set
+    assert "cluster.ami_permit" in message

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from core.config import HotlineConfig, is_loopback
@@ -74,6 +75,12 @@ def all_phones(config: HotlineConfig) -> list[str]:
     return list(config.asterisk.sip.citizen_phones)
 
 
+def ami_permit(config: HotlineConfig) -> str:
+    """The AMI user's `permit` lines: loopback on one box, `cluster.ami_permit` on a node."""
+    networks = config.cluster.ami_permit if config.cluster else [IPv4Network("127.0.0.0/8")]
+    return "\n".join(f"permit = {net.network_address}/{net.netmask}" for net in networks)
+
+
 def site_values(config: HotlineConfig, layout: AsteriskLayout) -> dict[str, str]:
     """The placeholder values for this site."""
     ast = config.asterisk
@@ -85,6 +92,7 @@ def site_values(config: HotlineConfig, layout: AsteriskLayout) -> dict[str, str]
         "RUN_DIR": str(layout.run_dir),
         "AMI_PORT": str(ast.ami.port),
         "AMI_BIND": ast.ami.host,
+        "AMI_PERMIT": ami_permit(config),
         "AMI_USER": ast.ami.username,
         "AMI_SECRET": checked_secrets(config)["ami"],
         "SIP_BIND": ast.sip.bind,
