@@ -3,20 +3,46 @@
 A node daemon reads the lines its Asterisk appended since the last pass and
 writes them with the new position in one transaction: a daemon killed before
 the commit reads the same lines again, and one killed after it reads on from
-there. A line is named by (node, inode, offset), unique in the store, so a
-line read twice is written once even if the position were ever behind.
+there. A line is named by its node and a hash of its values (`cdr_line_key`),
+unique in the store and written with ON CONFLICT DO NOTHING, so a line read
+twice is written once: a position behind, or a Master.csv that retention
+rewrote (a new inode, read again from its start), stores nothing twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import String, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import CdrPosition, CdrRecord
+
+# the values a line's key is made of, in this order: everything the row keeps of the line
+# but where it was read (migration 0015 keeps its own copy of this recipe, as it was then)
+KEY_FIELDS = (
+    "uniqueid",
+    "linkedid",
+    "src",
+    "dst",
+    "dcontext",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "duration",
+    "billsec",
+    "disposition",
+    "userfield",
+)
+KEY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass(frozen=True)
@@ -68,23 +94,42 @@ def set_cdr_position(session: Session, node: str, position: CdrFilePosition) -> 
 
 
 def add_cdr_lines(session: Session, node: str, inode: int, lines: Sequence[CdrLine]) -> int:
-    """Store the lines the store does not have yet; how many were new."""
-    if not lines:
+    """Store the lines the store does not have yet; how many were new.
+
+    A line the store has (the same node and key) is skipped by the database
+    itself (ON CONFLICT DO NOTHING), so two daemons racing, or one reading a
+    rewritten file again, never fail nor write it twice.
+    """
+    rows = []
+    for line in lines:
+        values = _fitted(line)
+        rows.append({"node": node, "inode": inode, **values, "line_key": cdr_line_key(values)})
+    if not rows:
         return 0
-    offsets = [line.offset for line in lines]
-    have = set(
-        session.scalars(
-            select(CdrRecord.offset).where(
-                CdrRecord.node == node,
-                CdrRecord.inode == inode,
-                CdrRecord.offset.between(min(offsets), max(offsets)),
-            )
-        )
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(CdrRecord)
+        .on_conflict_do_nothing(index_elements=["node", "line_key"])
+        .returning(CdrRecord.id)
     )
-    new = [line for line in lines if line.offset not in have]
-    session.add_all(CdrRecord(node=node, inode=inode, **_fitted(line)) for line in new)
-    session.flush()
-    return len(new)
+    return len(session.scalars(statement, rows).all())
+
+
+def cdr_line_key(values: Mapping[str, object]) -> str:
+    """The line's name in the store (with its node): a hash of the values a row keeps.
+
+    Not the raw bytes: a rewrite by retention quotes every field (Asterisk leaves
+    numbers bare), and the parsed values are what both copies share.
+    """
+    parts = [_key_part(values.get(name)) for name in KEY_FIELDS]
+    text = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _key_part(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime(KEY_TIME_FORMAT)
+    return value
 
 
 def cdr_records_of(session: Session, uniqueid: str) -> list[CdrRecord]:

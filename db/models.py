@@ -762,8 +762,12 @@ class ClusterNode(Base):
 class CdrRecord(Base):
     """One line of a node's Master.csv, shipped into the store by its node daemon.
 
-    (node, inode, offset) names the line: a daemon that reads a line twice (a crash
-    between writing the rows and their position) writes it once.
+    (node, line_key) names the line: `line_key` is a hash of the values the row
+    keeps (db.cdr.cdr_line_key), so a line read twice is written once, whether
+    from the same place (a crash between the rows and their position) or from a
+    new file that holds it again (retention rewrote Master.csv: a new inode, read
+    from its start). The inode and offset only say where it was first read; a
+    byte offset does not survive a rewrite, and an inode number is reused.
     """
 
     __tablename__ = "cdr_records"
@@ -772,6 +776,7 @@ class CdrRecord(Base):
     node: Mapped[str] = mapped_column(String(32))
     inode: Mapped[int] = mapped_column(BigInteger)
     offset: Mapped[int] = mapped_column(BigInteger)
+    line_key: Mapped[str] = mapped_column(String(64))
     uniqueid: Mapped[str | None] = mapped_column(String(64), index=True)
     linkedid: Mapped[str | None] = mapped_column(String(64))
     src: Mapped[str | None] = mapped_column(String(80))
@@ -788,7 +793,7 @@ class CdrRecord(Base):
     disposition: Mapped[str | None] = mapped_column(String(20))
     userfield: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (UniqueConstraint("node", "inode", "offset", name="uq_cdr_records_line"),)
+    __table_args__ = (UniqueConstraint("node", "line_key", name="uq_cdr_records_node_line_key"),)
 
 
 class CdrPosition(Base):

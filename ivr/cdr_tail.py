@@ -11,7 +11,9 @@ Each step reads the complete lines appended since the stored position (a
 line still being written waits for its newline) and stores them with the
 new position in one transaction. A file with a new inode was rotated: the
 rest of the old one is read first when it is still beside it (Master.csv.1),
-then the new one from its start.
+then the new one from its start. Retention's rewrite of Master.csv
+(privacy.retention) gives it a new inode too, with the lines it kept: read
+again from the start, they are known by their key (db.cdr) and stored once.
 """
 
 from __future__ import annotations
