@@ -32,8 +32,9 @@ from callback_robot.status import node_states
 from callback_robot.store import RobotStore
 from core.config import load_config
 from core.vocabulary import AttemptOutcome, AttemptState, Question, TicketStatus
+from db.cdr import CdrLine, add_cdr_lines
 from db.cluster import lost_nodes, mark_draining, mark_lost
-from db.models import CallbackAttempt, CdrRecord, Ticket
+from db.models import CallbackAttempt, Ticket
 from db.session import make_engine, make_session_factory, unit_of_work
 from db.tickets import create_ticket
 from telephony.ami import OriginateResult
@@ -289,16 +290,13 @@ def test_recovery_on_a_node_reads_its_shipped_call_records(store: sessionmaker[S
         for offset, (node, attempt, disposition) in enumerate(
             [("ast1", busy, "BUSY"), ("ast2", other, "ANSWERED"), ("ast1", 999, "ANSWERED")]
         ):
-            session.add(
-                CdrRecord(
-                    node=node,
-                    inode=1,
-                    offset=offset,
-                    disposition=disposition,
-                    userfield=f"attempt-{attempt}",
-                    ended_at=NOW - timedelta(minutes=9),
-                )
+            shipped = CdrLine(
+                offset=offset,
+                disposition=disposition,
+                userfield=f"attempt-{attempt}",
+                ended_at=NOW - timedelta(minutes=9),
             )
+            add_cdr_lines(session, node, 1, [shipped])
     with unit_of_work(store) as session:
         settled = settle(session, set(), NOW - timedelta(minutes=1), None, node="ast1")
     assert sorted(settled) == sorted([(busy, "busy"), (silent, "failed")])
