@@ -236,10 +236,10 @@ def housekeeping(hotline: Hotline, ami: AMIClient | None) -> list[asyncio.Task[N
         (1.0, follow_queue_log, "queue_log"),
         (config.health.disk_check_seconds, disk, "disk check"),
         (60.0, analysis, "analysis"),
-        (config.privacy.retention_interval_hours * 3600, retention, "retention"),
     ]
     if not jobs_enabled(config):  # with jobs on, `hotline jobs worker` processes do these
         jobs += [
+            (config.privacy.retention_interval_hours * 3600, retention, "retention"),
             (
                 config.ivr.reconcile_interval_seconds,
                 lambda: reconcile_now(hotline.store, ami),

@@ -5,8 +5,10 @@ the periodic passes to the queue instead of `hotline serve`'s own threads:
 any number of `hotline jobs worker` processes on any hosts take the jobs, and
 each periodic pass is deferred once per tick across all of them (procrastinate
 writes each tick's deferral under a unique key, so two workers' clocks give
-one job). One box (SQLite) has no queue: `hotline serve` transcribes in-process
-through the same `ivr.transcribe.transcribe_ticket`.
+one job). Retention is one of them: the store's call records of every node
+go once per tick for the cluster, not once per node or per console. One box
+(SQLite) has no queue: `hotline serve` transcribes (and runs retention)
+in-process, through the same `ivr.transcribe.transcribe_ticket`.
 
 Workers beat every `HEARTBEAT_SECONDS`; a worker silent for `STALLED_SECONDS`
 is taken for dead, and `retry_stalled_jobs` puts its running jobs back in the
@@ -77,6 +79,7 @@ class HousekeepingWork:
     """What a worker's periodic passes call: composed by whoever starts the worker."""
 
     reconcile: Callable[[], Awaitable[object]] | None = None
+    retention: Callable[[], Awaitable[object]] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -93,6 +96,9 @@ def cron_every(seconds: float) -> str:
     whole = max(1, round(seconds))
     if whole < 60:  # the longest step that divides a minute, so the ticks stay even
         return f"* * * * * */{max(s for s in range(1, whole + 1) if 60 % s == 0)}"
+    if whole >= 3600:  # hours: the longest step that divides a day, at the hour's start
+        hours = max(h for h in range(1, min(whole // 3600, 24) + 1) if 24 % h == 0)
+        return "0 0 * * *" if hours == 24 else f"0 */{hours} * * *"
     minutes = max(m for m in range(1, min(whole // 60, 60) + 1) if 60 % m == 0)
     return f"*/{minutes} * * * *"
 
@@ -107,14 +113,22 @@ def build_jobs_app(config: HotlineConfig, max_connections: int = 4) -> App:
     )
     app = App(connector=connector)
     register_transcription(app)
-    register_housekeeping(app, config.ivr.reconcile_interval_seconds, JobTimers.for_config(config))
+    register_housekeeping(
+        app,
+        config.ivr.reconcile_interval_seconds,
+        JobTimers.for_config(config),
+        config.privacy.retention_interval_hours,
+    )
     return app
 
 
 def register_housekeeping(
-    app: App, reconcile_seconds: float, timers: JobTimers | None = None
+    app: App,
+    reconcile_seconds: float,
+    timers: JobTimers | None = None,
+    retention_hours: int = 24,
 ) -> None:
-    """The periodic passes: the reconciler, and recovery of a dead worker's jobs."""
+    """The periodic passes: the reconciler, retention, and recovery of a dead worker's jobs."""
     timers = timers or JobTimers()
 
     @app.periodic(cron=cron_every(reconcile_seconds), periodic_id="reconcile")
@@ -124,6 +138,15 @@ def register_housekeeping(
         work = context.additional_context.get(HOUSEKEEPING_WORK)
         if isinstance(work, HousekeepingWork) and work.reconcile is not None:
             await work.reconcile()
+
+    @app.periodic(cron=cron_every(retention_hours * 3600), periodic_id="retention")
+    @app.task(name="retention", queue=HOUSEKEEPING, queueing_lock="retention", pass_context=True)
+    async def retention(context: JobContext, timestamp: int) -> None:
+        """`hotline retention run`'s pass, once per tick for the whole cluster: one worker
+        deletes every node's stored call records past their period (privacy.retention)."""
+        work = context.additional_context.get(HOUSEKEEPING_WORK)
+        if isinstance(work, HousekeepingWork) and work.retention is not None:
+            await work.retention()
 
     @app.periodic(cron=timers.recovery_cron, periodic_id="retry_stalled_jobs")
     @app.task(

@@ -2,7 +2,10 @@
 
 Recordings (the IVR's and the surveys', in their dated folders), transcripts,
 Asterisk's CDRs and its rotated logs each have their own limit
-(`privacy.retention_days`). A recording that an open ticket still needs is
+(`privacy.retention_days`). The CDR limit holds for the store's copy too: a
+cluster's node daemons ship every node's Master.csv into `cdr_records`, and
+those rows go with the lines (in a cluster one job worker runs the pass, once
+per tick for all nodes: hotline.jobs). A recording that an open ticket still needs is
 kept whatever its age. Every deletion is written to `retention_deletions`,
 and calls and tickets stop naming a deleted recording (so the orphan checker
 does not report it as missing).
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.config import HotlineConfig
 from core.phone_numbers import mask_in_text
 from core.recording_keys import recordings_root
+from db.cdr import delete_cdr_records_ended_before
 from db.session import unit_of_work
 from privacy.store import (
     expire_transcripts,
@@ -41,6 +45,7 @@ class RetentionReport:
     recordings_kept_for_open_tickets: list[str] = field(default_factory=list)
     transcripts_cleared: list[str] = field(default_factory=list)
     cdr_rows_deleted: int = 0
+    cdr_records_deleted: int = 0  # the store's copy of the nodes' CDRs (a cluster)
     logs_deleted: list[str] = field(default_factory=list)
 
 
@@ -119,6 +124,17 @@ def expire_cdrs(sessions: sessionmaker[Session], master: Path, before: datetime)
     return 0
 
 
+def expire_cdr_records(sessions: sessionmaker[Session], before: datetime) -> int:
+    """The store's call records (every node's Master.csv lines) that ended before the cutoff
+    are deleted, on the record; how many."""
+    with unit_of_work(sessions) as session:
+        removed = delete_cdr_records_ended_before(session, before)
+        if removed:
+            note = f"{removed} rows ended before {before}"
+            record_deletion(session, "cdr", "cdr_records", note)
+    return removed
+
+
 def _ended_before(row: list[str], before: datetime) -> bool:
     try:
         end = datetime.strptime(row[CDR_END_COLUMN], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
@@ -158,18 +174,26 @@ def run_retention(
             now - timedelta(days=days.transcripts),
             f"transcript cleared by retention ({days.transcripts} days)",
         )
-    report.cdr_rows_deleted = expire_cdrs(sessions, config.cdr_csv, now - timedelta(days=days.cdr))
+    cdr_cutoff = now - timedelta(days=days.cdr)
+    report.cdr_rows_deleted = expire_cdrs(sessions, config.cdr_csv, cdr_cutoff)
+    report.cdr_records_deleted = expire_cdr_records(sessions, cdr_cutoff)
     report.logs_deleted = expire_logs(
         sessions, config.state_dir / "asterisk" / "log", time.time() - days.logs * 86400
     )
-    if report.recordings_deleted or report.transcripts_cleared or report.cdr_rows_deleted:
+    if (
+        report.recordings_deleted
+        or report.transcripts_cleared
+        or report.cdr_rows_deleted
+        or report.cdr_records_deleted
+    ):
         log.info(
             "retention: %d recordings deleted (%d kept for open tickets), %d transcripts "
-            "cleared, %d CDR rows and %d logs deleted",
+            "cleared, %d CDR rows, %d stored call records and %d logs deleted",
             len(report.recordings_deleted),
             len(report.recordings_kept_for_open_tickets),
             len(report.transcripts_cleared),
             report.cdr_rows_deleted,
+            report.cdr_records_deleted,
             len(report.logs_deleted),
         )
     for path in report.recordings_kept_for_open_tickets[:5]:

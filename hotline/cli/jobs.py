@@ -44,6 +44,7 @@ def worker_command(
     )
     from ivr.jobs import QUEUE as TRANSCRIPTION
     from ivr.jobs import WORK, TranscriptionWork
+    from privacy.retention import run_retention
     from speech.recognition import SpeechModel, SpeechModelError
 
     cfg = config_or_exit(config)
@@ -64,9 +65,13 @@ def worker_command(
         console.print(f"no speech.model_path in {cfg.source}: not taking transcription jobs")
         if not queues:
             raise typer.Exit(code=1)
+    store = sessions(cfg)
     context = {
-        WORK: TranscriptionWork(sessions(cfg), model, recordings_root(cfg)),
-        HOUSEKEEPING_WORK: HousekeepingWork(reconcile=lambda: reconcile_once(cfg)),
+        WORK: TranscriptionWork(store, model, recordings_root(cfg)),
+        HOUSEKEEPING_WORK: HousekeepingWork(
+            reconcile=lambda: reconcile_once(cfg),
+            retention=lambda: asyncio.to_thread(run_retention, cfg, store),
+        ),
     }
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
