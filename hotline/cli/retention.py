@@ -27,6 +27,7 @@ def run(config: ConfigOption = None) -> None:
     )
     console.print(f"transcripts cleared: {len(report.transcripts_cleared)}")
     console.print(f"CDR rows deleted: {report.cdr_rows_deleted}")
+    console.print(f"stored call records deleted (cdr_records): {report.cdr_records_deleted}")
     console.print(f"rotated logs deleted: {len(report.logs_deleted)}")
 
 
