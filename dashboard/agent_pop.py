@@ -17,11 +17,12 @@ callback's `calls` row, callback-TASK-N); that channel's `Newstate` Up and
 
 In a cluster the desk follows every node's AMI (`links.ami.follow_links`), one
 desk for all: the events carry the node in their Uniqueids. "Connected" means
-every node's link is up, and `down()` names those that are not. A node can
-offer an agent a call while they talk on another node (the front refuses that
-ring with 486, app_queue reports it rung and not answered): such a ring never
-replaces the call the agent is on, and only the current call's end changes
-the agent's state.
+every node's link is up, and `down()` names those that are not; a link going up
+or down moves every agent's `version`, so every desk's page shows it at once. A
+node can offer an agent a call while they talk on another node (the front
+refuses that ring with 486, app_queue reports it rung and not answered): such a
+ring never replaces the call the agent is on, and only the current call's end
+changes the agent's state.
 
 `pop_payload` is the store's part: the caller's earlier tickets (open ones
 first), the line, and a warning when an open ticket exists. Agents see the
@@ -118,6 +119,7 @@ class AgentDesk:
         self._states: dict[str, tuple[AgentState, str | None, float]] = {}
         self._versions: dict[str, int] = {}
         self._callbacks: dict[str, tuple[str, str]] = {}  # agent channel's uniqueid: login, call
+        self._links_moved = 0  # how often a link went up or down: every desk shows the links
         self._lock = threading.Lock()
         self.links = LinkStates()
 
@@ -132,7 +134,9 @@ class AgentDesk:
 
     # -- reading ------------------------------------------------------------------
     def version(self, login: str) -> int:
-        return self._versions.get(login, 0)
+        """Moves when the agent's desk changes: their own calls and state, or a link going
+        up or down (every agent's page says which nodes are not connected)."""
+        return self._versions.get(login, 0) + self._links_moved
 
     def ring(self, login: str) -> Ring | None:
         """The agent's latest call (ringing, connected or just ended)."""
@@ -287,7 +291,11 @@ class AgentDesk:
         )
 
     def _linked(self, node: str, up: bool) -> None:
-        if self.links.set(node, up) and not up and node:
+        if not self.links.set(node, up):
+            return
+        with self._lock:
+            self._links_moved += 1
+        if not up and node:
             self.node_gone(node)
 
     def node_gone(self, node: str) -> None:
