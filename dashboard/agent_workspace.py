@@ -50,7 +50,7 @@ from agents.control import AgentControlError, Membership, log_in, log_out, pause
 from agents.store import agent_of_user, current_states, end_leg, membership, open_leg
 from core.config import HotlineConfig
 from core.seats import seat_password
-from core.sip_front import FRONT_OUTBOUND
+from core.sip_front import FRONT_OUTBOUND, front_websocket
 from core.vocabulary import AgentState, ClosedAs, Handling, RequestType, Urgency, label
 from dashboard import agent_kb
 from dashboard.agent_filing import (
@@ -742,13 +742,17 @@ def agent_phone(request: Request, viewer: AgentViewer) -> Response:
             {"ok": False, "phone": phone, "detail": "这个坐席不是网页电话 / not a browser seat"}
         )
     host = request.url.hostname or "127.0.0.1"
+    socket = f"wss://{host}:{config.agents.wss_port}"  # one box: Asterisk's own wss
+    if config.cluster is not None:  # a cluster: the front, where every node finds the phone
+        host = config.cluster.front.address
+        socket = front_websocket(host, config.cluster.front.ws_port)
     _audit(request, viewer, "agent_phone_secret", "agent", agent_id, endpoint)
     return _json(
         {
             "ok": True,
             "phone": phone,
             "endpoint": endpoint,
-            "wsUrl": f"wss://{host}:{config.agents.wss_port}/ws",
+            "wsUrl": f"{socket}/ws",
             "uri": f"sip:{endpoint}@{host}",
             "password": seat_password(config.agent_sip_key(), endpoint),
         }

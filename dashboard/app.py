@@ -29,6 +29,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
 from core.config import HotlineConfig
+from core.sip_front import front_websocket
 from dashboard import (
     admin,
     agent_pop,
@@ -101,8 +102,12 @@ def create_app(
     app.add_middleware(TimeLimitMiddleware, seconds=config.web.request_seconds)
     # a request naming another host (DNS rebinding, a poisoned absolute URL) answers 400
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.web.hosts(), www_redirect=False)
+    front = config.cluster.front if config.cluster else None
     app.add_middleware(
-        SecurityHeaders, https=config.web.secure_cookies, wss_port=config.agents.wss_port
+        SecurityHeaders,
+        https=config.web.secure_cookies,
+        wss_port=config.agents.wss_port,
+        front=front_websocket(front.address, front.ws_port) if front else None,
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.state.keys = Keys(load_secret(config))

@@ -12,7 +12,8 @@
   browser cache must keep none of it.
 - `Strict-Transport-Security` when `web.secure_cookies` is on (behind HTTPS).
 - The agent's page (`/agent`) may also connect to Asterisk's secure WebSocket on
-  the host the page came from (`wss://HOST:agents.wss_port`): the browser phone.
+  the host the page came from (`wss://HOST:agents.wss_port`): the browser phone;
+  in a cluster to the SIP front's WebSocket instead (`ws://FRONT:ws_port`).
 """
 
 from __future__ import annotations
@@ -39,10 +40,18 @@ AGENT_PAGES = "/agent"
 HOST_NAME = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]+)?$")
 
 
-def policy_for(path: str, host: str, wss_port: int | None) -> bytes:
-    """The policy above; on the agent's pages connections to the browser phone's wss too."""
+def policy_for(path: str, host: str, wss_port: int | None, front: str | None = None) -> bytes:
+    """The policy above; on the agent's pages connections to the browser phone's socket too.
+
+    `front`: a cluster's SIP front (`ws://ADDRESS:PORT`), where the browser
+    phones register instead of the page's own host.
+    """
+    if not path.startswith(AGENT_PAGES):
+        return POLICY.encode()
+    if front is not None:
+        return POLICY.replace("connect-src 'self'", f"connect-src 'self' {front}").encode()
     match = HOST_NAME.match(host)
-    if wss_port is None or not path.startswith(AGENT_PAGES) or match is None:
+    if wss_port is None or match is None:
         return POLICY.encode()
     phone = f"connect-src 'self' wss://{match.group(1)}:{wss_port}"
     return POLICY.replace("connect-src 'self'", phone).encode()
@@ -51,9 +60,15 @@ def policy_for(path: str, host: str, wss_port: int | None) -> bytes:
 class SecurityHeaders:
     """Pure ASGI middleware: the headers above on each HTTP response of the console."""
 
-    def __init__(self, app: Any, https: bool = False, wss_port: int | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        https: bool = False,
+        wss_port: int | None = None,
+        front: str | None = None,
+    ) -> None:
         self.app = app
-        self.wss_port = wss_port
+        self.wss_port, self.front = wss_port, front
         self.fixed = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
@@ -68,7 +83,10 @@ class SecurityHeaders:
             return
         keep = scope["path"].startswith(STATIC)
         host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
-        policy = (b"content-security-policy", policy_for(scope["path"], host, self.wss_port))
+        policy = (
+            b"content-security-policy",
+            policy_for(scope["path"], host, self.wss_port, self.front),
+        )
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":

@@ -36,7 +36,7 @@ from agents import conference, listen
 from agents.store import agents_by_login, interface_of
 from core.config import HotlineConfig
 from core.seats import seats
-from core.sip_front import FRONT_ENDPOINT
+from core.sip_front import front_endpoint
 from dashboard.audit import audit
 from dashboard.auth import Viewer, check_csrf, client_address, current_viewer
 from dashboard.leg_watch import watch_leg
@@ -181,7 +181,7 @@ async def listen_start(
     try:
         listen.check_mode(mode)
         allowed = await anyio.to_thread.run_sync(_phones, request, viewer)
-        through = FRONT_ENDPOINT if config.cluster else ""
+        through = front_endpoint(phone) if config.cluster else ""
         dial = listen.phone_channel(phone, allowed, config.asterisk.include_simulators, through)
     except listen.ListenError as exc:
         raise HTTPException(422, f"参数无效 / {exc}") from None

@@ -13,92 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import functools
 import hashlib
 import subprocess
-import threading
 import uuid
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from playwright.async_api import async_playwright
 
 from core.seats import seat_password
-from dashboard.headers import POLICY
 from telephony.ami import AMIClient
 from tests.support.artifacts import ARTIFACTS
 from tests.support.events import eventually, wait_for_event
 from tests.support.tones import loudness, tone_wav
+from tests.support.webrtc_harness import CHROMIUM, chromium_args, serve_harness
 from tools.local_asterisk.certs import certificate_paths, ensure_certificate, spki_hash
 from tools.local_asterisk.local import LocalAsterisk
 
-CHROMIUM = "/usr/bin/chromium"
-STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
 SEAT = "agent-w001"
 CALLER = "13812340002"
 MIC_HZ, CALLER_HZ = 1000, 440
-
-HARNESS_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>agent phone harness</title>
-<script type="module" src="/harness.js"></script></head>
-<body><h1>agent phone</h1><p id="state">idle</p><ol id="log"></ol>
-<audio id="remote" autoplay></audio></body></html>
-"""
-
-HARNESS_JS = """import { createPhone } from "/static/agent_phone.js";
-window.phoneEvents = [];
-const note = (text) => {
-  document.getElementById("state").textContent = text;
-  const item = document.createElement("li");
-  item.textContent = text;
-  document.getElementById("log").appendChild(item);
-};
-window.startPhone = async (options) => {
-  window.phone = createPhone({
-    ...options,
-    audioElement: document.getElementById("remote"),
-    onEvent: (event) => {
-      const { header, ...plain } = event;
-      window.phoneEvents.push(plain);
-      note(event.type + (event.from ? " " + event.from : "") + (event.cause ? " " + event.cause : ""));
-    },
-  });
-  await window.phone.register();
-};
-window.phoneReady = true;
-"""
-
-
-@contextlib.contextmanager
-def serve_harness(site: Path, wss_origin: str) -> Iterator[str]:
-    """The harness page and dashboard/static on http://127.0.0.1:PORT (getUserMedia allows it).
-
-    Served with the console's Content-Security-Policy, connect-src widened by the one
-    wss origin, as the agent's page will have to (no inline script, no eval).
-    """
-    policy = POLICY.replace("connect-src 'self'", f"connect-src 'self' {wss_origin}")
-    (site / "static").symlink_to(STATIC, target_is_directory=True)
-    (site / "index.html").write_text(HARNESS_HTML)
-    (site / "harness.js").write_text(HARNESS_JS)
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *_args: object) -> None:
-            pass
-
-        def end_headers(self) -> None:
-            self.send_header("Content-Security-Policy", policy)
-            super().end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def contacts_of(ami: AMIClient, aor: str) -> list[dict[str, str]]:
@@ -136,13 +69,7 @@ async def test_the_browser_phone_registers_answers_and_carries_audio_both_ways(
     shots = ARTIFACTS / "agent-webrtc"
     shots.mkdir(parents=True, exist_ok=True)
     args = [
-        "--no-sandbox",
-        "--autoplay-policy=no-user-gesture-required",
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-audio-capture={mic}",
-        # Asterisk on loopback cannot resolve the .local names Chromium hides its IPs behind
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        *chromium_args(mic),
         # the local Asterisk's self-signed wss certificate, and no other, is accepted
         f"--ignore-certificate-errors-spki-list={spki_hash(cert)}",
     ]

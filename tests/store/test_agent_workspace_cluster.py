@@ -154,3 +154,24 @@ def test_a_node_down_is_named_and_the_others_still_change_then_none_is_a_503(
         refused = client.post("/agent/state", data={"csrf": csrf, "action": "ready"})
         assert refused.status_code == 503, refused.text
         assert "ast1" in refused.json()["detail"] and "ast2" in refused.json()["detail"]
+
+
+def test_a_browser_seat_registers_at_the_fronts_websocket_and_the_page_may_reach_it(
+    tmp_path: Path,
+) -> None:
+    config, _, _, sessions = console_site(tmp_path)
+    config = clustered(config, (free_port(), free_port()))
+    assert config.cluster is not None
+    front = config.cluster.front
+    with unit_of_work(sessions) as session:
+        add_agent(session, config, "a1", hash_password(PASSWORD))
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as client:
+        assert login(client, "a1").status_code == 303
+        seat = client.get("/agent/phone").json()
+        page = client.get("/agent")
+    assert seat["ok"] and seat["endpoint"].startswith("agent-w"), seat
+    # not the one-box Asterisk's wss on the console's host: the front, where any node finds it
+    assert seat["wsUrl"] == f"ws://{front.address}:{front.ws_port}/ws", seat
+    assert seat["uri"] == f"sip:{seat['endpoint']}@{front.address}", seat
+    policy = page.headers["content-security-policy"]
+    assert f"connect-src 'self' ws://{front.address}:{front.ws_port};" in policy, policy

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.config import ClusterConfig, ClusterNode, HotlineConfig
-from core.sip_front import FRONT_ENDPOINT, FRONT_OUTBOUND
+from core.sip_front import FRONT_ENDPOINT, FRONT_OUTBOUND, FRONT_WEBRTC_ENDPOINT
 from tools.cluster.layout import ClusterLayout
 from tools.local_asterisk.render import AsteriskLayout, render
 
@@ -77,6 +77,24 @@ def front_conf(cluster: ClusterConfig, node: ClusterNode) -> str:
             "type = identify",
             f"endpoint = {FRONT_ENDPOINT}",
             f"match = {front.address}",
+            "",
+            "; the agents' browser phones, rung through the front (PJSIP/agent-w001@"
+            f"{FRONT_WEBRTC_ENDPOINT}):",
+            "; DTLS-SRTP, ICE and rtcp-mux as a browser seat on one box; the front passes the",
+            "; SDP through, so media flows between the browser and this node",
+            f"[{FRONT_WEBRTC_ENDPOINT}]",
+            "type = endpoint",
+            "context = hotline-agent-phones",
+            "disallow = all",
+            "allow = ulaw,alaw",
+            "webrtc = yes",
+            "dtls_auto_generate_cert = yes",
+            "dtmf_mode = rfc4733",
+            "direct_media = no",
+            "rtp_symmetric = yes",
+            "force_rport = yes",
+            f"media_address = {node.address}",
+            f"aors = {FRONT_ENDPOINT}",
             "",
         ]
     )
