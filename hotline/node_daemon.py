@@ -7,7 +7,8 @@ node's own AMI which channels are still up; then it reads the node's
 queue_log on from the node's own position (agents.follow: every queue and
 agent figure, the tickets' agent and wait/talk) and, with callbacks on, turns
 the missed callers into callback tasks (agents.missed, one pass at a time
-across the daemons). An unreachable AMI means a dead
+across the daemons). Once per retention interval it cuts the node's own
+expired call records from Master.csv (NodeRetention). An unreachable AMI means a dead
 node, whose files go once settled; the link is tried again on every pass.
 With the job queue on, each ticket whose recording just landed gets its
 transcription deferred at once (the queue's 5 s sweep would find it too).
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +38,7 @@ from ivr.jobs import defer_transcription_async
 from ivr.reconcile import live_uniqueids
 from ivr.shipping import SETTLE_SECONDS, NodeDisk, ShipReport, ship_node
 from links.ami import ami_client
+from privacy.retention import expire_cdrs
 from telephony.ami import AMIClient, AMIError
 from tools.cluster.layout import DEBIAN_ASTERISK_MODULES, cluster_of, default_layout
 from tools.cluster.nodes import node_config
@@ -119,6 +122,36 @@ def follow_queue_log(
     return lines, made, closed
 
 
+@dataclass
+class NodeRetention:
+    """The node's own Master.csv keeps call records no longer than the store does.
+
+    Every `privacy.retention_interval_hours` (the first pass at start) the
+    lines that ended before `privacy.retention_days.cdr` are cut from the file
+    (`privacy.retention.expire_cdrs`, audited). The rewrite gives the file a
+    new inode, so the next pass reads it from its start again; the store knows
+    a line by its values (`line_key`), so nothing is shipped twice.
+    """
+
+    days: int
+    every_seconds: float
+    due_at: float = 0.0  # monotonic
+
+    @classmethod
+    def of(cls, config: HotlineConfig) -> NodeRetention:
+        privacy = config.privacy
+        return cls(privacy.retention_days.cdr, privacy.retention_interval_hours * 3600.0)
+
+    def trim(
+        self, sessions: sessionmaker[Session], master: Path, now: datetime, clock: float
+    ) -> int | None:
+        """Lines removed from the node's file; None when not due yet."""
+        if clock < self.due_at:
+            return None
+        self.due_at = clock + self.every_seconds
+        return expire_cdrs(sessions, master, now - timedelta(days=self.days))
+
+
 def run_node_daemon(config: HotlineConfig, node_name: str) -> None:
     """Ship the node's records and recordings every few seconds until SIGTERM or SIGINT."""
     parts = node_parts(config, node_name)  # an unknown node fails before anything starts
@@ -149,6 +182,7 @@ async def serve_node(
     engine = make_engine(config.database_url)
     sessions = make_session_factory(engine)
     link, queue = NodeLink(parts), QueueLink(config)
+    retention = NodeRetention.of(config)
     log.info(
         "node daemon %s: %s -> %s", parts.disk.node, parts.disk.recordings_dir, parts.disk.store_dir
     )
@@ -159,6 +193,15 @@ async def serve_node(
                 log_report(await ship_once(sessions, parts.disk, ami, jobs, settle=settle))
                 followed = await asyncio.to_thread(follow_queue_log, sessions, config, parts)
                 log_followed(parts.disk.node, followed)
+                trimmed = await asyncio.to_thread(
+                    retention.trim,
+                    sessions,
+                    parts.disk.master_csv,
+                    datetime.now(UTC),
+                    time.monotonic(),
+                )
+                if trimmed:
+                    log.info("node %s: %d expired call records cut", parts.disk.node, trimmed)
             except Exception:
                 log.exception("node %s: pass failed; next in %.0f s", parts.disk.node, pass_seconds)
             with contextlib.suppress(TimeoutError):
