@@ -90,8 +90,10 @@ async def signed_in(browser: Browser, base: str, username: str, path: str) -> Pa
     await page.fill("#username", username)
     await page.fill("#password", PASSWORD)
     await page.click("#login")
-    await page.wait_for_load_state()
+    # the login's own navigation ends first: a goto racing it could land back on /login
+    await page.wait_for_url(lambda url: "/login" not in url, timeout=SEEN)
     await page.goto(f"{base}{path}")
+    assert page.url == f"{base}{path}", f"{username} sent to {page.url}"
     return page
 
 
