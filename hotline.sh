@@ -131,7 +131,7 @@ case "${1:-}" in
         # (the wall clock only: see tests/support/faketime/sitecustomize.py for why)
         FAKETIME_DONT_FAKE_MONOTONIC=1 PYTHONPATH="$PWD/tests/support/faketime" \
             faketime -f '+400d' \
-            .venv/bin/pytest -q -n 2 -m "not asterisk and not postgres" -p no:cacheprovider
+            .venv/bin/pytest -q -n 2 -m "not asterisk and not postgres" -p no:cacheprovider --durations=15
         ;;
     *)
         echo "usage: $0 up|test|cluster [extra arguments]" >&2
