@@ -35,6 +35,7 @@ from db.session import unit_of_work
 from db.tickets import ticket_for_call
 from kb.entries import import_entries, load_file
 from tests.support.artifacts import ARTIFACTS
+from tests.support.browser import REAL_CLOCK_ENV
 from tests.support.config import free_port
 from tests.support.console_city import PASSWORD, serve_console
 from tests.support.console_site import console_site
@@ -104,7 +105,7 @@ async def test_typed_descriptions_propose_the_right_entry_and_one_answers(tmp_pa
     with serve_console(create_app(config, sessions), free_port()) as base:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, args=["--no-sandbox"]
+                executable_path=CHROMIUM, args=["--no-sandbox"], env=REAL_CLOCK_ENV
             )
             try:
                 page = await browser.new_page(viewport={"width": 1366, "height": 768})

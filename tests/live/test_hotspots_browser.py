@@ -19,6 +19,7 @@ from dashboard.app import create_app
 from db.models import HotspotFlag
 from db.session import unit_of_work
 from tests.support.artifacts import ARTIFACTS
+from tests.support.browser import REAL_CLOCK_ENV
 from tests.support.config import free_port
 from tests.support.console_city import PASSWORD, serve_console
 from tests.support.console_site import audit_rows, console_site
@@ -48,7 +49,7 @@ async def test_a_supervisor_reviews_flags_in_chromium(tmp_path: Path) -> None:
     with serve_console(create_app(config, sessions), free_port()) as base:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, args=["--no-sandbox"]
+                executable_path=CHROMIUM, args=["--no-sandbox"], env=REAL_CLOCK_ENV
             )
             try:
                 page = await browser.new_page(viewport={"width": 1366, "height": 768})

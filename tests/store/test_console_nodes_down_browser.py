@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from dashboard.app import create_app
 from dashboard.auth import hash_password
 from db.session import unit_of_work
 from tests.support.artifacts import ARTIFACTS
+from tests.support.browser import REAL_CLOCK_ENV
 from tests.support.config import free_port
 from tests.support.console_city import PASSWORD, serve_console
 from tests.support.console_site import console_site
@@ -37,13 +37,7 @@ FRONT, WORKER = "127.0.0.225", "127.0.0.228"  # in the config only: nothing dial
 ON_CONNECT = ("QueueStatus",)  # what the wallboard asks a node as soon as its link is up
 AST2_DOWN = "节点未连接 nodes not connected: ast2"
 CHROMIUM = "/usr/bin/chromium"
-# The browser on the real clock even in the faketime pass (under libfaketime Chromium crawls);
-# the console runs in this process, on the faked clock.
-BROWSER_ENV = {
-    key: value
-    for key, value in os.environ.items()
-    if key != "LD_PRELOAD" and not key.startswith("FAKETIME")
-}
+# the browser on the real clock even in the faketime pass (tests.support.browser)
 BROWSER_ARGS = ["--disable-background-networking", "--disable-component-update", "--no-first-run"]
 SEEN = 30_000  # ms: a link is retried every 3 s, and two cores are shared with other work
 
@@ -115,7 +109,7 @@ async def test_the_live_pages_name_the_node_that_is_down_until_it_answers(
         async_playwright() as playwright,
     ):
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=BROWSER_ARGS, env=BROWSER_ENV
+            executable_path=CHROMIUM, args=BROWSER_ARGS, env=REAL_CLOCK_ENV
         )
         try:
             wallboard = await signed_in(browser, base, "boss", "/wallboard")

@@ -8,25 +8,17 @@ city, no Asterisk needed).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from playwright.async_api import async_playwright
 
 from dashboard.app import create_app
+from tests.support.browser import CHROMIUM, REAL_CLOCK_ENV
 from tests.support.config import free_port
 from tests.support.console_city import PASSWORD, serve_console
 from tests.support.console_site import console_site
 
-CHROMIUM = "/usr/bin/chromium"
-# The browser runs on the real clock even in the faketime pass: under libfaketime Debian's
-# Chromium took 80 s for this test instead of 5 (and once timed out loading the login page).
-# The dates under test are the console's, and it runs in this process, on the faked clock.
-BROWSER_ENV = {
-    key: value
-    for key, value in os.environ.items()
-    if key != "LD_PRELOAD" and not key.startswith("FAKETIME")
-}
+# the browser on the real clock even in the faketime pass (tests.support.browser)
 BROWSER_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
     "--disable-background-networking",
@@ -62,7 +54,7 @@ async def test_staff_play_and_seek_a_recording_served_in_pieces(tmp_path: Path) 
     with serve_console(create_app(config), free_port()) as base:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, args=BROWSER_ARGS, env=BROWSER_ENV
+                executable_path=CHROMIUM, args=BROWSER_ARGS, env=REAL_CLOCK_ENV
             )
             page = await browser.new_page()
 
