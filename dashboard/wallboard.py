@@ -188,12 +188,18 @@ class Wallboard:
                     moved = self._new_rows(sessions)
             except Exception:  # a locked or unreachable store: the figures wait for the next tick
                 log.exception("wallboard: queue_log not read")
-            if moved or force or self.payload is None:
+            if moved or force or self.payload is None or self._on_the_clock():
                 payload = board_figures(sessions, config, self.waiting)
                 payload["connected"] = self.connected
                 payload["down"] = self.links.note()
                 self.payload = payload
                 self.version += 1
+
+    def _on_the_clock(self) -> bool:
+        """An agent is shown in wrap-up: it ends when its time is up, with no queue_log line
+        to say so, so the figures are made again on each tick until nobody is in it."""
+        rows = (self.payload or {}).get("queues", [])
+        return any(row.get("agents", {}).get("wrap_up") for row in rows)
 
     def _new_rows(self, sessions: sessionmaker[Session]) -> int:
         """1 when the node daemons stored queue_log rows since the last figures, else 0."""
